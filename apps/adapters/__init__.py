@@ -1,0 +1,1 @@
+"""Layer 1: the DataProductAdapter contract, the adapter registry and the source adapters."""

@@ -1,0 +1,1 @@
+"""Layer 4: the federated GraphQL API, one module per domain."""

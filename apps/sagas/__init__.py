@@ -1,0 +1,1 @@
+"""Layer 7: saga definitions and their persisted state machines."""

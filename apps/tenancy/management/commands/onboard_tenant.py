@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.tenancy import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Onboard a tenant: create its schema, run its migrations and register its domain. "
+        "Safe to run again; it then brings the schema up to date."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug", help="schema name and topic prefix, e.g. 'acme'")
+        parser.add_argument("--name", help="display name (default: the slug, capitalised)")
+        parser.add_argument("--domain", help="host name routed to the tenant "
+                            "(default: <slug>.localhost)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        slug: str = options["slug"]
+        name = options["name"] or slug.replace("_", " ").title()
+        domain = options["domain"] or f"{slug}.localhost"
+        try:
+            result = services.onboard_tenant(
+                slug, name=name, domain=domain, progress=self.stdout.write
+            )
+        except services.TenancyError as exc:
+            raise CommandError(str(exc)) from exc
+        verb = "Onboarded" if result.tenant_created else "Already onboarded, up to date:"
+        self.stdout.write(self.style.SUCCESS(f"{verb} tenant {slug!r} at {domain}"))

@@ -1,0 +1,117 @@
+"""The public API of the tenancy app: onboarding and offboarding tenants.
+
+Management commands and the admin call these; nothing else creates or drops schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.management import call_command
+from django.db import transaction
+from django_tenants.utils import get_public_schema_name, schema_exists
+
+from apps.tenancy.models import Domain, Tenant
+from dictamesh.tenancy import current_schema
+
+# A slug is a PostgreSQL schema name and a Kafka topic prefix: keep it safe for both.
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+RESERVED_SLUGS = frozenset({"public", "information_schema", "system", "default", "admin"})
+DOMAIN_PATTERN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+Progress = Callable[[str], None]
+
+
+class TenancyError(Exception):
+    """A tenancy operation was refused; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class OnboardingResult:
+    tenant: Tenant
+    tenant_created: bool
+    domain_created: bool
+
+
+def validate_slug(slug: str) -> str:
+    if not SLUG_PATTERN.match(slug):
+        raise TenancyError(
+            f"Tenant slug {slug!r} is not valid: use 2-40 characters, lowercase letters, "
+            "digits and underscores, starting with a letter (e.g. 'acme' or 'acme_eu')."
+        )
+    if slug in RESERVED_SLUGS or slug.startswith("pg_"):
+        raise TenancyError(f"Tenant slug {slug!r} is reserved: choose another name.")
+    return slug
+
+
+def validate_domain(domain: str) -> str:
+    normalised = domain.strip().lower()
+    if not DOMAIN_PATTERN.match(normalised):
+        raise TenancyError(
+            f"Domain {domain!r} is not a valid host name (e.g. 'acme.localhost' or "
+            "'acme.example.com'; no scheme, port or path)."
+        )
+    return normalised
+
+
+def _require_public_schema() -> None:
+    if current_schema() != get_public_schema_name():
+        raise TenancyError(
+            f"Tenants are managed from the public schema, not from {current_schema()!r}."
+        )
+
+
+def onboard_tenant(
+    slug: str, name: str, domain: str, progress: Progress | None = None
+) -> OnboardingResult:
+    """Create the tenant, its schema and migrations, and its domain; safe to run twice."""
+    say = progress or (lambda _msg: None)
+    validate_slug(slug)
+    domain = validate_domain(domain)
+    _require_public_schema()
+
+    owner = Domain.objects.select_related("tenant").filter(domain=domain).first()
+    if owner is not None and owner.tenant.schema_name != slug:
+        raise TenancyError(
+            f"Domain {domain!r} already belongs to tenant {owner.tenant.schema_name!r}: "
+            "choose another domain, or offboard that tenant first."
+        )
+
+    tenant = Tenant.objects.filter(schema_name=slug).first()
+    tenant_created = tenant is None
+    if tenant is None:
+        say(f"Creating schema {slug!r} and running its migrations...")
+        tenant = Tenant(schema_name=slug, name=name)
+        tenant.save(verbosity=0)
+    else:
+        if tenant.name != name:
+            tenant.name = name
+            tenant.save(update_fields=["name"])
+        if not schema_exists(slug):
+            say(f"Schema {slug!r} was missing: creating it...")
+            tenant.create_schema(check_if_exists=True, verbosity=0)
+        say(f"Tenant {slug!r} exists; applying any new migrations to its schema...")
+        call_command("migrate_schemas", schema_name=slug, interactive=False, verbosity=0)
+
+    with transaction.atomic():
+        _, domain_created = Domain.objects.get_or_create(
+            domain=domain,
+            defaults={"tenant": tenant, "is_primary": not tenant.domains.exists()},
+        )
+    return OnboardingResult(tenant=tenant, tenant_created=tenant_created,
+                            domain_created=domain_created)
+
+
+def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
+    """Drop the tenant's schema with all its data, then its domains and its row."""
+    say = progress or (lambda _msg: None)
+    _require_public_schema()
+    tenant = Tenant.objects.filter(schema_name=slug).first()
+    if tenant is None:
+        raise TenancyError(f"No tenant {slug!r}: `manage.py list_tenants` shows the tenants.")
+    say(f"Dropping schema {slug!r} and everything in it...")
+    tenant.delete(force_drop=True)

@@ -1,0 +1,182 @@
+"""DictaMesh settings: one module, every deployment value from the environment.
+
+Local defaults let `make run` and `make test` work on a development machine with
+PostgreSQL and Redis on 127.0.0.1. With DEBUG off, a secret key must be given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from dictamesh.env import env_bool, env_int, env_list, env_parsed, env_str
+from dictamesh.observability.logging import build_logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", default=True)
+_DEV_SECRET_KEY = "dictamesh-insecure-local-development-key-do-not-deploy"  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "Set the environment variable SECRET_KEY: it is required when DEBUG is off."
+    )
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["localhost", ".localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Applications -------------------------------------------------------------------------
+# django-tenants: SHARED_APPS live in the public schema, TENANT_APPS in every tenant schema.
+SHARED_APPS = [
+    "django_tenants",
+    "apps.tenancy",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "dictamesh.observability",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "apps.catalog",
+    "apps.adapters",
+    "apps.federation",
+    "apps.sagas",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenancy.Tenant"
+TENANT_DOMAIN_MODEL = "tenancy.Domain"
+# Hosts that match no tenant domain are served from the public schema (admin, health,
+# metrics, schema registry) instead of answering 404.
+SHOW_PUBLIC_IF_NO_TENANT_FOUND = True
+PUBLIC_SCHEMA_NAME = "public"
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django_tenants.middleware.main.TenantMainMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/dictamesh")
+
+
+def _parse_database_url(url: str) -> dict:
+    if urlparse(url).scheme not in {"postgres", "postgresql", "pgsql"}:
+        raise ValueError("DictaMesh needs PostgreSQL (postgres://user:pass@host:port/name)")
+    config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
+    if not config.get("NAME"):
+        raise ValueError("the URL names no database")
+    return dict(config)
+
+
+_database = env_parsed(
+    "DATABASE_URL", DATABASE_URL, _parse_database_url, "a PostgreSQL URL"
+)
+# django-tenants wraps the real backend; django-prometheus' backend counts queries.
+_database["ENGINE"] = "django_tenants.postgresql_backend"
+_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+DATABASES = {"default": _database}
+ORIGINAL_BACKEND = "django_prometheus.db.backends.postgresql"
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, Celery, rate limits ----------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+
+def _parse_redis_url(url: str) -> str:
+    if urlparse(url).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("expected redis://host:port/db")
+    return url
+
+
+REDIS_URL = env_parsed("REDIS_URL", REDIS_URL, _parse_redis_url, "a Redis URL")
+REDIS_TIMEOUT_SECONDS = env_int("REDIS_TIMEOUT_SECONDS", 2)
+CACHES = {
+    "default": {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Every key starts with the current tenant's schema: tenants never share entries.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+            "SOCKET_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+        },
+    }
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", default="dictamesh")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Kafka ----------------------------------------------------------------------------------
+KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", default=["127.0.0.1:9092"])
+if not KAFKA_BOOTSTRAP_SERVERS:
+    raise ImproperlyConfigured("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port[,host:port].")
+
+# --- Observability --------------------------------------------------------------------------
+SERVICE_NAME = env_str("OTEL_SERVICE_NAME", default="dictamesh")
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+LOG_LEVEL = env_str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", default="json")
+LOGGING_CONFIG = "logging.config.dictConfig"
+LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+HEALTH_CHECK_TIMEOUT_SECONDS = float(env_int("HEALTH_CHECK_TIMEOUT_MS", 2000)) / 1000
+
+# --- Auth, i18n, static ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -1,0 +1,1 @@
+"""Development and test tooling: the local broker and the local stack supervisor."""
