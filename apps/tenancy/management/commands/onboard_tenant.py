@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str = options["slug"]
         name = options["name"] or slug.replace("_", " ").title()
-        domain = options["domain"] or f"{slug}.localhost"
+        domain = options["domain"] or f"{slug.replace('_', '-')}.localhost"
         try:
             result = services.onboard_tenant(
                 slug, name=name, domain=domain, progress=self.stdout.write

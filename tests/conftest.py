@@ -1,0 +1,106 @@
+"""Session fixtures shared by the whole suite: the real broker, tenant schemas, a worker.
+
+Everything runs against real services: PostgreSQL and Redis must already be running
+(they are on development and CI machines); the Kafka-protocol broker is started here
+unless one already answers at KAFKA_BOOTSTRAP_SERVERS.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from dictamesh.devtools import broker
+
+TEST_TENANTS = ("test_alpha", "test_beta")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The bootstrap servers of a running broker, started for this session if needed."""
+    bootstrap = ",".join(settings.KAFKA_BOOTSTRAP_SERVERS)
+    process = None
+    if broker.is_reachable(bootstrap):
+        broker.wait_until_ready(bootstrap)
+    else:
+        log_dir = Path(".run")
+        log_dir.mkdir(exist_ok=True)
+        process = broker.start(bootstrap, log_path=log_dir / "test-broker.log")
+    yield bootstrap
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tenant_schemas(django_db_setup, django_db_blocker) -> Iterator[tuple[str, ...]]:
+    """Two tenant schemas, created once per session and dropped at its end."""
+    from apps.tenancy.services import onboard_tenant
+
+    with django_db_blocker.unblock():
+        for slug in TEST_TENANTS:
+            onboard_tenant(slug, name=slug, domain=tenant_host(slug))
+    yield TEST_TENANTS
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        connection.set_schema_to_public()
+        for slug in TEST_TENANTS:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{slug}" CASCADE')
+
+
+def tenant_host(slug: str) -> str:
+    """The host name that routes to a test tenant (host names allow no underscores)."""
+    return f"{slug.replace('_', '-')}.testserver"
+
+
+def _ensure_tenant(slug: str):
+    """The tenant's row (a transactional test's flush may have emptied the public tables)."""
+    from apps.tenancy.models import Domain, Tenant
+
+    connection.set_schema_to_public()
+    tenant, _ = Tenant.objects.get_or_create(schema_name=slug, defaults={"name": slug})
+    Domain.objects.get_or_create(
+        domain=tenant_host(slug), defaults={"tenant": tenant, "is_primary": True}
+    )
+    return tenant
+
+
+@pytest.fixture
+def tenant_a(tenant_schemas, db):
+    return _ensure_tenant(tenant_schemas[0])
+
+
+@pytest.fixture
+def tenant_b(tenant_schemas, db):
+    return _ensure_tenant(tenant_schemas[1])
+
+
+@pytest.fixture
+def tenants_committed(tenant_schemas, transactional_db):
+    """Both tenants, committed, for tests whose work crosses threads or processes."""
+    return tuple(_ensure_tenant(slug) for slug in tenant_schemas)
+
+
+@pytest.fixture
+def celery_worker(tenants_committed):
+    """One real Celery worker (solo pool, in a thread) on a queue private to this test."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        with start_worker(
+            app, pool="solo", concurrency=1, queues=[queue],
+            perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30,
+        ) as worker:
+            yield worker
+    finally:
+        app.conf.task_default_queue = previous_queue
+        connection.set_schema_to_public()
