@@ -1,11 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from dictamesh.health.views import healthz, readyz
-
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
-    path("readyz", readyz, name="readyz"),
+    # /healthz and /readyz are answered by dictamesh.health.middleware.ProbeMiddleware.
     path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
 ]

@@ -26,6 +26,11 @@ def current_schema() -> str:
     return getattr(connection, "schema_name", None) or get_public_schema_name()
 
 
+def activate_public_schema() -> None:
+    """Point this thread's connection at the public schema."""
+    connection.set_schema_to_public()  # type: ignore[attr-defined]  # django-tenants backend
+
+
 def is_public(schema: str | None = None) -> bool:
     return (schema or current_schema()) == get_public_schema_name()
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from dictamesh.devtools import broker
+from dictamesh.tenancy import activate_public_schema
 
 TEST_TENANTS = ("test_alpha", "test_beta")
 
@@ -47,7 +48,7 @@ def tenant_schemas(django_db_setup, django_db_blocker) -> Iterator[tuple[str, ..
             onboard_tenant(slug, name=slug, domain=tenant_host(slug))
     yield TEST_TENANTS
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        connection.set_schema_to_public()
+        activate_public_schema()
         for slug in TEST_TENANTS:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{slug}" CASCADE')
 
@@ -61,7 +62,7 @@ def _ensure_tenant(slug: str):
     """The tenant's row (a transactional test's flush may have emptied the public tables)."""
     from apps.tenancy.models import Domain, Tenant
 
-    connection.set_schema_to_public()
+    activate_public_schema()
     tenant, _ = Tenant.objects.get_or_create(schema_name=slug, defaults={"name": slug})
     Domain.objects.get_or_create(
         domain=tenant_host(slug), defaults={"tenant": tenant, "is_primary": True}
@@ -79,10 +80,33 @@ def tenant_b(tenant_schemas, db):
     return _ensure_tenant(tenant_schemas[1])
 
 
+def _truncate_tenant_tables(schemas: tuple[str, ...]) -> None:
+    """Empty every table of the test tenants but their migration records.
+
+    A transactional test's flush only empties the public schema's tables.
+    """
+    activate_public_schema()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT format('%%I.%%I', table_schema, table_name) FROM information_schema.tables "
+            "WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE' "
+            "AND table_name <> 'django_migrations'",
+            [list(schemas)],
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        if tables:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
 @pytest.fixture
 def tenants_committed(tenant_schemas, transactional_db):
-    """Both tenants, committed, for tests whose work crosses threads or processes."""
-    return tuple(_ensure_tenant(slug) for slug in tenant_schemas)
+    """Both tenants, committed, for tests whose work crosses threads or processes.
+
+    Their tables start and end empty.
+    """
+    _truncate_tenant_tables(tenant_schemas)
+    yield tuple(_ensure_tenant(slug) for slug in tenant_schemas)
+    _truncate_tenant_tables(tenant_schemas)
 
 
 @pytest.fixture
@@ -103,4 +127,4 @@ def celery_worker(tenants_committed):
             yield worker
     finally:
         app.conf.task_default_queue = previous_queue
-        connection.set_schema_to_public()
+        activate_public_schema()

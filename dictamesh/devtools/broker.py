@@ -135,7 +135,9 @@ def stop(bootstrap: str = DEFAULT_BOOTSTRAP) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("action", choices=["ensure", "stop", "status"])
     parser.add_argument(
         "--bootstrap",

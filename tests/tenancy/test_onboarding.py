@@ -1,0 +1,82 @@
+"""Onboarding and offboarding tenants through the management commands."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_tenants.utils import schema_exists
+
+from apps.tenancy.models import Domain, Tenant
+
+
+def _onboard(*args: str) -> str:
+    out = io.StringIO()
+    call_command("onboard_tenant", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_onboarding_creates_schema_and_domain_and_is_idempotent(db):
+    first = _onboard("gamma", "--name", "Gamma Corp", "--domain", "gamma.example.com")
+    assert "Onboarded tenant 'gamma'" in first
+    assert schema_exists("gamma")
+    tenant = Tenant.objects.get(schema_name="gamma")
+    assert tenant.name == "Gamma Corp"
+    assert list(tenant.domains.values_list("domain", "is_primary")) == [
+        ("gamma.example.com", True)
+    ]
+
+    second = _onboard("gamma", "--name", "Gamma Corp", "--domain", "gamma.example.com")
+    assert "Already onboarded" in second
+    assert Tenant.objects.filter(schema_name="gamma").count() == 1
+    assert Domain.objects.filter(domain="gamma.example.com").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("slug", "message"),
+    [
+        ("Acme", "not valid"),
+        ("acme-eu", "not valid"),
+        ("1acme", "not valid"),
+        ("a", "not valid"),
+        ("x" * 41, "not valid"),
+        ("acme;drop", "not valid"),
+        ("public", "reserved"),
+        ("pg_catalog2", "reserved"),
+    ],
+)
+def test_onboarding_rejects_bad_slugs_clearly(db, slug, message):
+    with pytest.raises(CommandError, match=message):
+        _onboard(slug)
+    assert not Tenant.objects.filter(schema_name=slug).exists()
+
+
+def test_onboarding_rejects_a_bad_domain(db):
+    with pytest.raises(CommandError, match="not a valid host name"):
+        _onboard("delta", "--domain", "http://delta.example.com/")
+    assert not schema_exists("delta")
+
+
+def test_onboarding_rejects_a_domain_taken_by_another_tenant(db):
+    _onboard("epsilon", "--domain", "shared.example.com")
+    with pytest.raises(CommandError, match="already belongs to tenant 'epsilon'"):
+        _onboard("zeta", "--domain", "shared.example.com")
+    assert not Tenant.objects.filter(schema_name="zeta").exists()
+    assert not schema_exists("zeta")
+
+
+def test_offboarding_refuses_without_yes_and_drops_with_it(db):
+    _onboard("eta")
+    with pytest.raises(CommandError, match="--yes"):
+        call_command("offboard_tenant", "eta", stdout=io.StringIO())
+    assert schema_exists("eta")
+
+    call_command("offboard_tenant", "eta", "--yes", stdout=io.StringIO())
+    assert not schema_exists("eta")
+    assert not Tenant.objects.filter(schema_name="eta").exists()
+
+
+def test_offboarding_an_unknown_tenant_says_so(db):
+    with pytest.raises(CommandError, match="No tenant 'nosuch'"):
+        call_command("offboard_tenant", "nosuch", "--yes", stdout=io.StringIO())
