@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from dictamesh.devtools import broker
 from dictamesh.tenancy import activate_public_schema
@@ -94,7 +94,10 @@ def _truncate_tenant_tables(schemas: tuple[str, ...]) -> None:
             [list(schemas)],
         )
         tables = [row[0] for row in cursor.fetchall()]
-        if tables:
+    if tables:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The event log refuses TRUNCATE unless the retention path is declared.
+            cursor.execute("SET LOCAL dictamesh.event_log_retention = 'on'")
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 

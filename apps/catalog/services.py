@@ -1,0 +1,425 @@
+"""The catalog's public API: the seed's five operations and their batch forms.
+
+Admin actions, GraphQL resolvers, management commands and the catalog consumer call these;
+nothing else writes catalog tables. Everything works in the current tenant's schema.
+Writes are set-based SQL (one statement per batch) because the consumer ingests events in
+batches and out-of-order safety must hold inside the database, not in Python.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.catalog.contracts import (
+    DEFAULT_GRAPH_DEPTH,
+    MAX_GRAPH_DEPTH,
+    Direction,
+    EntityKey,
+    EntityLocation,
+    EntityNotFound,
+    EntityRegistration,
+    GraphEdge,
+    GraphNode,
+    InvalidGraphQuery,
+    LineageDirection,
+    LineageEdge,
+    LineageGraph,
+    RegistrationOutcome,
+    Relationship,
+    RelationshipGraph,
+)
+from apps.catalog.models import (
+    CacheStatus,
+    DataLineage,
+    EntityCatalog,
+    EntityRelationship,
+    EventLog,
+    RelationshipOrigin,
+)
+
+# --- Entity registry ----------------------------------------------------------------------
+
+_UPSERT_ENTITIES = """
+INSERT INTO entity_catalog (entity_type, entity_id, source_system, adapter, version,
+                            attributes, is_deleted, source_updated_at, first_seen_at, updated_at)
+VALUES {values}
+ON CONFLICT (entity_type, entity_id) DO UPDATE SET
+    source_system = EXCLUDED.source_system,
+    adapter = EXCLUDED.adapter,
+    version = EXCLUDED.version,
+    attributes = EXCLUDED.attributes,
+    is_deleted = EXCLUDED.is_deleted,
+    source_updated_at = EXCLUDED.source_updated_at,
+    updated_at = EXCLUDED.updated_at
+WHERE entity_catalog.version < EXCLUDED.version
+RETURNING entity_type, entity_id, (xmax = 0) AS created
+"""
+
+
+def register_entities(registrations: Iterable[EntityRegistration]) -> list[RegistrationOutcome]:
+    """Insert or advance entities; an older or equal version never overwrites a newer one.
+
+    Returns the entries that changed. Within one batch the highest version of a key wins.
+    """
+    newest: dict[EntityKey, EntityRegistration] = {}
+    for registration in registrations:
+        current = newest.get(registration.key)
+        if current is None or registration.version > current.version:
+            newest[registration.key] = registration
+    if not newest:
+        return []
+    now = timezone.now()
+    params: list[Any] = []
+    for r in newest.values():
+        params += [r.entity_type, r.entity_id, r.source_system, r.adapter, r.version,
+                   json.dumps(r.attributes), r.deleted, r.source_updated_at, now, now]
+    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s::jsonb,%s,%s,%s,%s)"] * len(newest))
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_ENTITIES.format(values=placeholders), params)
+        return [RegistrationOutcome(EntityKey(t, i), created) for t, i, created in cursor]
+
+
+def register_entity(registration: EntityRegistration) -> RegistrationOutcome | None:
+    """Register one entity; None when the catalog already holds this or a newer version."""
+    outcomes = register_entities([registration])
+    return outcomes[0] if outcomes else None
+
+
+def get_entity_location(entity_type: str, entity_id: str) -> EntityLocation:
+    """Which source and adapter own an entity, and how fresh the catalog's copy is."""
+    entry = EntityCatalog.objects.filter(entity_type=entity_type, entity_id=entity_id).first()
+    if entry is None:
+        raise EntityNotFound(f"The catalog has no {entity_type} {entity_id!r}.")
+    cache = CacheStatus.objects.filter(entity_type=entity_type, entity_id=entity_id).first()
+    return EntityLocation(
+        key=EntityKey(entity_type, entity_id),
+        source_system=entry.source_system,
+        adapter=entry.adapter,
+        version=entry.version,
+        is_deleted=entry.is_deleted,
+        catalog_updated_at=entry.updated_at,
+        age_seconds=(timezone.now() - entry.updated_at).total_seconds(),
+        cache_fetched_at=cache.fetched_at if cache else None,
+        cache_expires_at=cache.expires_at if cache else None,
+    )
+
+
+# --- Relationship graph -------------------------------------------------------------------
+
+_INSERT_RELATIONSHIPS = """
+INSERT INTO entity_relationships (subject_entity_type, subject_entity_id, relationship_type,
+    object_entity_type, object_entity_id, origin, source_system, created_by, created_at,
+    retired_by)
+VALUES {values}
+ON CONFLICT (subject_entity_type, subject_entity_id, relationship_type, object_entity_type,
+             object_entity_id) WHERE retired_at IS NULL
+DO NOTHING
+RETURNING id, subject_entity_type, subject_entity_id, relationship_type, object_entity_type,
+          object_entity_id, origin
+"""
+
+
+def record_relationships(
+    relationships: Iterable[Relationship],
+    origin: str = RelationshipOrigin.DERIVED,
+    recorded_by: str = "",
+) -> list[GraphEdge]:
+    """Record edges (idempotent: an active identical edge is kept); returns the new ones."""
+    unique = list(dict.fromkeys(relationships))
+    if not unique:
+        return []
+    now = timezone.now()
+    params: list[Any] = []
+    for rel in unique:
+        params += [rel.subject.entity_type, rel.subject.entity_id, rel.relationship_type,
+                   rel.object.entity_type, rel.object.entity_id, origin, rel.source_system,
+                   recorded_by, now, ""]
+    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(unique))
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_RELATIONSHIPS.format(values=placeholders), params)
+        return [_edge(row) for row in cursor]
+
+
+def record_relationship(
+    relationship: Relationship, origin: str = RelationshipOrigin.DERIVED, recorded_by: str = ""
+) -> GraphEdge | None:
+    """Record one edge; None when an identical active edge exists already."""
+    created = record_relationships([relationship], origin=origin, recorded_by=recorded_by)
+    return created[0] if created else None
+
+
+@transaction.atomic
+def add_manual_relationship(relationship: Relationship, curator: str) -> GraphEdge | None:
+    """A curator's edge, recorded as such in lineage."""
+    edge = record_relationship(relationship, origin=RelationshipOrigin.MANUAL,
+                               recorded_by=curator)
+    if edge is not None:
+        track_lineage(f"curator:{curator}", f"entity:{relationship.subject}",
+                      f"added relationship {relationship.relationship_type} -> "
+                      f"{relationship.object}",
+                      origin=RelationshipOrigin.MANUAL, recorded_by=curator,
+                      details={"relationship_id": edge.id})
+    return edge
+
+
+@transaction.atomic
+def retire_relationship(relationship_id: int, curator: str) -> bool:
+    """Retire an active edge by hand (kept for history, no longer traversed)."""
+    edge = (EntityRelationship.objects.select_for_update()
+            .filter(pk=relationship_id, retired_at__isnull=True).first())
+    if edge is None:
+        return False
+    edge.retired_at = timezone.now()
+    edge.retired_by = curator
+    edge.save(update_fields=["retired_at", "retired_by"])
+    track_lineage(f"curator:{curator}",
+                  f"entity:{edge.subject_entity_type}:{edge.subject_entity_id}",
+                  f"retired relationship {edge.relationship_type} -> "
+                  f"{edge.object_entity_type}:{edge.object_entity_id}",
+                  origin=RelationshipOrigin.MANUAL, recorded_by=curator,
+                  details={"relationship_id": edge.id})
+    return True
+
+
+# One walk: (node, depth, edge) rows. UNION drops repeated rows, so a cycle is walked at
+# most max_depth times and the recursion always ends; nodes are reported at their
+# shallowest depth, each once.
+_WALK_GRAPH = """
+WITH RECURSIVE walk(node_type, node_id, depth, edge_id) AS (
+    SELECT %(type)s::varchar, %(id)s::varchar, 0, NULL::bigint
+  UNION
+    SELECT step.node_type, step.node_id, walk.depth + 1, step.edge_id
+    FROM walk
+    CROSS JOIN LATERAL (
+        SELECT r.object_entity_type, r.object_entity_id, r.id
+        FROM entity_relationships r
+        WHERE %(outgoing)s AND r.retired_at IS NULL
+          AND r.subject_entity_type = walk.node_type AND r.subject_entity_id = walk.node_id
+          AND (%(types)s::varchar[] IS NULL OR r.relationship_type = ANY(%(types)s))
+        UNION ALL
+        SELECT r.subject_entity_type, r.subject_entity_id, r.id
+        FROM entity_relationships r
+        WHERE %(incoming)s AND r.retired_at IS NULL
+          AND r.object_entity_type = walk.node_type AND r.object_entity_id = walk.node_id
+          AND (%(types)s::varchar[] IS NULL OR r.relationship_type = ANY(%(types)s))
+    ) AS step(node_type, node_id, edge_id)
+    WHERE walk.depth < %(max_depth)s
+)
+SELECT node_type, node_id, min(depth), array_remove(array_agg(DISTINCT edge_id), NULL)
+FROM walk GROUP BY node_type, node_id
+"""
+
+
+def query_relationship_graph(
+    entity_type: str,
+    entity_id: str,
+    direction: Direction = "outgoing",
+    relationship_types: Sequence[str] | None = None,
+    max_depth: int = DEFAULT_GRAPH_DEPTH,
+) -> RelationshipGraph:
+    """The entity's neighbourhood up to ``max_depth`` hops (cycle-safe, each node once)."""
+    if direction not in ("outgoing", "incoming", "both"):
+        raise InvalidGraphQuery(
+            f"direction must be outgoing, incoming or both, not {direction!r}")
+    if not 1 <= max_depth <= MAX_GRAPH_DEPTH:
+        raise InvalidGraphQuery(f"max_depth must be between 1 and {MAX_GRAPH_DEPTH}, "
+                                f"not {max_depth}.")
+    params = {
+        "type": entity_type, "id": entity_id, "max_depth": max_depth,
+        "outgoing": direction in ("outgoing", "both"),
+        "incoming": direction in ("incoming", "both"),
+        "types": list(relationship_types) if relationship_types else None,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_WALK_GRAPH, params)
+        walked = cursor.fetchall()
+    depths = {EntityKey(t, i): depth for t, i, depth, _ in walked}
+    edge_ids = sorted({edge_id for *_, ids in walked for edge_id in ids})
+    return RelationshipGraph(
+        root=EntityKey(entity_type, entity_id),
+        direction=direction,
+        max_depth=max_depth,
+        nodes=_resolve_nodes(depths),
+        edges=[_edge(row) for row in EntityRelationship.objects.filter(pk__in=edge_ids)
+               .order_by("pk").values_list(
+                   "id", "subject_entity_type", "subject_entity_id", "relationship_type",
+                   "object_entity_type", "object_entity_id", "origin")],
+    )
+
+
+def _resolve_nodes(depths: dict[EntityKey, int]) -> list[GraphNode]:
+    """Attach what the catalog knows of each node; unseen entities stay unresolved."""
+    known: dict[EntityKey, EntityCatalog] = {}
+    by_type: dict[str, list[str]] = {}
+    for key in depths:
+        by_type.setdefault(key.entity_type, []).append(key.entity_id)
+    for entity_type, ids in by_type.items():
+        for entry in EntityCatalog.objects.filter(entity_type=entity_type, entity_id__in=ids):
+            known[EntityKey(entry.entity_type, entry.entity_id)] = entry
+    nodes = []
+    for key, depth in sorted(depths.items(), key=lambda item: (item[1], str(item[0]))):
+        entry = known.get(key)
+        nodes.append(GraphNode(
+            key=key, depth=depth, resolved=entry is not None,
+            source_system=entry.source_system if entry else None,
+            version=entry.version if entry else None,
+            attributes=entry.attributes if entry else None,
+        ))
+    return nodes
+
+
+def _edge(row: Sequence[Any]) -> GraphEdge:
+    edge_id, s_type, s_id, rel_type, o_type, o_id, origin = row
+    return GraphEdge(edge_id, EntityKey(s_type, s_id), rel_type, EntityKey(o_type, o_id), origin)
+
+
+# --- Lineage ------------------------------------------------------------------------------
+
+_UPSERT_LINEAGE = """
+INSERT INTO data_lineage (upstream, downstream, transformation, origin, recorded_by, details,
+                          first_seen_at, last_seen_at, times_seen)
+VALUES {values}
+ON CONFLICT (upstream, downstream, transformation) DO UPDATE SET
+    last_seen_at = EXCLUDED.last_seen_at,
+    times_seen = data_lineage.times_seen + EXCLUDED.times_seen
+"""
+
+
+def track_lineage(
+    upstream: str,
+    downstream: str,
+    transformation: str,
+    origin: str = RelationshipOrigin.DERIVED,
+    recorded_by: str = "",
+    details: dict[str, Any] | None = None,
+    times_seen: int = 1,
+) -> None:
+    """Record that data flows from ``upstream`` to ``downstream`` through a transformation."""
+    track_lineage_edges([(upstream, downstream, transformation, times_seen)], origin=origin,
+                        recorded_by=recorded_by, details=details)
+
+
+def track_lineage_edges(
+    edges: Iterable[tuple[str, str, str, int]],
+    origin: str = RelationshipOrigin.DERIVED,
+    recorded_by: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Batch form of :func:`track_lineage`: (upstream, downstream, transformation, count)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for upstream, downstream, transformation, seen in edges:
+        key = (upstream, downstream, transformation)
+        counts[key] = counts.get(key, 0) + seen
+    if not counts:
+        return
+    now = timezone.now()
+    params: list[Any] = []
+    for (upstream, downstream, transformation), seen in counts.items():
+        params += [upstream, downstream, transformation, origin, recorded_by,
+                   json.dumps(details or {}), now, now, seen]
+    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s::jsonb,%s,%s,%s)"] * len(counts))
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT_LINEAGE.format(values=placeholders), params)
+
+
+_WALK_LINEAGE = """
+WITH RECURSIVE walk(node, hops, edge_id) AS (
+    SELECT %(node)s::varchar, 0, NULL::bigint
+  UNION
+    SELECT step.node, walk.hops + 1, step.edge_id
+    FROM walk
+    CROSS JOIN LATERAL (
+        SELECT l.upstream, l.id FROM data_lineage l
+        WHERE %(upstream)s AND l.downstream = walk.node
+        UNION ALL
+        SELECT l.downstream, l.id FROM data_lineage l
+        WHERE %(downstream)s AND l.upstream = walk.node
+    ) AS step(node, edge_id)
+    WHERE walk.hops < %(depth)s
+)
+SELECT node, min(hops), array_remove(array_agg(DISTINCT edge_id), NULL)
+FROM walk GROUP BY node
+"""
+
+
+def query_lineage(
+    node: str, direction: LineageDirection = "both", depth: int = 3
+) -> LineageGraph:
+    """What feeds ``node`` (upstream) and what it feeds (downstream), up to ``depth`` hops."""
+    if direction not in ("upstream", "downstream", "both"):
+        raise InvalidGraphQuery(
+            f"direction must be upstream, downstream or both, not {direction!r}")
+    if not 1 <= depth <= MAX_GRAPH_DEPTH:
+        raise InvalidGraphQuery(f"depth must be between 1 and {MAX_GRAPH_DEPTH}, not {depth}.")
+    with connection.cursor() as cursor:
+        cursor.execute(_WALK_LINEAGE, {
+            "node": node, "depth": depth,
+            "upstream": direction in ("upstream", "both"),
+            "downstream": direction in ("downstream", "both"),
+        })
+        walked = cursor.fetchall()
+    edge_ids = {edge_id for *_, ids in walked for edge_id in ids}
+    edges = [
+        LineageEdge(e.upstream, e.downstream, e.transformation, e.origin, e.times_seen,
+                    e.last_seen_at)
+        for e in DataLineage.objects.filter(pk__in=edge_ids).order_by("pk")
+    ]
+    return LineageGraph(node=node, direction=direction, depth=depth,
+                        nodes={name: hops for name, hops, _ in walked}, edges=edges)
+
+
+# --- Event log ----------------------------------------------------------------------------
+
+_APPEND_EVENTS = """
+INSERT INTO event_log (event_id, event_type, entity_type, entity_id, entity_version,
+    source_system, changed_fields, payload, event_timestamp, recorded_at, topic, partition,
+    "offset", trace_id)
+VALUES {values}
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+def append_events(entries: Sequence[dict[str, Any]]) -> int:
+    """Append events to the immutable log (a repeated event_id is ignored); returns how many
+    were new. Each entry has the EventLog fields by name."""
+    if not entries:
+        return 0
+    now = timezone.now()
+    params: list[Any] = []
+    for e in entries:
+        params += [e["event_id"], e["event_type"], e["entity_type"], e["entity_id"],
+                   e["entity_version"], e["source_system"], json.dumps(e.get("changed_fields", [])),
+                   json.dumps(e.get("payload")), e["event_timestamp"], now, e.get("topic", ""),
+                   e.get("partition"), e.get("offset"), e.get("trace_id", "")]
+    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s,%s,%s,%s,%s,%s)"]
+                            * len(entries))
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_EVENTS.format(values=placeholders), params)
+        return cursor.rowcount
+
+
+@transaction.atomic
+def purge_event_log(older_than: timedelta) -> int:
+    """The retention job's own path: delete events recorded before now - ``older_than``."""
+    cutoff: datetime = timezone.now() - older_than
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL dictamesh.event_log_retention = 'on'")
+        try:
+            cursor.execute("DELETE FROM event_log WHERE recorded_at < %s", [cutoff])
+            return cursor.rowcount
+        finally:
+            # Switch it off again at once: when called inside a caller's transaction the
+            # setting would otherwise last until that transaction ends.
+            cursor.execute("SET LOCAL dictamesh.event_log_retention = 'off'")
+
+
+def entity_events(entity_type: str, entity_id: str, limit: int = 50) -> list[EventLog]:
+    """The entity's most recent events, newest first."""
+    return list(EventLog.objects.filter(entity_type=entity_type, entity_id=entity_id)
+                .order_by("-event_timestamp", "-id")[:limit])
