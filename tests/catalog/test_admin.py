@@ -1,0 +1,102 @@
+"""Catalog curation in the Django admin, on a tenant's host."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django_tenants.utils import schema_context
+
+from apps.catalog import services
+from apps.catalog.contracts import EntityKey, EntityRegistration, Relationship
+from apps.catalog.models import EntityRelationship
+from tests.conftest import tenant_host
+
+
+@pytest.fixture
+def curator_client(client, settings, tenant_a):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, ".testserver"]
+    user = get_user_model().objects.create_superuser("curator", "", "pw-curator-1")
+    client.force_login(user)
+    client.defaults["HTTP_HOST"] = tenant_host(tenant_a.schema_name)
+    with schema_context(tenant_a.schema_name):
+        services.register_entities([
+            EntityRegistration("customer", "42", "directus", 1,
+                               {"email": "ada@example.com", "name": "Ada"}),
+            EntityRegistration("invoice", "INV-1", "ecommerce", 1, {"total": "10.00"}),
+        ])
+        services.record_relationships([
+            Relationship(EntityKey("invoice", "INV-1"), "billed_to", EntityKey("customer", "42")),
+            Relationship(EntityKey("invoice", "INV-1"), "has_item",
+                         EntityKey("invoice_item", "INV-1/1")),
+        ])
+    return client
+
+
+def _entity_pk(tenant, entity_type, entity_id):
+    from apps.catalog.models import EntityCatalog
+
+    with schema_context(tenant.schema_name):
+        return EntityCatalog.objects.get(entity_type=entity_type, entity_id=entity_id).pk
+
+
+def test_entity_browser_filters_and_searches_attributes(curator_client):
+    page = curator_client.get("/admin/catalog/entitycatalog/?entity_type=customer")
+    assert page.status_code == 200
+    assert b"42" in page.content and b"INV-1" not in page.content
+
+    found = curator_client.get("/admin/catalog/entitycatalog/?q=ada@example")
+    assert found.status_code == 200
+    assert b"/admin/catalog/entitycatalog/" in found.content
+    assert b"1 result" in found.content or b">42<" in found.content
+
+
+def test_entity_page_draws_its_graph_and_lists_lineage(curator_client, tenant_a):
+    pk = _entity_pk(tenant_a, "invoice", "INV-1")
+    page = curator_client.get(f"/admin/catalog/entitycatalog/{pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<svg" in html and "customer:42" in html
+    assert 'stroke-dasharray' in html  # invoice_item INV-1/1 is not in the catalog yet
+    assert "billed_to" in html
+    assert "Lineage" in html
+
+
+def test_curator_adds_a_relationship_recorded_in_lineage(curator_client, tenant_a):
+    response = curator_client.post("/admin/catalog/entityrelationship/add/", {
+        "subject_entity_type": "customer", "subject_entity_id": "42",
+        "relationship_type": "same_as",
+        "object_entity_type": "customer", "object_entity_id": "43",
+    })
+    assert response.status_code == 302
+    with schema_context(tenant_a.schema_name):
+        edge = EntityRelationship.objects.get(relationship_type="same_as")
+        assert (edge.origin, edge.created_by) == ("manual", "curator")
+        lineage = services.query_lineage("curator:curator", "downstream", depth=1)
+        assert [e.downstream for e in lineage.edges] == ["entity:customer:42"]
+
+
+def test_curator_retires_a_relationship(curator_client, tenant_a):
+    with schema_context(tenant_a.schema_name):
+        pk = EntityRelationship.objects.get(relationship_type="billed_to").pk
+    response = curator_client.post("/admin/catalog/entityrelationship/", {
+        "action": "retire_selected", "_selected_action": [pk],
+    })
+    assert response.status_code == 302
+    with schema_context(tenant_a.schema_name):
+        edge = EntityRelationship.objects.get(pk=pk)
+        assert edge.retired_at is not None and edge.retired_by == "curator"
+        graph = services.query_relationship_graph("invoice", "INV-1")
+        assert "billed_to" not in {e.relationship_type for e in graph.edges}
+
+
+def test_event_log_is_read_only_in_the_admin(curator_client):
+    assert curator_client.get("/admin/catalog/eventlog/").status_code == 200
+    assert curator_client.get("/admin/catalog/eventlog/add/").status_code == 403
+
+
+def test_catalog_is_hidden_on_the_public_host(curator_client):
+    curator_client.defaults["HTTP_HOST"] = "testserver"
+    index = curator_client.get("/admin/")
+    assert index.status_code == 200
+    assert b"/admin/catalog/" not in index.content
+    assert b"/admin/tenancy/" in index.content
