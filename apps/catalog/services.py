@@ -189,7 +189,8 @@ def retire_relationship(relationship_id: int, curator: str) -> bool:
 
 # One walk: (node, depth, edge) rows. UNION drops repeated rows, so a cycle is walked at
 # most max_depth times and the recursion always ends; nodes are reported at their
-# shallowest depth, each once.
+# shallowest depth, each once. Nodes (with what the catalog knows of them) and edges come
+# back as one JSON document: one round trip, however many types the graph spans.
 _WALK_GRAPH = """
 WITH RECURSIVE walk(node_type, node_id, depth, edge_id) AS (
     SELECT %(type)s::varchar, %(id)s::varchar, 0, NULL::bigint
@@ -210,9 +211,21 @@ WITH RECURSIVE walk(node_type, node_id, depth, edge_id) AS (
           AND (%(types)s::varchar[] IS NULL OR r.relationship_type = ANY(%(types)s))
     ) AS step(node_type, node_id, edge_id)
     WHERE walk.depth < %(max_depth)s
+),
+nodes AS (
+    SELECT node_type, node_id, min(depth) AS depth FROM walk GROUP BY node_type, node_id
 )
-SELECT node_type, node_id, min(depth), array_remove(array_agg(DISTINCT edge_id), NULL)
-FROM walk GROUP BY node_type, node_id
+SELECT
+    (SELECT coalesce(json_agg(json_build_array(
+                n.node_type, n.node_id, n.depth, e.source_system, e.version, e.attributes)
+             ORDER BY n.depth, n.node_type, n.node_id), '[]')
+     FROM nodes n
+     LEFT JOIN entity_catalog e ON e.entity_type = n.node_type AND e.entity_id = n.node_id),
+    (SELECT coalesce(json_agg(json_build_array(
+                r.id, r.subject_entity_type, r.subject_entity_id, r.relationship_type,
+                r.object_entity_type, r.object_entity_id, r.origin) ORDER BY r.id), '[]')
+     FROM entity_relationships r
+     WHERE r.id IN (SELECT edge_id FROM walk WHERE edge_id IS NOT NULL))
 """
 
 
@@ -223,7 +236,10 @@ def query_relationship_graph(
     relationship_types: Sequence[str] | None = None,
     max_depth: int = DEFAULT_GRAPH_DEPTH,
 ) -> RelationshipGraph:
-    """The entity's neighbourhood up to ``max_depth`` hops (cycle-safe, each node once)."""
+    """The entity's neighbourhood up to ``max_depth`` hops (cycle-safe, each node once).
+
+    Nodes the catalog has not seen yet are returned unresolved.
+    """
     if direction not in ("outgoing", "incoming", "both"):
         raise InvalidGraphQuery(
             f"direction must be outgoing, incoming or both, not {direction!r}")
@@ -238,40 +254,16 @@ def query_relationship_graph(
     }
     with connection.cursor() as cursor:
         cursor.execute(_WALK_GRAPH, params)
-        walked = cursor.fetchall()
-    depths = {EntityKey(t, i): depth for t, i, depth, _ in walked}
-    edge_ids = sorted({edge_id for *_, ids in walked for edge_id in ids})
+        nodes, edges = cursor.fetchone()
     return RelationshipGraph(
         root=EntityKey(entity_type, entity_id),
         direction=direction,
         max_depth=max_depth,
-        nodes=_resolve_nodes(depths),
-        edges=[_edge(row) for row in EntityRelationship.objects.filter(pk__in=edge_ids)
-               .order_by("pk").values_list(
-                   "id", "subject_entity_type", "subject_entity_id", "relationship_type",
-                   "object_entity_type", "object_entity_id", "origin")],
+        nodes=[GraphNode(key=EntityKey(t, i), depth=depth, resolved=version is not None,
+                         source_system=source, version=version, attributes=attributes)
+               for t, i, depth, source, version, attributes in nodes],
+        edges=[_edge(row) for row in edges],
     )
-
-
-def _resolve_nodes(depths: dict[EntityKey, int]) -> list[GraphNode]:
-    """Attach what the catalog knows of each node; unseen entities stay unresolved."""
-    known: dict[EntityKey, EntityCatalog] = {}
-    by_type: dict[str, list[str]] = {}
-    for key in depths:
-        by_type.setdefault(key.entity_type, []).append(key.entity_id)
-    for entity_type, ids in by_type.items():
-        for entry in EntityCatalog.objects.filter(entity_type=entity_type, entity_id__in=ids):
-            known[EntityKey(entry.entity_type, entry.entity_id)] = entry
-    nodes = []
-    for key, depth in sorted(depths.items(), key=lambda item: (item[1], str(item[0]))):
-        entry = known.get(key)
-        nodes.append(GraphNode(
-            key=key, depth=depth, resolved=entry is not None,
-            source_system=entry.source_system if entry else None,
-            version=entry.version if entry else None,
-            attributes=entry.attributes if entry else None,
-        ))
-    return nodes
 
 
 def _edge(row: Sequence[Any]) -> GraphEdge:
