@@ -32,6 +32,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 SHARED_APPS = [
     "django_tenants",
     "apps.tenancy",
+    "apps.catalog.schema_registry",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -5,4 +5,5 @@ urlpatterns = [
     # /healthz and /readyz are answered by dictamesh.health.middleware.ProbeMiddleware.
     path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
+    path("schema-registry/", include("apps.catalog.schema_registry.urls")),
 ]

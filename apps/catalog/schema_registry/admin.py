@@ -1,0 +1,82 @@
+"""Read-only admin pages so curators can browse subjects, versions and schemas.
+
+Changes go through the registry API (services.py), which checks compatibility; the admin
+would bypass that, so it offers no add, change or delete.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from apps.catalog.schema_registry.models import RegistryConfig, Schema, Subject, SubjectVersion
+
+
+def _pretty(schema_text: str) -> str:
+    try:
+        pretty = json.dumps(json.loads(schema_text), indent=2)
+    except ValueError:  # stored schemas are valid JSON; show anything else as it is
+        pretty = schema_text
+    return format_html("<pre>{}</pre>", pretty)
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SubjectVersionInline(ReadOnlyMixin, admin.TabularInline):
+    model = SubjectVersion
+    fields = ("version", "schema", "deleted", "created_at", "schema_text")
+    readonly_fields = fields
+    ordering = ("-version",)
+    extra = 0
+
+    @admin.display(description="schema")
+    def schema_text(self, obj: SubjectVersion) -> str:
+        return _pretty(obj.schema.schema)
+
+
+@admin.register(Subject)
+class SubjectAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("name", "compatibility", "deleted", "created_at")
+    list_filter = ("deleted", "compatibility")
+    search_fields = ("name",)
+    readonly_fields = ("name", "compatibility", "deleted", "created_at")
+    inlines = [SubjectVersionInline]
+
+
+class SchemaUsageInline(ReadOnlyMixin, admin.TabularInline):
+    model = SubjectVersion
+    fields = ("subject", "version", "deleted")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "registered as"
+
+
+@admin.register(Schema)
+class SchemaAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "schema_type", "created_at")
+    search_fields = ("id__exact", "schema")  # id__exact: non-numeric terms match nothing
+    fields = ("id", "schema_type", "fingerprint", "created_at", "pretty_schema")
+    readonly_fields = fields
+    inlines = [SchemaUsageInline]
+
+    @admin.display(description="schema")
+    def pretty_schema(self, obj: Schema) -> str:
+        return _pretty(obj.schema)
+
+
+@admin.register(RegistryConfig)
+class RegistryConfigAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "compatibility")

@@ -1,0 +1,31 @@
+"""What the registry's services return: plain frozen values, no models, no Django."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LATEST: Literal["latest"] = "latest"
+Version = int | Literal["latest"]
+
+
+@dataclass(frozen=True)
+class RegisteredSchema:
+    id: int
+    schema: str
+    schema_type: str
+
+
+@dataclass(frozen=True)
+class SubjectSchema:
+    subject: str
+    version: int
+    id: int
+    schema: str
+    schema_type: str
+
+
+@dataclass(frozen=True)
+class SubjectVersionRef:
+    subject: str
+    version: int

@@ -1,0 +1,436 @@
+"""The schema registry's public API: the only door other apps (and the REST API) use.
+
+Subjects hold numbered versions of schemas; a schema has one global id whichever subjects
+it is registered under. Compatibility rules are not decided here: they come from
+``dictamesh.events.compatibility``. Every function works in the public schema, whichever
+tenant is active. Results are the frozen values of ``contracts.py``; failures are the typed
+errors of ``errors.py`` (each carries its Confluent error code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, Max, OuterRef, QuerySet
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from apps.catalog.schema_registry.contracts import (
+    LATEST,
+    RegisteredSchema,
+    SubjectSchema,
+    SubjectVersionRef,
+    Version,
+)
+from apps.catalog.schema_registry.errors import (
+    IncompatibleSchema,
+    InvalidCompatibilityLevel,
+    InvalidSchema,
+    InvalidSubject,
+    InvalidVersion,
+    SchemaNotFound,
+    StoreError,
+    SubjectCompatibilityNotConfigured,
+    SubjectNotFound,
+    SubjectNotSoftDeleted,
+    SubjectSoftDeleted,
+    VersionNotFound,
+    VersionNotSoftDeleted,
+    VersionSoftDeleted,
+)
+from apps.catalog.schema_registry.models import (
+    DEFAULT_COMPATIBILITY,
+    RegistryConfig,
+    Schema,
+    Subject,
+    SubjectVersion,
+)
+from dictamesh.events import compatibility
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_TYPES = ("AVRO",)
+MAX_VERSION = 2**31 - 1  # Confluent's bound: versions are Java ints
+MAX_SUBJECT_LENGTH = 255
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A schema offered by a caller, validated and fingerprinted."""
+
+    text: str
+    schema_type: str
+    parsed: dict[str, Any]
+    canonical: str
+    fingerprint: str
+
+
+def _in_public_schema(func: Callable[P, R]) -> Callable[P, R]:
+    """Run ``func`` in the public schema and turn database failures into ``StoreError``.
+
+    A new ``schema_context`` per call: a single shared instance (``@schema_context(...)``)
+    stores the previous tenant on itself and so is not safe across threads.
+    """
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            with schema_context(get_public_schema_name()):
+                return func(*args, **kwargs)
+        except DatabaseError as exc:
+            logger.exception("schema registry store error in %s", func.__name__)
+            raise StoreError("Error in the backend data store") from exc
+
+    return wrapper
+
+
+# --- Parsing --------------------------------------------------------------------------------
+
+
+def parse_version(value: str | int) -> Version:
+    """A version id from a URL: 1..2^31-1, or "latest" (also spelt -1, as Confluent allows)."""
+    text = str(value).strip().lower()
+    if text in {LATEST, "-1"}:
+        return LATEST
+    try:
+        number = int(text)
+    except ValueError:
+        raise InvalidVersion(value) from None
+    if not 1 <= number <= MAX_VERSION:
+        raise InvalidVersion(value)
+    return number
+
+
+def _prepare(schema_str: str, schema_type: str) -> _Candidate:
+    if schema_type not in SCHEMA_TYPES:
+        raise InvalidSchema(
+            f"Unsupported schema type '{schema_type}': this registry accepts "
+            + ", ".join(SCHEMA_TYPES)
+        )
+    try:
+        parsed = compatibility.validate_schema(schema_str)
+    except compatibility.InvalidSchema as exc:
+        raise InvalidSchema(f"Invalid schema: {exc}") from exc
+    # Equal JSON, however formatted, is the same schema; field order is kept (lists).
+    canonical = json.dumps(json.loads(schema_str), sort_keys=True, separators=(",", ":"))
+    fingerprint = hashlib.sha256(f"{schema_type}\n{canonical}".encode()).hexdigest()
+    return _Candidate(schema_str, schema_type, parsed, canonical, fingerprint)
+
+
+def _normalise_level(level: object) -> str:
+    name = level.strip().upper() if isinstance(level, str) else ""
+    if name not in compatibility.COMPATIBILITY_LEVELS:
+        raise InvalidCompatibilityLevel(sorted(compatibility.COMPATIBILITY_LEVELS))
+    return name
+
+
+def _check_subject_name(name: str) -> None:
+    if not name or len(name) > MAX_SUBJECT_LENGTH or any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise InvalidSubject(name)
+
+
+# --- Queries shared by the operations -------------------------------------------------------
+
+
+def _live(versions: QuerySet[SubjectVersion]) -> QuerySet[SubjectVersion]:
+    return versions.filter(deleted=False)
+
+
+def _subjects_with_versions(include_deleted: bool) -> QuerySet[Subject]:
+    versions = SubjectVersion.objects.filter(subject=OuterRef("pk"))
+    if not include_deleted:
+        versions = _live(versions)
+    return Subject.objects.filter(Exists(versions))
+
+
+def _get_subject(name: str, include_deleted: bool = False) -> Subject:
+    """The subject, if it has (live, unless ``include_deleted``) versions."""
+    subject = _subjects_with_versions(include_deleted).filter(name=name).first()
+    if subject is None:
+        raise SubjectNotFound(name)
+    return subject
+
+
+def _lock_subject(name: str) -> Subject | None:
+    """The subject row, locked until the transaction ends: writers of one subject queue."""
+    return Subject.objects.select_for_update().filter(name=name).first()
+
+
+def _global_level() -> str:
+    level = RegistryConfig.objects.filter(pk=1).values_list("compatibility", flat=True).first()
+    return level or DEFAULT_COMPATIBILITY
+
+
+def _effective_level(subject: Subject | None) -> str:
+    if subject is not None and subject.compatibility:
+        return subject.compatibility
+    return _global_level()
+
+
+def _sync_deleted_flag(subject: Subject) -> None:
+    versions = subject.versions.all()
+    deleted = versions.exists() and not _live(versions).exists()
+    if subject.deleted != deleted:
+        subject.deleted = deleted
+        subject.save(update_fields=["deleted"])
+
+
+def _parsed(schema: Schema) -> Any:
+    # Stored schemas were validated on the way in: their canonical JSON needs no re-check.
+    return json.loads(schema.canonical)
+
+
+def _subject_schema(version: SubjectVersion, subject: str) -> SubjectSchema:
+    return SubjectSchema(subject=subject, version=version.version, id=version.schema.id,
+                         schema=version.schema.schema, schema_type=version.schema.schema_type)
+
+
+# --- Registering and reading ----------------------------------------------------------------
+
+
+@_in_public_schema
+def register(subject: str, schema_str: str, schema_type: str = "AVRO") -> int:
+    """Register ``schema_str`` under ``subject`` and return its global id.
+
+    Idempotent: a schema already live in the subject returns its id and adds no version.
+    A new version must satisfy the subject's compatibility level against its live versions.
+    """
+    _check_subject_name(subject)
+    candidate = _prepare(schema_str, schema_type)
+    with transaction.atomic():
+        # Locked (or created, hence ours) until commit: registrations to one subject queue
+        # here, so two writers can never number the same version.
+        row, _ = Subject.objects.select_for_update().get_or_create(name=subject)
+        live = list(_live(row.versions.all()).select_related("schema").order_by("version"))
+        for version in live:
+            if version.schema.fingerprint == candidate.fingerprint:
+                return version.schema.id
+        level = _effective_level(row)
+        reasons = compatibility.check(
+            candidate.parsed, [_parsed(version.schema) for version in live], level
+        )
+        if reasons:
+            raise IncompatibleSchema(level, reasons)
+        schema, _ = Schema.objects.get_or_create(
+            fingerprint=candidate.fingerprint,
+            defaults={"schema": candidate.text, "canonical": candidate.canonical,
+                      "schema_type": candidate.schema_type},
+        )
+        latest = row.versions.aggregate(latest=Max("version"))["latest"] or 0
+        SubjectVersion.objects.create(subject=row, version=latest + 1, schema=schema)
+        if row.deleted:
+            row.deleted = False
+            row.save(update_fields=["deleted"])
+    return schema.id
+
+
+@_in_public_schema
+def lookup(
+    subject: str, schema_str: str, schema_type: str = "AVRO", include_deleted: bool = False
+) -> SubjectSchema:
+    """The version of ``subject`` holding this schema (the newest if several)."""
+    candidate = _prepare(schema_str, schema_type)
+    row = _get_subject(subject, include_deleted)
+    versions = row.versions.filter(schema__fingerprint=candidate.fingerprint)
+    if not include_deleted:
+        versions = _live(versions)
+    found = versions.select_related("schema").order_by("-version").first()
+    if found is None:
+        raise SchemaNotFound()
+    return _subject_schema(found, subject)
+
+
+@_in_public_schema
+def get_by_id(schema_id: int) -> RegisteredSchema:
+    """The schema with this global id, while any subject version (even soft-deleted) uses it.
+
+    Soft-deleted versions keep their schema readable: messages already on Kafka carry the id.
+    """
+    schema = Schema.objects.filter(pk=schema_id, subject_versions__isnull=False).first()
+    if schema is None:
+        raise SchemaNotFound(f"Schema {schema_id} not found")
+    return RegisteredSchema(id=schema.id, schema=schema.schema, schema_type=schema.schema_type)
+
+
+@_in_public_schema
+def get_versions_by_id(schema_id: int, include_deleted: bool = False) -> list[SubjectVersionRef]:
+    """Every (subject, version) pair registered with this global id."""
+    versions = SubjectVersion.objects.filter(schema_id=schema_id)
+    if not versions.exists():
+        raise SchemaNotFound(f"Schema {schema_id} not found")
+    if not include_deleted:
+        versions = _live(versions)
+    return [
+        SubjectVersionRef(subject=name, version=number)
+        for name, number in versions.order_by("subject__name", "version")
+        .values_list("subject__name", "version")
+    ]
+
+
+@_in_public_schema
+def get_version(subject: str, version: Version, include_deleted: bool = False) -> SubjectSchema:
+    row = _get_subject(subject, include_deleted)
+    versions = row.versions.select_related("schema")
+    if not include_deleted:
+        versions = _live(versions)
+    if version == LATEST:
+        found = versions.order_by("-version").first()
+    else:
+        found = versions.filter(version=version).first()
+    if found is None:
+        raise VersionNotFound(version)
+    return _subject_schema(found, subject)
+
+
+@_in_public_schema
+def list_subjects(include_deleted: bool = False) -> list[str]:
+    return list(_subjects_with_versions(include_deleted).order_by("name")
+                .values_list("name", flat=True))
+
+
+@_in_public_schema
+def list_versions(subject: str, include_deleted: bool = False) -> list[int]:
+    versions = _get_subject(subject, include_deleted).versions.all()
+    if not include_deleted:
+        versions = _live(versions)
+    return list(versions.order_by("version").values_list("version", flat=True))
+
+
+# --- Deleting -------------------------------------------------------------------------------
+
+
+@_in_public_schema
+def delete_version(subject: str, version: Version, permanent: bool = False) -> int:
+    """Soft-delete a version, or permanently delete one that was soft-deleted first."""
+    with transaction.atomic():
+        row = _lock_subject(subject)
+        if row is None or not row.versions.exists():
+            raise SubjectNotFound(subject)
+        versions = row.versions.all()
+        if version == LATEST:
+            found = (versions if permanent else _live(versions)).order_by("-version").first()
+        else:
+            found = versions.filter(version=version).first()
+        if found is None:
+            raise VersionNotFound(version)
+        if permanent:
+            if not found.deleted:
+                raise VersionNotSoftDeleted(subject, found.version)
+            found.delete()
+        else:
+            if found.deleted:
+                raise VersionSoftDeleted(subject, found.version)
+            found.deleted = True
+            found.save(update_fields=["deleted"])
+        _sync_deleted_flag(row)
+    return found.version
+
+
+@_in_public_schema
+def delete_subject(subject: str, permanent: bool = False) -> list[int]:
+    """Soft-delete every live version; or, once soft-deleted, remove the subject entirely.
+
+    Returns the version numbers deleted. A permanent delete also drops the subject's
+    compatibility setting, as Confluent does.
+    """
+    with transaction.atomic():
+        row = _lock_subject(subject)
+        versions = list(row.versions.order_by("version").values_list("version", "deleted")
+                        if row is not None else [])
+        if row is None or not versions:
+            raise SubjectNotFound(subject)
+        live = [number for number, deleted in versions if not deleted]
+        if permanent:
+            if live:
+                raise SubjectNotSoftDeleted(subject)
+            row.delete()
+            return [number for number, _ in versions]
+        if not live:
+            raise SubjectSoftDeleted(subject)
+        _live(row.versions.all()).update(deleted=True)
+        _sync_deleted_flag(row)
+    return live
+
+
+# --- Compatibility --------------------------------------------------------------------------
+
+
+@_in_public_schema
+def get_compatibility(subject: str | None = None, default_to_global: bool = False) -> str:
+    """The global level (``subject=None``), or the subject's own level.
+
+    A subject without its own level raises ``SubjectCompatibilityNotConfigured`` unless
+    ``default_to_global``, as Confluent's ``GET /config/{subject}`` does.
+    """
+    if subject is None:
+        return _global_level()
+    own = Subject.objects.filter(name=subject).values_list("compatibility", flat=True).first()
+    if own:
+        return own
+    if default_to_global:
+        return _global_level()
+    raise SubjectCompatibilityNotConfigured(subject)
+
+
+@_in_public_schema
+def set_compatibility(subject: str | None, level: str) -> str:
+    """Set the global level (``subject=None``) or a subject's level; returns the level set."""
+    name = _normalise_level(level)
+    if subject is None:
+        RegistryConfig.objects.update_or_create(pk=1, defaults={"compatibility": name})
+    else:
+        _check_subject_name(subject)
+        Subject.objects.update_or_create(name=subject, defaults={"compatibility": name})
+    return name
+
+
+@_in_public_schema
+def delete_compatibility(subject: str) -> str:
+    """Remove a subject's own level (the global one applies again); returns the old level."""
+    with transaction.atomic():
+        row = _lock_subject(subject)
+        if row is None or not row.compatibility:
+            raise SubjectNotFound(subject)
+        previous = row.compatibility
+        row.compatibility = None
+        row.save(update_fields=["compatibility"])
+    return previous
+
+
+@_in_public_schema
+def test_compatibility(
+    subject: str,
+    version: Version,
+    schema_str: str,
+    schema_type: str = "AVRO",  # noqa: PT028 - named by the registry API; not a pytest test
+) -> tuple[bool, list[str]]:
+    """Would ``schema_str`` be compatible with that version, under the subject's level?
+
+    Against "latest" of a subject with no live versions, anything is compatible.
+    """
+    candidate = _prepare(schema_str, schema_type)
+    if version == LATEST:
+        row = Subject.objects.filter(name=subject).first()
+        existing = None if row is None else (
+            _live(row.versions.all()).select_related("schema").order_by("-version").first()
+        )
+        if existing is None:
+            return True, []
+    else:
+        row = _get_subject(subject)
+        existing = _live(row.versions.all()).select_related("schema").filter(
+            version=version).first()
+        if existing is None:
+            raise VersionNotFound(version)
+    reasons = compatibility.check(candidate.parsed, [_parsed(existing.schema)],
+                                  _effective_level(row))
+    return not reasons, reasons

@@ -1,0 +1,27 @@
+"""Confluent Schema Registry paths, mounted at /schema-registry/ (no trailing slashes:
+clients build these URLs themselves)."""
+
+from django.urls import path
+
+from apps.catalog.schema_registry import views
+
+app_name = "schema_registry"
+
+urlpatterns = [
+    path("subjects", views.SubjectListView.as_view(), name="subjects"),
+    path("subjects/<str:subject>", views.SubjectView.as_view(), name="subject"),
+    path("subjects/<str:subject>/versions", views.SubjectVersionListView.as_view(),
+         name="subject-versions"),
+    path("subjects/<str:subject>/versions/<str:version>", views.SubjectVersionView.as_view(),
+         name="subject-version"),
+    path("subjects/<str:subject>/versions/<str:version>/schema",
+         views.SubjectVersionSchemaView.as_view(), name="subject-version-schema"),
+    path("schemas/types", views.SchemaTypesView.as_view(), name="schema-types"),
+    path("schemas/ids/<int:schema_id>", views.SchemaByIdView.as_view(), name="schema"),
+    path("schemas/ids/<int:schema_id>/versions", views.SchemaVersionsByIdView.as_view(),
+         name="schema-versions"),
+    path("compatibility/subjects/<str:subject>/versions/<str:version>",
+         views.CompatibilityView.as_view(), name="compatibility"),
+    path("config", views.GlobalConfigView.as_view(), name="config"),
+    path("config/<str:subject>", views.SubjectConfigView.as_view(), name="subject-config"),
+]

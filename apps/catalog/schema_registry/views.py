@@ -1,0 +1,247 @@
+"""The Confluent Schema Registry REST API over ``services``: parse, call, map errors.
+
+Paths, bodies, query flags and error codes follow Confluent's API so that standard Kafka
+clients and tools work unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.catalog.schema_registry import services
+from apps.catalog.schema_registry.auth import WWW_AUTHENTICATE, require_user
+from apps.catalog.schema_registry.contracts import SubjectSchema
+from apps.catalog.schema_registry.errors import (
+    InvalidSchema,
+    SchemaRegistryError,
+    Unauthorized,
+)
+
+CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+ACCEPTED_CONTENT_TYPES = frozenset({
+    CONTENT_TYPE,
+    "application/vnd.schemaregistry+json",
+    "application/json",
+    "application/octet-stream",  # Confluent's "generic request" type
+})
+
+
+class _BadRequest(Exception):
+    """A request body the API cannot read (rest-utils answers these with plain codes)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _respond(body: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE)
+
+
+def _error(status: int, error_code: int, message: str) -> HttpResponse:
+    return _respond({"error_code": error_code, "message": message}, status=status)
+
+
+def _registry_error(exc: SchemaRegistryError) -> HttpResponse:
+    # Confluent codes are the HTTP status followed by two digits (409 stands alone).
+    code = exc.error_code
+    response = _error(code if code < 1000 else code // 100, code, exc.message)
+    if isinstance(exc, Unauthorized):
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
+def _flag(request: HttpRequest, name: str) -> bool:
+    return request.GET.get(name, "").strip().lower() == "true"
+
+
+def _read_body(request: HttpRequest) -> dict[str, Any]:
+    content_type = request.content_type or ""
+    if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
+        raise _BadRequest(415, f"HTTP 415 Unsupported Media Type: {content_type}")
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _BadRequest(400, f"The request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise _BadRequest(422, "The request body must be a JSON object")
+    return body
+
+
+def _schema_request(request: HttpRequest) -> tuple[str, str]:
+    """``(schema, schemaType)`` from a register, lookup or compatibility request body."""
+    body = _read_body(request)
+    schema = body.get("schema")
+    if not isinstance(schema, str) or not schema.strip():
+        raise InvalidSchema("Empty schema: the request body needs a 'schema' string")
+    if body.get("references"):
+        raise InvalidSchema("Schema references are not supported by this registry")
+    schema_type = body.get("schemaType") or "AVRO"
+    if not isinstance(schema_type, str):
+        raise InvalidSchema("'schemaType' must be a string")
+    return schema, schema_type
+
+
+def _schema_fields(schema: str, schema_type: str) -> dict[str, Any]:
+    fields = {"schema": schema}
+    if schema_type != "AVRO":  # Confluent leaves schemaType out for Avro, the default
+        fields["schemaType"] = schema_type
+    return fields
+
+
+def _subject_schema_body(found: SubjectSchema) -> dict[str, Any]:
+    return {"subject": found.subject, "version": found.version, "id": found.id,
+            **_schema_fields(found.schema, found.schema_type)}
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class RegistryView(View):
+    """Authenticates, then maps typed errors to Confluent error bodies.
+
+    ``write_methods`` lists the methods that change the registry (staff only); the others
+    are reads (any active user), including POSTs that only look things up.
+    """
+
+    write_methods: frozenset[str] = frozenset()
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        method = (request.method or "").lower()
+        try:
+            require_user(request, write=method in self.write_methods)
+            return super().dispatch(request, *args, **kwargs)
+        except SchemaRegistryError as exc:
+            return _registry_error(exc)
+        except _BadRequest as exc:
+            return _error(exc.status, exc.status, exc.message)
+
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = _error(405, 405, "HTTP 405 Method Not Allowed")
+        response["Allow"] = ", ".join(
+            m.upper() for m in self.http_method_names if hasattr(self, m)
+        )
+        return response
+
+
+class SubjectListView(RegistryView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _respond(services.list_subjects(include_deleted=_flag(request, "deleted")))
+
+
+class SubjectView(RegistryView):
+    write_methods = frozenset({"delete"})
+
+    def post(self, request: HttpRequest, subject: str) -> HttpResponse:
+        schema, schema_type = _schema_request(request)
+        found = services.lookup(subject, schema, schema_type,
+                                include_deleted=_flag(request, "deleted"))
+        return _respond(_subject_schema_body(found))
+
+    def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
+        return _respond(services.delete_subject(subject, permanent=_flag(request, "permanent")))
+
+
+class SubjectVersionListView(RegistryView):
+    write_methods = frozenset({"post"})
+
+    def get(self, request: HttpRequest, subject: str) -> HttpResponse:
+        return _respond(
+            services.list_versions(subject, include_deleted=_flag(request, "deleted"))
+        )
+
+    def post(self, request: HttpRequest, subject: str) -> HttpResponse:
+        schema, schema_type = _schema_request(request)
+        return _respond({"id": services.register(subject, schema, schema_type)})
+
+
+class SubjectVersionView(RegistryView):
+    write_methods = frozenset({"delete"})
+
+    def get(self, request: HttpRequest, subject: str, version: str) -> HttpResponse:
+        found = services.get_version(subject, services.parse_version(version),
+                                     include_deleted=_flag(request, "deleted"))
+        return _respond(_subject_schema_body(found))
+
+    def delete(self, request: HttpRequest, subject: str, version: str) -> HttpResponse:
+        deleted = services.delete_version(subject, services.parse_version(version),
+                                          permanent=_flag(request, "permanent"))
+        return _respond(deleted)
+
+
+class SubjectVersionSchemaView(RegistryView):
+    def get(self, request: HttpRequest, subject: str, version: str) -> HttpResponse:
+        found = services.get_version(subject, services.parse_version(version),
+                                     include_deleted=_flag(request, "deleted"))
+        # The schema itself is the body, not a JSON string holding it.
+        return HttpResponse(found.schema, content_type=CONTENT_TYPE)
+
+
+class SchemaByIdView(RegistryView):
+    def get(self, request: HttpRequest, schema_id: int) -> HttpResponse:
+        found = services.get_by_id(schema_id)
+        return _respond(_schema_fields(found.schema, found.schema_type))
+
+
+class SchemaVersionsByIdView(RegistryView):
+    def get(self, request: HttpRequest, schema_id: int) -> HttpResponse:
+        refs = services.get_versions_by_id(schema_id, include_deleted=_flag(request, "deleted"))
+        return _respond([{"subject": ref.subject, "version": ref.version} for ref in refs])
+
+
+class SchemaTypesView(RegistryView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _respond(list(services.SCHEMA_TYPES))
+
+
+class CompatibilityView(RegistryView):
+    def post(self, request: HttpRequest, subject: str, version: str) -> HttpResponse:
+        schema, schema_type = _schema_request(request)
+        compatible, messages = services.test_compatibility(
+            subject, services.parse_version(version), schema, schema_type
+        )
+        body: dict[str, Any] = {"is_compatible": compatible}
+        if _flag(request, "verbose"):  # Confluent sends the reasons only when asked
+            body["messages"] = messages
+        return _respond(body)
+
+
+def _requested_level(request: HttpRequest) -> str:
+    # An absent or non-string level reaches the service, which rejects it with 42203.
+    return _read_body(request).get("compatibility") or ""
+
+
+class GlobalConfigView(RegistryView):
+    write_methods = frozenset({"put"})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _respond({"compatibilityLevel": services.get_compatibility()})
+
+    def put(self, request: HttpRequest) -> HttpResponse:
+        level = services.set_compatibility(None, _requested_level(request))
+        return _respond({"compatibility": level})
+
+
+class SubjectConfigView(RegistryView):
+    write_methods = frozenset({"put", "delete"})
+
+    def get(self, request: HttpRequest, subject: str) -> HttpResponse:
+        level = services.get_compatibility(
+            subject, default_to_global=_flag(request, "defaultToGlobal")
+        )
+        return _respond({"compatibilityLevel": level})
+
+    def put(self, request: HttpRequest, subject: str) -> HttpResponse:
+        level = services.set_compatibility(subject, _requested_level(request))
+        return _respond({"compatibility": level})
+
+    def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
+        return _respond({"compatibilityLevel": services.delete_compatibility(subject)})
