@@ -1,0 +1,60 @@
+"""`python -m apps.adapters.reference`: the three reference sources in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from types import FrameType
+
+from apps.adapters.reference.dataset import Sizes
+from apps.adapters.reference.launcher import start_reference_sources
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m apps.adapters.reference",
+        description="Run the Directus, products and e-commerce reference servers until Ctrl-C.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--directus-port", type=int, default=8055)
+    parser.add_argument("--products-port", type=int, default=8056)
+    parser.add_argument("--ecommerce-port", type=int, default=8057)
+    parser.add_argument("--seed", type=int, default=42)
+    defaults = Sizes()
+    parser.add_argument("--customers", type=int, default=defaults.customers)
+    parser.add_argument("--products", type=int, default=defaults.products)
+    parser.add_argument("--invoices", type=int, default=defaults.invoices)
+    args = parser.parse_args(argv)
+    try:
+        sizes = Sizes(customers=args.customers, products=args.products, invoices=args.invoices)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    try:
+        sources = start_reference_sources(
+            seed=args.seed, sizes=sizes, host=args.host,
+            ports={"directus": args.directus_port, "products": args.products_port,
+                   "ecommerce": args.ecommerce_port})
+    except OSError as exc:  # typically a port already in use
+        parser.exit(1, f"Cannot start the reference sources: {exc}\n")
+    print(f"Reference sources (seed {args.seed}, {sizes.customers} customers, "
+          f"{sizes.products} products, {sizes.invoices} invoices):", flush=True)
+    print(sources.describe(), flush=True)
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    # A supervisor (the dev stack) stops us with SIGTERM; a person with Ctrl-C.
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        stopping.wait()
+    finally:
+        sources.stop()
+        print("Reference sources stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

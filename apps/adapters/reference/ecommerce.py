@@ -1,0 +1,310 @@
+"""An e-commerce platform's invoice API: cursor pagination, idempotent creates, payments.
+
+Endpoints (`Authorization: Bearer <token>`; errors are `{"error": {"code", "message",
+"details"?}}`):
+
+    GET   /api/v1/invoices?limit=&cursor=&updated_since=&customer_id=
+                                          {"data": [...], "next_cursor": str | null}
+    GET   /api/v1/invoices?ids=a,b,c      batch (at most 100), in the order asked, + "missing"
+    GET   /api/v1/invoices/{id}           {"data": {...}}, 404 when missing
+    POST  /api/v1/invoices                {"customer_id", "items": [{"sku", "quantity",
+                                          "unit_price"?}], "currency"?} -> 201 {"data": {...}}
+    PATCH /api/v1/invoices/{id}           customer_id and/or items of an open invoice
+    POST  /api/v1/invoices/{id}/cancel    open -> cancelled (again: 200), paid -> 409
+    POST  /api/v1/invoices/{id}/charge    open -> paid, {"data", "payment"}; 402 card_declined
+                                          when the `declined_customers` knob names the
+                                          customer; 409 unless open
+
+Lists are ordered by (updated_at, id) and the cursor encodes the last pair served, so paging
+stays correct while data changes: nothing is skipped, and an invoice updated behind the
+cursor comes again at the end. `updated_since` keeps `updated_at >= updated_since`.
+
+POSTs honour an `Idempotency-Key` header: a retry with the same key and body replays the first
+success (header `Idempotent-Replayed: true`); the same key with another body is 422. Errors are
+not remembered, so a declined charge can be retried. An item without `unit_price` is priced
+from the catalog of the same seed. Customer ids are not checked: customers live in Directus.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from apps.adapters.reference import dataset
+from apps.adapters.reference.dataset import Record, Sizes, invoice_id
+from apps.adapters.reference.faults import as_int_list
+from apps.adapters.reference.rest import (
+    amount,
+    currency,
+    error_response,
+    invalid_parameter,
+    query_int,
+    query_list,
+    query_since,
+    validation_error,
+)
+from apps.adapters.reference.server import ApiError, ReferenceServer
+from apps.adapters.reference.web import Request, Response, Route, json_response, route
+
+DEFAULT_TOKEN = "ref-ecommerce-token"  # noqa: S105 - the reference server's demo token
+DEFAULT_LIMIT, MAX_LIMIT = 50, 250
+
+Cursor = tuple[str, str]  # (updated_at, id) of the last invoice served
+
+
+def _encode_cursor(invoice: Record) -> str:
+    raw = json.dumps([invoice["updated_at"], invoice["id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(text: str) -> Cursor:
+    try:
+        updated_at, key = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if isinstance(updated_at, str) and isinstance(key, str):
+            return updated_at, key
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise invalid_parameter("cursor", "is not a cursor this API issued")
+
+
+def _invalid_state(invoice: Record, action: str) -> ApiError:
+    return ApiError(HTTPStatus.CONFLICT, "invalid_state",
+                    f"Invoice {invoice['id']} is {invoice['status']}; cannot {action} it.",
+                    current_status=invoice["status"])
+
+
+class EcommerceServer(ReferenceServer):
+    name = "ecommerce"
+    extra_fault_knobs = {"declined_customers": as_int_list}
+
+    invoices: dict[str, Record]
+    catalog: dict[str, Record]  # sku -> price {amount, currency}, to price new items
+    _idempotency: dict[tuple[str, str, str], tuple[Any, Response]]
+    _order: list[Cursor]
+    _order_stale: bool
+
+    def __init__(self, *, token: str = DEFAULT_TOKEN, **options: Any) -> None:
+        self.token = token
+        super().__init__(**options)
+
+    def load(self, seed: int, sizes: Sizes) -> None:
+        self.invoices = {i["id"]: i for i in dataset.invoices(seed, sizes)}
+        self.catalog = {p["sku"]: p["price"] for p in dataset.products(seed, sizes.products)}
+        self._idempotency = {}
+        self._last_number = sizes.invoices
+        self._payments = 0
+        self._order_stale = True
+
+    def routes(self) -> list[Route]:
+        invoice = r"/api/v1/invoices/(?P<key>[^/]+)"
+        return [
+            route("GET", r"/api/v1/invoices", self._list),
+            route("POST", r"/api/v1/invoices", self._create),
+            route("GET", invoice, self._read),
+            route("PATCH", invoice, self._update),
+            route("POST", invoice + "/cancel", self._cancel),
+            route("POST", invoice + "/charge", self._charge),
+        ]
+
+    def authenticate(self, request: Request) -> None:
+        if request.bearer_token() != self.token:
+            raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized",
+                           "Missing or invalid bearer token.")
+
+    def error(self, status: int, code: str, message: str, details: Mapping[str, Any]) -> Response:
+        headers = {"WWW-Authenticate": 'Bearer realm="invoices"'} if status == 401 else None
+        return error_response(status, code, message, details, headers)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _list(self, request: Request) -> Response:
+        if request.param("ids") is not None:
+            return self._batch(request)
+        limit = query_int(request, "limit", DEFAULT_LIMIT, maximum=MAX_LIMIT)
+        since = query_since(request)
+        raw_cursor = request.param("cursor")
+        cursor = _decode_cursor(raw_cursor) if raw_cursor else None
+        customer = request.param("customer_id")
+        if customer is not None and not customer.lstrip("-").isdigit():
+            raise invalid_parameter("customer_id", "must be an integer")
+        customer_id = None if customer is None else int(customer)
+        with self.lock:
+            order = self._ordered()
+            start = 0 if cursor is None else bisect_right(order, cursor)
+            if since is not None:
+                start = max(start, bisect_left(order, (since, "")))
+            page = []
+            for _, key in order[start:]:
+                invoice = self.invoices[key]
+                if customer_id is None or invoice["customer_id"] == customer_id:
+                    page.append(invoice)
+                    if len(page) > limit:  # one more than asked: proof of a next page
+                        break
+        next_cursor = _encode_cursor(page[limit - 1]) if len(page) > limit else None
+        return json_response(HTTPStatus.OK, {"data": [self._shaped(i) for i in page[:limit]],
+                                             "next_cursor": next_cursor})
+
+    def _batch(self, request: Request) -> Response:
+        ids = query_list(request, "ids")
+        with self.lock:
+            found = [self.invoices[key] for key in ids if key in self.invoices]
+        return json_response(HTTPStatus.OK, {
+            "data": [self._shaped(i) for i in found], "next_cursor": None,
+            "missing": [key for key in ids if key not in self.invoices]})
+
+    def _read(self, request: Request, key: str) -> Response:
+        return json_response(HTTPStatus.OK, {"data": self._shaped(self._find(key))})
+
+    def _ordered(self) -> list[Cursor]:
+        """(updated_at, id) of every invoice, sorted; rebuilt only after a change."""
+        if self._order_stale:
+            self._order = sorted((i["updated_at"], i["id"]) for i in self.invoices.values())
+            self._order_stale = False
+        return self._order
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _create(self, request: Request) -> Response:
+        return self._idempotent(request, "create", lambda: self._create_now(request.json()))
+
+    def _create_now(self, body: Any) -> Response:
+        if not isinstance(body, dict) or not body.keys() <= {"customer_id", "items", "currency"}:
+            raise validation_error("The body must be {customer_id, items, currency?}.")
+        customer_id = _customer_id(body.get("customer_id"))
+        items, currency = self._priced_items(body.get("items"), body.get("currency"))
+        now = self.clock.now()
+        self._last_number += 1
+        invoice = {"id": invoice_id(self._last_number),
+                   "invoice_number": f"F{now[:4]}-{self._last_number:06d}",
+                   "customer_id": customer_id, "items": items,
+                   "total": dataset.invoice_total(items), "currency": currency,
+                   "status": "open", "created_at": now, "updated_at": now}
+        self._store(invoice)
+        return json_response(HTTPStatus.CREATED, {"data": invoice})
+
+    def _update(self, request: Request, key: str) -> Response:
+        body = request.json()
+        if not isinstance(body, dict) or not body:
+            raise validation_error("The body must be an object with customer_id or items.")
+        unknown = sorted(body.keys() - {"customer_id", "items"})
+        if unknown:
+            raise validation_error("Only customer_id and items can be changed; use /cancel or "
+                                   "/charge for the status.", fields=unknown)
+        with self.lock:
+            invoice = self._find(key)
+            if invoice["status"] != "open":
+                raise _invalid_state(invoice, "change")
+            changes: dict[str, Any] = {}
+            if "customer_id" in body:
+                changes["customer_id"] = _customer_id(body["customer_id"])
+            if "items" in body:
+                items, _ = self._priced_items(body["items"], invoice["currency"])
+                changes.update(items=items, total=dataset.invoice_total(items))
+            updated = self._store({**invoice, **changes, "updated_at": self.clock.now()})
+        return json_response(HTTPStatus.OK, {"data": updated})
+
+    def _cancel(self, request: Request, key: str) -> Response:
+        with self.lock:
+            invoice = self._find(key)
+            if invoice["status"] == "paid":
+                raise _invalid_state(invoice, "cancel")
+            if invoice["status"] == "open":
+                invoice = self._store({**invoice, "status": "cancelled",
+                                       "updated_at": self.clock.now()})
+        return json_response(HTTPStatus.OK, {"data": invoice})
+
+    def _charge(self, request: Request, key: str) -> Response:
+        return self._idempotent(request, f"charge:{key}", lambda: self._charge_now(key))
+
+    def _charge_now(self, key: str) -> Response:
+        invoice = self._find(key)
+        if invoice["status"] != "open":
+            raise _invalid_state(invoice, "charge")
+        if invoice["customer_id"] in self.extra_fault("declined_customers", []):
+            raise ApiError(HTTPStatus.PAYMENT_REQUIRED, "card_declined",
+                           "The customer's card was declined.", invoice_id=invoice["id"])
+        now = self.clock.now()
+        paid = self._store({**invoice, "status": "paid", "updated_at": now})
+        self._payments += 1
+        payment = {"id": f"PAY-{self._payments:06d}", "amount": paid["total"],
+                   "currency": paid["currency"], "status": "succeeded", "created_at": now}
+        return json_response(HTTPStatus.OK, {"data": paid, "payment": payment})
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _idempotent(self, request: Request, scope: str,
+                    perform: Callable[[], Response]) -> Response:
+        """Run `perform` once per Idempotency-Key; replay its success on a retry."""
+        key = request.header("idempotency-key")
+        if not key:
+            with self.lock:
+                return perform()
+        slot = (request.bearer_token() or "", scope, key)
+        fingerprint = request.json() if request.body else None
+        with self.lock:
+            stored = self._idempotency.get(slot)
+            if stored is not None:
+                if stored[0] != fingerprint:
+                    raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "idempotency_key_reused",
+                                   "This Idempotency-Key was used with a different request.")
+                first = stored[1]
+                return Response(first.status, first.body,
+                                {**first.headers, "Idempotent-Replayed": "true"})
+            response = perform()
+            self._idempotency[slot] = (fingerprint, response)
+            return response
+
+    def _store(self, invoice: Record) -> Record:
+        self.invoices[invoice["id"]] = invoice
+        self._order_stale = True
+        return invoice
+
+    def _find(self, key: str) -> Record:
+        invoice = self.invoices.get(key)
+        if invoice is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "not_found", f"Invoice {key} not found.")
+        return invoice
+
+    def _shaped(self, invoice: Record) -> Record:
+        """The invoice as served: no customer and a non-numeric total when `malformed`."""
+        if self.is_malformed(invoice["id"]):
+            return {**invoice, "customer_id": None, "total": "not-a-number"}
+        return invoice
+
+    def _priced_items(self, raw_items: Any, wanted: Any) -> tuple[list[Record], str]:
+        """Validated items, each with a unit price, and the one currency they are in."""
+        if not isinstance(raw_items, list) or not raw_items:
+            raise validation_error("`items` must be a non-empty list of {sku, quantity}.")
+        currencies = set() if wanted is None else {currency(wanted, "currency")}
+        items = []
+        for item in raw_items:
+            quantity = item.get("quantity") if isinstance(item, dict) else None
+            if (not isinstance(item, dict) or not item.keys() <= {"sku", "quantity", "unit_price"}
+                    or not isinstance(item.get("sku"), str) or isinstance(quantity, bool)
+                    or not isinstance(quantity, int) or quantity < 1):
+                raise validation_error("Each item must be {sku, quantity >= 1, unit_price?}.",
+                                       item=item)
+            if "unit_price" in item:
+                unit_price = amount(item["unit_price"], "unit_price")
+            else:
+                price = self.catalog.get(item["sku"])
+                if price is None:
+                    raise validation_error("Unknown SKU without a unit_price.", sku=item["sku"])
+                unit_price = price["amount"]
+                currencies.add(price["currency"])
+            items.append({"sku": item["sku"], "quantity": quantity, "unit_price": unit_price})
+        if len(currencies) > 1:
+            raise validation_error("All items of an invoice must share one currency.",
+                                   currencies=sorted(currencies))
+        return items, next(iter(currencies), "EUR")
+
+
+def _customer_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise validation_error("`customer_id` must be a positive integer.")
+    return value

@@ -1,0 +1,270 @@
+"""The Directus server against Directus' documented REST shapes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.reference_sources.conftest import SIZES
+
+FORBIDDEN = {"errors": [{"message": "You don't have permission to access this.",
+                         "extensions": {"code": "FORBIDDEN"}}]}
+
+
+@pytest.fixture
+def everyone(directus):
+    """Every customer, in primary-key order."""
+    response = directus.get("/items/customers", params={"limit": -1})
+    assert response.status_code == 200
+    return response.json()["data"]
+
+
+def ids(response):
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["data"]]
+
+
+def test_items_come_as_data_with_the_collection_fields(directus):
+    response = directus.get("/items/customers/1")
+    assert response.status_code == 200
+    item = response.json()["data"]
+    assert set(item) == {"id", "email", "name", "status", "date_created", "date_updated"}
+    assert item["id"] == 1
+    assert item["status"] in ("active", "archived")
+    assert item["date_created"].endswith("Z")
+
+
+def test_default_limit_is_100_and_minus_one_means_all(directus, everyone):
+    assert len(ids(directus.get("/items/customers"))) == 100
+    assert len(everyone) == SIZES.customers
+    assert [item["id"] for item in everyone] == list(range(1, SIZES.customers + 1))
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ({"status": {"_eq": "archived"}}, lambda c: c["status"] == "archived"),
+    ({"status": {"_neq": "archived"}}, lambda c: c["status"] != "archived"),
+    ({"id": {"_in": [3, 5, 8]}}, lambda c: c["id"] in (3, 5, 8)),
+    ({"id": {"_in": "3,5,8"}}, lambda c: c["id"] in (3, 5, 8)),
+    ({"id": {"_nin": [1, 2]}}, lambda c: c["id"] not in (1, 2)),
+    ({"id": {"_gt": 110}}, lambda c: c["id"] > 110),
+    ({"id": {"_gte": 110}}, lambda c: c["id"] >= 110),
+    ({"id": {"_lt": "4"}}, lambda c: c["id"] < 4),
+    ({"id": {"_lte": 4}}, lambda c: c["id"] <= 4),
+    ({"id": {"_gt": 10, "_lt": 15}}, lambda c: 10 < c["id"] < 15),
+    ({"name": {"_contains": "Ada"}}, lambda c: "Ada" in c["name"]),
+    ({"name": {"_contains": "an"}}, lambda c: "an" in c["name"]),
+    ({"name": {"_icontains": "AN"}}, lambda c: "an" in c["name"].lower()),
+    ({"date_updated": {"_null": True}}, lambda c: c["date_updated"] is None),
+    ({"date_updated": {"_nnull": True}}, lambda c: c["date_updated"] is not None),
+    ({"date_updated": {"_gte": "2024-07-01"}},
+     lambda c: (c["date_updated"] or "") >= "2024-07-01T00:00:00.000Z"),
+    ({"date_created": {"_lt": "2024-03-01T00:00:00+00:00"}},
+     lambda c: c["date_created"] < "2024-03-01T00:00:00.000Z"),
+    ({"_or": [{"id": {"_eq": 1}}, {"status": {"_eq": "archived"}}]},
+     lambda c: c["id"] == 1 or c["status"] == "archived"),
+    ({"_and": [{"id": {"_lte": 50}}, {"status": {"_eq": "active"}}]},
+     lambda c: c["id"] <= 50 and c["status"] == "active"),
+    ({"status": "archived"}, lambda c: c["status"] == "archived"),
+])
+def test_filter_operators(directus, everyone, rule, expected):
+    response = directus.get("/items/customers", params={"filter": json.dumps(rule), "limit": -1})
+    wanted = [c["id"] for c in everyone if expected(c)]
+    assert wanted, "the rule should select something in the seeded data"
+    assert ids(response) == wanted
+
+
+def test_filter_in_bracket_form(directus, everyone):
+    response = directus.get("/items/customers", params={
+        "filter[_or][0][id][_eq]": "2", "filter[_or][1][status][_eq]": "archived",
+        "limit": "-1"})
+    assert ids(response) == [c["id"] for c in everyone
+                             if c["id"] == 2 or c["status"] == "archived"]
+
+
+def test_fields_select_and_star(directus):
+    response = directus.get("/items/customers", params={"fields": "id,email", "limit": 2})
+    assert [set(item) for item in response.json()["data"]] == [{"id", "email"}] * 2
+    response = directus.get("/items/customers", params={"fields[]": ["id", "name"], "limit": 1})
+    assert set(response.json()["data"][0]) == {"id", "name"}
+    response = directus.get("/items/customers/3", params={"fields": "*"})
+    assert len(response.json()["data"]) == 6
+
+
+def test_sort_ascending_descending_and_nulls(directus, everyone):
+    response = directus.get("/items/customers", params={"sort": "-date_created", "limit": -1})
+    assert ids(response) == [c["id"] for c in sorted(everyone, key=lambda c: c["date_created"],
+                                                      reverse=True)]
+    response = directus.get("/items/customers", params={"sort": "status,-id", "limit": -1})
+    assert ids(response) == [c["id"] for c in sorted(everyone,
+                                                      key=lambda c: (c["status"], -c["id"]))]
+    # As on PostgreSQL: nulls last ascending, first descending.
+    ascending = directus.get("/items/customers", params={"sort": "date_updated", "limit": -1})
+    assert ascending.json()["data"][-1]["date_updated"] is None
+    descending = directus.get("/items/customers", params={"sort": "-date_updated", "limit": -1})
+    assert descending.json()["data"][0]["date_updated"] is None
+
+
+def test_limit_offset_and_page(directus):
+    assert ids(directus.get("/items/customers", params={"limit": 5, "offset": 10})) == \
+        list(range(11, 16))
+    assert ids(directus.get("/items/customers", params={"limit": 5, "page": 3})) == \
+        list(range(11, 16))
+    assert ids(directus.get("/items/customers", params={"limit": 0})) == []
+    assert ids(directus.get("/items/customers", params={"offset": 1000})) == []
+
+
+def test_meta_counts(directus, everyone):
+    archived = sum(c["status"] == "archived" for c in everyone)
+    params = {"filter": json.dumps({"status": {"_eq": "archived"}}), "limit": 1}
+    assert "meta" not in directus.get("/items/customers", params=params).json()
+    body = directus.get("/items/customers", params={**params, "meta": "*"}).json()
+    assert body["meta"] == {"total_count": SIZES.customers, "filter_count": archived}
+    body = directus.get("/items/customers", params={**params, "meta": "filter_count"}).json()
+    assert body["meta"] == {"filter_count": archived}
+
+
+def test_search_matches_text_and_numbers(directus, everyone):
+    name = everyone[6]["name"].split()[1]
+    response = directus.get("/items/customers", params={"search": name.upper(), "limit": -1})
+    assert ids(response) == [c["id"] for c in everyone
+                             if name.lower() in (c["name"] + c["email"]).lower()]
+    assert 7 in ids(directus.get("/items/customers", params={"search": "7", "limit": -1}))
+
+
+@pytest.mark.parametrize("params", [
+    {"filter": "{not json"},
+    {"filter": json.dumps({"id": {"_like": 3}})},
+    {"filter": json.dumps({"_or": {"id": {"_eq": 1}}})},
+    {"filter": json.dumps({"id": {"_eq": "three"}})},
+    {"limit": "ten"},
+    {"limit": "-2"},
+    {"offset": "-1"},
+    {"page": "0"},
+])
+def test_invalid_query_is_400_invalid_query(directus, params):
+    response = directus.get("/items/customers", params=params)
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "INVALID_QUERY"
+    assert error["message"].startswith("Invalid query.")
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/items/customers", {"fields": "id,password"}),
+    ("/items/customers", {"sort": "-password"}),
+    ("/items/customers", {"filter": json.dumps({"password": {"_eq": "x"}})}),
+    ("/items/customers/999999", {}),
+    ("/items/customers/not-a-number", {}),
+    ("/items/orders", {}),
+])
+def test_missing_fields_items_and_collections_are_403_forbidden(directus, path, params):
+    response = directus.get(path, params=params)
+    assert response.status_code == 403
+    assert response.json() == FORBIDDEN
+
+
+def test_auth_failures_answer_as_directus(sources, directus):
+    url = f"{sources.directus_url}/items/customers/1"
+    no_token = requests.get(url, timeout=5)
+    assert no_token.status_code == 403
+    assert no_token.json() == FORBIDDEN
+    wrong = requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=5)
+    assert wrong.status_code == 401
+    assert wrong.json()["errors"][0]["extensions"]["code"] == "INVALID_CREDENTIALS"
+    by_query = requests.get(url, params={"access_token": sources.directus_token}, timeout=5)
+    assert by_query.status_code == 200
+
+    directus.control("faults", {"token_expired": True})
+    expired = directus.get("/items/customers/1")
+    assert expired.status_code == 401
+    assert expired.json()["errors"][0] == {"message": "Token expired.",
+                                           "extensions": {"code": "TOKEN_EXPIRED"}}
+
+
+def test_server_health_and_ping_need_no_token(sources):
+    health = requests.get(f"{sources.directus_url}/server/health", timeout=5)
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    ping = requests.get(f"{sources.directus_url}/server/ping", timeout=5)
+    assert (ping.status_code, ping.text) == (200, "pong")
+
+
+def test_unknown_route_is_404_route_not_found(directus):
+    response = directus.get("/nothing/here")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["extensions"]["code"] == "ROUTE_NOT_FOUND"
+
+
+def test_create_sets_date_created_and_leaves_date_updated_null(directus):
+    response = directus.post("/items/customers", json={"email": "new@example.com",
+                                                       "name": "New Person", "ignored": 1})
+    assert response.status_code == 200
+    created = response.json()["data"]
+    assert created["id"] == SIZES.customers + 1
+    assert created["status"] == "active"
+    assert created["date_created"] > "2025"
+    assert created["date_updated"] is None
+    assert "ignored" not in created
+    assert directus.get(f"/items/customers/{created['id']}").json()["data"] == created
+
+
+def test_create_many_in_one_call(directus):
+    response = directus.post("/items/customers", json=[
+        {"email": "a@example.com", "name": "A"}, {"email": "b@example.com", "name": "B"}])
+    assert [item["email"] for item in response.json()["data"]] == ["a@example.com",
+                                                                    "b@example.com"]
+
+
+def test_update_changes_fields_and_date_updated(directus):
+    before = directus.get("/items/customers/5").json()["data"]
+    response = directus.patch("/items/customers/5", json={"name": "Renamed", "id": 99})
+    assert response.status_code == 200
+    after = response.json()["data"]
+    assert after["id"] == 5
+    assert after["name"] == "Renamed"
+    assert after["date_created"] == before["date_created"]
+    assert after["date_updated"] > (before["date_updated"] or "")
+    assert directus.get("/items/customers/5").json()["data"] == after
+
+
+def test_delete_removes_the_item(directus):
+    assert directus.delete("/items/customers/7").status_code == 204
+    assert directus.get("/items/customers/7").status_code == 403
+    assert directus.delete("/items/customers/7").status_code == 403
+    assert directus.patch("/items/customers/7", json={"name": "x"}).status_code == 403
+
+
+@pytest.mark.parametrize(("method", "path", "body", "code"), [
+    ("POST", "/items/customers", {"name": "No Email"}, "FAILED_VALIDATION"),
+    ("POST", "/items/customers", {"email": "x@example.com", "name": "X", "status": "gone"},
+     "FAILED_VALIDATION"),
+    ("POST", "/items/customers", {"email": "x@example.com", "name": 42}, "FAILED_VALIDATION"),
+    ("PATCH", "/items/customers/1", {"status": "deleted"}, "FAILED_VALIDATION"),
+    ("POST", "/items/customers", "not an object", "INVALID_PAYLOAD"),
+    ("POST", "/items/customers", [{"email": "same@example.com", "name": "A"},
+                                  {"email": "same@example.com", "name": "B"}],
+     "RECORD_NOT_UNIQUE"),
+])
+def test_bad_payloads_are_400_and_change_nothing(directus, method, path, body, code):
+    before = directus.get("/items/customers", params={"limit": -1}).json()["data"]
+    response = directus.request(method, path, json=body)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == code
+    assert directus.get("/items/customers", params={"limit": -1}).json()["data"] == before
+
+
+def test_duplicate_email_is_record_not_unique(directus):
+    taken = directus.get("/items/customers/1").json()["data"]["email"]
+    response = directus.patch("/items/customers/2", json={"email": taken})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "RECORD_NOT_UNIQUE", "collection": "customers", "field": "email"}
+
+
+def test_invalid_json_body_is_invalid_payload(directus):
+    response = directus.post("/items/customers", data=b"{oops",
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_PAYLOAD"

@@ -1,0 +1,203 @@
+"""The e-commerce invoice API: cursors, batches, idempotent creates, cancel and charge."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import requests
+
+from tests.reference_sources.conftest import SIZES
+
+
+def all_pages(ecommerce, **params):
+    seen, cursor = [], None
+    while True:
+        body = ecommerce.get("/api/v1/invoices",
+                             params={**params, **({"cursor": cursor} if cursor else {})}).json()
+        seen += body["data"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+def test_invoice_shape(ecommerce):
+    invoice = ecommerce.get("/api/v1/invoices/INV-000123").json()["data"]
+    assert set(invoice) == {"id", "invoice_number", "customer_id", "items", "total", "currency",
+                            "status", "created_at", "updated_at"}
+    assert invoice["id"] == "INV-000123"
+    assert invoice["status"] in ("open", "paid", "cancelled")
+    assert set(invoice["items"][0]) == {"sku", "quantity", "unit_price"}
+
+
+def test_cursor_pages_are_ordered_by_updated_at_then_id(ecommerce):
+    invoices = all_pages(ecommerce, limit=30)
+    assert len(invoices) == SIZES.invoices
+    keys = [(i["updated_at"], i["id"]) for i in invoices]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+
+
+def test_cursor_misses_nothing_while_invoices_change(ecommerce):
+    """Invoices changed mid-way move behind the cursor and come again; none is skipped."""
+    seen, cursor, pages = Counter(), None, 0
+    while True:
+        body = ecommerce.get("/api/v1/invoices",
+                             params={"limit": 10, **({"cursor": cursor} if cursor else {})}).json()
+        seen.update(i["id"] for i in body["data"])
+        pages += 1
+        if pages == 5:
+            ecommerce.post(f"/api/v1/invoices/{body['data'][0]['id']}/cancel")  # seen already
+            ecommerce.post("/api/v1/invoices", json={
+                "customer_id": 1, "items": [{"sku": "SKU-00001", "quantity": 1}]})
+        if not (cursor := body["next_cursor"]):
+            break
+    assert len(seen) == SIZES.invoices + 1
+    assert max(seen.values()) <= 2
+
+
+def test_last_page_has_no_cursor(ecommerce):
+    body = ecommerce.get("/api/v1/invoices", params={"limit": SIZES.invoices}).json()
+    assert len(body["data"]) == SIZES.invoices
+    assert body["next_cursor"] is None
+
+
+def test_filters_by_customer_and_updated_since(ecommerce):
+    everything = all_pages(ecommerce, limit=250)
+    customer = everything[0]["customer_id"]
+    mine = all_pages(ecommerce, limit=2, customer_id=customer)
+    assert [i["id"] for i in mine] == [i["id"] for i in everything
+                                       if i["customer_id"] == customer]
+    pivot = everything[150]["updated_at"]
+    recent = all_pages(ecommerce, limit=40, updated_since=pivot)
+    assert [i["id"] for i in recent] == [i["id"] for i in everything[150:]]
+
+
+@pytest.mark.parametrize("params", [{"cursor": "garbage!"}, {"limit": 0}, {"limit": 251},
+                                    {"customer_id": "abc"}, {"updated_since": "soon"}])
+def test_bad_list_parameters_are_400(ecommerce, params):
+    response = ecommerce.get("/api/v1/invoices", params=params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter"
+
+
+def test_batch_by_ids(ecommerce):
+    body = ecommerce.get("/api/v1/invoices",
+                         params={"ids": "INV-000002,INV-999999,INV-000001"}).json()
+    assert [i["id"] for i in body["data"]] == ["INV-000002", "INV-000001"]
+    assert body["missing"] == ["INV-999999"]
+    assert body["next_cursor"] is None
+
+
+def test_missing_invoice_is_404(ecommerce):
+    response = ecommerce.get("/api/v1/invoices/INV-999999")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_bearer_token_is_required(sources):
+    url = f"{sources.ecommerce_url}/api/v1/invoices"
+    missing = requests.get(url, timeout=5)
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=5)
+    assert wrong.json()["error"]["code"] == "unauthorized"
+
+
+def test_create_prices_items_from_the_catalog(ecommerce, products):
+    price = products.get("/v1/products/SKU-00004").json()["price"]
+    response = ecommerce.post("/api/v1/invoices", json={
+        "customer_id": 7, "items": [{"sku": "SKU-00004", "quantity": 2}]})
+    assert response.status_code == 201
+    invoice = response.json()["data"]
+    assert invoice["id"] == f"INV-{SIZES.invoices + 1:06d}"
+    assert invoice["items"] == [{"sku": "SKU-00004", "quantity": 2,
+                                 "unit_price": price["amount"]}]
+    assert invoice["currency"] == price["currency"]
+    assert invoice["status"] == "open"
+    assert ecommerce.get(f"/api/v1/invoices/{invoice['id']}").json()["data"] == invoice
+
+
+def test_create_with_the_same_idempotency_key_returns_the_same_invoice(ecommerce):
+    body = {"customer_id": 3, "items": [{"sku": "SKU-00001", "quantity": 1,
+                                         "unit_price": "10.00"}], "currency": "EUR"}
+    headers = {"Idempotency-Key": "create-1"}
+    first = ecommerce.post("/api/v1/invoices", json=body, headers=headers)
+    retry = ecommerce.post("/api/v1/invoices", json=body, headers=headers)
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert len(all_pages(ecommerce, limit=250)) == SIZES.invoices + 1
+    other = ecommerce.post("/api/v1/invoices", json={**body, "customer_id": 4},
+                           headers=headers)
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+@pytest.mark.parametrize("body", [
+    {"customer_id": 0, "items": [{"sku": "SKU-00001", "quantity": 1}]},
+    {"customer_id": 1, "items": []},
+    {"customer_id": 1, "items": [{"sku": "SKU-99999", "quantity": 1}]},
+    {"customer_id": 1, "items": [{"sku": "SKU-00001", "quantity": 1, "unit_price": 9.99}]},
+    {"customer_id": 1, "items": [{"sku": "SKU-00001", "quantity": 1}], "currency": "XXXX"},
+    {"customer_id": 1, "items": [{"sku": "SKU-00001", "quantity": 1}], "status": "paid"},
+])
+def test_bad_creates_are_422(ecommerce, body):
+    assert ecommerce.post("/api/v1/invoices", json=body).status_code == 422
+
+
+def invoice_in(ecommerce, status):
+    return next(i for i in all_pages(ecommerce, limit=250) if i["status"] == status)
+
+
+def test_charge_pays_an_open_invoice(ecommerce):
+    invoice = invoice_in(ecommerce, "open")
+    response = ecommerce.post(f"/api/v1/invoices/{invoice['id']}/charge")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"]["status"] == "paid"
+    assert body["data"]["updated_at"] > invoice["updated_at"]
+    assert body["payment"]["amount"] == invoice["total"]
+    assert ecommerce.post(f"/api/v1/invoices/{invoice['id']}/charge").status_code == 409
+
+
+def test_declined_card_is_402_and_leaves_the_invoice_open(ecommerce):
+    invoice = invoice_in(ecommerce, "open")
+    ecommerce.control("faults", {"declined_customers": [invoice["customer_id"]]})
+    response = ecommerce.post(f"/api/v1/invoices/{invoice['id']}/charge",
+                              headers={"Idempotency-Key": "charge-1"})
+    assert response.status_code == 402
+    assert response.json()["error"]["code"] == "card_declined"
+    assert ecommerce.get(f"/api/v1/invoices/{invoice['id']}").json()["data"] == invoice
+    # A decline is not remembered under the key: once the card works, the retry succeeds.
+    ecommerce.control("faults", {})
+    retry = ecommerce.post(f"/api/v1/invoices/{invoice['id']}/charge",
+                           headers={"Idempotency-Key": "charge-1"})
+    assert retry.status_code == 200
+
+
+def test_cancel_is_idempotent_and_refused_for_paid_invoices(ecommerce):
+    invoice = invoice_in(ecommerce, "open")
+    for _ in range(2):
+        response = ecommerce.post(f"/api/v1/invoices/{invoice['id']}/cancel")
+        assert response.status_code == 200
+        assert response.json()["data"]["status"] == "cancelled"
+    paid = invoice_in(ecommerce, "paid")
+    refused = ecommerce.post(f"/api/v1/invoices/{paid['id']}/cancel")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "invalid_state"
+
+
+def test_patch_changes_items_and_total_of_an_open_invoice(ecommerce):
+    invoice = invoice_in(ecommerce, "open")
+    response = ecommerce.patch(f"/api/v1/invoices/{invoice['id']}", json={
+        "items": [{"sku": "SKU-00001", "quantity": 3, "unit_price": "2.50"}], "customer_id": 9})
+    assert response.status_code == 200
+    updated = response.json()["data"]
+    assert (updated["total"], updated["customer_id"]) == ("7.50", 9)
+    assert updated["updated_at"] > invoice["updated_at"]
+    assert ecommerce.patch(f"/api/v1/invoices/{invoice['id']}",
+                           json={"status": "paid"}).status_code == 422
+    paid = invoice_in(ecommerce, "paid")
+    assert ecommerce.patch(f"/api/v1/invoices/{paid['id']}",
+                           json={"customer_id": 1}).status_code == 409

@@ -1,0 +1,79 @@
+"""Starting and stopping the reference sources, in-process and from the command line."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from apps.adapters.reference import Sizes, start_reference_sources
+
+SMALL = Sizes(customers=3, products=3, invoices=3)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def test_given_ports_are_used_and_stop_closes_open_connections():
+    directus_port, products_port, ecommerce_port = free_ports(3)
+    sources = start_reference_sources(seed=1, sizes=SMALL, ports={
+        "directus": directus_port, "products": products_port, "ecommerce": ecommerce_port})
+    session = requests.Session()
+    try:
+        assert sources.directus_url == f"http://127.0.0.1:{directus_port}"
+        assert sources.products_url == f"http://127.0.0.1:{products_port}"
+        assert sources.ecommerce_url == f"http://127.0.0.1:{ecommerce_port}"
+        ping = session.get(f"{sources.directus_url}/server/ping", timeout=5)
+        assert ping.text == "pong"
+    finally:
+        sources.stop()
+    with pytest.raises(requests.ConnectionError):
+        session.get(f"{sources.directus_url}/server/ping", timeout=5)
+
+
+def test_a_taken_port_fails_the_start():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError, match="in use"):
+            start_reference_sources(sizes=SMALL, ports={"ecommerce": taken.getsockname()[1]})
+
+
+def test_unknown_source_names_are_refused():
+    with pytest.raises(ValueError, match="unknown source"):
+        start_reference_sources(sizes=SMALL, ports={"shopify": 1})
+
+
+def test_the_command_runs_until_interrupted():
+    directus_port, products_port, ecommerce_port = free_ports(3)
+    with subprocess.Popen(
+            [sys.executable, "-m", "apps.adapters.reference", "--seed", "7", "--customers", "5",
+             "--products", "5", "--invoices", "5", "--directus-port", str(directus_port),
+             "--products-port", str(products_port), "--ecommerce-port", str(ecommerce_port)],
+            cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            banner = [process.stdout.readline() for _ in range(5)]
+            assert f"http://127.0.0.1:{products_port}" in banner[2]
+            assert "ref-products-key-1" in banner[2]
+            response = requests.get(f"http://127.0.0.1:{products_port}/v1/products",
+                                    headers={"X-API-Key": "ref-products-key-1"}, timeout=5)
+            assert response.json()["total"] == 5
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+            assert "stopped" in process.stdout.read()
+        finally:
+            process.kill()

@@ -1,0 +1,107 @@
+"""Directus Flow-style webhooks, received by a tiny HTTP server in the test."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+SECRET = "s3cret"  # noqa: S105 - a test's webhook secret
+
+
+def wait_for_webhook_stats(directus, key: str, value: int) -> None:
+    """The sender counts a delivery after the receiver answers, a moment after it is seen."""
+    deadline = time.monotonic() + 5
+    while directus.control("stats")["webhooks"][key] != value:
+        assert time.monotonic() < deadline, directus.control("stats")["webhooks"]
+        time.sleep(0.02)
+
+
+class Receiver:
+    def __init__(self, status: int = 200, delay_s: float = 0.0) -> None:
+        self.received: queue.Queue[tuple[dict, dict]] = queue.Queue()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay_s)
+                receiver.received.put((dict(self.headers), json.loads(body)))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+
+    def next(self) -> tuple[dict, dict]:
+        return self.received.get(timeout=5)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver()
+    yield hook
+    hook.close()
+
+
+def test_patch_delivers_a_webhook_with_the_secret(directus, receiver):
+    directus.control("webhook", {"url": receiver.url, "secret": SECRET})
+    assert directus.patch("/items/customers/4", json={"name": "Changed"}).status_code == 200
+    headers, event = receiver.next()
+    assert headers["X-Directus-Webhook-Secret"] == SECRET
+    assert event == {"event": "items.update", "collection": "customers", "keys": [4],
+                     "payload": {"name": "Changed"}}
+
+
+def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, receiver):
+    directus.control("webhook", {"url": receiver.url, "secret": SECRET, "header": "X-Hook"})
+    created = directus.post("/items/customers",
+                            json={"email": "hook@example.com", "name": "Hook"}).json()["data"]
+    directus.delete(f"/items/customers/{created['id']}")
+    headers, create = receiver.next()
+    assert headers["X-Hook"] == SECRET
+    assert create["event"] == "items.create"
+    assert create["key"] == created["id"]
+    assert create["keys"] == [created["id"]]
+    assert create["payload"] == {"email": "hook@example.com", "name": "Hook"}
+    _, delete = receiver.next()
+    assert delete == {"event": "items.delete", "collection": "customers",
+                      "keys": [created["id"]], "payload": [created["id"]]}
+    wait_for_webhook_stats(directus, "delivered", 2)
+
+
+def test_a_slow_or_failing_target_never_blocks_the_api(directus):
+    slow = Receiver(status=500, delay_s=0.6)
+    try:
+        directus.control("webhook", {"url": slow.url, "secret": SECRET})
+        started = time.monotonic()
+        assert directus.patch("/items/customers/4", json={"name": "Quick"}).status_code == 200
+        assert time.monotonic() - started < 0.4
+        slow.next()
+        wait_for_webhook_stats(directus, "failed", 1)
+    finally:
+        slow.close()
+
+
+def test_no_webhook_without_a_target_and_reset_clears_it(directus, receiver):
+    directus.patch("/items/customers/4", json={"name": "Silent"})
+    directus.control("webhook", {"url": receiver.url, "secret": SECRET})
+    directus.control("reset", {})
+    directus.patch("/items/customers/4", json={"name": "Still silent"})
+    time.sleep(0.2)
+    assert receiver.received.empty()
