@@ -21,14 +21,17 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=config.settings \
-    DEBUG=false
+    DEBUG=false \
+    KAFKA_TOPIC_SPEC=/app/deploy/kafka/topics.toml
 RUN groupadd --system dictamesh && useradd --system --gid dictamesh --home /app dictamesh
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY manage.py ./
+COPY deploy/kafka ./deploy/kafka
 COPY deploy/entrypoint.sh /usr/local/bin/dictamesh-entrypoint
 # Static files for the admin are collected at build time with a throwaway key.
-RUN SECRET_KEY=build-only python manage.py collectstatic --noinput --verbosity 0 \
+RUN SECRET_KEY=build-only DICTAMESH_CREDENTIALS_KEYS=$(python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())") \
+    python manage.py collectstatic --noinput --verbosity 0 \
     && chown -R dictamesh:dictamesh /app
 USER dictamesh
 EXPOSE 8000

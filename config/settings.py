@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from dictamesh.env import env_bool, env_int, env_list, env_parsed, env_str
 from dictamesh.observability.logging import build_logging_config
+from dictamesh.secrets import derive_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -163,6 +164,61 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", default=["127.0.0.1:9092"])
 if not KAFKA_BOOTSTRAP_SERVERS:
     raise ImproperlyConfigured("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port[,host:port].")
+# Consumers (dictamesh.events.consumer). The group timeouts are short so that a group join
+# takes ~3 s instead of ~23 s; the retry backoff must stay below the max poll interval.
+KAFKA_CONSUMER_BATCH_SIZE = env_int("KAFKA_CONSUMER_BATCH_SIZE", 1000)
+KAFKA_CONSUMER_BATCH_MAX_WAIT_MS = env_int("KAFKA_CONSUMER_BATCH_MAX_WAIT_MS", 500)
+KAFKA_CONSUMER_SESSION_TIMEOUT_MS = env_int("KAFKA_CONSUMER_SESSION_TIMEOUT_MS", 6000)
+KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS = env_int("KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS", 1000)
+KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS = env_int("KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS", 10000)
+KAFKA_CONSUMER_METADATA_MAX_AGE_MS = env_int("KAFKA_CONSUMER_METADATA_MAX_AGE_MS", 30000)
+KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES = env_int(
+    "KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES", 1024 * 1024
+)
+KAFKA_CONSUMER_RETRY_BACKOFF_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MS", 200)
+KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS", 5000)
+# The groups the Celery worker runs in background threads; set it empty to run none.
+KAFKA_WORKER_CONSUMER_GROUPS = env_list("KAFKA_WORKER_CONSUMER_GROUPS", default=["catalog"])
+# The declarative topic spec that `manage.py provision_topics` applies.
+KAFKA_TOPIC_SPEC = env_str("KAFKA_TOPIC_SPEC", default=str(BASE_DIR / "deploy/kafka/topics.toml"))
+# Onboarding creates the tenant's topics (and fails loudly if Kafka is down). Turn off only
+# where no broker runs; then run `manage.py provision_topics --tenant SLUG` yourself.
+KAFKA_PROVISION_TOPICS_ON_ONBOARD = env_bool("KAFKA_PROVISION_TOPICS_ON_ONBOARD", default=True)
+# The producer (dictamesh.events.producer): idempotent, acks=all; these tune throughput and
+# how long a send may wait for a broker before the relay gives up and retries later.
+KAFKA_PRODUCER_LINGER_MS = env_int("KAFKA_PRODUCER_LINGER_MS", 5)
+KAFKA_PRODUCER_BATCH_BYTES = env_int("KAFKA_PRODUCER_BATCH_BYTES", 512 * 1024)
+KAFKA_PRODUCER_COMPRESSION = env_str("KAFKA_PRODUCER_COMPRESSION", default="none")
+if KAFKA_PRODUCER_COMPRESSION not in {"none", "gzip", "lz4", "snappy", "zstd"}:
+    raise ImproperlyConfigured(
+        f"KAFKA_PRODUCER_COMPRESSION={KAFKA_PRODUCER_COMPRESSION!r}: use none, gzip, lz4, "
+        "snappy or zstd (all but none and gzip need their Python library installed)."
+    )
+KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS = env_int("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", 30_000)
+KAFKA_PRODUCER_MAX_BLOCK_MS = env_int("KAFKA_PRODUCER_MAX_BLOCK_MS", 5_000)
+# The outbox relay (apps.catalog.outbox) runs in every Celery worker unless disabled.
+OUTBOX_RELAY_ENABLED = env_bool("OUTBOX_RELAY_ENABLED", default=True)
+OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 2000)
+OUTBOX_RELAY_IDLE_MS = env_int("OUTBOX_RELAY_IDLE_MS", 200)
+# Sent outbox rows are kept this long: it is how far back `replay_events` can go.
+OUTBOX_SENT_RETENTION_DAYS = env_int("OUTBOX_SENT_RETENTION_DAYS", 7)
+
+# --- Sources -------------------------------------------------------------------------------
+# Adapter classes by dotted path; third-party packages may add more through the
+# `dictamesh.adapters` entry point group.
+DICTAMESH_ADAPTERS = env_list("DICTAMESH_ADAPTERS", default=[
+    "apps.adapters.directus.adapter.DirectusAdapter",
+    "apps.adapters.products.adapter.ProductsAdapter",
+    "apps.adapters.ecommerce.adapter.EcommerceAdapter",
+])
+# Fernet keys for source credentials at rest: the first encrypts, all decrypt (rotation).
+DICTAMESH_CREDENTIALS_KEYS = env_list(
+    "DICTAMESH_CREDENTIALS_KEYS", default=[derive_key(SECRET_KEY)] if DEBUG else [])
+if not DICTAMESH_CREDENTIALS_KEYS:
+    raise ImproperlyConfigured(
+        "Set DICTAMESH_CREDENTIALS_KEYS (comma-separated Fernet keys): it is required when "
+        "DEBUG is off. Make one with `python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'`.")
 
 # --- Observability --------------------------------------------------------------------------
 SERVICE_NAME = env_str("OTEL_SERVICE_NAME", default="dictamesh")

@@ -39,8 +39,10 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def tenant_schemas(django_db_setup, django_db_blocker) -> Iterator[tuple[str, ...]]:
-    """Two tenant schemas, created once per session and dropped at its end."""
+def tenant_schemas(
+    django_db_setup, django_db_blocker, kafka_bootstrap
+) -> Iterator[tuple[str, ...]]:
+    """Two tenant schemas (with their topics), created once per session, dropped at its end."""
     from apps.tenancy.services import onboard_tenant
 
     with django_db_blocker.unblock():
@@ -113,8 +115,15 @@ def tenants_committed(tenant_schemas, transactional_db):
 
 
 @pytest.fixture
-def celery_worker(tenants_committed):
-    """One real Celery worker (solo pool, in a thread) on a queue private to this test."""
+def celery_worker(request, tenants_committed, settings):
+    """One real Celery worker (solo pool, in a thread) on a queue private to this test.
+
+    The worker's background services (outbox relay, Kafka consumers) run only for tests
+    marked ``@pytest.mark.worker_services``.
+    """
+    if request.node.get_closest_marker("worker_services") is None:
+        settings.OUTBOX_RELAY_ENABLED = False
+        settings.KAFKA_WORKER_CONSUMER_GROUPS = []
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app

@@ -9,11 +9,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 from django_tenants.utils import get_public_schema_name, schema_exists
 
 from apps.tenancy.models import Domain, Tenant
+from dictamesh.events.topics import (
+    TopicProvisioningError,
+    delete_tenant_topics,
+    provision_tenant_topics,
+)
 from dictamesh.tenancy import current_schema
 
 # A slug is a PostgreSQL schema name and a Kafka topic prefix: keep it safe for both.
@@ -102,8 +108,27 @@ def onboard_tenant(
             domain=domain,
             defaults={"tenant": tenant, "is_primary": not tenant.domains.exists()},
         )
+    _provision_topics(slug, say)
     return OnboardingResult(tenant=tenant, tenant_created=tenant_created,
                             domain_created=domain_created)
+
+
+def _provision_topics(slug: str, say: Progress) -> None:
+    """Create the tenant's Kafka topics; last, so a Kafka outage fails onboarding loudly
+    but leaves a working tenant whose events wait in its outbox until a re-run."""
+    if not settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:
+        say(f"Kafka topics skipped (KAFKA_PROVISION_TOPICS_ON_ONBOARD is off): run "
+            f"`manage.py provision_topics --tenant {slug}`.")
+        return
+    say(f"Provisioning the Kafka topics of {slug!r}...")
+    try:
+        provision_tenant_topics(slug, progress=say)
+    except TopicProvisioningError as exc:
+        raise TenancyError(
+            f"Tenant {slug!r} is set up but its Kafka topics are not: {exc} Its events wait "
+            f"in its outbox meanwhile; run `manage.py onboard_tenant {slug}` again once "
+            "Kafka is reachable."
+        ) from exc
 
 
 def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
@@ -115,3 +140,10 @@ def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
         raise TenancyError(f"No tenant {slug!r}: `manage.py list_tenants` shows the tenants.")
     say(f"Dropping schema {slug!r} and everything in it...")
     tenant.delete(force_drop=True)
+    if settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:
+        say(f"Deleting the Kafka topics of {slug!r}...")
+        try:
+            delete_tenant_topics(slug, progress=say)
+        except TopicProvisioningError as exc:
+            raise TenancyError(f"Tenant {slug!r} is dropped but its topics are not: {exc}") \
+                from exc

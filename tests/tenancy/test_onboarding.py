@@ -66,15 +66,27 @@ def test_onboarding_rejects_a_domain_taken_by_another_tenant(db):
     assert not schema_exists("zeta")
 
 
-def test_offboarding_refuses_without_yes_and_drops_with_it(db):
+def test_offboarding_refuses_without_yes_and_drops_with_it(db, kafka_bootstrap):
     _onboard("eta")
     with pytest.raises(CommandError, match="--yes"):
         call_command("offboard_tenant", "eta", stdout=io.StringIO())
     assert schema_exists("eta")
+    assert "eta.customers.directus.entity_changed" in _topics(kafka_bootstrap)
 
     call_command("offboard_tenant", "eta", "--yes", stdout=io.StringIO())
     assert not schema_exists("eta")
     assert not Tenant.objects.filter(schema_name="eta").exists()
+    assert not [t for t in _topics(kafka_bootstrap) if t.startswith("eta.")]
+
+
+def _topics(bootstrap: str) -> set[str]:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
 
 
 def test_offboarding_an_unknown_tenant_says_so(db):

@@ -1,0 +1,270 @@
+"""The Django half of the reliable consumers: tenants, transactions and dedupe.
+
+The runner (``dictamesh.events.consumer``) knows Kafka; this module knows the database.
+``ProcessedEventStore`` applies a tenant's events in one transaction in that tenant's
+schema and records each applied event in ``ProcessedEvent``, so a redelivered event has
+no second effect. Handlers are found in every installed app's ``event_handlers`` module.
+
+    build_runner("catalog").run()              # what `manage.py consume` does
+    ConsumerThreads(["catalog"]).start()       # what the Celery worker bootstep does
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils.module_loading import autodiscover_modules
+from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
+
+from apps.catalog.models import ProcessedEvent
+from apps.catalog.outbox import get_codec
+from dictamesh.events.consumer import (
+    ApplyResult,
+    BatchReport,
+    ConsumerRunner,
+    ConsumerSettings,
+    Decoder,
+)
+from dictamesh.events.handlers import (
+    ConsumedEvent,
+    Handler,
+    HandlerRegistry,
+    PermanentError,
+    RetryableError,
+    compile_pattern,
+    registry,
+)
+from dictamesh.observability.logging import get_logger
+
+log = get_logger(__name__)
+
+HANDLER_MODULE = "event_handlers"  # apps register handlers in <app>/event_handlers.py
+_TENANT_CACHE_SECONDS = 60.0  # an offboarded tenant's events go to the DLQ after this
+
+# One statement both dedupes and records: the rows that were not there yet come back, and
+# only those events are handled. A concurrent member of the group applying the same event
+# (during a rebalance) waits on the unique index here and then skips it. The columns travel
+# as comma-separated text (no value contains a comma): adapting four Python lists of a
+# thousand values each cost more than the insert itself.
+_CLAIM_SQL = f"""
+    INSERT INTO {ProcessedEvent._meta.db_table}
+        (consumer_group, event_id, topic, partition, "offset", processed_at)
+    SELECT %s, e.event_id, e.topic, e.partition, e."offset", now()
+    FROM unnest(
+        string_to_array(%s, ',')::uuid[], string_to_array(%s, ','),
+        string_to_array(%s, ',')::integer[], string_to_array(%s, ',')::bigint[]
+    ) AS e(event_id, topic, partition, "offset")
+    ON CONFLICT (consumer_group, event_id) DO NOTHING
+    RETURNING event_id
+"""  # noqa: S608 - the only interpolation is our own table name
+
+
+@contextmanager
+def _database_errors_are_retryable() -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        connection.close()  # the next attempt reconnects
+        raise RetryableError(f"The database is unavailable ({exc}); retrying.") from exc
+
+
+class ProcessedEventStore:
+    """The runner's EventStore, on the thread's own database connection."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self._tenants: set[str] = set()
+        self._tenants_loaded_at = time.monotonic()
+
+    def tenant_exists(self, tenant: str) -> bool:
+        if time.monotonic() - self._tenants_loaded_at > _TENANT_CACHE_SECONDS:
+            self._tenants.clear()
+            self._tenants_loaded_at = time.monotonic()
+        if tenant in self._tenants:
+            return True
+        public = get_public_schema_name()
+        with _database_errors_are_retryable(), schema_context(public):
+            exists = (
+                tenant != public
+                and get_tenant_model().objects.filter(schema_name=tenant).exists()
+            )
+        if exists:
+            self._tenants.add(tenant)
+        return exists
+
+    def apply(
+        self, tenant: str, events: Sequence[ConsumedEvent], dispatch: Handler
+    ) -> ApplyResult:
+        """Apply the batch in one transaction; when a handler rejects an event it names,
+        apply the batch again without it; when it names none, apply one event at a time."""
+        remaining = list(events)
+        rejected: list[tuple[ConsumedEvent, PermanentError]] = []
+        with _database_errors_are_retryable():
+            while True:
+                try:
+                    with schema_context(tenant), transaction.atomic():
+                        fresh, duplicates = self._claim(remaining)
+                        if fresh:
+                            dispatch(fresh)
+                    return ApplyResult(applied=fresh, duplicates=duplicates, rejected=rejected)
+                except PermanentError as exc:
+                    culprit = next((e for e in remaining if e is exc.event), None)
+                    if culprit is None:
+                        return self._apply_one_by_one(tenant, remaining, dispatch, rejected)
+                    remaining = [e for e in remaining if e is not culprit]
+                    rejected.append((culprit, exc))
+
+    def close(self) -> None:
+        connection.close()  # this thread's connection; Django opens a new one if needed
+
+    def _apply_one_by_one(
+        self,
+        tenant: str,
+        events: Sequence[ConsumedEvent],
+        dispatch: Handler,
+        rejected: list[tuple[ConsumedEvent, PermanentError]],
+    ) -> ApplyResult:
+        applied: list[ConsumedEvent] = []
+        duplicates: list[ConsumedEvent] = []
+        with schema_context(tenant), transaction.atomic():
+            for event in events:
+                try:
+                    with transaction.atomic():  # a savepoint: a rejected event leaves no trace
+                        fresh, seen = self._claim([event])
+                        if fresh:
+                            dispatch(fresh)
+                except PermanentError as exc:
+                    rejected.append((event, exc))
+                    continue
+                applied.extend(fresh)
+                duplicates.extend(seen)
+        return ApplyResult(applied=applied, duplicates=duplicates, rejected=rejected)
+
+    def _claim(
+        self, events: Sequence[ConsumedEvent]
+    ) -> tuple[list[ConsumedEvent], list[ConsumedEvent]]:
+        """Record the events as applied by this group; (new ones, already applied ones)."""
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, [
+                self.group,
+                ",".join([str(event.event_id) for event in events]),
+                ",".join([event.topic for event in events]),
+                ",".join([str(event.partition) for event in events]),
+                ",".join([str(event.offset) for event in events]),
+            ])
+            new_ids = {row[0] for row in cursor.fetchall()}
+        fresh: list[ConsumedEvent] = []
+        duplicates: list[ConsumedEvent] = []
+        for event in events:
+            if event.event_id in new_ids:
+                new_ids.discard(event.event_id)  # a second copy in the same batch is a dupe
+                fresh.append(event)
+            else:
+                duplicates.append(event)
+        return fresh, duplicates
+
+
+def consumer_settings(group: str) -> ConsumerSettings:
+    """The runner settings of ``group``, from the KAFKA_* settings."""
+    try:
+        return ConsumerSettings(
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            group=group,
+            batch_size=settings.KAFKA_CONSUMER_BATCH_SIZE,
+            batch_max_wait_ms=settings.KAFKA_CONSUMER_BATCH_MAX_WAIT_MS,
+            session_timeout_ms=settings.KAFKA_CONSUMER_SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=settings.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS,
+            max_poll_interval_ms=settings.KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS,
+            metadata_max_age_ms=settings.KAFKA_CONSUMER_METADATA_MAX_AGE_MS,
+            max_partition_fetch_bytes=settings.KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES,
+            retry_backoff_ms=settings.KAFKA_CONSUMER_RETRY_BACKOFF_MS,
+            retry_backoff_max_ms=settings.KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS,
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
+def build_runner(
+    group: str,
+    *,
+    topics: str | re.Pattern[str] | None = None,
+    handlers: HandlerRegistry | None = None,
+    codec: Decoder | None = None,
+    stop_event: threading.Event | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> ConsumerRunner:
+    """A runner for ``group``'s handlers, limited to ``topics`` (a glob or regex) if given."""
+    if handlers is None:
+        autodiscover_modules(HANDLER_MODULE)
+        handlers = registry
+    routes = handlers.routes(group)
+    if not routes:
+        raise ImproperlyConfigured(
+            f"Consumer group {group!r} has no handlers: register one with "
+            f"@handles({group!r}, '<topic glob>') in an app's {HANDLER_MODULE}.py "
+            f"(groups with handlers: {', '.join(handlers.groups()) or 'none'})."
+        )
+    return ConsumerRunner(
+        consumer_settings(group),
+        routes,
+        codec or get_codec(),  # the process' codec, shared with the outbox
+        ProcessedEventStore(group),
+        only_topics=compile_pattern(topics) if topics is not None else None,
+        stop_event=stop_event,
+        on_batch=on_batch,
+    )
+
+
+class ConsumerThreads:
+    """The consumer groups a process runs in the background, one thread per group: the
+    service the Celery worker bootstep starts and stops."""
+
+    def __init__(self, groups: Sequence[str], join_timeout_seconds: float = 30.0) -> None:
+        self.groups = list(groups)
+        self._join_timeout = join_timeout_seconds
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        autodiscover_modules(HANDLER_MODULE)
+        for group in self.groups:
+            if not registry.routes(group):
+                # Not fatal: a worker must not refuse to run tasks because an app has not
+                # registered its handlers yet.
+                log.warning("consumer group has no handlers; not started", group=group,
+                            hint=f"register with @handles({group!r}, ...) in "
+                                 f"{HANDLER_MODULE}.py, or drop it from "
+                                 "KAFKA_WORKER_CONSUMER_GROUPS")
+                continue
+            runner = build_runner(group, stop_event=self._stop)
+            thread = threading.Thread(
+                target=self._supervise, args=(runner,), name=f"consumer-{group}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Let each runner finish its batch and commit, then return."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self._join_timeout)
+            if thread.is_alive():
+                log.warning("consumer thread did not stop in time; its batch is redelivered",
+                            thread=thread.name)
+        self._threads.clear()
+
+    def _supervise(self, runner: ConsumerRunner) -> None:
+        """Run ``runner`` until stopped, restarting it after an unexpected crash."""
+        while not self._stop.is_set():
+            try:
+                runner.run()
+            except Exception:  # noqa: BLE001 - keep the worker's consumer alive; it's logged
+                log.exception("consumer crashed; restarting", group=runner.group)
+                self._stop.wait(runner.settings.retry_backoff_max_ms / 1000)

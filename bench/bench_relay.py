@@ -1,0 +1,130 @@
+"""Outbox relay throughput: rows/s from the outbox table to acknowledged on Kafka.
+
+Baseline, same run and broker: kafka-python producing the same messages (same keys, sizes
+and headers, same producer settings) straight from memory. The relay also reads the rows,
+and marks them sent. Target: relay rate >= 0.5 x the baseline.
+
+    .venv/bin/python bench/bench_relay.py [--messages 20000] [--value-bytes 512] [--rounds 3]
+
+Uses the broker at KAFKA_BOOTSTRAP_SERVERS (starting a development one if none answers)
+and a throwaway tenant schema in the database of DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import statistics
+import time
+import uuid
+
+from _support import progress, setup_django, throwaway_tenant
+
+PARTITIONS = 12  # as the entity_changed topics
+KEYS = 1000
+
+
+def make_messages(count: int, value_bytes: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    rng = random.Random(7)
+    headers = {"traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"}
+    return [(f"entity-{rng.randrange(KEYS)}", rng.randbytes(value_bytes), headers)
+            for _ in range(count)]
+
+
+def raw_produce(bootstrap: list[str], topic: str, messages: list) -> float:
+    """kafka-python alone: send everything, flush once. Messages per second."""
+    from kafka import KafkaProducer
+
+    from dictamesh.events.producer import ProducerConfig
+
+    options = ProducerConfig.from_settings(bootstrap_servers=tuple(bootstrap)).kafka_options()
+    producer = KafkaProducer(**options)
+    producer.send(topic, value=b"warm-up", key=b"w").get(timeout=30)
+    started = time.perf_counter()
+    for key, value, headers in messages:
+        producer.send(topic, value=value, key=key.encode(),
+                      headers=[(n, v.encode()) for n, v in headers.items()])
+    producer.flush()
+    elapsed = time.perf_counter() - started
+    producer.close()
+    return len(messages) / elapsed
+
+
+def relay(topic: str, messages: list, batch_size: int) -> float:
+    """The outbox relay draining the same messages from the table. Rows per second."""
+    from apps.catalog import outbox
+    from apps.catalog.models import OutboxMessage
+    from dictamesh.events.producer import EventProducer
+
+    OutboxMessage.objects.all().delete()
+    OutboxMessage.objects.bulk_create(
+        [OutboxMessage(event_id=uuid.uuid4(), topic=topic, key=key, value=value,
+                       headers=[[n, v] for n, v in headers.items()])
+         for key, value, headers in messages], batch_size=5000)
+    with EventProducer.from_settings() as producer:
+        producer.send_batch([])  # connect outside the timed part, as the baseline does
+        started = time.perf_counter()
+        sent = 0
+        while sent < len(messages):
+            result = outbox.relay_pending(producer, batch_size)
+            if result.error:
+                raise SystemExit(f"relay failed: {result.error}")
+            sent += result.sent
+        elapsed = time.perf_counter() - started
+    return sent / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--value-bytes", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    setup_django()
+    # kafka-python warns when its I/O thread waits for the GIL; noise in a CPU-bound bench.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    from django.conf import settings
+
+    from dictamesh.devtools import broker
+    from dictamesh.events.topics import TopicSpec, open_admin, provision
+
+    bootstrap = settings.KAFKA_BOOTSTRAP_SERVERS
+    if broker.ensure(",".join(bootstrap)):
+        progress(f"started a development broker on {','.join(bootstrap)}")
+    run = uuid.uuid4().hex[:8]
+    spec = TopicSpec(name="bench.relay.entity_changed", scope="global", partitions=PARTITIONS,
+                     replication=1, retention_ms=3_600_000, cleanup_policy="delete")
+    messages = make_messages(args.messages, args.value_bytes)
+    batch_size = settings.OUTBOX_RELAY_BATCH_SIZE
+    admin = open_admin(bootstrap)
+    with throwaway_tenant(f"bench_relay_{run}"):
+        raw_rates, relay_rates = [], []
+        for round_ in range(1, args.rounds + 1):
+            raw_topic = f"bench{run}r{round_}.raw.entity_changed"
+            relay_topic = f"bench{run}r{round_}.relay.entity_changed"
+            provision(admin, [(raw_topic, spec), (relay_topic, spec)])
+            progress(f"round {round_}: raw produce")
+            raw_rates.append(raw_produce(bootstrap, raw_topic, messages))
+            progress(f"round {round_}: relay")
+            relay_rates.append(relay(relay_topic, messages, batch_size))
+        admin.delete_topics([f"bench{run}r{r}.{kind}.entity_changed"
+                             for r in range(1, args.rounds + 1) for kind in ("raw", "relay")])
+    admin.close()
+
+    raw, relayed = statistics.median(raw_rates), statistics.median(relay_rates)
+    print(f"messages: {args.messages:,} x {args.value_bytes} B, {KEYS} keys, "
+          f"{PARTITIONS} partitions, relay batch {batch_size}, "
+          f"linger {settings.KAFKA_PRODUCER_LINGER_MS} ms, median of {args.rounds} rounds "
+          f"(pid {os.getpid()})")
+    print(f"raw kafka-python produce : {raw:10,.0f} msg/s   rounds: "
+          + ", ".join(f"{r:,.0f}" for r in raw_rates))
+    print(f"outbox relay             : {relayed:10,.0f} rows/s  rounds: "
+          + ", ".join(f"{r:,.0f}" for r in relay_rates))
+    print(f"ratio relay / raw        : {relayed / raw:10.2f}   (target >= 0.50)")
+
+
+if __name__ == "__main__":
+    main()

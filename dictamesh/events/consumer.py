@@ -1,0 +1,634 @@
+"""The reliable consumer runner: at-least-once from Kafka, effectively-once into the database.
+
+One runner is one member of one consumer group. Each batch goes through
+
+1. collect: ``batch_size`` records, or whatever arrived within ``batch_max_wait_ms``;
+2. decode: messages that can never be applied (undecodable bytes, unknown schema id, a
+   topic naming no tenant) become dead letters;
+3. apply: per tenant, the EventStore opens one transaction in the tenant's schema, skips
+   the events this group already applied, calls the handlers and records the others as
+   applied; events a handler rejects become dead letters;
+4. publish the dead letters and wait for the broker's acks;
+5. only then commit the offsets (last processed + 1 per partition).
+
+Step 3 runs in a second thread while the consumer thread collects and decodes the next
+batch (the database works while Python decodes), one batch in flight at most, so batches
+still apply in order. A crash anywhere before step 5 redelivers the batch, and step 3 makes
+the redelivery a no-op for what the database already has. Any failure in steps 2-4 other
+than a poison message (a RetryableError, a database or registry outage, a bug) rewinds to
+the batch's first offsets and retries it with backoff, forever: events are never skipped,
+and the lag gauge shows the stall.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections import Counter as Tally
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaConsumer,
+    KafkaProducer,
+    OffsetAndMetadata,
+    TopicPartition,
+)
+from kafka.errors import KafkaConfigurationError, KafkaError
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from prometheus_client import Counter, Gauge, Histogram
+
+from dictamesh.events.codec import CodecError, Decoded
+from dictamesh.events.dlq import (
+    DeadLetter,
+    DeadLetterPublisher,
+    letter_for_event,
+    letter_for_record,
+)
+from dictamesh.events.handlers import (
+    ConsumedEvent,
+    Handler,
+    PermanentError,
+    RetryableError,
+    Route,
+    subscription_regex,
+)
+from dictamesh.events.topics import TopicError, parse_topic
+from dictamesh.observability.logging import get_logger
+
+log = get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+LAG = Gauge(
+    "dictamesh_consumer_lag",
+    "Messages not yet processed by the group: high watermark minus position.",
+    ["group", "topic", "partition"],
+)
+PROCESSED = Counter(
+    "dictamesh_consumer_events_processed",
+    "Events applied (handlers called, effects committed).",
+    ["group", "topic"],
+)
+DUPLICATES = Counter(
+    "dictamesh_consumer_events_duplicate",
+    "Redelivered events skipped because the group had already applied them.",
+    ["group", "topic"],
+)
+DEAD_LETTERED = Counter(
+    "dictamesh_consumer_dead_letters",
+    "Messages sent to the dead-letter topic.",
+    ["group", "topic", "reason"],
+)
+BATCH_RETRIES = Counter(
+    "dictamesh_consumer_batch_retries", "Batches rolled back to be retried.", ["group"]
+)
+BATCH_SECONDS = Histogram(
+    "dictamesh_consumer_batch_seconds",
+    "Time from a batch's decode to its offset commit.",
+    ["group"],
+)
+
+_DLQ_LINGER_MS = 5
+_MAX_LINKS = 128  # the OpenTelemetry SDK's default limit of links per span
+_LAG_REFRESH_SECONDS = 1.0
+_ESCALATE_AFTER_FAILURES = 5  # consecutive failed attempts before the log turns to errors
+_EVENT_ID_NAMESPACE = uuid.UUID("5c0d6a53-9a0b-4c44-8f3e-2f0a3c1f6c11")
+
+
+class Decoder(Protocol):
+    def decode(self, data: bytes) -> Decoded: ...
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: list[ConsumedEvent] = field(default_factory=list)
+    duplicates: list[ConsumedEvent] = field(default_factory=list)
+    rejected: list[tuple[ConsumedEvent, PermanentError]] = field(default_factory=list)
+
+
+class EventStore(Protocol):
+    """Where a runner applies events; the Django implementation is in apps.catalog.
+
+    ``apply`` is called from the runner's apply thread, the rest from its consumer thread.
+    """
+
+    def tenant_exists(self, tenant: str) -> bool: ...
+
+    def apply(
+        self, tenant: str, events: Sequence[ConsumedEvent], dispatch: Handler
+    ) -> ApplyResult:
+        """In one transaction in the tenant's schema: dispatch the events not yet applied
+        by this group, and record them as applied. Events that ``dispatch`` rejects with
+        PermanentError are returned and recorded as nothing."""
+        ...
+
+    def close(self) -> None:
+        """Release what the calling thread holds (its database connection)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """How a runner talks to Kafka; the defaults suit the local broker."""
+
+    bootstrap_servers: Sequence[str]
+    group: str
+    batch_size: int = 1000
+    batch_max_wait_ms: int = 500
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    max_poll_interval_ms: int = 10000
+    metadata_max_age_ms: int = 30000  # how soon a new tenant's topics are picked up
+    max_partition_fetch_bytes: int = 1024 * 1024
+    auto_offset_reset: str = "earliest"  # a new group starts at the oldest retained event
+    commit_timeout_ms: int = 10000
+    retry_backoff_ms: int = 200
+    retry_backoff_max_ms: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.batch_max_wait_ms < 1:
+            raise ValueError("The consumer batch size and batch wait must be positive.")
+        if self.retry_backoff_max_ms >= self.max_poll_interval_ms:
+            raise ValueError(
+                f"The retry backoff ({self.retry_backoff_max_ms} ms) must stay below the max "
+                f"poll interval ({self.max_poll_interval_ms} ms), or a retrying consumer is "
+                "evicted from its group: lower the one or raise the other."
+            )
+
+    def consumer_config(self) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": list(self.bootstrap_servers),
+            "group_id": self.group,
+            "client_id": f"dictamesh-{self.group}",
+            "enable_auto_commit": False,
+            "auto_offset_reset": self.auto_offset_reset,
+            "session_timeout_ms": self.session_timeout_ms,
+            "heartbeat_interval_ms": self.heartbeat_interval_ms,
+            "max_poll_interval_ms": self.max_poll_interval_ms,
+            "max_poll_records": self.batch_size,
+            "metadata_max_age_ms": self.metadata_max_age_ms,
+            "max_partition_fetch_bytes": self.max_partition_fetch_bytes,
+        }
+
+    def producer_config(self) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": list(self.bootstrap_servers),
+            "client_id": f"dictamesh-{self.group}-dlq",
+            "acks": "all",
+            "linger_ms": _DLQ_LINGER_MS,
+            "max_block_ms": self.commit_timeout_ms,
+            "request_timeout_ms": self.commit_timeout_ms,
+            # One delivery attempt window, so a failed dead letter is reported (and the
+            # batch retried) within the flush timeout.
+            "delivery_timeout_ms": self.commit_timeout_ms + _DLQ_LINGER_MS + 1,
+        }
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    records: int
+    applied: int
+    duplicates: int
+    dead_lettered: int
+    seconds: float
+    lag: int | None  # all assigned partitions, as last measured (at most a second ago)
+
+
+def tenant_of(topic: str) -> str:
+    """The tenant (schema name) a ``<tenant>.<domain>.<source>.<event_type>`` topic names."""
+    tenant = parse_topic(topic).tenant
+    if tenant is None:
+        raise TopicError(
+            f"Topic {topic!r} has no tenant prefix: consumers apply events in a tenant's "
+            "schema, so publish on <tenant>.<domain>.<source>.<event_type>."
+        )
+    return tenant
+
+
+@dataclass
+class _Batch:
+    """One batch on its way from poll to offset commit."""
+
+    records: dict[TopicPartition, list[Any]]  # per partition, in offset order
+    started: float
+    events: list[ConsumedEvent] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+    failure: Exception | None = None  # decoding could not finish: retry the batch
+
+    @property
+    def size(self) -> int:
+        return sum(len(records) for records in self.records.values())
+
+    def first_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: records[0].offset for tp, records in self.records.items()}
+
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: records[-1].offset + 1 for tp, records in self.records.items()}
+
+    def without(self, committed: dict[TopicPartition, int]) -> _Batch | None:
+        """This batch less the messages below ``committed`` (already handled)."""
+        def handled(tp: TopicPartition, offset: int) -> bool:
+            return offset < committed.get(tp, -1)
+
+        if not any(handled(tp, records[0].offset) for tp, records in self.records.items()):
+            return self
+        kept = {tp: [r for r in records if not handled(tp, r.offset)]
+                for tp, records in self.records.items()}
+        kept = {tp: records for tp, records in kept.items() if records}
+        if not kept:
+            return None
+        return _Batch(
+            records=kept, started=self.started, failure=self.failure,
+            events=[e for e in self.events
+                    if not handled(TopicPartition(e.topic, e.partition), e.offset)],
+            letters=[d for d in self.letters
+                     if not handled(TopicPartition(d.topic, d.partition), d.offset)],
+        )
+
+
+class ConsumerRunner:
+    """One consumer-group member: ``run()`` blocks until ``stop()`` (from any thread)."""
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        routes: Sequence[Route],
+        codec: Decoder,
+        store: EventStore,
+        *,
+        only_topics: re.Pattern[str] | None = None,
+        stop_event: threading.Event | None = None,
+        on_batch: Callable[[BatchReport], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.group = settings.group
+        self._routes = tuple(routes)
+        self._subscription = subscription_regex(self._routes, only_topics)
+        self._codec = codec
+        self._store = store
+        self._stop = stop_event or threading.Event()
+        self._on_batch = on_batch
+        self._routes_by_topic: dict[str, tuple[int, ...]] = {}
+        self._tenant_by_topic: dict[str, str] = {}  # parsing a name costs more than decoding
+        self._failures = 0
+        self._lag_refreshed_at = 0.0
+        self._in_flight: tuple[_Batch, Future[list[ApplyResult]]] | None = None
+        self._rebalanced = threading.Event()  # positions restarted from the commits
+        self._committed: dict[TopicPartition, int] = {}  # what this session committed
+        self.lag: int | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Consume until stopped; when the broker cannot be reached, wait and reconnect."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._consume()
+                except KafkaConfigurationError:
+                    raise  # a bug in our settings, not an outage: retrying cannot help
+                except KafkaError as exc:
+                    log.warning("kafka unavailable, reconnecting", group=self.group,
+                                error=str(exc))
+                    self._stop.wait(self.settings.retry_backoff_max_ms / 1000)
+        finally:
+            self._store.close()
+
+    def commit_offsets(self, consumer: KafkaConsumer, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit ``offsets`` (the next offset to read, per partition) for the group."""
+        try:
+            consumer.commit(
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                timeout_ms=self.settings.commit_timeout_ms,
+            )
+        except KafkaError as exc:
+            # The effects are committed; whoever reads these partitions next gets the
+            # events again and skips them as duplicates.
+            log.warning("offset commit failed; the batch will be redelivered and skipped",
+                        group=self.group, error=str(exc))
+            return False
+        return True
+
+    def _consume(self) -> None:
+        with ExitStack() as cleanup:
+            consumer = KafkaConsumer(**self.settings.consumer_config())
+            cleanup.callback(consumer.close, autocommit=False)
+            publisher = DeadLetterPublisher(
+                KafkaProducer(**self.settings.producer_config()),
+                timeout_seconds=self.settings.commit_timeout_ms / 1000,
+            )
+            cleanup.callback(publisher.close)
+            applier = ThreadPoolExecutor(1, thread_name_prefix=f"consumer-{self.group}-apply")
+            cleanup.callback(self._close_applier, applier)
+            consumer.subscribe(pattern=self._subscription,
+                               listener=_Rebalance(self.group, self._rebalanced.set))
+            self._committed, self._in_flight = {}, None  # nothing carries over a reconnect
+            log.info("consumer started", group=self.group, pattern=self._subscription)
+            while not self._stop.is_set():
+                batch = self._next_batch(consumer)  # meanwhile the in-flight batch applies
+                failed = self._settle(consumer, publisher)
+                if failed is not None:  # and this batch was read past it: read both again
+                    self._retry_later(consumer, [failed, batch] if batch else [failed])
+                    continue
+                if batch is not None:
+                    batch = batch.without(self._committed)
+                if batch is not None and batch.failure is not None:
+                    self._retry_later(consumer, [batch], batch.failure)
+                elif batch is not None and not self._stop.is_set():
+                    self._in_flight = (batch, applier.submit(self._apply_batch, batch))
+                self._refresh_lag(consumer)
+            self._settle(consumer, publisher)
+        log.info("consumer stopped", group=self.group)
+
+    def _settle(self, consumer: KafkaConsumer, publisher: DeadLetterPublisher) -> _Batch | None:
+        """Finish the batch in flight, if any: wait for its transactions, dead-letter,
+        commit. Return it if it failed and must be read again.
+
+        A rebalance while it was in flight (in the poll for the next batch) restarts the
+        positions at the last commit, so the next batch may hold its records again: they
+        are dropped once it is committed (see ``_Batch.without``), instead of being
+        dead-lettered twice.
+        """
+        if self._in_flight is None:
+            return None
+        batch, applying = self._in_flight
+        self._in_flight = None
+        try:
+            results = applying.result()
+            letters = batch.letters + [letter_for_event(event, exc.reason, str(exc))
+                                       for result in results for event, exc in result.rejected]
+            publisher.publish(letters)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, retry; never skip
+            self._count_failure(exc)
+            return batch
+        self._failures = 0
+        offsets = batch.next_offsets()
+        if self.commit_offsets(consumer, offsets):
+            self._committed.update(offsets)
+        self._report(batch, results, letters)
+        return None
+
+    def _close_applier(self, applier: ThreadPoolExecutor) -> None:
+        applier.submit(self._store.close)  # the apply thread's own connection
+        applier.shutdown(wait=True)
+
+    def _next_batch(self, consumer: KafkaConsumer) -> _Batch | None:
+        """Collect up to batch_size records, waiting at most batch_max_wait_ms, and decode."""
+        wanted = self.settings.batch_size
+        deadline = time.monotonic() + self.settings.batch_max_wait_ms / 1000
+        records: dict[TopicPartition, list[Any]] = {}
+        count = 0
+        while count < wanted and not self._stop.is_set():
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            polled = consumer.poll(timeout_ms=remaining_ms, max_records=wanted - count)
+            if self._rebalanced.is_set():  # what was collected before it will come again
+                self._rebalanced.clear()
+                records.clear()
+                count = 0
+            for tp, partition_records in polled.items():
+                records.setdefault(tp, []).extend(partition_records)
+                count += len(partition_records)
+        if not records:
+            return None
+        batch = _Batch(records=records, started=time.monotonic())
+        try:
+            self._decode_all(batch)
+        # A schema registry or database that cannot answer while decoding is a reason to
+        # retry the batch, not to dead-letter it.
+        except Exception as exc:  # noqa: BLE001 - whatever failed, retry; never skip
+            batch.failure = exc
+        return batch
+
+    def _decode_all(self, batch: _Batch) -> None:
+        known_tenants: dict[str, bool] = {}  # one lookup per tenant per batch
+        for partition_records in batch.records.values():
+            for record in partition_records:
+                try:
+                    batch.events.append(self._decode(record, known_tenants))
+                except _Poison as poison:
+                    batch.letters.append(letter_for_record(record, poison.reason, str(poison)))
+
+    def _decode(self, record: Any, known_tenants: dict[str, bool]) -> ConsumedEvent:
+        tenant = self._tenant_by_topic.get(record.topic)
+        if tenant is None:
+            try:
+                tenant = self._tenant_by_topic[record.topic] = tenant_of(record.topic)
+            except TopicError as exc:
+                raise _Poison("bad_topic_name", str(exc)) from exc
+        if tenant not in known_tenants:
+            known_tenants[tenant] = self._store.tenant_exists(tenant)
+        if not known_tenants[tenant]:
+            raise _Poison("unknown_tenant", (
+                f"Topic {record.topic!r} names tenant {tenant!r}, which does not exist: "
+                "onboard the tenant, then replay this message from the dead-letter topic."))
+        if record.value is None:
+            raise _Poison("no_value", "The message has no value (a tombstone?); "
+                                      "events are never deleted by tombstones.")
+        try:
+            decoded = self._codec.decode(record.value)
+        except CodecError as exc:
+            raise _Poison(exc.reason, str(exc)) from exc
+        claimed = decoded.record.get("tenant")
+        if claimed is not None and claimed != tenant:
+            raise _Poison("tenant_mismatch", (
+                f"The event says tenant {claimed!r} but was published on {record.topic!r}: "
+                "fix the producer; events are applied only to their topic's tenant."))
+        return ConsumedEvent(
+            topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key, headers=tuple(record.headers or ()),
+            timestamp_ms=record.timestamp, tenant=tenant,
+            event_id=_event_id(decoded.record, record), schema_id=decoded.schema_id,
+            record=decoded.record, value=record.value,
+        )
+
+    def _apply_batch(self, batch: _Batch) -> list[ApplyResult]:
+        """In the apply thread: each tenant's events in its own transaction."""
+        with tracer.start_as_current_span(
+            f"{self.group} process", kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.system": "kafka",
+                        "messaging.consumer.group.name": self.group,
+                        "messaging.batch.message_count": batch.size},
+        ):
+            return [self._apply_tenant(tenant, events)
+                    for tenant, events in _by_tenant(batch.events).items()]
+
+    def _apply_tenant(self, tenant: str, events: list[ConsumedEvent]) -> ApplyResult:
+        links = [trace.Link(context) for context in _trace_contexts(events)]
+        with tracer.start_as_current_span(
+            f"{self.group} apply", kind=trace.SpanKind.CONSUMER, links=links,
+            attributes={"dictamesh.tenant": tenant, "messaging.batch.message_count": len(events)},
+        ):
+            return self._store.apply(tenant, events, self._dispatch)
+
+    def _dispatch(self, events: Sequence[ConsumedEvent]) -> None:
+        """Call each route's handler with its events, routes in registration order."""
+        by_route: dict[int, list[ConsumedEvent]] = defaultdict(list)
+        for event in events:
+            for index in self._route_indexes(event.topic):
+                by_route[index].append(event)
+        for index in sorted(by_route):
+            self._routes[index].handler(by_route[index])
+
+    def _route_indexes(self, topic: str) -> tuple[int, ...]:
+        indexes = self._routes_by_topic.get(topic)
+        if indexes is None:
+            indexes = tuple(i for i, route in enumerate(self._routes) if route.matches(topic))
+            self._routes_by_topic[topic] = indexes
+        return indexes
+
+    def _retry_later(
+        self, consumer: KafkaConsumer, batches: list[_Batch], failure: Exception | None = None
+    ) -> None:
+        """Seek back to the batches' first offsets, so that the next poll fetches them
+        again, and back off."""
+        if failure is not None:
+            self._count_failure(failure)
+        first: dict[TopicPartition, int] = {}
+        for batch in batches:
+            for tp, offset in batch.first_offsets().items():
+                first[tp] = min(offset, first.get(tp, offset))
+        assigned = consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:  # a partition lost in a rebalance resumes at its commit
+                consumer.seek(tp, offset)
+        delay_ms = min(self.settings.retry_backoff_ms * 2 ** (self._failures - 1),
+                       self.settings.retry_backoff_max_ms)
+        self._stop.wait(delay_ms / 1000)
+
+    def _count_failure(self, exc: Exception) -> None:
+        self._failures += 1
+        BATCH_RETRIES.labels(self.group).inc()
+        report = log.error if self._failures >= _ESCALATE_AFTER_FAILURES else log.warning
+        report("batch failed, retrying", group=self.group, attempt=self._failures,
+               error=f"{type(exc).__name__}: {exc}",
+               exc_info=not isinstance(exc, _EXPECTED_FAILURES))
+
+    def _report(self, batch: _Batch, results: list[ApplyResult], letters: list[DeadLetter]) -> None:
+        seconds = time.monotonic() - batch.started
+        applied = Tally(event.topic for result in results for event in result.applied)
+        duplicates = Tally(event.topic for result in results for event in result.duplicates)
+        for topic, count in applied.items():
+            PROCESSED.labels(self.group, topic).inc(count)
+        for topic, count in duplicates.items():
+            DUPLICATES.labels(self.group, topic).inc(count)
+        reasons = Tally((letter.topic, letter.reason) for letter in letters)
+        for (topic, reason), count in reasons.items():
+            DEAD_LETTERED.labels(self.group, topic, reason).inc(count)
+        if reasons:
+            log.warning("dead-lettered messages", group=self.group,
+                        reasons=dict(Tally(letter.reason for letter in letters)))
+        BATCH_SECONDS.labels(self.group).observe(seconds)
+        if seconds * 1000 > self.settings.max_poll_interval_ms / 2:
+            log.warning("slow batch: lower KAFKA_CONSUMER_BATCH_SIZE or raise "
+                        "KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS", group=self.group,
+                        seconds=round(seconds, 2), records=batch.size)
+        if self._on_batch is not None:
+            self._on_batch(BatchReport(
+                records=batch.size, applied=sum(applied.values()),
+                duplicates=sum(duplicates.values()), dead_lettered=len(letters),
+                seconds=seconds, lag=self.lag,
+            ))
+
+    def _refresh_lag(self, consumer: KafkaConsumer) -> None:
+        now = time.monotonic()
+        if now - self._lag_refreshed_at < _LAG_REFRESH_SECONDS:
+            return
+        self._lag_refreshed_at = now
+        total: int | None = None
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            position = consumer.position(tp, timeout_ms=0)
+            if highwater is not None and position is not None:
+                lag = max(highwater - position, 0)
+                LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
+                total = (total or 0) + lag
+        self.lag = total
+
+
+class _Poison(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# Failures that explain themselves; anything else is logged with its traceback.
+_EXPECTED_FAILURES: tuple[type[Exception], ...] = (RetryableError, KafkaError)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Runs on kafka-python's IO thread during a rebalance: it must not block or call the
+    consumer (a commit from here would wait for the very thread it runs on)."""
+
+    def __init__(self, group: str, after_assign: Callable[[], None]) -> None:
+        self._group = group
+        self._after_assign = after_assign
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        for tp in revoked:
+            # The new owner reports these; a stale value here would keep an alert firing.
+            with suppress(KeyError):  # never reported
+                LAG.remove(self._group, tp.topic, str(tp.partition))
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._after_assign()
+
+
+class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
+    def get(self, carrier: Sequence[tuple[str, bytes]], key: str) -> list[str] | None:
+        values = [value.decode("latin-1") for name, value in carrier if name == key and value]
+        return values or None
+
+    def keys(self, carrier: Sequence[tuple[str, bytes]]) -> list[str]:
+        return [name for name, _ in carrier]
+
+
+_HEADERS = _HeaderGetter()
+
+
+def _trace_contexts(events: Sequence[ConsumedEvent]) -> list[trace.SpanContext]:
+    """The producers' span contexts carried in ``traceparent`` headers (up to the link
+    limit: extracting more would cost time for links the SDK drops)."""
+    contexts = []
+    for event in events:
+        if not any(name == "traceparent" for name, _ in event.headers):
+            continue
+        context = trace.get_current_span(propagate.extract(event.headers, getter=_HEADERS))
+        span_context = context.get_span_context()
+        if span_context.is_valid:
+            contexts.append(span_context)
+            if len(contexts) == _MAX_LINKS:
+                break
+    return contexts
+
+
+def _event_id(record: dict[str, Any], message: Any) -> uuid.UUID:
+    """The event's id; an event without one is identified by its position, which makes a
+    redelivery of the same message a duplicate all the same."""
+    value = record.get("event_id")
+    if value is None:
+        return uuid.uuid5(_EVENT_ID_NAMESPACE,
+                          f"{message.topic}/{message.partition}/{message.offset}")
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _Poison("bad_event_id", f"event_id {value!r} is not a UUID.") from exc
+
+
+def _by_tenant(events: Iterable[ConsumedEvent]) -> dict[str, list[ConsumedEvent]]:
+    grouped: dict[str, list[ConsumedEvent]] = defaultdict(list)
+    for event in events:
+        grouped[event.tenant].append(event)
+    return grouped

@@ -1,0 +1,74 @@
+"""Handler registration, topic patterns and runner settings (no broker needed)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.catalog.consumers import build_runner, consumer_settings
+from dictamesh.events.consumer import ConsumerSettings, tenant_of
+from dictamesh.events.handlers import HandlerRegistry, compile_pattern, subscription_regex
+from dictamesh.events.topics import TopicError
+
+
+def _noop(events) -> None:
+    pass
+
+
+def test_a_glob_matches_whole_topic_names_across_dots():
+    pattern = compile_pattern("*.entity_changed")
+    assert pattern.match("acme.customers.directus.entity_changed")
+    assert not pattern.match("acme.customers.directus.entity_changed.dlq")
+    assert not pattern.match("acme.customers.directus.entity_registered")
+
+
+def test_the_subscription_never_includes_dead_letter_topics_and_honours_a_restriction():
+    handlers = HandlerRegistry()
+    handlers.register("g", "*.entity_changed")(_noop)
+    handlers.register("g", re.compile(r"acme\..*"))(_noop)
+    handlers.register("other", "*")(_noop)
+    subscription = re.compile(subscription_regex(handlers.routes("g"), compile_pattern("acme.*")))
+
+    assert subscription.match("acme.customers.directus.entity_changed")
+    assert subscription.match("acme.system.metadata.entity_registered")  # the regex route
+    assert not subscription.match("acme.customers.directus.entity_changed.dlq")
+    assert not subscription.match("globex.customers.directus.entity_changed")  # restricted
+    assert handlers.groups() == ["g", "other"]
+
+
+def test_patterns_that_cannot_be_combined_are_refused():
+    with pytest.raises(ValueError, match="inline"):
+        compile_pattern(re.compile("acme", re.IGNORECASE))
+    with pytest.raises(ValueError, match="empty"):
+        compile_pattern("")
+
+
+def test_the_tenant_comes_from_the_topic_prefix():
+    assert tenant_of("acme.customers.directus.entity_changed") == "acme"
+    with pytest.raises(TopicError, match="no tenant prefix"):
+        tenant_of("customers.directus.entity_changed")
+    with pytest.raises(TopicError):
+        tenant_of("Not A Topic")
+
+
+def test_a_retry_backoff_longer_than_the_poll_interval_is_refused(settings):
+    with pytest.raises(ValueError, match="max poll interval"):
+        ConsumerSettings(["localhost:9092"], "g", retry_backoff_max_ms=10_000,
+                         max_poll_interval_ms=10_000)
+    settings.KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = 60_000
+    with pytest.raises(ImproperlyConfigured, match="max poll interval"):
+        consumer_settings("catalog")
+
+
+def test_the_local_defaults_join_a_group_quickly():
+    config = consumer_settings("catalog").consumer_config()
+    assert config["enable_auto_commit"] is False
+    assert (config["session_timeout_ms"], config["heartbeat_interval_ms"],
+            config["max_poll_interval_ms"]) == (6000, 1000, 10000)
+
+
+def test_a_group_without_handlers_is_a_configuration_error_that_says_what_to_do():
+    with pytest.raises(ImproperlyConfigured, match=r"@handles\('nobody'"):
+        build_runner("nobody", handlers=HandlerRegistry())
