@@ -207,11 +207,17 @@ class DataLineage(models.Model):
 
 
 class CacheStatus(models.Model):
-    """How fresh the catalog's copy of an entity is (the L3 cache's bookkeeping)."""
+    """The L3 cache: the last canonical record fetched from the source, and how fresh it is.
+
+    An invalidated entry is kept (``invalidated``) so it can still be served, marked stale,
+    while its source is down.
+    """
 
     entity_type = models.CharField(max_length=100)
     entity_id = models.CharField(max_length=255)
     source_system = models.CharField(max_length=100)
+    record = models.JSONField(null=True, blank=True)
+    invalidated = models.BooleanField(default=False)
     fetched_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")

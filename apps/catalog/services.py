@@ -45,10 +45,14 @@ from apps.catalog.models import (
 
 # --- Entity registry ----------------------------------------------------------------------
 
+# Batches bind one array per column (unnest) instead of a VALUES row per entity: the
+# statement text stays the same whatever the batch size, so the driver parses it once.
 _UPSERT_ENTITIES = """
 INSERT INTO entity_catalog (entity_type, entity_id, source_system, adapter, version,
                             attributes, is_deleted, source_updated_at, first_seen_at, updated_at)
-VALUES {values}
+SELECT t, i, s, a, v, attrs::jsonb, d, su, now(), now()
+FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[],
+            %s::text[], %s::boolean[], %s::timestamptz[]) AS x(t, i, s, a, v, attrs, d, su)
 ON CONFLICT (entity_type, entity_id) DO UPDATE SET
     source_system = EXCLUDED.source_system,
     adapter = EXCLUDED.adapter,
@@ -60,6 +64,11 @@ ON CONFLICT (entity_type, entity_id) DO UPDATE SET
 WHERE entity_catalog.version < EXCLUDED.version
 RETURNING entity_type, entity_id, (xmax = 0) AS created
 """
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column, for unnest()."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
 def register_entities(registrations: Iterable[EntityRegistration]) -> list[RegistrationOutcome]:
@@ -74,14 +83,11 @@ def register_entities(registrations: Iterable[EntityRegistration]) -> list[Regis
             newest[registration.key] = registration
     if not newest:
         return []
-    now = timezone.now()
-    params: list[Any] = []
-    for r in newest.values():
-        params += [r.entity_type, r.entity_id, r.source_system, r.adapter, r.version,
-                   json.dumps(r.attributes), r.deleted, r.source_updated_at, now, now]
-    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s::jsonb,%s,%s,%s,%s)"] * len(newest))
+    rows = [(r.entity_type, r.entity_id, r.source_system, r.adapter, r.version,
+             json.dumps(r.attributes), r.deleted, r.source_updated_at)
+            for r in newest.values()]
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_ENTITIES.format(values=placeholders), params)
+        cursor.execute(_UPSERT_ENTITIES, _columns(rows, 8))
         return [RegistrationOutcome(EntityKey(t, i), created) for t, i, created in cursor]
 
 
@@ -116,7 +122,9 @@ _INSERT_RELATIONSHIPS = """
 INSERT INTO entity_relationships (subject_entity_type, subject_entity_id, relationship_type,
     object_entity_type, object_entity_id, origin, source_system, created_by, created_at,
     retired_by)
-VALUES {values}
+SELECT st, si, rt, ot, oi, %s, ss, %s, now(), ''
+FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[],
+            %s::varchar[]) AS x(st, si, rt, ot, oi, ss)
 ON CONFLICT (subject_entity_type, subject_entity_id, relationship_type, object_entity_type,
              object_entity_id) WHERE retired_at IS NULL
 DO NOTHING
@@ -134,15 +142,11 @@ def record_relationships(
     unique = list(dict.fromkeys(relationships))
     if not unique:
         return []
-    now = timezone.now()
-    params: list[Any] = []
-    for rel in unique:
-        params += [rel.subject.entity_type, rel.subject.entity_id, rel.relationship_type,
-                   rel.object.entity_type, rel.object.entity_id, origin, rel.source_system,
-                   recorded_by, now, ""]
-    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(unique))
+    rows = [(rel.subject.entity_type, rel.subject.entity_id, rel.relationship_type,
+             rel.object.entity_type, rel.object.entity_id, rel.source_system)
+            for rel in unique]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_RELATIONSHIPS.format(values=placeholders), params)
+        cursor.execute(_INSERT_RELATIONSHIPS, [origin, recorded_by, *_columns(rows, 6)])
         return [_edge(row) for row in cursor]
 
 
@@ -246,7 +250,7 @@ def query_relationship_graph(
     if not 1 <= max_depth <= MAX_GRAPH_DEPTH:
         raise InvalidGraphQuery(f"max_depth must be between 1 and {MAX_GRAPH_DEPTH}, "
                                 f"not {max_depth}.")
-    params = {
+    params: dict[str, Any] = {
         "type": entity_type, "id": entity_id, "max_depth": max_depth,
         "outgoing": direction in ("outgoing", "both"),
         "incoming": direction in ("incoming", "both"),
@@ -276,7 +280,8 @@ def _edge(row: Sequence[Any]) -> GraphEdge:
 _UPSERT_LINEAGE = """
 INSERT INTO data_lineage (upstream, downstream, transformation, origin, recorded_by, details,
                           first_seen_at, last_seen_at, times_seen)
-VALUES {values}
+SELECT u, d, t, %s, %s, %s::jsonb, now(), now(), n
+FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[]) AS x(u, d, t, n)
 ON CONFLICT (upstream, downstream, transformation) DO UPDATE SET
     last_seen_at = EXCLUDED.last_seen_at,
     times_seen = data_lineage.times_seen + EXCLUDED.times_seen
@@ -310,14 +315,10 @@ def track_lineage_edges(
         counts[key] = counts.get(key, 0) + seen
     if not counts:
         return
-    now = timezone.now()
-    params: list[Any] = []
-    for (upstream, downstream, transformation), seen in counts.items():
-        params += [upstream, downstream, transformation, origin, recorded_by,
-                   json.dumps(details or {}), now, now, seen]
-    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s::jsonb,%s,%s,%s)"] * len(counts))
+    rows = [(*edge, seen) for edge, seen in counts.items()]
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_LINEAGE.format(values=placeholders), params)
+        cursor.execute(_UPSERT_LINEAGE, [origin, recorded_by, json.dumps(details or {}),
+                                         *_columns(rows, 4)])
 
 
 _WALK_LINEAGE = """
@@ -372,7 +373,11 @@ _APPEND_EVENTS = """
 INSERT INTO event_log (event_id, event_type, entity_type, entity_id, entity_version,
     source_system, changed_fields, payload, event_timestamp, recorded_at, topic, partition,
     "offset", trace_id)
-VALUES {values}
+SELECT ei, et, ty, id, v, s, cf::jsonb, p::jsonb, ts, now(), tp, pa, o, tr
+FROM unnest(%s::uuid[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[],
+            %s::varchar[], %s::text[], %s::text[], %s::timestamptz[], %s::varchar[],
+            %s::integer[], %s::bigint[], %s::varchar[])
+     AS x(ei, et, ty, id, v, s, cf, p, ts, tp, pa, o, tr)
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -382,17 +387,13 @@ def append_events(entries: Sequence[dict[str, Any]]) -> int:
     were new. Each entry has the EventLog fields by name."""
     if not entries:
         return 0
-    now = timezone.now()
-    params: list[Any] = []
-    for e in entries:
-        params += [e["event_id"], e["event_type"], e["entity_type"], e["entity_id"],
-                   e["entity_version"], e["source_system"], json.dumps(e.get("changed_fields", [])),
-                   json.dumps(e.get("payload")), e["event_timestamp"], now, e.get("topic", ""),
-                   e.get("partition"), e.get("offset"), e.get("trace_id", "")]
-    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s::jsonb,%s::jsonb,%s,%s,%s,%s,%s,%s)"]
-                            * len(entries))
+    rows = [(e["event_id"], e["event_type"], e["entity_type"], e["entity_id"],
+             e["entity_version"], e["source_system"], json.dumps(e.get("changed_fields", [])),
+             json.dumps(e.get("payload")), e["event_timestamp"], e.get("topic", ""),
+             e.get("partition"), e.get("offset"), e.get("trace_id", ""))
+            for e in entries]
     with connection.cursor() as cursor:
-        cursor.execute(_APPEND_EVENTS.format(values=placeholders), params)
+        cursor.execute(_APPEND_EVENTS, _columns(rows, 13))
         return cursor.rowcount
 
 

@@ -42,7 +42,8 @@ def _entity_pk(tenant, entity_type, entity_id):
 def test_entity_browser_filters_and_searches_attributes(curator_client):
     page = curator_client.get("/admin/catalog/entitycatalog/?entity_type=customer")
     assert page.status_code == 200
-    assert b"42" in page.content and b"INV-1" not in page.content
+    assert b"42" in page.content
+    assert b"INV-1" not in page.content
 
     found = curator_client.get("/admin/catalog/entitycatalog/?q=ada@example")
     assert found.status_code == 200
@@ -55,7 +56,8 @@ def test_entity_page_draws_its_graph_and_lists_lineage(curator_client, tenant_a)
     page = curator_client.get(f"/admin/catalog/entitycatalog/{pk}/change/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "<svg" in html and "customer:42" in html
+    assert "<svg" in html
+    assert "customer:42" in html
     assert 'stroke-dasharray' in html  # invoice_item INV-1/1 is not in the catalog yet
     assert "billed_to" in html
     assert "Lineage" in html
@@ -84,7 +86,8 @@ def test_curator_retires_a_relationship(curator_client, tenant_a):
     assert response.status_code == 302
     with schema_context(tenant_a.schema_name):
         edge = EntityRelationship.objects.get(pk=pk)
-        assert edge.retired_at is not None and edge.retired_by == "curator"
+        assert edge.retired_at is not None
+        assert edge.retired_by == "curator"
         graph = services.query_relationship_graph("invoice", "INV-1")
         assert "billed_to" not in {e.relationship_type for e in graph.edges}
 

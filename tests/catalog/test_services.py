@@ -41,11 +41,14 @@ def _edge(a: str, rel: str, b: str) -> Relationship:
 # --- registry -----------------------------------------------------------------------------
 
 def test_out_of_order_versions_keep_the_newest(in_tenant_a):
-    assert services.register_entity(_customer(3, "v3@example.com")).created is True
+    first = services.register_entity(_customer(3, "v3@example.com"))
+    assert first is not None
+    assert first.created is True
     assert services.register_entity(_customer(1, "v1@example.com")) is None
     assert services.register_entity(_customer(3, "again@example.com")) is None
     outcome = services.register_entity(_customer(5, "v5@example.com"))
-    assert outcome is not None and outcome.created is False
+    assert outcome is not None
+    assert outcome.created is False
     assert services.register_entity(_customer(4, "v4@example.com")) is None
 
     entry = EntityCatalog.objects.get(entity_type="customer", entity_id="42")
@@ -162,7 +165,8 @@ def test_recording_an_edge_twice_keeps_one(in_tenant_a):
 def test_manual_relationship_is_recorded_in_lineage_and_can_be_retired(in_tenant_a):
     edge = services.add_manual_relationship(_edge("customer:42", "same_as", "customer:43"),
                                             curator="alice")
-    assert edge is not None and edge.origin == "manual"
+    assert edge is not None
+    assert edge.origin == "manual"
     lineage = services.query_lineage("curator:alice", direction="downstream", depth=1)
     assert [(e.downstream, e.origin) for e in lineage.edges] == [
         ("entity:customer:42", "manual")]
@@ -219,9 +223,9 @@ def test_event_log_appends_once_per_event_id(in_tenant_a):
 ])
 def test_event_log_rejects_update_delete_and_truncate(in_tenant_a, statement):
     services.append_events([_event()])
-    with pytest.raises(DatabaseError, match="event_log is immutable"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(statement)
+    with pytest.raises(DatabaseError, match="event_log is immutable"), \
+            transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
     assert EventLog.objects.filter(entity_id="42").count() == 1
 
 

@@ -1,0 +1,54 @@
+"""The L3 level of the adapters' cache: canonical records in the tenant's `cache_status`
+table (PostgreSQL), implementing dictamesh.cache's L3Store protocol."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from django.db import connection
+
+from apps.catalog.models import CacheStatus
+from dictamesh.cache import StoredEntry
+
+_PUT = """
+INSERT INTO cache_status (entity_type, entity_id, source_system, record, invalidated,
+                          fetched_at, last_error)
+SELECT %s, i, s, r::jsonb, false, f, ''
+FROM unnest(%s::varchar[], %s::varchar[], %s::text[], %s::timestamptz[]) AS x(i, s, r, f)
+ON CONFLICT (entity_type, entity_id) DO UPDATE SET
+    source_system = EXCLUDED.source_system, record = EXCLUDED.record,
+    invalidated = false, fetched_at = EXCLUDED.fetched_at
+WHERE cache_status.fetched_at <= EXCLUDED.fetched_at
+"""
+
+
+class CatalogCacheStore:
+    """L3 store. Entries keep their fetch time, so a stale copy always knows its age."""
+
+    def get_many(self, entity_type: str, ids: Sequence[str]) -> Mapping[str, StoredEntry]:
+        rows = CacheStatus.objects.filter(
+            entity_type=entity_type, entity_id__in=list(ids), record__isnull=False
+        ).values_list("entity_id", "record", "fetched_at", "invalidated")
+        return {entity_id: StoredEntry(record, fetched_at, invalidated)
+                for entity_id, record, fetched_at, invalidated in rows if record is not None}
+
+    def put_many(self, entity_type: str, entries: Mapping[str, StoredEntry]) -> None:
+        if not entries:
+            return
+        ids, sources, records, fetched = [], [], [], []
+        for entity_id, entry in entries.items():
+            ids.append(entity_id)
+            sources.append(str(entry.value.get("source", "")))
+            records.append(json.dumps(entry.value, default=str))
+            fetched.append(entry.fetched_at)
+        with connection.cursor() as cursor:
+            cursor.execute(_PUT, [entity_type, ids, sources, records, fetched])
+
+    def invalidate(self, entity_type: str, ids: Sequence[str]) -> None:
+        CacheStatus.objects.filter(entity_type=entity_type, entity_id__in=list(ids)).update(
+            invalidated=True)
+
+    def delete(self, entity_type: str, ids: Sequence[str]) -> None:
+        """The entity is gone at its source: no copy of it may be served any more."""
+        CacheStatus.objects.filter(entity_type=entity_type, entity_id__in=list(ids)).delete()
