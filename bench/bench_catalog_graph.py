@@ -47,8 +47,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
     setup_django()
-    from apps.catalog import services
     from catalog_graph_generator import load_graph
+
+    from apps.catalog import services
 
     scale = args.relationships_scale
     shape = {"invoices": int(190_000 * scale), "customers": int(50_000 * scale),
