@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Iterator
 
 from _support import progress, setup_django, summary, throwaway_tenant, time_calls
 
@@ -86,10 +87,13 @@ def main() -> None:
                     p50_depth3[label] = sorted(samples)[len(samples) // 2]
 
         for label, entity_type, ids, direction in cases:
-            it = iter(ids[:50])
-            baseline = time_calls(
-                lambda entity_type=entity_type, direction=direction, it=it: naive_walk(
-                    entity_type, next(it), 3, both=direction == "both"), 50)
+            starts = iter(ids[:50])
+
+            def baseline_walk(entity_type: str = entity_type, direction: str = direction,
+                              starts: Iterator[str] = starts) -> None:
+                naive_walk(entity_type, next(starts), 3, both=direction == "both")
+
+            baseline = time_calls(baseline_walk, 50)
             base_p50 = sorted(baseline)[25]
             print(f"baseline per-node ORM walk, {label}, depth 3: {summary(baseline)}")
             print(f"ratio (baseline p50 / recursive CTE p50), {label}: "

@@ -40,7 +40,8 @@ def test_cursor_pages_are_ordered_by_updated_at_then_id(ecommerce):
 
 def test_cursor_misses_nothing_while_invoices_change(ecommerce):
     """Invoices changed mid-way move behind the cursor and come again; none is skipped."""
-    seen, cursor, pages = Counter(), None, 0
+    seen: Counter[str] = Counter()
+    cursor, pages = None, 0
     while True:
         body = ecommerce.get("/api/v1/invoices",
                              params={"limit": 10, **({"cursor": cursor} if cursor else {})}).json()

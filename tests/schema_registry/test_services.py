@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context
 from apps.catalog.schema_registry import errors, services
 from apps.catalog.schema_registry.contracts import LATEST, RegisteredSchema, SubjectSchema
 from apps.catalog.schema_registry.models import SubjectVersion
-from dictamesh.tenancy import activate_public_schema
+from dictamesh.tenancy import activate_public_schema, current_schema
 from tests.conftest import tenant_host
 from tests.schema_registry.conftest import USER_V1, USER_V2, USER_V3_INCOMPATIBLE
 
@@ -92,7 +92,7 @@ def test_transitive_levels_check_every_live_version():
 def test_registry_rows_stay_in_the_public_schema_while_a_tenant_is_active(tenant_a):
     with schema_context(tenant_a.schema_name):
         schema_id = services.register("tenant-made-value", USER_V1)
-        assert connection.schema_name == tenant_a.schema_name  # restored afterwards
+        assert current_schema() == tenant_a.schema_name  # restored afterwards
         assert services.get_by_id(schema_id).schema == USER_V1
     assert services.get_version("tenant-made-value", 1).id == schema_id
     with connection.cursor() as cursor:
