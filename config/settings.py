@@ -165,7 +165,8 @@ KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", default=["127.0.0.
 if not KAFKA_BOOTSTRAP_SERVERS:
     raise ImproperlyConfigured("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port[,host:port].")
 # Consumers (dictamesh.events.consumer). The group timeouts are short so that a group join
-# takes ~3 s instead of ~23 s; the retry backoff must stay below the max poll interval.
+# takes ~3 s instead of ~23 s; the retry backoff and twice the commit timeout must stay
+# below the max poll interval.
 KAFKA_CONSUMER_BATCH_SIZE = env_int("KAFKA_CONSUMER_BATCH_SIZE", 1000)
 KAFKA_CONSUMER_BATCH_MAX_WAIT_MS = env_int("KAFKA_CONSUMER_BATCH_MAX_WAIT_MS", 500)
 KAFKA_CONSUMER_SESSION_TIMEOUT_MS = env_int("KAFKA_CONSUMER_SESSION_TIMEOUT_MS", 6000)
@@ -175,6 +176,7 @@ KAFKA_CONSUMER_METADATA_MAX_AGE_MS = env_int("KAFKA_CONSUMER_METADATA_MAX_AGE_MS
 KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES = env_int(
     "KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES", 1024 * 1024
 )
+KAFKA_CONSUMER_COMMIT_TIMEOUT_MS = env_int("KAFKA_CONSUMER_COMMIT_TIMEOUT_MS", 3000)
 KAFKA_CONSUMER_RETRY_BACKOFF_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MS", 200)
 KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS", 5000)
 # The groups the Celery worker runs in background threads; set it empty to run none.

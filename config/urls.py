@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
     path("schema-registry/", include("apps.catalog.schema_registry.urls")),
+    path("webhooks/", include("apps.adapters.urls")),
 ]

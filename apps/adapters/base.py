@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from dictamesh.events.payload import PayloadRelationship
 
@@ -83,6 +83,9 @@ class EntityPage:
     entities: list[CanonicalEntity]
     next_cursor: str | None  # None: this was the last page
     total: int | None = None
+    #: records of this answer that did not map (skipped from ``entities``), so a caller
+    #: can answer "malformed" for those ids instead of "not found"
+    malformed: tuple[MalformedRecord, ...] = ()
 
 
 class ChangeType(StrEnum):
@@ -219,3 +222,14 @@ class DataProductAdapter(abc.ABC):
     def get_metrics(self) -> dict[str, Any]:
         """Adapter-specific figures; request counts and latencies are measured around it."""
         return {}
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    """An adapter whose source pushes changes (e.g. Directus Flows)."""
+
+    def verify_webhook(self, headers: Mapping[str, str], secret: str) -> bool:
+        """True when the request carries the connection's shared secret."""
+
+    def changes_from_webhook(self, body: Mapping[str, Any]) -> list[SourceChange]:
+        """The changes a webhook body reports (reading items back from the source)."""

@@ -44,9 +44,15 @@ def say(message: str) -> None:
     print(f"[dictamesh] {message}", flush=True)
 
 
+REFERENCE_PORTS = {"directus": 8055, "products": 8056, "ecommerce": 8057}
+
+
 def processes() -> list[Process]:
     python = sys.executable
     return [
+        Process("sources", [python, "-m", "apps.adapters.reference",
+                            *(f"--{name}-port={port}" for name, port in REFERENCE_PORTS.items()),
+                            "--seed", "42"]),
         Process("web", [python, "manage.py", "runserver", f"{WEB_HOST}:{WEB_PORT}", "--noreload"]),
         Process("worker", [python, "-m", "celery", "-A", "config", "worker",
                            "--loglevel", "INFO", "--concurrency", "2"]),
@@ -116,6 +122,9 @@ def prepare_database() -> None:
     say(f"Onboarding the {DEMO_TENANT!r} tenant...")
     manage("onboard_tenant", DEMO_TENANT, "--name", "Demo", "--domain", f"{DEMO_TENANT}.localhost")
     manage("ensure_dev_superuser", DEV_ADMIN_USER, DEV_ADMIN_PASSWORD)
+    say("Connecting the demo tenant to the reference sources...")
+    manage("connect_reference_sources", "--tenant", DEMO_TENANT,
+           *(f"--{name}-port={port}" for name, port in REFERENCE_PORTS.items()))
 
 
 def wait_for_web(timeout: float = 60.0) -> None:
@@ -137,7 +146,10 @@ def print_urls() -> None:
         ("admin", f"{base}/admin/  (user {DEV_ADMIN_USER} / password {DEV_ADMIN_PASSWORD})"),
         ("metrics", f"{base}/metrics"),
         ("readiness", f"{base}/readyz"),
-        ("demo tenant", f"http://{DEMO_TENANT}.localhost:{WEB_PORT}/"),
+        ("demo tenant", f"http://{DEMO_TENANT}.localhost:{WEB_PORT}/admin/"),
+        ("registry", f"{base}/schema-registry/subjects"),
+        *((f"{name} source", f"http://127.0.0.1:{port}/__control/stats")
+          for name, port in REFERENCE_PORTS.items()),
     ]:
         say(f"  {label:<12} {url}")
     say("Press Ctrl-C to stop everything.")

@@ -41,6 +41,26 @@ def register_check(name: str, check: Check) -> None:
     _CHECKS[name] = check
 
 
+Detail = Callable[[], dict[str, Any]]
+_DETAILS: dict[str, Detail] = {}
+
+
+def register_detail(name: str, detail: Detail) -> None:
+    """Add information to /readyz that does not decide readiness (e.g. each source's
+    health: the platform stays ready, degraded, while one source is down)."""
+    _DETAILS[name] = detail
+
+
+def collect_details() -> dict[str, Any]:
+    collected: dict[str, Any] = {}
+    for name, detail in _DETAILS.items():
+        try:
+            collected[name] = detail()
+        except Exception as exc:  # noqa: BLE001 - a detail must never break the probe
+            collected[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return collected
+
+
 def check_postgres(timeout: float) -> None:
     # A fresh connection alias would bypass the pool; a short statement timeout on the
     # ordinary connection is enough to detect a dead or wedged server.

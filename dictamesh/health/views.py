@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from dictamesh.health.checks import run_checks
+from dictamesh.health.checks import collect_details, run_checks
 
 
 @require_GET
@@ -21,5 +21,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "status": "ok" if not failed else "fail",
         "failed": failed,
         "checks": {name: result.as_dict() for name, result in results.items()},
+        **collect_details(),
     }
     return JsonResponse(body, status=503 if failed else 200)

@@ -1,0 +1,128 @@
+"""Change detection: what a source reports becomes entity change events through the outbox.
+
+Polling (Celery beat, each connection on its interval) and webhooks both end in
+``apply_changes``: in ONE database transaction the tenant's L3 cache gets the new records
+and the outbox gets one EntityChangeEvent per change; upper cache levels are invalidated
+once that transaction commits. The cursor is saved in the same transaction, so a crash
+between fetching and storing repeats the batch (consumers dedupe) and never loses it.
+
+A failed or partial poll never reads as deletion: deletions come only from a source that
+says so (a webhook, or an adapter that reports them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.adapters.base import AdapterError, ChangeBatch, ChangeType, SourceChange
+from apps.adapters.models import SourceConnection
+from apps.adapters.records import entity_to_record
+from apps.adapters.services import DataProduct
+from apps.catalog.cache_store import CatalogCacheStore
+from apps.catalog.outbox import OutgoingEvent, publish_events
+from dictamesh.cache import StoredEntry
+from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema
+from dictamesh.events.payload import build_payload
+from dictamesh.events.topics import topic_name
+from dictamesh.resilience import CircuitOpenError
+from dictamesh.tenancy import current_schema
+
+
+@dataclass(frozen=True)
+class PollResult:
+    connection: str
+    changes: int = 0
+    batches: int = 0
+    skipped: str = ""  # why nothing was polled (circuit open, already polling)
+    error: str = ""
+
+
+def _changed_fields(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    if previous is None:
+        return sorted(current)
+    keys = set(previous) | set(current)
+    return sorted(k for k in keys if previous.get(k) != current.get(k))
+
+
+def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
+    """Publish ``changes`` and refresh the L3 cache, in the caller's transaction."""
+    if not changes:
+        return 0
+    adapter = product.adapter
+    topic = topic_name(adapter.domain, adapter.topic_source, "entity_changed")
+    store = CatalogCacheStore()
+    events: list[OutgoingEvent] = []
+    by_type: dict[str, list[SourceChange]] = {}
+    for change in changes:
+        by_type.setdefault(change.entity_type, []).append(change)
+    for entity_type, typed in by_type.items():
+        ids = [c.entity_id for c in typed]
+        previous = {i: e.value.get("attributes") for i, e in store.get_many(entity_type,
+                                                                             ids).items()}
+        fresh: dict[str, StoredEntry] = {}
+        for change in typed:
+            entity = change.entity
+            attributes = entity.attributes if entity else {}
+            events.append(OutgoingEvent(topic, change.entity_id, load_schema(ENTITY_CHANGE_EVENT), {
+                "event_id": str(uuid.uuid4()), "event_type": change.change_type.value,
+                "timestamp": change.occurred_at, "tenant": current_schema(),
+                "entity": {"type": entity_type, "id": change.entity_id,
+                           "version": entity.version if entity else 0},
+                "source": adapter.topic_source,
+                "changed_fields": list(change.changed_fields)
+                or ([] if change.change_type == ChangeType.DELETED
+                    else _changed_fields(previous.get(change.entity_id), attributes)),
+                "payload": None if entity is None
+                else build_payload(attributes, entity.relationships),
+            }))
+            if entity is not None:
+                fresh[change.entity_id] = StoredEntry(entity_to_record(entity),
+                                                      entity.fetched_at)
+        store.put_many(entity_type, fresh)
+        gone = [c.entity_id for c in typed if c.change_type == ChangeType.DELETED]
+        if gone:
+            store.delete(entity_type, gone)
+        transaction.on_commit(partial(product.invalidate, entity_type, ids))
+    publish_events(events)
+    return len(events)
+
+
+def _next_batch(product: DataProduct, cursor: str | None) -> ChangeBatch | None:
+    """One batch after ``cursor``, fetched in one breaker-guarded, retried call."""
+    return product.call("stream_changes",
+                        lambda: next(iter(product.adapter.stream_changes(cursor)), None))
+
+
+def poll(product: DataProduct, max_batches: int = 50) -> PollResult:
+    """Fetch changes since the connection's cursor and apply them, batch by batch."""
+    connection = product.connection
+    cursor = SourceConnection.objects.values_list("change_cursor", flat=True).get(
+        pk=connection.pk) or None
+    batches = changes = 0
+    try:
+        while batches < max_batches:
+            batch = _next_batch(product, cursor)
+            if batch is None:
+                break
+            with transaction.atomic():
+                changes += apply_changes(product, batch.changes)
+                cursor = batch.cursor or cursor
+                SourceConnection.objects.filter(pk=connection.pk).update(
+                    change_cursor=cursor or "")
+            batches += 1
+            if batch.complete:
+                break
+    except (AdapterError, CircuitOpenError) as exc:  # the cursor holds: retried next poll
+        SourceConnection.objects.filter(pk=connection.pk).update(
+            last_polled_at=timezone.now(), last_poll_error=f"{type(exc).__name__}: {exc}")
+        return PollResult(connection.name, changes, batches, error=str(exc))
+    SourceConnection.objects.filter(pk=connection.pk).update(
+        last_polled_at=timezone.now(), last_poll_error="")
+    return PollResult(connection.name, changes, batches)

@@ -1,0 +1,1 @@
+"""The Directus adapter: customers from a Directus `customers` collection."""

@@ -1,0 +1,57 @@
+"""The few Directus REST calls the adapter makes, on one collection's items."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from apps.adapters.base import MalformedRecord
+from apps.adapters.directus.mapping import FIELDS
+from apps.adapters.http_source import SourceHttp, chunks
+
+#: primary keys per `_in` filter: keeps the query string well under common URL limits
+MAX_KEYS_PER_CALL = 100
+#: items per page Directus is asked for; larger requested pages are served in several
+MAX_PAGE_SIZE = 1000
+
+
+class DirectusItems:
+    def __init__(self, http: SourceHttp, collection: str) -> None:
+        self.http = http
+        self.collection = collection
+        self.path = f"/items/{quote(collection, safe='')}"
+
+    def by_keys(self, keys: Sequence[int]) -> list[Any]:
+        """The items with these primary keys, one call per MAX_KEYS_PER_CALL keys.
+
+        A filter on the list endpoint, not `GET /items/<c>/<key>`: Directus answers 403 for a
+        missing item there, which cannot be told apart from a permission problem.
+        """
+        items: list[Any] = []
+        for batch in chunks(keys, MAX_KEYS_PER_CALL):
+            items += self.list({"id": {"_in": list(batch)}}, sort=("id",), limit=len(batch))[0]
+        return items
+
+    def list(self, rule: Mapping[str, Any] | None, *, sort: Sequence[str], limit: int,
+             count: bool = False) -> tuple[list[Any], int | None]:
+        """One page of items matching ``rule`` (a Directus filter), and with ``count`` the
+        number of items matching it (Directus' `filter_count`)."""
+        params: dict[str, Any] = {"fields": ",".join(FIELDS), "sort": ",".join(sort),
+                                  "limit": limit}
+        if rule:
+            params["filter"] = json.dumps(rule, separators=(",", ":"))
+        if count:
+            params["meta"] = "filter_count"
+        body = self.http.get_json(self.path, params)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise MalformedRecord(f"Directus answered GET {self.path} without a `data` list; "
+                                  "is the base URL a Directus instance?")
+        total = None
+        if count:
+            meta = body.get("meta")
+            raw_total = meta.get("filter_count") if isinstance(meta, dict) else None
+            total = raw_total if isinstance(raw_total, int) else None
+        return data, total

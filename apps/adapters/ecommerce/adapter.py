@@ -1,0 +1,272 @@
+"""Invoices from an e-commerce platform's invoice API, and the invoice actions sagas need.
+
+Connection settings: ``credentials["token"]`` (a bearer token); ``options``:
+``change_batch_size`` (default 200), ``health_slow_ms``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote
+
+from apps.adapters.base import (
+    CanonicalEntity,
+    ChangeBatch,
+    ChangeType,
+    EntityPage,
+    EntityQuery,
+    EntitySchema,
+    Lineage,
+    MalformedRecord,
+    ServiceLevel,
+    SourceChange,
+    SourceConfig,
+)
+from apps.adapters.ecommerce import mapping
+from apps.adapters.http_source import (
+    HttpSourceAdapter,
+    InvalidQuery,
+    RecordReader,
+    RequestRejected,
+    chunks,
+    decode_cursor,
+    encode_cursor,
+    parse_timestamp,
+    unique,
+)
+
+INVOICES = "/api/v1/invoices"
+#: invoice ids per batch lookup, the API's documented maximum
+MAX_IDS_PER_CALL = 100
+#: the API's largest page
+MAX_LIMIT = 250
+DEFAULT_CHANGE_BATCH_SIZE = 200
+_PAGE, _CHANGES = "ecommerce-page", "ecommerce-changes"
+
+
+class PaymentDeclined(RequestRejected):
+    """The payment provider declined the charge; the invoice stays open and the same
+    charge may be tried again later (or the saga compensates)."""
+
+    def __init__(self, invoice_id: str, rejection: RequestRejected) -> None:
+        super().__init__(f"Payment for invoice {invoice_id} was declined ({rejection.code}): "
+                         f"{rejection}", status=rejection.status, code=rejection.code,
+                         details=rejection.details)
+        self.invoice_id = invoice_id
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A successful charge: the invoice, now paid, and the payment's id at the platform."""
+
+    invoice: CanonicalEntity
+    payment_id: str
+
+
+class EcommerceAdapter(HttpSourceAdapter):
+    name = "ecommerce"
+    entity_types = (mapping.ENTITY_TYPE,)
+    domain = "invoices"
+    topic_source = "ecommerce"
+
+    def __init__(self, config: SourceConfig) -> None:
+        super().__init__(config)
+        self.change_batch_size = self.option_number("change_batch_size",
+                                                    DEFAULT_CHANGE_BATCH_SIZE)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credential('token')}"}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get_entity(self, entity_type: str, entity_id: str) -> CanonicalEntity | None:
+        self.check_entity_type(entity_type)
+        if not entity_id:
+            return None
+        try:
+            body = self.http.get_json(f"{INVOICES}/{quote(entity_id, safe='')}")
+        except RequestRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return mapping.to_invoice(_data(body), self.config.name, entity_id)
+
+    def query_entities(self, entity_type: str, query: EntityQuery) -> EntityPage:
+        """By ids: one call per 100, in the order asked. By filter (only ``customer_id``):
+        the API's cursor pages in (updated_at, id) order, so an invoice changed while paging
+        comes again on a later page, as its new version. Malformed invoices are skipped and
+        reported (see HttpSourceAdapter)."""
+        self.check_entity_type(entity_type)
+        unknown = sorted(set(query.filters) - {"customer_id"})
+        if unknown:
+            raise InvalidQuery(f"Invoices cannot be filtered by {', '.join(unknown)}; the API "
+                               "filters by customer_id only.")
+        if query.ids is not None:
+            if query.filters:
+                raise InvalidQuery("Query invoices by ids or by filters, not both.")
+            records: list[Any] = []
+            for batch in chunks(unique(key for key in query.ids if key), MAX_IDS_PER_CALL):
+                records += _data_list(self.http.get_json(INVOICES, {"ids": ",".join(batch)}))
+            found = self.map_listed(records, self._to_invoice)
+            return replace(found, total=len(found.entities))
+        return self._page(query)
+
+    def _page(self, query: EntityQuery) -> EntityPage:
+        params: dict[str, Any] = {"limit": max(1, min(query.page_size, MAX_LIMIT))}
+        if "customer_id" in query.filters:
+            params["customer_id"] = query.filters["customer_id"]
+        if query.cursor:
+            # Ours wraps the API's cursor, so a cursor of another kind fails clearly here.
+            source_cursor = decode_cursor(query.cursor, _PAGE).get("source")
+            if not isinstance(source_cursor, str):
+                raise InvalidQuery(f"{query.cursor[:40]!r} is not a page cursor of this adapter.")
+            params["cursor"] = source_cursor
+        body = self.http.get_json(INVOICES, params)
+        records = _data_list(body)
+        next_page = body.get("next_cursor")
+        next_cursor = encode_cursor(_PAGE, source=next_page) if next_page else None
+        return self.map_listed(records, self._to_invoice, next_cursor)
+
+    def _to_invoice(self, record: Any) -> CanonicalEntity:
+        return mapping.to_invoice(record, self.config.name)
+
+    # -- change detection ------------------------------------------------------------------
+
+    def stream_changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
+        """Changes in the API's (updated_at, id) order, one batch per page.
+
+        The cursor holds the last (updated_at, id) delivered and the API's own cursor for
+        the next page, when there is one: resuming from it neither repeats nor skips
+        invoices that share a timestamp. Without it (the last page, or a cursor the API no
+        longer accepts) `updated_since` (inclusive) plus the position does the same. An
+        invoice changed while paging comes again at the end as its new version: a new
+        change, not a repeat. The API cannot tell creations from updates: every change is
+        UPDATED.
+        """
+        after, source_cursor = _decode_changes(cursor) if cursor else (None, None)
+        params: dict[str, Any] = {"limit": min(self.change_batch_size, MAX_LIMIT)}
+        if after is not None:
+            params["updated_since"] = after[0].isoformat()
+        if source_cursor is not None:
+            params["cursor"] = source_cursor
+        while True:
+            body = self._changes_page(params)
+            changes = []
+            for record in _data_list(body):
+                where = mapping.position(record)
+                if where is None:
+                    self.map_or_report(record, self._to_invoice)  # it does not map: say why
+                    continue
+                if after is not None and where <= after:
+                    continue  # the inclusive boundary, or served again: delivered already
+                after = where
+                entity = self.map_or_report(record, self._to_invoice)
+                if entity is not None:
+                    changes.append(SourceChange(ChangeType.UPDATED, mapping.ENTITY_TYPE,
+                                                entity.id, entity, occurred_at=where[0]))
+            next_page = body.get("next_cursor")
+            source_cursor = next_page if isinstance(next_page, str) and next_page else None
+            yield ChangeBatch(changes, _encode_changes(after, source_cursor),
+                              complete=source_cursor is None)
+            if source_cursor is None:
+                return
+            params["cursor"] = source_cursor
+
+    def _changes_page(self, params: dict[str, Any]) -> Any:
+        try:
+            return self.http.get_json(INVOICES, params)
+        except RequestRejected as exc:
+            if exc.status != 400 or "cursor" not in params:
+                raise
+            # The API no longer accepts its stored cursor (expired, say): the position
+            # alone resumes, re-reading at most the invoices that share its timestamp.
+            del params["cursor"]
+            return self.http.get_json(INVOICES, params)
+
+    # -- invoice actions (for sagas) -------------------------------------------------------
+
+    def create_invoice(self, customer_id: str, items: Sequence[Mapping[str, Any]],
+                       idempotency_key: str) -> CanonicalEntity:
+        """Create an open invoice for ``items`` ([{"sku", "quantity", "unit_price"?}]; an
+        item without a unit price is priced from the catalog). A retry with the same
+        idempotency key returns the first invoice instead of creating another."""
+        if not customer_id.isdigit():
+            raise InvalidQuery(f"customer_id {customer_id!r} is not a customer id (an integer).")
+        body = {"customer_id": int(customer_id), "items": [dict(item) for item in items]}
+        return self._answered_invoice(self.http.call(
+            "POST", INVOICES, json_body=body, accept=(201,),
+            headers={"Idempotency-Key": idempotency_key}))
+
+    def cancel_invoice(self, invoice_id: str) -> CanonicalEntity:
+        """Cancel an open invoice; cancelling a cancelled one again is fine. A paid invoice
+        cannot be cancelled: RequestRejected with status 409 and code "invalid_state"."""
+        return self._answered_invoice(
+            self.http.call("POST", f"{INVOICES}/{quote(invoice_id, safe='')}/cancel"))
+
+    def charge_invoice(self, invoice_id: str, idempotency_key: str) -> Charge:
+        """Charge an open invoice. A retry with the same idempotency key replays the first
+        success; a declined card raises PaymentDeclined (the invoice stays open)."""
+        path = f"{INVOICES}/{quote(invoice_id, safe='')}/charge"
+        try:
+            body = self.http.call("POST", path, headers={"Idempotency-Key": idempotency_key})
+        except RequestRejected as exc:
+            if exc.status == 402:
+                raise PaymentDeclined(invoice_id, exc) from exc
+            raise
+        payment = RecordReader(body.get("payment") if isinstance(body, dict) else None,
+                               entity_type="payment", source=self.config.name, id_field="id")
+        payment_id = payment.text("id")
+        payment.check()
+        return Charge(invoice=self._answered_invoice(body), payment_id=payment_id)
+
+    def _answered_invoice(self, body: Any) -> CanonicalEntity:
+        """The invoice an action answered with; malformed raises, as for get_entity."""
+        return mapping.to_invoice(_data(body), self.config.name)
+
+    # -- what the platform knows about this source -----------------------------------------
+
+    def get_schema(self, entity_type: str) -> EntitySchema:
+        self.check_entity_type(entity_type)
+        return mapping.SCHEMA
+
+    def get_sla(self) -> ServiceLevel:
+        return ServiceLevel(freshness_seconds=60, availability=0.995, latency_p99_ms=800)
+
+    def get_lineage(self) -> Lineage:
+        return Lineage({mapping.ENTITY_TYPE: "source:ecommerce/invoices"})
+
+    def health_request(self) -> tuple[str, Mapping[str, Any]]:
+        return INVOICES, {"limit": 1}
+
+
+def _data(body: Any) -> Any:
+    if not isinstance(body, dict) or "data" not in body:
+        raise MalformedRecord("The invoice API answered without `data`; is the base URL the "
+                              "invoice API?")
+    return body["data"]
+
+
+def _data_list(body: Any) -> list[Any]:
+    data = _data(body)
+    if not isinstance(data, list):
+        raise MalformedRecord("The invoice API answered a list request without a `data` list.")
+    return data
+
+
+def _encode_changes(after: mapping.Position | None, source_cursor: str | None) -> str | None:
+    if after is None and source_cursor is None:
+        return None
+    return encode_cursor(_CHANGES, at=after[0].isoformat() if after else None,
+                         id=after[1] if after else None, source=source_cursor)
+
+
+def _decode_changes(cursor: str) -> tuple[mapping.Position | None, str | None]:
+    values = decode_cursor(cursor, _CHANGES)
+    at, key, source = values.get("at"), values.get("id"), values.get("source")
+    moment = parse_timestamp(at)
+    after = (moment, key) if moment is not None and isinstance(key, str) else None
+    if (after is None and (at, key) != (None, None)) or not isinstance(source, str | None):
+        raise InvalidQuery(f"{cursor[:40]!r} is not a change cursor of this adapter.")
+    return after, source

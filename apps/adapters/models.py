@@ -1,0 +1,75 @@
+"""A tenant's source connections: which adapter reaches which source, and how."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from dictamesh.secrets import decrypt_json, encrypt_json
+
+
+class HealthState(models.TextChoices):
+    UNKNOWN = "unknown", "unknown"
+    HEALTHY = "healthy", "healthy"
+    DEGRADED = "degraded", "degraded"
+    DOWN = "down", "down"
+
+
+class SourceConnection(models.Model):
+    """One configured source of a tenant. Credentials are stored encrypted (Fernet)."""
+
+    name = models.SlugField(max_length=100, unique=True,
+                            help_text="Unique per tenant; names the connection in metrics, "
+                                      "breaker keys and the webhook URL.")
+    adapter = models.CharField(max_length=100, help_text="The adapter registry's key, e.g. "
+                                                         "directus, products, ecommerce.")
+    base_url = models.URLField(max_length=500)
+    credentials_encrypted = models.TextField(blank=True, default="", editable=False)
+    options = models.JSONField(default=dict, blank=True)
+    polling_interval_seconds = models.PositiveIntegerField(default=60)
+    enabled = models.BooleanField(default=True)
+    # Change detection: the durable cursor and how the last poll went.
+    change_cursor = models.TextField(blank=True, default="")
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_poll_error = models.TextField(blank=True, default="")
+    # Health, as last checked.
+    health_state = models.CharField(max_length=20, choices=HealthState.choices,
+                                    default=HealthState.UNKNOWN)
+    health_detail = models.TextField(blank=True, default="")
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "source_connection"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.adapter})"
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        if not self.credentials_encrypted:
+            return {}
+        value: dict[str, str] = decrypt_json(self.credentials_encrypted,
+                                             settings.DICTAMESH_CREDENTIALS_KEYS)
+        return value
+
+    def set_credentials(self, credentials: dict[str, Any]) -> None:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in credentials.items()):
+            raise ValidationError("Credentials are a JSON object of text values.")
+        self.credentials_encrypted = encrypt_json(credentials,
+                                                  settings.DICTAMESH_CREDENTIALS_KEYS)
+
+    def clean(self) -> None:
+        from apps.adapters.registry import AdapterNotFound, get_adapter_class
+
+        try:
+            get_adapter_class(self.adapter)
+        except AdapterNotFound as exc:
+            raise ValidationError({"adapter": str(exc)}) from None
+        if self.polling_interval_seconds < 5:
+            raise ValidationError({"polling_interval_seconds": "Poll at most every 5 s."})

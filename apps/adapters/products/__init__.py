@@ -1,0 +1,1 @@
+"""The products adapter: a third-party product API (SKUs, prices, stock, reservations)."""

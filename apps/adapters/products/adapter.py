@@ -1,0 +1,304 @@
+"""Products from a third-party product API (the `thirdparty` topic source).
+
+Connection settings: ``credentials["api_key"]`` (sent as `X-API-Key`); ``options``:
+``change_batch_size`` (default 200), ``etag_cache_size`` (default 256),
+``window_reuse_seconds`` (default 60), ``health_slow_ms``.
+Every GET is conditional: the adapter keeps the last ETag and body per URL and reuses the
+body on a 304, so an unchanged answer costs no body transfer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from apps.adapters.base import (
+    CanonicalEntity,
+    ChangeBatch,
+    ChangeType,
+    EntityPage,
+    EntityQuery,
+    EntitySchema,
+    Lineage,
+    MalformedRecord,
+    ServiceLevel,
+    SourceChange,
+    SourceConfig,
+)
+from apps.adapters.http_source import (
+    HttpSourceAdapter,
+    InvalidQuery,
+    RecordReader,
+    RequestRejected,
+    chunks,
+    decode_cursor,
+    encode_cursor,
+    parse_timestamp,
+    unique,
+)
+from apps.adapters.products import mapping
+from apps.adapters.products.client import DEFAULT_ETAG_CACHE_SIZE, ConditionalGets
+
+logger = logging.getLogger(__name__)
+
+#: SKUs per batch lookup, the API's documented maximum
+MAX_SKUS_PER_CALL = 100
+#: the API's largest page
+MAX_PER_PAGE = 250
+DEFAULT_CHANGE_BATCH_SIZE = 200
+#: seconds a change window read stays usable for resuming from one of its batch cursors
+DEFAULT_WINDOW_REUSE_SECONDS = 60
+_PAGE, _CHANGES = "products-page", "products-changes"
+
+
+class InsufficientStock(RequestRejected):
+    """Some SKUs have fewer units than asked; nothing was reserved. ``shortages`` lists
+    {"sku", "requested", "available"} as the API reported them."""
+
+    def __init__(self, shortages: list[dict[str, Any]]) -> None:
+        self.shortages = shortages
+        named = ", ".join(f"{item.get('sku')} (asked {item.get('requested')}, "
+                          f"{item.get('available')} available)" for item in shortages)
+        super().__init__(f"Not enough stock to reserve: {named or 'the API named no SKU'}.",
+                         status=409, code="insufficient_stock", details={"items": shortages})
+
+    @property
+    def skus(self) -> list[str]:
+        return [str(item.get("sku")) for item in self.shortages]
+
+
+Placed = tuple[mapping.Position, Any]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The changes one poll read, in change order, with each one's index by position."""
+
+    ordered: list[Placed]
+    index: dict[mapping.Position, int]
+    read_at: float  # time.monotonic()
+
+
+class ProductsAdapter(HttpSourceAdapter):
+    name = "products"
+    entity_types = (mapping.ENTITY_TYPE,)
+    domain = "products"
+    topic_source = "thirdparty"
+
+    def __init__(self, config: SourceConfig) -> None:
+        super().__init__(config)
+        self.change_batch_size = self.option_number("change_batch_size",
+                                                    DEFAULT_CHANGE_BATCH_SIZE)
+        self.gets = ConditionalGets(self.http, self.option_number("etag_cache_size",
+                                                                  DEFAULT_ETAG_CACHE_SIZE))
+        self.window_reuse_seconds = self.option_number("window_reuse_seconds",
+                                                       DEFAULT_WINDOW_REUSE_SECONDS)
+        self._window_kept: _Window | None = None
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.credential("api_key")}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get_entity(self, entity_type: str, entity_id: str) -> CanonicalEntity | None:
+        self.check_entity_type(entity_type)
+        if not entity_id:
+            return None
+        try:
+            record = self.gets.get(f"/v1/products/{quote(entity_id, safe='')}")
+        except RequestRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return mapping.to_product(record, self.config.name, entity_id)
+
+    def query_entities(self, entity_type: str, query: EntityQuery) -> EntityPage:
+        """By ids (SKUs): one call per 100, in the order asked. Otherwise every product by
+        SKU, page by page (the API's page numbers: a product added while paging shifts the
+        later pages by one); the API has no filters. Malformed products are skipped and
+        reported (see HttpSourceAdapter)."""
+        self.check_entity_type(entity_type)
+        if query.filters:
+            raise InvalidQuery("The product API cannot filter products; query by ids (SKUs) "
+                               "or page through all products without filters.")
+        if query.ids is not None:
+            records: list[Any] = []
+            for batch in chunks(unique(sku for sku in query.ids if sku), MAX_SKUS_PER_CALL):
+                records += self._items(self.gets.get("/v1/products",
+                                                     {"skus": ",".join(batch)}))
+            found = self.map_listed(records, self._to_product)
+            return replace(found, total=len(found.entities))
+        return self._page(query)
+
+    def _page(self, query: EntityQuery) -> EntityPage:
+        if query.cursor:
+            # The cursor keeps its page size: page numbers mean nothing under another one.
+            at = decode_cursor(query.cursor, _PAGE)
+            page, per_page = at.get("page"), at.get("per_page")
+            if not (isinstance(page, int) and isinstance(per_page, int)):
+                raise InvalidQuery(f"{query.cursor[:40]!r} is not a page cursor of this adapter.")
+        else:
+            page, per_page = 1, max(1, min(query.page_size, MAX_PER_PAGE))
+        body = self.gets.get("/v1/products", {"page": page, "per_page": per_page})
+        records, total_pages = self._items(body), body.get("total_pages")
+        if not isinstance(total_pages, int):
+            raise MalformedRecord("The product API answered a page without `total_pages`.")
+        next_cursor = (encode_cursor(_PAGE, page=page + 1, per_page=per_page)
+                       if page < total_pages else None)
+        total = body.get("total")
+        return self.map_listed(records, self._to_product, next_cursor,
+                               total if isinstance(total, int) else None)
+
+    def _to_product(self, record: Any) -> CanonicalEntity:
+        return mapping.to_product(record, self.config.name)
+
+    @staticmethod
+    def _items(body: Any) -> list[Any]:
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise MalformedRecord("The product API answered without an `items` list; is the "
+                                  "base URL the product API?")
+        return items
+
+    # -- change detection ------------------------------------------------------------------
+
+    def stream_changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
+        """Changes in (updated_at, sku) order; the cursor is the last pair delivered, and
+        `updated_since` is inclusive, so products sharing a timestamp are neither skipped nor
+        repeated.
+
+        The API lists changed products by SKU, not by time, so a poll reads the whole window
+        since the cursor before it can order it. The window is kept for a while: resuming
+        from one of its batch cursors (a poller taking one batch per call) serves the next
+        batch from it without a second read; a product changed meanwhile comes again, as
+        its newer version, in a later window. The API cannot tell creations from updates:
+        every change is UPDATED.
+        """
+        after = _decode_position(cursor) if cursor else None
+        ordered = self._kept_window_after(after)
+        if ordered is None:
+            ordered = self._read_window(after)
+        if not ordered:
+            yield ChangeBatch([], cursor, complete=True)
+            return
+        size = self.change_batch_size
+        for start in range(0, len(ordered), size):
+            batch = ordered[start:start + size]
+            changes = [change for (at, _), record in batch
+                       if (change := self._change(record, at)) is not None]
+            last = batch[-1][0]
+            yield ChangeBatch(changes, encode_cursor(_CHANGES, at=last[0].isoformat(),
+                                                     sku=last[1]),
+                              complete=start + size >= len(ordered))
+
+    def _kept_window_after(self, after: mapping.Position | None) -> list[Placed] | None:
+        """The rest of the kept window after ``after``, if ``after`` is one of its
+        positions, not its last (past its end only a new read can tell), and the window is
+        recent enough; None otherwise."""
+        window = self._window_kept  # one read: another thread may replace it
+        if window is None or after is None or \
+                time.monotonic() - window.read_at > self.window_reuse_seconds:
+            return None
+        index = window.index.get(after)
+        if index is None or index + 1 == len(window.ordered):
+            return None
+        return window.ordered[index + 1:]
+
+    def _read_window(self, after: mapping.Position | None) -> list[Placed]:
+        # Keyed by position: a record served on two pages (a product added while paging
+        # shifts the SKU order) is one change.
+        placed: dict[mapping.Position, Any] = {}
+        for record in self._window(after[0].isoformat() if after else None):
+            where = mapping.position(record)
+            if where is None:
+                self.map_or_report(record, self._to_product)  # it does not map: say why
+            elif after is None or where > after:
+                placed[where] = record
+        ordered = sorted(placed.items(), key=lambda pair: pair[0])
+        self._window_kept = _Window(ordered, {where: n for n, (where, _) in enumerate(ordered)},
+                                    time.monotonic())
+        return ordered
+
+    def _window(self, since: str | None) -> Iterator[Any]:
+        page = 1
+        while True:
+            params: dict[str, Any] = {"page": page, "per_page": MAX_PER_PAGE}
+            if since is not None:
+                params["updated_since"] = since
+            body = self.gets.get("/v1/products", params)
+            yield from self._items(body)
+            total_pages = body.get("total_pages")
+            if not isinstance(total_pages, int) or page >= total_pages:
+                return
+            page += 1
+
+    def _change(self, record: Any, at: datetime) -> SourceChange | None:
+        entity = self.map_or_report(record, self._to_product)
+        if entity is None:
+            return None
+        return SourceChange(ChangeType.UPDATED, mapping.ENTITY_TYPE, entity.id, entity, at)
+
+    # -- stock reservations (for sagas) ----------------------------------------------------
+
+    def reserve_stock(self, items: Mapping[str, int], idempotency_key: str) -> str:
+        """Reserve ``items`` (SKU -> units), all or nothing; the reservation's id.
+
+        A retry with the same idempotency key returns the first reservation instead of
+        reserving twice. Raises InsufficientStock (naming the SKUs) when stock is short,
+        RequestRejected for unknown SKUs or a key reused with other items.
+        """
+        body = {"items": [{"sku": sku, "quantity": units} for sku, units in items.items()],
+                "idempotency_key": idempotency_key}
+        try:
+            answer = self.http.call("POST", "/v1/reservations", json_body=body, accept=(201,))
+        except RequestRejected as exc:
+            if exc.status == 409:
+                shortages = exc.details.get("items")
+                raise InsufficientStock(shortages if isinstance(shortages, list)
+                                        else []) from exc
+            raise
+        reader = RecordReader(answer, entity_type="reservation", source=self.config.name,
+                              id_field="reservation_id")
+        reservation_id = reader.text("reservation_id")
+        reader.check()
+        return reservation_id
+
+    def release_reservation(self, reservation_id: str) -> None:
+        """Put a reservation's units back. Idempotent: releasing a released or unknown
+        reservation does nothing, so a saga's compensation can always run it."""
+        try:
+            self.http.send("DELETE", f"/v1/reservations/{quote(reservation_id, safe='')}")
+        except RequestRejected as exc:
+            if exc.status != 404:
+                raise
+            logger.warning("reservation %s unknown to %s: nothing to release",
+                           reservation_id, self.config.name)
+
+    # -- what the platform knows about this source -----------------------------------------
+
+    def get_schema(self, entity_type: str) -> EntitySchema:
+        self.check_entity_type(entity_type)
+        return mapping.SCHEMA
+
+    def get_sla(self) -> ServiceLevel:
+        # No webhooks: freshness is the polling interval plus a window read.
+        return ServiceLevel(freshness_seconds=300, availability=0.99, latency_p99_ms=800)
+
+    def get_lineage(self) -> Lineage:
+        return Lineage({mapping.ENTITY_TYPE: "source:thirdparty/products"})
+
+    def health_request(self) -> tuple[str, Mapping[str, Any]]:
+        return "/v1/products", {"per_page": 1}
+
+
+def _decode_position(cursor: str) -> mapping.Position:
+    values = decode_cursor(cursor, _CHANGES)
+    moment, sku = parse_timestamp(values.get("at")), values.get("sku")
+    if moment is None or not isinstance(sku, str):
+        raise InvalidQuery(f"{cursor[:40]!r} is not a change cursor of this adapter.")
+    return moment, sku

@@ -1,0 +1,241 @@
+"""The adapters app's public API: a tenant's sources as data products.
+
+A DataProduct is one SourceConnection's adapter behind the connection's circuit breaker,
+retries for idempotent reads, and the three-level cache (L1 process, L2 Redis, L3 the
+catalog's cache table). GraphQL loaders, sagas, polling and webhooks all read and write
+sources through here, never through an adapter directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.utils import timezone
+from prometheus_client import Counter, Histogram
+
+from apps.adapters.base import (
+    AdapterError,
+    CanonicalEntity,
+    DataProductAdapter,
+    EntityPage,
+    EntityQuery,
+    HealthState,
+    HealthStatus,
+    MalformedRecord,
+    SourceConfig,
+    SourceUnavailable,
+)
+from apps.adapters.models import SourceConnection
+from apps.adapters.records import entity_to_record, record_to_entity
+from apps.adapters.registry import build_adapter
+from apps.catalog.cache_store import CatalogCacheStore
+from dictamesh.cache import SourceUnavailableNoCache, TieredCache, get_invalidation_bus
+from dictamesh.resilience import (
+    CircuitOpenError,
+    SourceBreaker,
+    breaker_state,
+    call_with_retries,
+    get_breaker,
+)
+from dictamesh.tenancy import current_schema
+
+T = TypeVar("T")
+
+SOURCE_REQUESTS = Counter("dictamesh_source_requests", "Calls to source adapters.",
+                          ["tenant", "connection", "operation", "outcome"])
+MALFORMED = Counter("dictamesh_source_malformed_records",
+                    "Source records that did not map to the canonical model (skipped).",
+                    ["tenant", "connection", "entity_type"])
+SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
+                           "Duration of calls to source adapters (retries included).",
+                           ["connection", "operation"])
+
+__all__ = ["DataProduct", "EntityResult", "Lookup", "NoSourceFor", "SourceUnavailableNoCache",
+           "product_by_name", "product_for", "products"]
+
+
+class NoSourceFor(LookupError):
+    """No enabled source connection of the current tenant serves an entity type."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    found: dict[str, EntityResult]
+    malformed: dict[str, MalformedRecord]
+
+
+@dataclass(frozen=True)
+class EntityResult:
+    """An entity as served to readers: from which level, and whether it is a stale copy."""
+
+    entity: CanonicalEntity
+    stale: bool
+    age_seconds: float
+    level: str
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return bool(getattr(exc, "retryable", False))
+
+
+class DataProduct:
+    def __init__(self, connection: SourceConnection, tenant: str) -> None:
+        self.connection = connection
+        self.tenant = tenant
+        self.adapter: DataProductAdapter = build_adapter(connection.adapter, SourceConfig(
+            name=connection.name, base_url=connection.base_url,
+            credentials=connection.credentials, options=connection.options,
+        ))
+        self.breaker: SourceBreaker = get_breaker(tenant, connection.name)
+        self.cache = TieredCache(
+            CatalogCacheStore(),
+            unavailable_errors=(SourceUnavailable, CircuitOpenError),
+            bus=get_invalidation_bus(),
+        )
+
+    @property
+    def name(self) -> str:
+        return self.connection.name
+
+    def call(self, operation: str, fn: Callable[..., T], *args: Any,
+             idempotent: bool = True) -> T:
+        """``fn(*args)`` against the source: through the breaker, retried if idempotent,
+        counted and timed."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return call_with_retries(lambda: self.breaker.call(fn, *args),
+                                     is_retryable=_is_retryable, idempotent=idempotent)
+        except CircuitOpenError:
+            outcome = "circuit_open"
+            raise
+        except AdapterError as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            SOURCE_REQUESTS.labels(self.tenant, self.name, operation, outcome).inc()
+            SOURCE_LATENCY.labels(self.name, operation).observe(time.perf_counter() - started)
+
+    # --- reads, through the cache ---------------------------------------------------------
+
+    def get_entities(self, entity_type: str, ids: Sequence[str]) -> Lookup:
+        """The entities found, by id; one source call at most for all that no level holds.
+
+        When the source is down, stale copies are served; ids with no copy anywhere raise
+        SourceUnavailableNoCache (whose ``available`` holds what could be served). Ids whose
+        source record does not map are in ``malformed``, with the reason.
+        """
+        self.adapter.check_entity_type(entity_type)
+        malformed: dict[str, MalformedRecord] = {}
+
+        def load(missing: list[str]) -> dict[str, dict[str, Any]]:
+            page = self.call("query_entities", self.adapter.query_entities, entity_type,
+                             EntityQuery(ids=missing))
+            for error in page.malformed:
+                if error.record_id is not None:
+                    malformed[error.record_id] = error
+            if page.malformed:
+                MALFORMED.labels(self.tenant, self.name, entity_type).inc(len(page.malformed))
+            return {e.id: entity_to_record(e) for e in page.entities}
+
+        found = self.cache.get_many(entity_type, ids, load)
+        return Lookup(
+            found={entity_id: EntityResult(record_to_entity(value.value), value.stale,
+                                           value.age_seconds, value.level)
+                   for entity_id, value in found.items()},
+            malformed=malformed)
+
+    def get_entity(self, entity_type: str, entity_id: str) -> EntityResult | None:
+        """The entity, None if the source has no such entity; MalformedRecord if its source
+        record does not map."""
+        lookup = self.get_entities(entity_type, [entity_id])
+        if entity_id in lookup.malformed:
+            raise lookup.malformed[entity_id]
+        return lookup.found.get(entity_id)
+
+    def query(self, entity_type: str, query: EntityQuery) -> EntityPage:
+        """A filtered page straight from the source (lists are not cached)."""
+        self.adapter.check_entity_type(entity_type)
+        return self.call("query_entities", self.adapter.query_entities, entity_type, query)
+
+    def invalidate(self, entity_type: str, ids: Sequence[str]) -> None:
+        self.cache.invalidate_many(entity_type, list(ids))
+
+    # --- health ---------------------------------------------------------------------------
+
+    def check_health(self) -> HealthStatus:
+        """Ask the source (bypassing the breaker: a health check must see the truth) and
+        record the answer on the connection for the admin and /readyz."""
+        try:
+            status = self.adapter.health_check()
+        except AdapterError as exc:
+            status = HealthStatus(HealthState.DOWN, str(exc))
+        state = breaker_state(self.tenant, self.name)
+        detail = status.detail or ""
+        if state.state != "closed":
+            detail = f"circuit {state.state}; {detail}".strip("; ")
+        SourceConnection.objects.filter(pk=self.connection.pk).update(
+            health_state=status.state.value, health_detail=detail,
+            health_checked_at=timezone.now())
+        return status
+
+
+# One DataProduct per connection and process: adapters keep HTTP sessions (connection
+# pools) and caches keep their L1; a changed connection row gets a new instance.
+_products: dict[tuple[str, int], tuple[Any, DataProduct]] = {}
+_products_lock = threading.Lock()
+
+
+def _product(connection: SourceConnection) -> DataProduct:
+    tenant = current_schema()
+    key = (tenant, connection.pk)
+    with _products_lock:
+        cached = _products.get(key)
+        if cached is not None and cached[0] == connection.updated_at:
+            return cached[1]
+        product = DataProduct(connection, tenant)
+        _products[key] = (connection.updated_at, product)
+        return product
+
+
+def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str, str],
+                   options: dict[str, Any] | None = None,
+                   polling_interval_seconds: int = 60) -> tuple[SourceConnection, bool]:
+    """Create or update a source connection of the current tenant; True if created."""
+    connection = SourceConnection.objects.filter(name=name).first()
+    created = connection is None
+    connection = connection or SourceConnection(name=name)
+    connection.adapter = adapter
+    connection.base_url = base_url
+    connection.options = options or {}
+    connection.polling_interval_seconds = polling_interval_seconds
+    connection.set_credentials(credentials)
+    connection.full_clean()
+    connection.save()
+    return connection, created
+
+
+def products() -> list[DataProduct]:
+    """Every enabled source of the current tenant."""
+    return [_product(c) for c in SourceConnection.objects.filter(enabled=True)]
+
+
+def product_by_name(name: str) -> DataProduct:
+    connection = SourceConnection.objects.filter(name=name).first()
+    if connection is None:
+        raise NoSourceFor(f"Tenant {current_schema()!r} has no source connection {name!r}.")
+    return _product(connection)
+
+
+def product_for(entity_type: str) -> DataProduct:
+    """The enabled source of the current tenant that owns ``entity_type``."""
+    for product in products():
+        if entity_type in product.adapter.entity_types:
+            return product
+    raise NoSourceFor(
+        f"No enabled source of tenant {current_schema()!r} serves {entity_type!r}: add a "
+        "source connection for it in the admin (Adapters → Source connections).")

@@ -1,0 +1,60 @@
+"""Webhook receiver: a source (Directus Flows) tells us about changes as they happen.
+
+POST /webhooks/sources/<connection name> on the tenant's host, with the connection's
+shared secret in the header the adapter expects. Accepted changes are published like
+polled ones (apps.adapters.changes.apply_changes).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from apps.adapters import services
+from apps.adapters.base import AdapterError, SourceUnavailable, WebhookReceiver
+from apps.adapters.changes import apply_changes
+from dictamesh.resilience import CircuitOpenError
+from dictamesh.tenancy import is_public
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def source_webhook(request: HttpRequest, name: str) -> JsonResponse:
+    if is_public():
+        return _error(404, "NO_TENANT", "Webhooks are received on a tenant's host name.")
+    try:
+        product = services.product_by_name(name)
+    except services.NoSourceFor as exc:
+        return _error(404, "UNKNOWN_SOURCE", str(exc))
+    adapter = product.adapter
+    if not isinstance(adapter, WebhookReceiver):
+        return _error(404, "NO_WEBHOOKS", f"Source {name!r} ({adapter.name}) takes no webhooks.")
+    secret = product.connection.credentials.get("webhook_secret", "")
+    if not secret or not adapter.verify_webhook(request.headers, secret):
+        return _error(401, "BAD_SECRET", "The webhook secret is missing or wrong.")
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return _error(400, "BAD_JSON", "The webhook body is not JSON.")
+    if not isinstance(body, dict):
+        return _error(400, "BAD_BODY", "The webhook body must be a JSON object.")
+    try:
+        changes = product.call("webhook", adapter.changes_from_webhook, body)
+    except (SourceUnavailable, CircuitOpenError) as exc:
+        response = _error(503, "SOURCE_UNAVAILABLE",
+                          f"Could not read the changed items back from {name!r}: {exc}")
+        response["Retry-After"] = "30"
+        return response
+    except AdapterError as exc:
+        return _error(400, "BAD_WEBHOOK", str(exc))
+    with transaction.atomic():
+        published = apply_changes(product, changes)
+    return JsonResponse({"accepted": published}, status=202)

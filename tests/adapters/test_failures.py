@@ -1,0 +1,128 @@
+"""What every adapter does when its source misbehaves, and what it tells the platform."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.adapters.base import (
+    HealthState,
+    SourceAuthError,
+    SourceRateLimited,
+    SourceUnavailable,
+    UnknownEntityType,
+)
+from apps.adapters.directus.adapter import DirectusAdapter
+from apps.adapters.ecommerce.adapter import EcommerceAdapter
+from apps.adapters.http_source import InvalidQuery, SourceUnreachable
+from apps.adapters.products.adapter import ProductsAdapter
+from apps.adapters.registry import get_adapter_class
+
+# name, entity type, an id that exists, the credentials key
+SOURCES = [
+    ("directus", "customer", "1", "token"),
+    ("products", "product", "SKU-00001", "api_key"),
+    ("ecommerce", "invoice", "INV-000001", "token"),
+]
+each_source = pytest.mark.parametrize(("name", "entity_type", "entity_id", "credential"),
+                                      SOURCES, ids=[source[0] for source in SOURCES])
+
+
+@each_source
+def test_rate_limit_raises_with_retry_after(make_adapter, controls, name, entity_type,
+                                            entity_id, credential):
+    controls[name].faults(rate_limit={"requests": 1, "window_s": 60, "retry_after_s": 7})
+    adapter = make_adapter(name)
+    assert adapter.get_entity(entity_type, entity_id) is not None
+    with pytest.raises(SourceRateLimited) as error:
+        adapter.get_entity(entity_type, entity_id)
+    assert error.value.retry_after_seconds == 7
+    assert error.value.retryable
+    assert adapter.get_metrics()["requests"] == {"ok": 1, "rate_limited": 1}
+
+
+@each_source
+def test_a_source_that_is_down_is_unavailable(make_adapter, controls, name, entity_type,
+                                              entity_id, credential):
+    controls[name].faults(down=True)
+    with pytest.raises(SourceUnreachable, match="cannot be reached"):
+        make_adapter(name).get_entity(entity_type, entity_id)
+
+
+@each_source
+def test_a_server_error_is_unavailable(make_adapter, controls, name, entity_type, entity_id,
+                                       credential):
+    controls[name].faults(error_rate=1.0, status=503)
+    with pytest.raises(SourceUnavailable, match="503") as error:
+        make_adapter(name).get_entity(entity_type, entity_id)
+    assert not isinstance(error.value, SourceUnreachable)
+
+
+@each_source
+def test_a_slow_source_times_out(make_adapter, controls, name, entity_type, entity_id,
+                                 credential):
+    controls[name].faults(latency_ms=400)
+    adapter = make_adapter(name, read_timeout=0.1)
+    with pytest.raises(SourceUnreachable, match="in time"):
+        adapter.get_entity(entity_type, entity_id)
+    assert adapter.get_metrics()["requests"] == {"timeout": 1}
+
+
+@each_source
+def test_a_wrong_credential_is_an_auth_error(make_adapter, name, entity_type, entity_id,
+                                             credential):
+    adapter = make_adapter(name, credentials={credential: "wrong"})
+    with pytest.raises(SourceAuthError, match="credentials") as error:
+        adapter.get_entity(entity_type, entity_id)
+    assert not error.value.retryable
+
+
+@each_source
+def test_a_missing_credential_is_named(make_adapter, name, entity_type, entity_id,
+                                       credential):
+    with pytest.raises(SourceAuthError, match=f"no '{credential}' credential"):
+        make_adapter(name, credentials={})
+
+
+def test_an_expired_directus_token_is_an_auth_error(directus, controls):
+    controls["directus"].faults(token_expired=True)
+    with pytest.raises(SourceAuthError, match="TOKEN_EXPIRED"):
+        directus.get_entity("customer", "1")
+
+
+@each_source
+def test_health(make_adapter, controls, name, entity_type, entity_id, credential):
+    adapter = make_adapter(name, health_slow_ms=100)
+    healthy = adapter.health_check()
+    assert healthy.state == HealthState.HEALTHY
+    assert healthy.latency_ms is not None
+    controls[name].faults(latency_ms=150)
+    assert adapter.health_check().state == HealthState.DEGRADED
+    controls[name].faults(error_rate=1.0, status=500)
+    assert adapter.health_check().state == HealthState.DEGRADED
+    controls[name].faults(down=True)
+    assert adapter.health_check().state == HealthState.DOWN
+    controls[name].faults()
+    refused = make_adapter(name, credentials={credential: "wrong"}).health_check()
+    assert refused.state == HealthState.DOWN
+    assert "credentials" in refused.detail
+
+
+@each_source
+def test_contract_basics(make_adapter, name, entity_type, entity_id, credential):
+    adapter = make_adapter(name)
+    schema = adapter.get_schema(entity_type)
+    entity = adapter.get_entity(entity_type, entity_id)
+    assert entity is not None
+    assert {spec.name for spec in schema.fields} == set(entity.attributes)
+    assert adapter.get_lineage().upstream[entity_type].startswith("source:")
+    assert adapter.get_sla().latency_p99_ms > 0
+    with pytest.raises(UnknownEntityType):
+        adapter.get_entity("spaceship", "1")
+    with pytest.raises(InvalidQuery, match="not a .* cursor"):
+        next(adapter.stream_changes("garbage"))
+
+
+def test_the_registry_finds_all_three():
+    assert get_adapter_class("directus") is DirectusAdapter
+    assert get_adapter_class("products") is ProductsAdapter
+    assert get_adapter_class("ecommerce") is EcommerceAdapter

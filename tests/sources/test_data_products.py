@@ -1,0 +1,116 @@
+"""A tenant's sources as data products: breaker, stale answers, rate limits, malformed data."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from prometheus_client import REGISTRY
+
+from apps.adapters import services
+from apps.adapters.base import MalformedRecord
+from apps.catalog.models import CacheStatus
+from dictamesh.cache import SourceUnavailableNoCache
+from tests.sources.conftest import calls, control
+
+
+def test_reads_are_cached_and_batched(connected, sources):
+    product = services.product_for("product")
+    first = product.get_entities("product", ["SKU-00001", "SKU-00002", "SKU-00003"]).found
+    assert set(first) == {"SKU-00001", "SKU-00002", "SKU-00003"}
+    assert all(r.level == "source" and not r.stale for r in first.values())
+    assert calls(sources.products_url) == 1  # three ids, one source call
+
+    again = product.get_entity("product", "SKU-00002")
+    assert again is not None
+    assert again.level == "l1"
+    assert calls(sources.products_url) == 1
+    assert again.entity.attributes["sku"] == "SKU-00002"
+
+
+def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connected, sources):
+    product = services.product_for("product")
+    fresh = product.get_entity("product", "SKU-00004")
+    assert fresh is not None
+    product.invalidate("product", ["SKU-00004"])  # the next read must ask the source
+
+    control(sources.products_url, "faults", {"error_rate": 1.0, "status": 500})
+    stale = product.get_entity("product", "SKU-00004")
+    assert stale is not None
+    assert stale.stale is True
+    assert stale.age_seconds >= 0
+    assert stale.entity.attributes == fresh.entity.attributes
+    assert product.breaker.status().state == "open"  # 3 failures with BREAKER_FAIL_MAX = 3
+
+    control(sources.products_url, "reset")
+    control(sources.products_url, "faults", {"error_rate": 1.0, "status": 500})
+    while_open = product.get_entity("product", "SKU-00004")
+    assert while_open is not None
+    assert while_open.stale is True
+    assert calls(sources.products_url) == 0  # open: nothing reaches the source
+
+    control(sources.products_url, "reset")  # the source recovers
+    time.sleep(1.2)  # BREAKER_RESET_TIMEOUT_SECONDS = 1
+    probed = product.get_entity("product", "SKU-00004")
+    assert probed is not None
+    assert probed.stale is False
+    assert probed.level == "source"
+    assert calls(sources.products_url) == 1  # exactly one probe
+    assert product.breaker.status().state == "closed"
+
+
+def test_with_no_copy_at_all_the_error_is_source_unavailable(connected, sources):
+    product = services.product_for("customer")
+    control(sources.directus_url, "faults", {"down": True})
+    with pytest.raises(SourceUnavailableNoCache) as caught:
+        product.get_entity("customer", "7")
+    assert caught.value.code == "SOURCE_UNAVAILABLE"
+    assert caught.value.ids == ["7"]
+
+
+def test_a_429_is_waited_out_not_hammered(connected, sources):
+    product = services.product_for("product")
+    control(sources.products_url, "faults",
+            {"rate_limit": {"requests": 1, "window_s": 1, "retry_after_s": 1}})
+    product.get_entity("product", "SKU-00005")
+    started = time.monotonic()
+    second = product.get_entity("product", "SKU-00006")
+    waited = time.monotonic() - started
+    assert second is not None
+    assert waited >= 1.0
+    stats = control_stats(sources.products_url)
+    assert stats["statuses"].get("429", 0) == 1
+    assert calls(sources.products_url) == 3  # ok, 429, ok after Retry-After
+    assert product.breaker.status().state == "closed"  # a rate limit is not an outage
+
+
+def control_stats(url: str) -> dict:
+    import requests
+
+    return requests.get(f"{url}/__control/stats", timeout=5).json()
+
+
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_malformed_record_is_a_clear_error_and_a_metric_and_corrupts_nothing(
+        connected, sources):
+    product = services.product_for("product")
+    good = product.get_entity("product", "SKU-00008")
+    assert good is not None
+    product.invalidate("product", ["SKU-00008"])
+    control(sources.products_url, "faults", {"malformed": ["SKU-00008"]})
+    labels = {"tenant": connected, "connection": "products", "entity_type": "product"}
+    before = _metric("dictamesh_source_malformed_records_total", **labels)
+
+    with pytest.raises(MalformedRecord, match="SKU-00008"):
+        product.get_entity("product", "SKU-00008")
+
+    assert _metric("dictamesh_source_malformed_records_total", **labels) == before + 1
+    lookup = product.get_entities("product", ["SKU-00008", "SKU-00009"])
+    assert set(lookup.found) == {"SKU-00009"}  # one bad record hides no good one
+    assert "price" in str(lookup.malformed["SKU-00008"])
+    kept = CacheStatus.objects.get(entity_type="product", entity_id="SKU-00008")
+    assert kept.record is not None
+    assert kept.record["attributes"] == good.entity.attributes  # the good copy is intact
