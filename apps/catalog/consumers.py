@@ -6,7 +6,7 @@ schema and records each applied event in ``ProcessedEvent``, so a redelivered ev
 no second effect. Handlers are found in every installed app's ``event_handlers`` module.
 
     build_runner("catalog").run()              # what `manage.py consume` does
-    ConsumerThreads(["catalog"]).start()       # what the Celery worker bootstep does
+    ConsumerThreads(["catalog"]).start()       # what KafkaConsumersStep does in the worker
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
+from celery import bootsteps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -184,6 +186,7 @@ def consumer_settings(group: str) -> ConsumerSettings:
             max_poll_interval_ms=settings.KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS,
             metadata_max_age_ms=settings.KAFKA_CONSUMER_METADATA_MAX_AGE_MS,
             max_partition_fetch_bytes=settings.KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES,
+            commit_timeout_ms=settings.KAFKA_CONSUMER_COMMIT_TIMEOUT_MS,
             retry_backoff_ms=settings.KAFKA_CONSUMER_RETRY_BACKOFF_MS,
             retry_backoff_max_ms=settings.KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS,
         )
@@ -233,6 +236,7 @@ class ConsumerThreads:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        self._stop.clear()
         autodiscover_modules(HANDLER_MODULE)
         for group in self.groups:
             if not registry.routes(group):
@@ -268,3 +272,20 @@ class ConsumerThreads:
             except Exception:  # noqa: BLE001 - keep the worker's consumer alive; it's logged
                 log.exception("consumer crashed; restarting", group=runner.group)
                 self._stop.wait(runner.settings.retry_backoff_max_ms / 1000)
+
+
+class KafkaConsumersStep(bootsteps.StartStopStep):
+    """The Celery worker's consumer groups (KAFKA_WORKER_CONSUMER_GROUPS; empty: none).
+    On warm shutdown each finishes and commits its batch."""
+
+    label = "Kafka consumers"
+    # Start after the pool has forked: children must not inherit these threads' connections.
+    requires = ("celery.worker.components:Pool",)
+
+    def include_if(self, parent: Any) -> bool:
+        return bool(settings.KAFKA_WORKER_CONSUMER_GROUPS)
+
+    def create(self, parent: Any) -> Any:
+        # The step's service: StartStopStep starts it, and stops it on warm and on cold
+        # shutdown alike (stop() is its terminate()).
+        return ConsumerThreads(settings.KAFKA_WORKER_CONSUMER_GROUPS)

@@ -99,6 +99,7 @@ BATCH_SECONDS = Histogram(
 _DLQ_LINGER_MS = 5
 _MAX_LINKS = 128  # the OpenTelemetry SDK's default limit of links per span
 _LAG_REFRESH_SECONDS = 1.0
+_KEEPALIVE_POLL_MS = 100  # while a slow batch applies: how often to look at its progress
 _ESCALATE_AFTER_FAILURES = 5  # consecutive failed attempts before the log turns to errors
 _EVENT_ID_NAMESPACE = uuid.UUID("5c0d6a53-9a0b-4c44-8f3e-2f0a3c1f6c11")
 
@@ -149,13 +150,19 @@ class ConsumerSettings:
     metadata_max_age_ms: int = 30000  # how soon a new tenant's topics are picked up
     max_partition_fetch_bytes: int = 1024 * 1024
     auto_offset_reset: str = "earliest"  # a new group starts at the oldest retained event
-    commit_timeout_ms: int = 10000
+    commit_timeout_ms: int = 3000  # also bounds the dead-letter acks; two fit a poll interval
     retry_backoff_ms: int = 200
     retry_backoff_max_ms: int = 5000
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.batch_max_wait_ms < 1:
             raise ValueError("The consumer batch size and batch wait must be positive.")
+        if 2 * self.commit_timeout_ms >= self.max_poll_interval_ms:
+            raise ValueError(
+                f"The commit timeout ({self.commit_timeout_ms} ms) must stay below half the "
+                f"max poll interval ({self.max_poll_interval_ms} ms): dead-letter acks and "
+                "the offset commit, back to back, must not get the consumer evicted."
+            )
         if self.retry_backoff_max_ms >= self.max_poll_interval_ms:
             raise ValueError(
                 f"The retry backoff ({self.retry_backoff_max_ms} ms) must stay below the max "
@@ -339,6 +346,8 @@ class ConsumerRunner:
                 if failed is not None:  # and this batch was read past it: read both again
                     self._retry_later(consumer, [failed, batch] if batch else [failed])
                     continue
+                if batch is not None and self._rebalanced.is_set():
+                    batch = None  # a rebalance while settling: it comes again from the commits
                 if batch is not None:
                     batch = batch.without(self._committed)
                 if batch is not None and batch.failure is not None:
@@ -363,7 +372,7 @@ class ConsumerRunner:
         batch, applying = self._in_flight
         self._in_flight = None
         try:
-            results = applying.result()
+            results = self._wait_applied(consumer, applying)
             letters = batch.letters + [letter_for_event(event, exc.reason, str(exc))
                                        for result in results for event, exc in result.rejected]
             publisher.publish(letters)
@@ -376,6 +385,30 @@ class ConsumerRunner:
             self._committed.update(offsets)
         self._report(batch, results, letters)
         return None
+
+    def _wait_applied(
+        self, consumer: KafkaConsumer, applying: Future[list[ApplyResult]]
+    ) -> list[ApplyResult]:
+        """The batch's results. A batch slower than a quarter of the max poll interval
+        keeps this member in its group meanwhile, by polling with every partition paused
+        (Kafka evicts a member that stops polling, and its batch would apply again)."""
+        try:
+            return applying.result(timeout=self.settings.max_poll_interval_ms / 4000)
+        except TimeoutError:
+            log.warning("slow batch: keeping the group membership alive while it applies",
+                        group=self.group)
+        paused = consumer.assignment()
+        consumer.pause(*paused)
+        try:
+            while True:
+                # After a rebalance in this poll, newly assigned partitions are not paused:
+                # put back what they returned, for the next batch.
+                for tp, records in consumer.poll(timeout_ms=_KEEPALIVE_POLL_MS).items():
+                    consumer.seek(tp, records[0].offset)
+                with suppress(TimeoutError):
+                    return applying.result(timeout=0)
+        finally:
+            consumer.resume(*(paused & consumer.assignment()))
 
     def _close_applier(self, applier: ThreadPoolExecutor) -> None:
         applier.submit(self._store.close)  # the apply thread's own connection

@@ -35,6 +35,7 @@ def test_the_celery_worker_runs_its_consumer_groups_and_stops_them(
     topic = topics.create(alpha)
     sent = publish(producer, get_codec(), topic, alpha, 12)
     settings.KAFKA_WORKER_CONSUMER_GROUPS = [registered_group]
+    settings.OUTBOX_RELAY_ENABLED = False  # only the consumer is under test
 
     with start_worker(app, pool="solo", queues=[f"test-{registered_group}"],
                       perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):

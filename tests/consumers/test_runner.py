@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -156,3 +157,30 @@ def test_a_rejected_event_goes_to_the_dlq_and_the_rest_of_the_batch_applies_once
     assert sorted(int(dict(m.headers)[OFFSET_HEADER]) for m in letters) == [7, 21]
     assert {dict(m.headers)[REASON_HEADER] for m in letters} == {b"invalid_customer"}
     assert processed_count(alpha, group) == 28  # a rejected event is not recorded as applied
+
+
+def test_a_batch_slower_than_the_max_poll_interval_keeps_its_group_membership(
+    settings, effect_table, topics, producer, codec, group, start_consumer, kafka_bootstrap
+):
+    settings.KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS = 4000
+    settings.KAFKA_CONSUMER_SESSION_TIMEOUT_MS = 3000
+    settings.KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = 1000
+    settings.KAFKA_CONSUMER_COMMIT_TIMEOUT_MS = 1500
+    alpha, _ = effect_table
+    topic = topics.create(alpha, partitions=1)
+    sent = publish(producer, codec, topic, alpha, 10)
+    calls = []
+
+    def slow(events: Sequence[ConsumedEvent]) -> None:
+        calls.append(len(events))
+        if len(calls) == 1:
+            time.sleep(6)  # longer than the max poll interval
+        record_effects(events)
+
+    consumer = start_consumer(group, _handlers(group, topics, slow))
+    consumer.wait(lambda c: c.applied == 10, "10 events applied")
+
+    # Evicted, the consumer would have had its commit refused and read the batch again.
+    wait_for(lambda: committed_lag(kafka_bootstrap, group, topic) == 0, what="commit")
+    assert consumer.duplicates == 0
+    assert sorted(str(row[0]) for row in effects(alpha)) == sorted(r["event_id"] for r in sent)
