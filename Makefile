@@ -20,8 +20,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 
+# Tests get a broker and a Redis database of their own, so a running `make run` keeps clean
+# topics and keys (override with TEST_KAFKA_BOOTSTRAP_SERVERS / TEST_REDIS_URL).
+TEST_KAFKA ?= $(or $(TEST_KAFKA_BOOTSTRAP_SERVERS),127.0.0.1:19092)
+TEST_REDIS ?= $(or $(TEST_REDIS_URL),redis://127.0.0.1:6379/1)
+
 pytest: install
-	$(BIN)/python -m pytest
+	KAFKA_BOOTSTRAP_SERVERS=$(TEST_KAFKA) REDIS_URL=$(TEST_REDIS) $(BIN)/python -m pytest
 
 test: lint pytest
 
