@@ -222,6 +222,15 @@ if not DICTAMESH_CREDENTIALS_KEYS:
         "DEBUG is off. Make one with `python -c 'from cryptography.fernet import Fernet; "
         "print(Fernet.generate_key().decode())'`.")
 
+# --- GraphQL API ---------------------------------------------------------------------------
+GRAPHQL_INTROSPECTION = env_bool("GRAPHQL_INTROSPECTION", default=DEBUG)
+GRAPHQL_GRAPHIQL = env_bool("GRAPHQL_GRAPHIQL", default=DEBUG)
+GRAPHQL_RATE_LIMIT_PER_MINUTE = env_int("GRAPHQL_RATE_LIMIT_PER_MINUTE", 600)
+GRAPHQL_RATE_LIMIT_WINDOW_SECONDS = env_int("GRAPHQL_RATE_LIMIT_WINDOW_SECONDS", 60)
+# API keys are stored as HMAC-SHA256 with this pepper; changing it invalidates every key.
+# Without it the pepper derives from SECRET_KEY, so rotating SECRET_KEY would do the same.
+API_KEY_PEPPER = env_str("API_KEY_PEPPER", default="")
+
 # --- Observability --------------------------------------------------------------------------
 SERVICE_NAME = env_str("OTEL_SERVICE_NAME", default="dictamesh")
 OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")

@@ -1,7 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django_tenants.admin import TenantAdminMixin
 
-from apps.tenancy.models import Domain, Tenant
+from apps.tenancy.api_keys import revoke_api_key
+from apps.tenancy.models import ApiKey, Domain, Tenant
+
+# API keys are shown by prefix only: the secret is stored as a hash and cannot be shown.
+# They are created with `manage.py create_api_key` (which prints the key once).
+_KEY_FIELDS = ("prefix", "name", "scopes", "created_at", "last_used_at", "revoked_at")
 
 
 class DomainInline(admin.TabularInline):
@@ -9,12 +16,24 @@ class DomainInline(admin.TabularInline):
     extra = 0
 
 
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fields = _KEY_FIELDS
+    readonly_fields = _KEY_FIELDS
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Tenant)
 class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ("schema_name", "name", "created_at")
     search_fields = ("schema_name", "name")
     readonly_fields = ("schema_name", "created_at")
-    inlines = [DomainInline]
+    inlines = [DomainInline, ApiKeyInline]
 
     def has_add_permission(self, request):  # schemas are created by onboard_tenant only
         return False
@@ -24,3 +43,27 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
 class DomainAdmin(admin.ModelAdmin):
     list_display = ("domain", "tenant", "is_primary")
     search_fields = ("domain", "tenant__schema_name")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "tenant", "name", "scopes", "created_at", "last_used_at",
+                    "revoked_at")
+    list_filter = ("tenant", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("prefix", "name", "tenant__schema_name")
+    fields = ("tenant", *_KEY_FIELDS)
+    readonly_fields = ("tenant", *_KEY_FIELDS)
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # revoked keys stay, as a record of who had access
+
+    @admin.action(description="Revoke the selected API keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        keys = list(queryset.select_related("tenant").filter(revoked_at__isnull=True))
+        for key in keys:
+            revoke_api_key(key.tenant.schema_name, key.prefix)
+        self.message_user(request, f"Revoked {len(keys)} API key(s).", messages.SUCCESS)

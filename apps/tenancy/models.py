@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
+
+from apps.tenancy.graphql_limits import validate_graphql_limits
 
 
 class Tenant(TenantMixin):
@@ -9,6 +12,10 @@ class Tenant(TenantMixin):
 
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Overrides of the GraphQL API's limits for this tenant, e.g. {"max_depth": 10}; the
+    # accepted keys are apps.tenancy.graphql_limits.LIMIT_SPECS.
+    graphql_limits = models.JSONField(default=dict, blank=True,
+                                      validators=[validate_graphql_limits])
 
     auto_create_schema = True
     auto_drop_schema = False  # dropping a schema is only ever done by offboard_tenant
@@ -29,3 +36,31 @@ class Domain(DomainMixin):
 
     class Meta:
         ordering = ["domain"]
+
+
+class ApiKey(models.Model):
+    """A tenant's key to the GraphQL API. Only a keyed hash of its secret is stored.
+
+    The plaintext is ``dm_<tenant>_<prefix>_<secret>``: ``prefix`` finds the row, the secret
+    is checked against ``secret_hash`` (see apps.tenancy.api_keys).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)  # hex HMAC-SHA256 of the secret
+    scopes = ArrayField(models.CharField(max_length=16))
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant", "-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

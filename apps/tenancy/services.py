@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django_tenants.utils import get_public_schema_name, schema_exists
 
+from apps.tenancy.api_keys import create_api_key, tenant_has_keys
 from apps.tenancy.models import Domain, Tenant
 from dictamesh.events.topics import (
     TopicProvisioningError,
@@ -41,6 +42,9 @@ class OnboardingResult:
     tenant: Tenant
     tenant_created: bool
     domain_created: bool
+    # The plaintext of the admin API key made by the first successful onboarding; None on
+    # later runs. It is shown once and stored nowhere.
+    admin_key: str | None = None
 
 
 def validate_slug(slug: str) -> str:
@@ -109,8 +113,13 @@ def onboard_tenant(
             defaults={"tenant": tenant, "is_primary": not tenant.domains.exists()},
         )
     _provision_topics(slug, say)
+    # Last, so that a failed run is retried whole; "has never had a key" (revoked ones
+    # count) keeps re-runs from minting keys.
+    admin_key = None
+    if not tenant_has_keys(slug):
+        _, admin_key = create_api_key(slug, "admin key created at onboarding", ["admin"])
     return OnboardingResult(tenant=tenant, tenant_created=tenant_created,
-                            domain_created=domain_created)
+                            domain_created=domain_created, admin_key=admin_key)
 
 
 def _provision_topics(slug: str, say: Progress) -> None:

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.tenancy import services
+from apps.tenancy.management.key_output import write_new_key
 
 
 class Command(BaseCommand):
@@ -31,3 +32,5 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         verb = "Onboarded" if result.tenant_created else "Already onboarded, up to date:"
         self.stdout.write(self.style.SUCCESS(f"{verb} tenant {slug!r} at {domain}"))
+        if result.admin_key:
+            write_new_key(self.stdout, self.style, result.admin_key, "admin")
