@@ -151,16 +151,25 @@ def main() -> None:
         print(f"produced {args.events} events to {topic} "
               f"in {time.perf_counter() - started:.1f}s")
 
-        raws, ours = [], []
+        raws, ours, raw_cpu, our_cpu = [], [], [], []
         for round_number in range(1, args.rounds + 1):
+            cpu = time.process_time()
             raws.append(raw_rate(bootstrap, topic, args.events, settings.KAFKA_CONSUMER_BATCH_SIZE))
+            raw_cpu.append(time.process_time() - cpu)
+            cpu = time.process_time()
             ours.append(runner_rate(codec, topic, args.events))
+            our_cpu.append(time.process_time() - cpu)
             print(f"round {round_number}: raw {raws[-1]:,.0f}/s, runner {ours[-1]:,.0f}/s")
         raw, runner = max(raws), max(ours)  # the best of each: noise only ever slows a run
         print(f"raw kafka-python consume: {raw:10,.0f} events/s")
         print(f"runner (decode, dedupe, DB commit, offset commit): {runner:10,.0f} events/s")
         print(f"ratio runner/raw: {runner / raw:.2f} (target >= 0.5; batch size "
               f"{settings.KAFKA_CONSUMER_BATCH_SIZE}, {args.partitions} partitions)")
+        # This process' CPU (all threads; the database's is not in it) is steadier than
+        # wall time on a shared machine, and shows what the runner adds per event.
+        per_event = 1e6 / args.events
+        print(f"CPU per event: raw {min(raw_cpu) * per_event:.0f} us, runner "
+              f"{min(our_cpu) * per_event:.0f} us (ratio {min(raw_cpu) / min(our_cpu):.2f})")
     finally:
         offboard_tenant(tenant)
         try:

@@ -37,7 +37,6 @@ from typing import Any, Protocol
 from kafka import (
     ConsumerRebalanceListener,
     KafkaConsumer,
-    KafkaProducer,
     OffsetAndMetadata,
     TopicPartition,
 )
@@ -329,10 +328,8 @@ class ConsumerRunner:
         with ExitStack() as cleanup:
             consumer = KafkaConsumer(**self.settings.consumer_config())
             cleanup.callback(consumer.close, autocommit=False)
-            publisher = DeadLetterPublisher(
-                KafkaProducer(**self.settings.producer_config()),
-                timeout_seconds=self.settings.commit_timeout_ms / 1000,
-            )
+            publisher = DeadLetterPublisher(self.settings.producer_config(),
+                                            timeout_seconds=self.settings.commit_timeout_ms / 1000)
             cleanup.callback(publisher.close)
             applier = ThreadPoolExecutor(1, thread_name_prefix=f"consumer-{self.group}-apply")
             cleanup.callback(self._close_applier, applier)
@@ -376,6 +373,8 @@ class ConsumerRunner:
             letters = batch.letters + [letter_for_event(event, exc.reason, str(exc))
                                        for result in results for event, exc in result.rejected]
             publisher.publish(letters)
+        except KafkaConfigurationError:
+            raise  # our settings are wrong: retrying cannot help
         except Exception as exc:  # noqa: BLE001 - whatever failed, retry; never skip
             self._count_failure(exc)
             return batch

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaConfigurationError, KafkaError
 
 from dictamesh.events.handlers import ConsumedEvent, RetryableError
 from dictamesh.events.topics import DLQ_SUFFIX
@@ -75,11 +75,16 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
 
 
 class DeadLetterPublisher:
-    """Sends dead letters and waits until the broker has them all (acks=all)."""
+    """Sends dead letters and waits until the broker has them all (acks=all).
 
-    def __init__(self, producer: KafkaProducer, timeout_seconds: float) -> None:
-        self._producer = producer
+    The producer is made on the first dead letter: most consumers never need one, and an
+    idle producer still holds a connection and an IO thread.
+    """
+
+    def __init__(self, config: dict[str, Any], timeout_seconds: float) -> None:
+        self._config = config
         self._timeout = timeout_seconds
+        self._producer: KafkaProducer | None = None
 
     def publish(self, letters: Sequence[DeadLetter]) -> None:
         """Raise RetryableError unless every letter was acknowledged: the caller must then
@@ -87,6 +92,8 @@ class DeadLetterPublisher:
         if not letters:
             return
         try:
+            if self._producer is None:
+                self._producer = KafkaProducer(**self._config)
             futures = [
                 self._producer.send(
                     dlq_topic(letter.topic),
@@ -99,6 +106,8 @@ class DeadLetterPublisher:
             self._producer.flush(timeout=self._timeout)
             for future in futures:
                 future.get(timeout=0)  # raises the send's error, if it failed
+        except KafkaConfigurationError:
+            raise  # our settings are wrong: retrying cannot help
         except KafkaError as exc:
             raise RetryableError(
                 f"Could not publish {len(letters)} dead letter(s) to Kafka ({exc}); the batch "
@@ -106,4 +115,6 @@ class DeadLetterPublisher:
             ) from exc
 
     def close(self) -> None:
-        self._producer.close(timeout=self._timeout)
+        if self._producer is not None:
+            self._producer.close(timeout=self._timeout)
+            self._producer = None
