@@ -227,6 +227,9 @@ GRAPHQL_INTROSPECTION = env_bool("GRAPHQL_INTROSPECTION", default=DEBUG)
 GRAPHQL_GRAPHIQL = env_bool("GRAPHQL_GRAPHIQL", default=DEBUG)
 GRAPHQL_RATE_LIMIT_PER_MINUTE = env_int("GRAPHQL_RATE_LIMIT_PER_MINUTE", 600)
 GRAPHQL_RATE_LIMIT_WINDOW_SECONDS = env_int("GRAPHQL_RATE_LIMIT_WINDOW_SECONDS", 60)
+# Read answers are cached per tenant, key scope, query and variables; change events end
+# them early (apps/federation/invalidation.py), so this bounds only unseen changes.
+GRAPHQL_RESPONSE_CACHE_SECONDS = env_int("GRAPHQL_RESPONSE_CACHE_SECONDS", 30)
 # API keys are stored as HMAC-SHA256 with this pepper; changing it invalidates every key.
 # Without it the pepper derives from SECRET_KEY, so rotating SECRET_KEY would do the same.
 API_KEY_PEPPER = env_str("API_KEY_PEPPER", default="")

@@ -64,8 +64,11 @@ class NoSourceFor(LookupError):
 
 @dataclass(frozen=True)
 class Lookup:
-    found: dict[str, EntityResult]
-    malformed: dict[str, MalformedRecord]
+    """What a batch read found, and why the other ids have no answer."""
+
+    found: dict[str, EntityResult]  # fresh, or stale copies while the source is down
+    malformed: dict[str, MalformedRecord]  # the source's record does not map
+    unavailable: dict[str, SourceUnavailableNoCache]  # source down and no copy anywhere
 
 
 @dataclass(frozen=True)
@@ -125,9 +128,8 @@ class DataProduct:
     def get_entities(self, entity_type: str, ids: Sequence[str]) -> Lookup:
         """The entities found, by id; one source call at most for all that no level holds.
 
-        When the source is down, stale copies are served; ids with no copy anywhere raise
-        SourceUnavailableNoCache (whose ``available`` holds what could be served). Ids whose
-        source record does not map are in ``malformed``, with the reason.
+        When the source is down, stale copies are served and ids with no copy anywhere are
+        in ``unavailable``; ids whose source record does not map are in ``malformed``.
         """
         self.adapter.check_entity_type(entity_type)
         malformed: dict[str, MalformedRecord] = {}
@@ -142,12 +144,17 @@ class DataProduct:
                 MALFORMED.labels(self.tenant, self.name, entity_type).inc(len(page.malformed))
             return {e.id: entity_to_record(e) for e in page.entities}
 
-        found = self.cache.get_many(entity_type, ids, load)
+        unavailable: dict[str, SourceUnavailableNoCache] = {}
+        try:
+            found = self.cache.get_many(entity_type, ids, load)
+        except SourceUnavailableNoCache as exc:
+            found = exc.available
+            unavailable = dict.fromkeys(exc.ids, exc)
         return Lookup(
             found={entity_id: EntityResult(record_to_entity(value.value), value.stale,
                                            value.age_seconds, value.level)
                    for entity_id, value in found.items()},
-            malformed=malformed)
+            malformed=malformed, unavailable=unavailable)
 
     def get_entity(self, entity_type: str, entity_id: str) -> EntityResult | None:
         """The entity, None if the source has no such entity; MalformedRecord if its source
@@ -155,6 +162,8 @@ class DataProduct:
         lookup = self.get_entities(entity_type, [entity_id])
         if entity_id in lookup.malformed:
             raise lookup.malformed[entity_id]
+        if entity_id in lookup.unavailable:
+            raise lookup.unavailable[entity_id]
         return lookup.found.get(entity_id)
 
     def query(self, entity_type: str, query: EntityQuery) -> EntityPage:

@@ -1,0 +1,175 @@
+"""The invoices domain: `Invoice @key(id)` and its items, owned by the e-commerce source.
+
+It extends `Customer` (by key) with `invoices` and refers to `Customer` and `Product` by
+key; their own fields are the customers and products modules' business.
+"""
+
+from __future__ import annotations
+
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from types import SimpleNamespace
+from typing import Any
+
+import graphene
+from graphql import GraphQLError, GraphQLResolveInfo
+
+from apps.adapters.base import AdapterError, EntityQuery
+from apps.adapters.services import EntityResult, NoSourceFor, product_for
+from apps.federation.loaders import (
+    INVALID_ARGUMENT,
+    MALFORMED_SOURCE_RECORD,
+    CustomerInvoices,
+    context_of,
+    failure_of,
+    invoices_by_customer_loader,
+)
+from apps.federation.schema.common import Money, Ref, failure_error, money, then
+from apps.federation.schema.resolvers import attribute, by_id
+from dictamesh.resilience import CircuitOpenError
+
+ENTITY = "invoice"
+#: the largest `first` of `invoices(...)`: the API's largest page
+MAX_PAGE_SIZE = 250
+
+
+def _amount(value: Any, attributes: dict[str, Any]) -> dict[str, str] | None:
+    return money(value, attributes.get("currency"))
+
+
+def _items(value: Any, attributes: dict[str, Any]) -> list[dict[str, Any]]:
+    currency = attributes.get("currency")
+    return [{"line": item.get("line"), "sku": item.get("sku"),
+             "quantity": item.get("quantity"),
+             "unit_price": money(item.get("unit_price"), currency),
+             "total": money(item.get("total"), currency)}
+            for item in value or ()]
+
+
+def _customer(value: Any, attributes: dict[str, Any]) -> Ref | None:
+    return Ref(str(value)) if value is not None else None
+
+
+def invoice_fields(ns: SimpleNamespace) -> type:
+    class InvoiceFields:
+        invoice_number = graphene.String(resolver=attribute(ENTITY, "invoice_number"))
+        customer = graphene.Field(lambda: ns.Customer,
+                                  resolver=attribute(ENTITY, "customer_id", _customer))
+        status = graphene.String(resolver=attribute(ENTITY, "status"),
+                                 description="open, paid or cancelled")
+        currency = graphene.String(resolver=attribute(ENTITY, "currency"))
+        total = graphene.Field(Money, resolver=attribute(ENTITY, "total", _amount))
+        items = graphene.List(lambda: ns.InvoiceItem, resolver=attribute(ENTITY, "items", _items))
+        created_at = graphene.String(resolver=attribute(ENTITY, "created_at"))
+        updated_at = graphene.String(resolver=attribute(ENTITY, "updated_at"))
+
+    return InvoiceFields
+
+
+def invoice_item_fields(ns: SimpleNamespace) -> type:
+    class InvoiceItemFields:
+        line = graphene.Int(required=True, description="1-based position on the invoice.")
+        product = graphene.Field(lambda: ns.Product)
+        quantity = graphene.Int()
+        unit_price = graphene.Field(Money)
+        total = graphene.Field(Money)
+
+        @staticmethod
+        def resolve_product(item: dict[str, Any], info: GraphQLResolveInfo) -> Ref | None:
+            return Ref(item["sku"]) if item.get("sku") else None
+
+    return InvoiceItemFields
+
+
+def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices,
+            path: list[str | int]) -> list[Ref | None]:
+    """A customer's invoices; a malformed one is null with an error entry at its index."""
+    if answer.failure is not None:
+        raise failure_error(answer.failure)
+    listed: list[Ref | None] = [Ref(result.entity.id, result) for result in answer.invoices]
+    for bad in answer.malformed:
+        context_of(info).degraded.append(GraphQLError(
+            f"{bad}. Fix the invoice at its source.", path=[*path, len(listed)],
+            extensions={"code": MALFORMED_SOURCE_RECORD}))
+        listed.append(None)
+    return listed
+
+
+def customer_fields(ns: SimpleNamespace) -> type:
+    class CustomerInvoiceFields:
+        invoices = graphene.List(lambda: ns.Invoice,
+                                 description="Every invoice billed to the customer.")
+
+        @staticmethod
+        def resolve_invoices(ref: Ref, info: GraphQLResolveInfo) -> Any:
+            path = info.path.as_list()
+            return then(invoices_by_customer_loader(info).load(str(ref.id)),
+                        lambda answer: _listed(info, answer, path))
+
+    return CustomerInvoiceFields
+
+
+def product_reference(ns: SimpleNamespace) -> type:
+    class ProductReference:
+        """Items refer to products by key (SKU); the products module resolves them."""
+
+    return ProductReference
+
+
+def invoice_page_fields(ns: SimpleNamespace) -> type:
+    class InvoicePageFields:
+        nodes = graphene.List(lambda: ns.Invoice, required=True)
+        page_info = graphene.Field(lambda: ns.PageInfo, required=True)
+
+    return InvoicePageFields
+
+
+def _cursor(source_cursor: str | None) -> str | None:
+    return urlsafe_b64encode(source_cursor.encode()).decode() if source_cursor else None
+
+
+def _source_cursor(after: str | None) -> str | None:
+    if not after:
+        return None
+    try:
+        return urlsafe_b64decode(after.encode()).decode()
+    except ValueError as exc:
+        raise GraphQLError("`after` is not a cursor this API gave out: pass a page's "
+                           "pageInfo.endCursor.", extensions={"code": INVALID_ARGUMENT}) from exc
+
+
+def resolve_invoices(root: Any, info: GraphQLResolveInfo, customer_id: str, first: int = 50,
+                     after: str | None = None) -> dict[str, Any]:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise GraphQLError(f"`first` must be between 1 and {MAX_PAGE_SIZE}.",
+                           extensions={"code": INVALID_ARGUMENT})
+    query = EntityQuery(filters={"customer_id": customer_id}, page_size=first,
+                        cursor=_source_cursor(after))
+    try:
+        page = product_for(ENTITY).query(ENTITY, query)
+    except (AdapterError, CircuitOpenError, NoSourceFor) as exc:
+        raise failure_error(failure_of(ENTITY, exc)) from exc
+    nodes = [Ref(entity.id, EntityResult(entity, False, 0.0, "source"))
+             for entity in page.entities]
+    return {"nodes": nodes, "page_info": {"end_cursor": _cursor(page.next_cursor),
+                                          "has_next_page": page.next_cursor is not None}}
+
+
+def query_fields(ns: SimpleNamespace) -> type:
+    class InvoiceQueries:
+        invoice = graphene.Field(lambda: ns.Invoice, id=graphene.ID(required=True),
+                                 resolver=by_id(ENTITY),
+                                 description="An invoice by id; null if there is none.")
+        invoices = graphene.Field(
+            lambda: ns.InvoicePage, customer_id=graphene.ID(required=True),
+            first=graphene.Int(default_value=50), after=graphene.String(),
+            resolver=resolve_invoices, required=True,
+            description="A customer's invoices, a page at a time (most recently changed "
+                        "last); pass pageInfo.endCursor as `after` for the next page.")
+
+    return InvoiceQueries
+
+
+TYPES = {"Invoice": invoice_fields, "InvoiceItem": invoice_item_fields,
+         "InvoicePage": invoice_page_fields, "Customer": customer_fields,
+         "Product": product_reference}
+QUERY = query_fields

@@ -1,0 +1,21 @@
+"""`/graphql`: the unified schema; `/graphql/<domain>`: that domain's federation subgraph."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.federation.schema import DOMAINS, subgraph_schema, unified_schema
+from apps.federation.views import GraphQLView
+
+app_name = "federation"
+
+# API keys, not cookies, authenticate these endpoints: CSRF protection does not apply.
+urlpatterns = [
+    path("", csrf_exempt(GraphQLView.as_view(schema_factory=unified_schema)), name="graphql"),
+    *(path(f"/{domain}", csrf_exempt(GraphQLView.as_view(
+        schema_factory=partial(subgraph_schema, domain), schema_name=domain)),
+        name=f"graphql-{domain}") for domain in DOMAINS),
+]

@@ -1,0 +1,201 @@
+"""The GraphQL endpoint: `/graphql` (unified schema) and `/graphql/<domain>` (subgraphs).
+
+A small view on graphql-core's parse/validate/execute rather than graphene-django's
+GraphQLView: every refusal here must happen in a fixed order before any resolver runs
+(authenticate -> rate limit -> batch size -> parse with a token limit -> validate with the
+limits rules), bad queries must be 400s with GraphQL `errors`, execution needs the
+sync-dataloader execution context and our per-request context, and answers go through the
+response cache - GraphQLView would need most of its request handling overridden for that.
+
+POST `{"query", "variables", "operationName"}` (or a JSON array of them: a batch); GET
+`?query=&variables=&operationName=` for queries only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import graphene
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import View
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+)
+
+from apps.federation import cache
+from apps.federation.auth import AuthError, Principal, authenticate
+from apps.federation.limits import QueryLimits, check_batch, parse_limited, validate_limits
+from apps.federation.loaders import ExecutionContext, RequestContext
+from apps.federation.ratelimit import RateLimited, check_rate
+from apps.federation.schema import ENTITY_OF_TYPE, unified_schema
+
+log = logging.getLogger(__name__)
+
+
+def _errors(*errors: GraphQLError) -> dict[str, Any]:
+    return {"errors": [error.formatted for error in errors]}
+
+
+def _refusal(status: int, code: str, message: str,
+             headers: dict[str, str] | None = None) -> JsonResponse:
+    response = JsonResponse(_errors(GraphQLError(message, extensions={"code": code})),
+                            status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: int
+    body: dict[str, Any]
+
+
+def _masked(error: GraphQLError) -> GraphQLError:
+    """An unexpected exception's text is ours, not the consumer's: log it, answer a
+    reference the operator can find."""
+    if (error.extensions or {}).get("code") or isinstance(error.original_error, GraphQLError) \
+            or error.original_error is None:
+        return error
+    reference = uuid.uuid4().hex[:12]
+    log.error("graphql resolver failed (ref %s) at %s", reference, error.path,
+              exc_info=error.original_error)
+    return GraphQLError(f"Internal error while resolving this field (reference {reference}); "
+                        "retry, and report the reference if it persists.",
+                        path=error.path, extensions={"code": "INTERNAL_SERVER_ERROR"})
+
+
+class GraphQLView(View):
+    http_method_names = ["get", "post"]
+    schema_factory: Callable[[], graphene.Schema] = staticmethod(unified_schema)
+    schema_name = "unified"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if "query" not in request.GET and _graphiql_enabled() and \
+                "text/html" in request.headers.get("Accept", ""):
+            return HttpResponse(GRAPHIQL_HTML, content_type="text/html")
+        return self._serve(request, lambda: dict(request.GET.items()), read_only=True)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return self._serve(request, lambda: json.loads(request.body or b"null"),
+                           read_only=False)
+
+    def _serve(self, request: HttpRequest, payload: Callable[[], Any],
+               read_only: bool) -> HttpResponse:
+        try:
+            principal = authenticate(request)
+            check_rate(principal)
+        except AuthError as exc:
+            return _refusal(exc.status, exc.code, exc.message, exc.headers)
+        except RateLimited as exc:
+            return _refusal(429, exc.code, str(exc), exc.headers)
+        try:
+            body = payload()
+        except (ValueError, UnicodeDecodeError):
+            return _refusal(400, "BAD_REQUEST", "The body is not JSON: send "
+                            '{"query": "...", "variables": {...}} as application/json.')
+        limits = QueryLimits.for_tenant(principal.tenant)
+        if isinstance(body, list):
+            try:
+                check_batch(body, limits)
+            except GraphQLError as exc:
+                return JsonResponse(_errors(exc), status=400)
+            outcomes = [self._operation(request, principal, limits, item, read_only)
+                        for item in body]
+            return JsonResponse([o.body for o in outcomes], safe=False, status=200)
+        outcome = self._operation(request, principal, limits, body, read_only)
+        return JsonResponse(outcome.body, status=outcome.status)
+
+    def _operation(self, request: HttpRequest, principal: Principal, limits: QueryLimits,
+                   params: Any, read_only: bool) -> _Outcome:
+        if not isinstance(params, dict):
+            return _Outcome(400, _errors(GraphQLError(
+                'Each operation must be a JSON object {"query", "variables", "operationName"}.',
+                extensions={"code": "BAD_REQUEST"})))
+        variables = params.get("variables") or None
+        if isinstance(variables, str):  # GET sends them as JSON text
+            try:
+                variables = json.loads(variables)
+            except ValueError:
+                variables = "invalid"
+        if variables is not None and not isinstance(variables, dict):
+            return _Outcome(400, _errors(GraphQLError(
+                "`variables` must be a JSON object.", extensions={"code": "BAD_REQUEST"})))
+        operation_name = params.get("operationName") or None
+        schema = self.schema_factory().graphql_schema
+        try:
+            document = parse_limited(params.get("query"), limits)  # type: ignore[arg-type]
+        except GraphQLError as exc:
+            return _Outcome(400, _errors(exc))
+        errors = validate_limits(schema, document, limits, variables)
+        if errors:
+            return _Outcome(400, _errors(*errors))
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            return _Outcome(400, _errors(GraphQLError(
+                "Name the operation to run in `operationName`: the document has several "
+                "(or none by that name).", extensions={"code": "BAD_REQUEST"})))
+        if read_only and operation.operation != OperationType.QUERY:
+            return _Outcome(405, _errors(GraphQLError(
+                "Only queries may be sent with GET; send mutations with POST.",
+                extensions={"code": "METHOD_NOT_ALLOWED"})))
+        return self._execute(request, principal, schema, document, operation,
+                             operation_name, variables)
+
+    def _execute(self, request: HttpRequest, principal: Principal, schema: Any,
+                 document: DocumentNode, operation: OperationDefinitionNode,
+                 operation_name: str | None, variables: dict[str, Any] | None) -> _Outcome:
+        key = None
+        if operation.operation == OperationType.QUERY:
+            scope = f"{self.schema_name}:{','.join(sorted(principal.scopes))}"
+            key = cache.response_key(scope, document, operation_name, variables,
+                                     cache.entity_types_read(schema, document, ENTITY_OF_TYPE))
+            hit = cache.get(key)
+            if hit is not None:
+                return _Outcome(200, hit)
+        context = RequestContext(request=request, scope=",".join(sorted(principal.scopes)))
+        result = execute(schema, document, context_value=context, variable_values=variables,
+                         operation_name=operation_name,
+                         execution_context_class=ExecutionContext)
+        assert isinstance(result, ExecutionResult)  # sync execution  # noqa: S101
+        errors = [_masked(e) for e in result.errors or ()] + context.degraded
+        if result.data is None and errors:  # variables did not coerce: a request error
+            return _Outcome(400, _errors(*errors))
+        body: dict[str, Any] = {"data": result.data}
+        if errors:
+            body["errors"] = [e.formatted for e in errors]
+        elif key is not None:
+            cache.put(key, body)
+        return _Outcome(200, body)
+
+
+def _graphiql_enabled() -> bool:
+    return bool(getattr(settings, "GRAPHQL_GRAPHIQL", settings.DEBUG))
+
+
+# GraphiQL from its CDN; it sends the API key the user types into its headers tab.
+GRAPHIQL_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>DictaMesh GraphiQL</title>
+<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
+<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
+<script src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
+<script src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
+<script src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
+<script>
+const fetcher = GraphiQL.createFetcher({url: window.location.pathname});
+ReactDOM.createRoot(document.getElementById("graphiql")).render(
+  React.createElement(GraphiQL, {fetcher, defaultHeaders: '{"Authorization": "Bearer "}'}));
+</script></body></html>
+"""

@@ -1,0 +1,71 @@
+"""Each domain served as an Apollo Federation v2 subgraph: SDL with @key, and _entities."""
+
+from __future__ import annotations
+
+import graphql
+import pytest
+
+from tests.federation.conftest import Api
+
+ENTITY_TYPES = {"customers": {"Customer"}, "products": {"Product"},
+                "invoices": {"Invoice", "Customer", "Product"}, "catalog": {"CatalogEntity"}}
+
+# The federation spec's own definitions, which a subgraph's SDL uses but does not declare.
+FEDERATION_DEFINITIONS = """
+directive @link(url: String, import: [String]) repeatable on SCHEMA
+directive @key(fields: FieldSet!, resolvable: Boolean = true) repeatable on OBJECT | INTERFACE
+directive @shareable repeatable on OBJECT | FIELD_DEFINITION
+"""
+
+
+@pytest.mark.parametrize("domain", sorted(ENTITY_TYPES))
+def test_subgraph_sdl_parses_and_keys_its_entities(api: Api, domain: str):
+    body = api.query("{ _service { sdl } }", path=f"/graphql/{domain}")
+    sdl = body["data"]["_service"]["sdl"]
+    schema = graphql.build_schema(FEDERATION_DEFINITIONS + sdl)
+    for name in ENTITY_TYPES[domain]:
+        named = schema.get_type(name)
+        assert named is not None, f"{name} is missing from the {domain} subgraph"
+        node = named.ast_node
+        assert node is not None
+        keys = [d for d in node.directives or () if d.name.value == "key"]
+        assert keys, f"{name} has no @key in the {domain} subgraph"
+    assert "@link(url: \"https://specs.apollo.dev/federation/v2" in sdl
+
+
+def test_entities_resolve_references_through_the_loaders(api: Api):
+    body = api.query("""
+      query($reps: [_Any!]!) { _entities(representations: $reps) {
+        __typename ... on Customer { id email name } } }""",
+        {"reps": [{"__typename": "Customer", "id": "1"}, {"__typename": "Customer", "id": "2"}]},
+        path="/graphql/customers")
+    assert "errors" not in body, body
+    entities = body["data"]["_entities"]
+    assert [e["id"] for e in entities] == ["1", "2"]
+    assert all(e["email"] and e["name"] for e in entities)
+
+
+def test_invoices_subgraph_resolves_customer_invoices_by_reference(api: Api):
+    body = api.query("""
+      query($reps: [_Any!]!) { _entities(representations: $reps) {
+        ... on Customer { id invoices { id customer { id } items { product { id } } } } } }""",
+        {"reps": [{"__typename": "Customer", "id": "1"}]}, path="/graphql/invoices")
+    assert "errors" not in body, body
+    customer = body["data"]["_entities"][0]
+    assert all(inv["customer"]["id"] == "1" for inv in customer["invoices"])
+
+
+def test_the_unified_graph_is_not_a_subgraph(api: Api):
+    response = api.post("{ _service { sdl } }")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+def test_catalog_subgraph_resolves_catalog_entities(api: Api):
+    body = api.query("""
+      query($reps: [_Any!]!) { _entities(representations: $reps) {
+        ... on CatalogEntity { type id sourceSystem } } }""",
+        {"reps": [{"__typename": "CatalogEntity", "type": "customer", "id": "nobody"}]},
+        path="/graphql/catalog")
+    assert "errors" not in body, body
+    assert body["data"]["_entities"] == [None]
