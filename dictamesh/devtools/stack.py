@@ -147,6 +147,9 @@ def print_urls() -> None:
         ("metrics", f"{base}/metrics"),
         ("readiness", f"{base}/readyz"),
         ("demo tenant", f"http://{DEMO_TENANT}.localhost:{WEB_PORT}/admin/"),
+        ("graphql", f"http://{DEMO_TENANT}.localhost:{WEB_PORT}/graphql  (Authorization: "
+                    "Bearer <the key onboarding printed>; manage.py create_api_key demo "
+                    "--scope read makes another)"),
         ("registry", f"{base}/schema-registry/subjects"),
         *((f"{name} source", f"http://127.0.0.1:{port}/__control/stats")
           for name, port in REFERENCE_PORTS.items()),
