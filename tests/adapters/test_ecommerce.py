@@ -74,6 +74,46 @@ def test_pages_by_customer(ecommerce, sources):
     assert sorted(seen) == sorted(expected)
 
 
+def test_a_customer_id_list_is_one_call_per_hundred_and_pages_through_all(ecommerce, sources,
+                                                                          controls):
+    asked = [str(n) for n in range(1, 151)]  # 150 ids: two API batches (100 + 50)
+    expected = {k for k, i in sources.ecommerce.invoices.items()
+                if str(i["customer_id"]) in asked}
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = ecommerce.query_entities("invoice", EntityQuery(
+            filters={"customer_id": asked}, page_size=250, cursor=cursor))
+        seen += [entity.id for entity in page.entities]
+        pages += 1
+        if not (cursor := page.next_cursor):
+            break
+    assert sorted(seen) == sorted(expected)
+    assert expected  # the seed bills some of them
+    assert pages == 2 == controls["ecommerce"].calls(LIST)
+
+
+def test_a_customer_id_list_pages_within_a_batch(ecommerce, sources):
+    customer = sources.ecommerce.invoices[invoice_id(1)]["customer_id"]
+    expected = sorted(k for k, i in sources.ecommerce.invoices.items()
+                      if i["customer_id"] == customer)
+    seen, cursor = [], None
+    while True:
+        page = ecommerce.query_entities("invoice", EntityQuery(
+            filters={"customer_id": [str(customer), "99999"]}, page_size=1, cursor=cursor))
+        seen += [entity.id for entity in page.entities]
+        if not (cursor := page.next_cursor):
+            break
+    assert sorted(seen) == expected
+
+
+def test_a_customer_id_list_needs_integers_and_an_empty_one_asks_nothing(ecommerce, controls):
+    with pytest.raises(InvalidQuery, match="must be integers"):
+        ecommerce.query_entities("invoice", EntityQuery(filters={"customer_id": ["1", "x"]}))
+    page = ecommerce.query_entities("invoice", EntityQuery(filters={"customer_id": []}))
+    assert (page.entities, page.next_cursor) == ([], None)
+    assert controls["ecommerce"].calls(LIST) == 0
+
+
 def test_only_customer_id_filters(ecommerce):
     with pytest.raises(InvalidQuery, match="customer_id only"):
         ecommerce.query_entities("invoice", EntityQuery(filters={"status": "paid"}))

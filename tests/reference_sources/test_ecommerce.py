@@ -74,8 +74,37 @@ def test_filters_by_customer_and_updated_since(ecommerce):
     assert [i["id"] for i in recent] == [i["id"] for i in everything[150:]]
 
 
+def test_filters_by_a_list_of_customers_with_cursor_pages(ecommerce):
+    everything = all_pages(ecommerce, limit=250)
+    wanted = sorted({i["customer_id"] for i in everything})[:3]
+    theirs = all_pages(ecommerce, limit=2, customer_ids=",".join(map(str, wanted)))
+    assert [i["id"] for i in theirs] == [i["id"] for i in everything
+                                         if i["customer_id"] in wanted]
+    assert len(theirs) > 2  # more than one page was followed
+    one = all_pages(ecommerce, limit=250, customer_ids=str(wanted[0]))
+    assert one == all_pages(ecommerce, limit=250, customer_id=wanted[0])
+
+
+def test_a_hundred_customers_is_the_most_one_call_filters_by(ecommerce):
+    hundred = ",".join(str(n) for n in range(1, 101))
+    assert ecommerce.get("/api/v1/invoices", params={"customer_ids": hundred}).status_code == 200
+    response = ecommerce.get("/api/v1/invoices", params={"customer_ids": hundred + ",101"})
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["parameter"] == "customer_ids"
+    assert "at most 100" in response.json()["error"]["message"]
+
+
+def test_customer_id_and_customer_ids_together_are_400(ecommerce):
+    response = ecommerce.get("/api/v1/invoices", params={"customer_id": 1, "customer_ids": "2"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_parameter"
+    assert "not both" in error["message"]
+
+
 @pytest.mark.parametrize("params", [{"cursor": "garbage!"}, {"limit": 0}, {"limit": 251},
-                                    {"customer_id": "abc"}, {"updated_since": "soon"}])
+                                    {"customer_id": "abc"}, {"updated_since": "soon"},
+                                    {"customer_ids": "1,abc"}, {"customer_ids": ""}])
 def test_bad_list_parameters_are_400(ecommerce, params):
     response = ecommerce.get("/api/v1/invoices", params=params)
     assert response.status_code == 400

@@ -94,10 +94,12 @@ class EcommerceAdapter(HttpSourceAdapter):
         return mapping.to_invoice(_data(body), self.config.name, entity_id)
 
     def query_entities(self, entity_type: str, query: EntityQuery) -> EntityPage:
-        """By ids: one call per 100, in the order asked. By filter (only ``customer_id``):
-        the API's cursor pages in (updated_at, id) order, so an invoice changed while paging
-        comes again on a later page, as its new version. Malformed invoices are skipped and
-        reported (see HttpSourceAdapter)."""
+        """By ids: one call per 100, in the order asked. By filter (only ``customer_id``,
+        one id or a list of them): the API's cursor pages in (updated_at, id) order, so an
+        invoice changed while paging comes again on a later page, as its new version. A list
+        of customer ids is asked 100 at a time (the API's `customer_ids` maximum); the pages
+        run through each hundred in turn, so a long list is still paged with one cursor.
+        Malformed invoices are skipped and reported (see HttpSourceAdapter)."""
         self.check_entity_type(entity_type)
         unknown = sorted(set(query.filters) - {"customer_id"})
         if unknown:
@@ -115,19 +117,43 @@ class EcommerceAdapter(HttpSourceAdapter):
 
     def _page(self, query: EntityQuery) -> EntityPage:
         params: dict[str, Any] = {"limit": max(1, min(query.page_size, MAX_LIMIT))}
-        if "customer_id" in query.filters:
-            params["customer_id"] = query.filters["customer_id"]
-        if query.cursor:
-            # Ours wraps the API's cursor, so a cursor of another kind fails clearly here.
-            source_cursor = decode_cursor(query.cursor, _PAGE).get("source")
-            if not isinstance(source_cursor, str):
-                raise InvalidQuery(f"{query.cursor[:40]!r} is not a page cursor of this adapter.")
+        source_cursor, chunk = self._page_position(query.cursor)
+        groups: list[list[str]] = []
+        wanted = query.filters.get("customer_id")
+        if isinstance(wanted, list | tuple | set | frozenset):
+            groups = _customer_groups(wanted)
+            if chunk >= len(groups):
+                if chunk or query.cursor:
+                    raise InvalidQuery("The cursor does not belong to this customer_id list.")
+                return EntityPage([], None, 0)  # no customers: nothing to ask the API
+            params["customer_ids"] = ",".join(groups[chunk])
+        elif wanted is not None:
+            params["customer_id"] = wanted
+        if source_cursor is not None:
             params["cursor"] = source_cursor
         body = self.http.get_json(INVOICES, params)
         records = _data_list(body)
         next_page = body.get("next_cursor")
-        next_cursor = encode_cursor(_PAGE, source=next_page) if next_page else None
+        next_cursor = None
+        if next_page:
+            next_cursor = encode_cursor(_PAGE, source=next_page, chunk=chunk)
+        elif chunk + 1 < len(groups):  # this hundred is done: the next one starts afresh
+            next_cursor = encode_cursor(_PAGE, source=None, chunk=chunk + 1)
         return self.map_listed(records, self._to_invoice, next_cursor)
+
+    @staticmethod
+    def _page_position(cursor: str | None) -> tuple[str | None, int]:
+        """(the API's cursor, which hundred of a customer_id list) a page cursor holds."""
+        if not cursor:
+            return None, 0
+        # Ours wraps the API's cursor, so a cursor of another kind fails clearly here.
+        values = decode_cursor(cursor, _PAGE)
+        source_cursor, chunk = values.get("source"), values.get("chunk", 0)
+        if not isinstance(source_cursor, str | None) or isinstance(chunk, bool) \
+                or not isinstance(chunk, int) or chunk < 0 \
+                or (source_cursor is None and "chunk" not in values):
+            raise InvalidQuery(f"{cursor[:40]!r} is not a page cursor of this adapter.")
+        return source_cursor, chunk
 
     def _to_invoice(self, record: Any) -> CanonicalEntity:
         return mapping.to_invoice(record, self.config.name)
@@ -239,6 +265,16 @@ class EcommerceAdapter(HttpSourceAdapter):
 
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
         return INVOICES, {"limit": 1}
+
+
+def _customer_groups(customer_ids: Any) -> list[list[str]]:
+    """A customer_id list as the API's batches: integers only (the API's customer ids),
+    without repeats, at most MAX_IDS_PER_CALL per call."""
+    ids = [str(key) for key in customer_ids]
+    bad = [key for key in ids if not key.isdigit()]
+    if bad:
+        raise InvalidQuery(f"customer_id values must be integers; got {', '.join(bad[:5])}.")
+    return [list(batch) for batch in chunks(unique(ids), MAX_IDS_PER_CALL)]
 
 
 def _data(body: Any) -> Any:

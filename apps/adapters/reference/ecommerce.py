@@ -5,6 +5,9 @@ Endpoints (`Authorization: Bearer <token>`; errors are `{"error": {"code", "mess
 
     GET   /api/v1/invoices?limit=&cursor=&updated_since=&customer_id=
                                           {"data": [...], "next_cursor": str | null}
+    GET   /api/v1/invoices?customer_ids=1,2,3&limit=&cursor=&updated_since=
+                                          the same list, for any of (at most 100) customers;
+                                          400 together with customer_id
     GET   /api/v1/invoices?ids=a,b,c      batch (at most 100), in the order asked, + "missing"
     GET   /api/v1/invoices/{id}           {"data": {...}}, 404 when missing
     POST  /api/v1/invoices                {"customer_id", "items": [{"sku", "quantity",
@@ -129,10 +132,7 @@ class EcommerceServer(ReferenceServer):
         since = query_since(request)
         raw_cursor = request.param("cursor")
         cursor = _decode_cursor(raw_cursor) if raw_cursor else None
-        customer = request.param("customer_id")
-        if customer is not None and not customer.lstrip("-").isdigit():
-            raise invalid_parameter("customer_id", "must be an integer")
-        customer_id = None if customer is None else int(customer)
+        customers = _customer_filter(request)
         with self.lock:
             order = self._ordered()
             start = 0 if cursor is None else bisect_right(order, cursor)
@@ -141,7 +141,7 @@ class EcommerceServer(ReferenceServer):
             page = []
             for _, key in order[start:]:
                 invoice = self.invoices[key]
-                if customer_id is None or invoice["customer_id"] == customer_id:
+                if customers is None or invoice["customer_id"] in customers:
                     page.append(invoice)
                     if len(page) > limit:  # one more than asked: proof of a next page
                         break
@@ -302,6 +302,26 @@ class EcommerceServer(ReferenceServer):
             raise validation_error("All items of an invoice must share one currency.",
                                    currencies=sorted(currencies))
         return items, next(iter(currencies), "EUR")
+
+
+def _customer_filter(request: Request) -> set[int] | None:
+    """The customers a list is filtered to: `customer_id` (one) or `customer_ids` (a batch,
+    so a consumer listing many customers' invoices needs one call, not one per customer)."""
+    one, many = request.param("customer_id"), request.param("customer_ids")
+    if one is not None and many is not None:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter",
+                       "Filter by `customer_id` or by `customer_ids`, not both.",
+                       parameter="customer_ids")
+    if one is not None:
+        if not one.lstrip("-").isdigit():
+            raise invalid_parameter("customer_id", "must be an integer")
+        return {int(one)}
+    if many is None:
+        return None
+    values = query_list(request, "customer_ids")  # 400 past MAX_BATCH ids
+    if not values or not all(value.lstrip("-").isdigit() for value in values):
+        raise invalid_parameter("customer_ids", "must be a comma-separated list of integers")
+    return {int(value) for value in values}
 
 
 def _customer_id(value: Any) -> int:

@@ -80,18 +80,21 @@ def invoice_item_fields(ns: SimpleNamespace) -> type:
     return InvoiceItemFields
 
 
-def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices,
-            path: list[str | int]) -> list[Ref | None]:
-    """A customer's invoices; a malformed one is null with an error entry at its index."""
+def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices) -> list[Ref]:
+    """A customer's invoices. The batch's malformed invoices are reported once per request,
+    without a path: the broken record may not even say whose invoice it is, so no
+    customer's list can honestly hold a null for it."""
     if answer.failure is not None:
         raise failure_error(answer.failure)
-    listed: list[Ref | None] = [Ref(result.entity.id, result) for result in answer.invoices]
-    for bad in answer.malformed:
-        context_of(info).degraded.append(GraphQLError(
-            f"{bad}. Fix the invoice at its source.", path=[*path, len(listed)],
-            extensions={"code": MALFORMED_SOURCE_RECORD}))
-        listed.append(None)
-    return listed
+    context = context_of(info)
+    for bad in answer.unplaced:
+        key = ("unplaced-invoice", bad.record_id or str(bad))
+        if key not in context.reported:
+            context.reported.add(key)
+            context.degraded.append(GraphQLError(
+                f"An invoice left out of the customers' invoices: {bad}. Fix the invoice at "
+                "its source.", extensions={"code": MALFORMED_SOURCE_RECORD}))
+    return [Ref(result.entity.id, result) for result in answer.invoices]
 
 
 def customer_fields(ns: SimpleNamespace) -> type:
@@ -101,9 +104,8 @@ def customer_fields(ns: SimpleNamespace) -> type:
 
         @staticmethod
         def resolve_invoices(ref: Ref, info: GraphQLResolveInfo) -> Any:
-            path = info.path.as_list()
             return then(invoices_by_customer_loader(info).load(str(ref.id)),
-                        lambda answer: _listed(info, answer, path))
+                        lambda answer: _listed(info, answer))
 
     return CustomerInvoiceFields
 
