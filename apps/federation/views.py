@@ -35,7 +35,7 @@ from graphql import (
 )
 
 from apps.federation import cache
-from apps.federation.auth import AuthError, Principal, authenticate
+from apps.federation.auth import AuthError, Principal, authenticate, require_scope
 from apps.federation.limits import QueryLimits, check_batch, parse_limited, validate_limits
 from apps.federation.loaders import ExecutionContext, RequestContext
 from apps.federation.ratelimit import RateLimited, check_rate
@@ -96,13 +96,13 @@ class GraphQLView(View):
                read_only: bool) -> HttpResponse:
         try:
             principal = authenticate(request)
-            check_rate(principal)
+            body = payload()
+            # A batch counts one request per operation against the key's rate limit.
+            check_rate(principal, weight=len(body) if isinstance(body, list) and body else 1)
         except AuthError as exc:
             return _refusal(exc.status, exc.code, exc.message, exc.headers)
         except RateLimited as exc:
             return _refusal(429, exc.code, str(exc), exc.headers)
-        try:
-            body = payload()
         except (ValueError, UnicodeDecodeError):
             return _refusal(400, "BAD_REQUEST", "The body is not JSON: send "
                             '{"query": "...", "variables": {...}} as application/json.')
@@ -139,6 +139,15 @@ class GraphQLView(View):
             document = parse_limited(params.get("query"), limits)  # type: ignore[arg-type]
         except GraphQLError as exc:
             return _Outcome(400, _errors(exc))
+        # Scopes first: a read key learns nothing about mutations, not even their errors.
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                needed = "read" if definition.operation == OperationType.QUERY else "write"
+                try:
+                    require_scope(principal, needed)
+                except AuthError as exc:
+                    return _Outcome(exc.status, _errors(GraphQLError(
+                        exc.message, extensions={"code": exc.code})))
         errors = validate_limits(schema, document, limits, variables)
         if errors:
             return _Outcome(400, _errors(*errors))

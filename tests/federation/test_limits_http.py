@@ -115,6 +115,11 @@ def test_another_tenants_key_is_forbidden(defaults: Api, tenant_b, nothing_runs)
     _refused(defaults.post('{ customer(id: "1") { id } }', key=other), 403, "FORBIDDEN")
 
 
+def test_a_read_key_may_not_send_mutations(defaults: Api, nothing_runs):
+    _, reader = create_api_key(defaults.tenant, "reader", ["read"])
+    _refused(defaults.post('mutation { anything }', key=reader), 403, "INSUFFICIENT_SCOPE")
+
+
 def test_the_rate_limit_trips_with_retry_after_and_recovers(defaults: Api, settings,
                                                             nothing_runs):
     settings.GRAPHQL_RATE_LIMIT_WINDOW_SECONDS = 1
