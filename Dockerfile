@@ -34,7 +34,7 @@ RUN SECRET_KEY=build-only DICTAMESH_CREDENTIALS_KEYS=$(python -c "from cryptogra
     python manage.py collectstatic --noinput --verbosity 0 \
     && chown -R dictamesh:dictamesh /app
 USER dictamesh
-EXPOSE 8000
+EXPOSE 8000 9808
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
 ENTRYPOINT ["dictamesh-entrypoint"]
 CMD ["web"]

@@ -179,6 +179,9 @@ KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES = env_int(
 KAFKA_CONSUMER_COMMIT_TIMEOUT_MS = env_int("KAFKA_CONSUMER_COMMIT_TIMEOUT_MS", 3000)
 KAFKA_CONSUMER_RETRY_BACKOFF_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MS", 200)
 KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS", 5000)
+# Consumer dedupe records older than this are purged: keep it above the longest topic
+# retention (90 days for invoices) plus the time a replay may reach back.
+KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env_int("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS", 120)
 # The groups the Celery worker runs in background threads; set it empty to run none.
 KAFKA_WORKER_CONSUMER_GROUPS = env_list("KAFKA_WORKER_CONSUMER_GROUPS", default=["catalog"])
 # The declarative topic spec that `manage.py provision_topics` applies.
@@ -241,6 +244,9 @@ LOG_LEVEL = env_str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env_str("LOG_FORMAT", default="json")
 LOGGING_CONFIG = "logging.config.dictConfig"
 LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+# The worker's own /metrics (relay and consumer threads live in its main process); 0: off.
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9808)
+WORKER_METRICS_ADDR = env_str("WORKER_METRICS_ADDR", default="127.0.0.1" if DEBUG else "0.0.0.0")  # noqa: S104
 HEALTH_CHECK_TIMEOUT_SECONDS = float(env_int("HEALTH_CHECK_TIMEOUT_MS", 2000)) / 1000
 
 # --- Auth, i18n, static ---------------------------------------------------------------------

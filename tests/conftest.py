@@ -121,6 +121,7 @@ def celery_worker(request, tenants_committed, settings):
     The worker's background services (outbox relay, Kafka consumers) run only for tests
     marked ``@pytest.mark.worker_services``.
     """
+    settings.WORKER_METRICS_PORT = 0  # tests start many workers in one process
     if request.node.get_closest_marker("worker_services") is None:
         settings.OUTBOX_RELAY_ENABLED = False
         settings.KAFKA_WORKER_CONSUMER_GROUPS = []

@@ -16,12 +16,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from celery import bootsteps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 
@@ -289,3 +291,10 @@ class KafkaConsumersStep(bootsteps.StartStopStep):
         # The step's service: StartStopStep starts it, and stops it on warm and on cold
         # shutdown alike (stop() is its terminate()).
         return ConsumerThreads(settings.KAFKA_WORKER_CONSUMER_GROUPS)
+
+
+def purge_processed(older_than: timedelta) -> int:
+    """Delete the current tenant's dedupe records processed before now - ``older_than``."""
+    deleted, _ = ProcessedEvent.objects.filter(
+        processed_at__lt=timezone.now() - older_than).delete()
+    return deleted

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from apps.catalog import outbox
+from apps.catalog.consumers import purge_processed
 from dictamesh.events.producer import EventProducer
 from dictamesh.observability.logging import get_logger
 from dictamesh.tenancy import tenant_context
@@ -154,4 +155,20 @@ def purge_sent_outbox() -> dict[str, int]:
     for schema in outbox.tenant_schemas():
         with tenant_context(schema):
             deleted[schema] = outbox.purge_sent(older_than)
+    return deleted
+
+
+@shared_task(name="catalog.purge_processed_events", acks_late=True, ignore_result=True,
+             expires=3600)
+def purge_processed_events() -> dict[str, int]:
+    """Forget consumer dedupe records older than KAFKA_PROCESSED_EVENTS_RETENTION_DAYS.
+
+    Redelivery only happens within a topic's retention, so dedupe rows older than the
+    longest retention (plus replay headroom) can never match again.
+    """
+    older_than = timedelta(days=settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS)
+    deleted: dict[str, int] = {}
+    for schema in outbox.tenant_schemas():
+        with tenant_context(schema):
+            deleted[schema] = purge_processed(older_than)
     return deleted

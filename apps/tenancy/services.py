@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
+from django_redis import get_redis_connection
 from django_tenants.utils import get_public_schema_name, schema_exists
 
 from apps.tenancy.api_keys import create_api_key, tenant_has_keys
@@ -140,6 +141,22 @@ def _provision_topics(slug: str, say: Progress) -> None:
         ) from exc
 
 
+def _purge_cache(slug: str) -> int:
+    """Delete every Redis cache key of the tenant (its keys all start with ``<slug>:``), so
+    a tenant later created with the same slug never sees the old one's entries."""
+    client = get_redis_connection("default")
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{slug}:*", count=1000):
+        batch.append(key)
+        if len(batch) == 1000:
+            deleted += client.delete(*batch)
+            batch.clear()
+    if batch:
+        deleted += client.delete(*batch)
+    return deleted
+
+
 def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
     """Drop the tenant's schema with all its data, then its domains and its row."""
     say = progress or (lambda _msg: None)
@@ -149,6 +166,8 @@ def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
         raise TenancyError(f"No tenant {slug!r}: `manage.py list_tenants` shows the tenants.")
     say(f"Dropping schema {slug!r} and everything in it...")
     tenant.delete(force_drop=True)
+    say(f"Deleting the cached entries of {slug!r}...")
+    _purge_cache(slug)
     if settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:
         say(f"Deleting the Kafka topics of {slug!r}...")
         try:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
-from django_tenants.utils import schema_exists
+from django_tenants.utils import schema_context, schema_exists
 
 from apps.tenancy.models import Domain, Tenant
+
+# Onboarding provisions the tenant's Kafka topics: every test here needs the broker.
+pytestmark = pytest.mark.usefixtures("kafka_bootstrap")
 
 
 def _onboard(*args: str) -> str:
@@ -73,8 +77,12 @@ def test_offboarding_refuses_without_yes_and_drops_with_it(db, kafka_bootstrap):
     assert schema_exists("eta")
     assert "eta.customers.directus.entity_changed" in _topics(kafka_bootstrap)
 
+    with schema_context("eta"):
+        cache.set("customer:1", "eta's copy", timeout=300)
     call_command("offboard_tenant", "eta", "--yes", stdout=io.StringIO())
     assert not schema_exists("eta")
+    with schema_context("eta"):  # a future tenant named eta starts with an empty cache
+        assert cache.get("customer:1") is None
     assert not Tenant.objects.filter(schema_name="eta").exists()
     assert not [t for t in _topics(kafka_bootstrap) if t.startswith("eta.")]
 
