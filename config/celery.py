@@ -34,4 +34,6 @@ app.conf.beat_schedule = {
     "adapters.poll_due_sources": {"task": "adapters.poll_due_sources", "schedule": 5.0},
     "adapters.check_sources_health": {"task": "adapters.check_sources_health",
                                       "schedule": 30.0},
+    # A full listing per source: hourly is plenty for deletions nobody reported.
+    "adapters.reconcile_sources": {"task": "adapters.reconcile_sources", "schedule": 3600.0},
 }

@@ -6,8 +6,9 @@ and the outbox gets one EntityChangeEvent per change; upper cache levels are inv
 once that transaction commits. The cursor is saved in the same transaction, so a crash
 between fetching and storing repeats the batch (consumers dedupe) and never loses it.
 
-A failed or partial poll never reads as deletion: deletions come only from a source that
-says so (a webhook, or an adapter that reports them).
+A failed or partial poll never reads as deletion: deletions come from a source that says
+so (a webhook, an adapter that reports them) or from ``reconcile_deletions``, which
+compares a complete, healthy listing with what the cache knows.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.adapters.base import AdapterError, ChangeBatch, ChangeType, SourceChange
+from apps.adapters.base import AdapterError, ChangeBatch, ChangeType, EntityQuery, SourceChange
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record
 from apps.adapters.services import DataProduct
@@ -126,3 +127,51 @@ def poll(product: DataProduct, max_batches: int = 50) -> PollResult:
     SourceConnection.objects.filter(pk=connection.pk).update(
         last_polled_at=timezone.now(), last_poll_error="")
     return PollResult(connection.name, changes, batches)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    connection: str
+    listed: int = 0
+    deleted: int = 0
+    skipped: str = ""  # why nothing was compared (circuit not closed, listing failed)
+
+
+def reconcile_deletions(product: DataProduct, page_size: int = 250,
+                        max_pages: int = 1000) -> ReconcileResult:
+    """Find entities the source no longer has, for sources that do not report deletions.
+
+    Only a complete listing, read while the connection's breaker is closed, may say an
+    entity is gone: any failed or partial read stops the sweep with nothing deleted.
+    """
+    name = product.name
+    if product.breaker.status().state != "closed":
+        return ReconcileResult(name, skipped="circuit not closed")
+    store = CatalogCacheStore()
+    deletions: list[SourceChange] = []
+    listed = 0
+    for entity_type in product.adapter.entity_types:
+        present: set[str] = set()
+        cursor: str | None = None
+        for _ in range(max_pages):
+            try:
+                page = product.query(entity_type, EntityQuery(page_size=page_size,
+                                                              cursor=cursor))
+            except (AdapterError, CircuitOpenError) as exc:
+                return ReconcileResult(name, listed, skipped=f"listing failed: {exc}")
+            present.update(e.id for e in page.entities)
+            # A malformed record still exists at the source: it is not a deletion.
+            present.update(m.record_id for m in page.malformed if m.record_id)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        else:
+            return ReconcileResult(name, listed, skipped="listing did not end")
+        listed += len(present)
+        known = store.known_ids(entity_type, source_system=name)
+        now = timezone.now()
+        deletions += [SourceChange(ChangeType.DELETED, entity_type, entity_id, None, now)
+                      for entity_id in sorted(known - present)]
+    with transaction.atomic():
+        deleted = apply_changes(product, deletions)
+    return ReconcileResult(name, listed, deleted)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_tenants.utils import get_tenant_model
 
 from apps.adapters import services
-from apps.adapters.changes import poll
+from apps.adapters.changes import poll, reconcile_deletions
 from apps.adapters.models import SourceConnection
 from dictamesh.observability.logging import get_logger
 from dictamesh.tenancy import tenant_context
@@ -68,3 +68,15 @@ def check_sources_health() -> None:
         with tenant_context(schema):
             for product in services.products():
                 product.check_health()
+
+
+@shared_task(name="adapters.reconcile_sources", ignore_result=True)
+def reconcile_sources() -> None:
+    """Find deletions the sources did not report, connection by connection."""
+    for schema in _tenant_schemas():
+        with tenant_context(schema):
+            for product in services.products():
+                result = reconcile_deletions(product)
+                log.info("source reconciled", connection=result.connection,
+                         listed=result.listed, deleted=result.deleted,
+                         skipped=result.skipped or None)

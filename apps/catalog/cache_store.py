@@ -49,6 +49,12 @@ class CatalogCacheStore:
         CacheStatus.objects.filter(entity_type=entity_type, entity_id__in=list(ids)).update(
             invalidated=True)
 
+    def known_ids(self, entity_type: str, source_system: str) -> set[str]:
+        """Every id of ``entity_type`` held for ``source_system`` (the connection name)."""
+        return set(CacheStatus.objects.filter(entity_type=entity_type,
+                                              source_system=source_system)
+                   .values_list("entity_id", flat=True))
+
     def delete(self, entity_type: str, ids: Sequence[str]) -> None:
         """The entity is gone at its source: no copy of it may be served any more."""
         CacheStatus.objects.filter(entity_type=entity_type, entity_id__in=list(ids)).delete()

@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context
 from kafka import KafkaConsumer, TopicPartition
 
 from apps.adapters import services
-from apps.adapters.changes import poll
+from apps.adapters.changes import poll, reconcile_deletions
 from apps.adapters.reference import directus
 from apps.catalog.models import CacheStatus, OutboxMessage
 from apps.catalog.outbox import get_codec, relay_pending
@@ -103,6 +103,36 @@ def test_a_source_that_is_down_marks_nothing_deleted_and_keeps_its_cursor(connec
     connection = product.connection.__class__.objects.get(name="customers")
     assert connection.change_cursor == cursor
     assert "Source" in connection.last_poll_error
+    assert CacheStatus.objects.filter(entity_type="customer").count() == 50
+
+
+def test_a_deletion_nobody_reported_is_found_by_a_complete_listing(connected, sources):
+    product = services.product_by_name("customers")
+    poll(product)
+    OutboxMessage.objects.all().delete()
+    requests.delete(f"{sources.directus_url}/items/customers/7", timeout=10,
+                    headers={"Authorization": f"Bearer {directus.DEFAULT_TOKEN}"}
+                    ).raise_for_status()
+
+    result = reconcile_deletions(product)
+    assert (result.deleted, result.skipped) == (1, "")
+    assert result.listed == 49
+    [row] = OutboxMessage.objects.all()
+    assert row.key == "7"
+    assert get_codec().decode(bytes(row.value)).record["event_type"] == "DELETED"
+    assert not CacheStatus.objects.filter(entity_type="customer", entity_id="7").exists()
+
+
+def test_a_listing_that_fails_deletes_nothing(connected, sources):
+    product = services.product_by_name("customers")
+    poll(product)
+    OutboxMessage.objects.all().delete()
+    control(sources.directus_url, "faults", {"down": True})
+
+    result = reconcile_deletions(product)
+    assert result.deleted == 0
+    assert result.skipped
+    assert not OutboxMessage.objects.exists()
     assert CacheStatus.objects.filter(entity_type="customer").count() == 50
 
 
