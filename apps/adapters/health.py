@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django_tenants.utils import get_tenant_model
-
 from apps.adapters.models import SourceConnection
+from apps.tenancy.services import tenant_schemas
 from dictamesh.tenancy import tenant_context
 
 
 def sources_detail() -> dict[str, Any]:
     detail: dict[str, Any] = {}
-    for schema in get_tenant_model().objects.exclude(schema_name="public").values_list(
-            "schema_name", flat=True):
+    for schema in tenant_schemas():
         with tenant_context(schema):
             detail[schema] = {
                 c.name: {"adapter": c.adapter, "state": c.health_state,

@@ -12,11 +12,11 @@ from celery import shared_task
 from django.core.cache import cache
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.utils import timezone
-from django_tenants.utils import get_tenant_model
 
 from apps.adapters import services
 from apps.adapters.changes import poll, reconcile_deletions
 from apps.adapters.models import SourceConnection
+from apps.tenancy.services import tenant_schemas
 from dictamesh.observability.logging import get_logger
 from dictamesh.tenancy import tenant_context
 
@@ -24,17 +24,12 @@ log = get_logger(__name__)
 POLL_LOCK_SECONDS = 300  # a poll that takes longer than this is presumed dead
 
 
-def _tenant_schemas() -> list[str]:
-    return list(get_tenant_model().objects.exclude(schema_name="public")
-                .values_list("schema_name", flat=True))
-
-
 @shared_task(name="adapters.poll_due_sources", ignore_result=True)
 def poll_due_sources() -> int:
     """Enqueue a poll for every enabled connection whose interval has passed."""
     enqueued = 0
     now = timezone.now()
-    for schema in _tenant_schemas():
+    for schema in tenant_schemas():
         with tenant_context(schema):
             due = SourceConnection.objects.filter(enabled=True).annotate(
                 due_at=ExpressionWrapper(F("last_polled_at") + F("polling_interval_seconds")
@@ -64,7 +59,7 @@ def poll_source(name: str) -> None:
 
 @shared_task(name="adapters.check_sources_health", ignore_result=True)
 def check_sources_health() -> None:
-    for schema in _tenant_schemas():
+    for schema in tenant_schemas():
         with tenant_context(schema):
             for product in services.products():
                 product.check_health()
@@ -73,7 +68,7 @@ def check_sources_health() -> None:
 @shared_task(name="adapters.reconcile_sources", ignore_result=True)
 def reconcile_sources() -> None:
     """Find deletions the sources did not report, connection by connection."""
-    for schema in _tenant_schemas():
+    for schema in tenant_schemas():
         with tenant_context(schema):
             for product in services.products():
                 result = reconcile_deletions(product)

@@ -23,11 +23,11 @@ from typing import Any
 from django.db import ProgrammingError, connection, transaction
 from django.db.models import Count, F, Max, Min
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, get_tenant_model
 from opentelemetry import propagate
 from prometheus_client import Counter, Gauge
 
 from apps.catalog.models import OutboxMessage
+from apps.tenancy.services import tenant_schemas
 from dictamesh.events.codec import AvroCodec, subject_for_topic
 from dictamesh.events.producer import EventProducer, OutgoingRecord
 from dictamesh.events.topics import TopicName, configured_spec, parse_topic
@@ -256,13 +256,6 @@ def relay_pending(producer: EventProducer, batch_size: int = 2000) -> RelayResul
     return RelayResult(schema, selected=len(rows), sent=len(delivery.acked),
                        failed=len(delivery.failed), error=delivery.error,
                        unreachable=delivery.unreachable)
-
-
-def tenant_schemas() -> list[str]:
-    """Every tenant's schema, read from the public schema."""
-    with tenant_context(get_public_schema_name()):
-        return list(get_tenant_model().objects.exclude(schema_name=get_public_schema_name())
-                    .order_by("schema_name").values_list("schema_name", flat=True))
 
 
 def relay_all_tenants(

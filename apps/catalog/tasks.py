@@ -22,6 +22,7 @@ from django.db import DatabaseError, connection
 
 from apps.catalog import outbox
 from apps.catalog.consumers import purge_processed
+from apps.tenancy.services import tenant_schemas
 from dictamesh.events.producer import EventProducer
 from dictamesh.observability.logging import get_logger
 from dictamesh.tenancy import tenant_context
@@ -152,7 +153,7 @@ def purge_sent_outbox() -> dict[str, int]:
     """Delete sent outbox rows older than OUTBOX_SENT_RETENTION_DAYS, tenant by tenant."""
     older_than = timedelta(days=settings.OUTBOX_SENT_RETENTION_DAYS)
     deleted: dict[str, int] = {}
-    for schema in outbox.tenant_schemas():
+    for schema in tenant_schemas():
         with tenant_context(schema):
             deleted[schema] = outbox.purge_sent(older_than)
     return deleted
@@ -168,7 +169,7 @@ def purge_processed_events() -> dict[str, int]:
     """
     older_than = timedelta(days=settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS)
     deleted: dict[str, int] = {}
-    for schema in outbox.tenant_schemas():
+    for schema in tenant_schemas():
         with tenant_context(schema):
             deleted[schema] = purge_processed(older_than)
     return deleted

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 from django_redis import get_redis_connection
-from django_tenants.utils import get_public_schema_name, schema_exists
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from apps.tenancy.api_keys import create_api_key, tenant_has_keys
 from apps.tenancy.models import Domain, Tenant
@@ -74,6 +74,13 @@ def _require_public_schema() -> None:
         raise TenancyError(
             f"Tenants are managed from the public schema, not from {current_schema()!r}."
         )
+
+
+def tenant_schemas() -> list[str]:
+    """Every tenant's schema, in order, read from the public schema whatever is active."""
+    with schema_context(get_public_schema_name()):
+        return list(Tenant.objects.exclude(schema_name=get_public_schema_name())
+                    .order_by("schema_name").values_list("schema_name", flat=True))
 
 
 def onboard_tenant(

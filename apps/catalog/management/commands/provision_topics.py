@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import get_tenant_model
 
-from apps.catalog.outbox import tenant_schemas
+from apps.tenancy.services import tenant_schemas
 from dictamesh.events.topics import (
     ProvisionReport,
     TopicError,
