@@ -6,11 +6,7 @@ webhook). These tests need no database.
 
 from __future__ import annotations
 
-import json
-import queue
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +18,7 @@ from apps.adapters.ecommerce.adapter import EcommerceAdapter
 from apps.adapters.http_source import HttpSourceAdapter
 from apps.adapters.products.adapter import ProductsAdapter
 from apps.adapters.reference import ReferenceSources, Sizes, start_reference_sources
+from tests.webhook_receiver import WebhookReceiver
 
 SEED = 42
 SIZES = Sizes(customers=120, products=60, invoices=200)
@@ -130,39 +127,9 @@ def api(base_url: str, method: str, path: str, headers: dict[str, str],
     return response.json() if response.content else None
 
 
-class WebhookReceiver:
-    """A tiny HTTP server standing in for the platform's webhook endpoint."""
-
-    def __init__(self) -> None:
-        self.received: queue.Queue[tuple[dict[str, str], dict[str, Any]]] = queue.Queue()
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler calls
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.put((dict(self.headers), json.loads(body)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-
-    def next(self) -> tuple[dict[str, str], dict[str, Any]]:
-        return self.received.get(timeout=5)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
-    hook = WebhookReceiver()
+    hook = WebhookReceiver(status=204)
     yield hook
     hook.close()
 

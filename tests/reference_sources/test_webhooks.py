@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import queue
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from tests.webhook_receiver import WebhookReceiver
 
 SECRET = "s3cret"  # noqa: S105 - a test's webhook secret
 
@@ -22,39 +20,9 @@ def wait_for_webhook_stats(directus, key: str, value: int) -> None:
         time.sleep(0.02)
 
 
-class Receiver:
-    def __init__(self, status: int = 200, delay_s: float = 0.0) -> None:
-        self.received: queue.Queue[tuple[dict, dict]] = queue.Queue()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(delay_s)
-                receiver.received.put((dict(self.headers), json.loads(body)))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-
-    def next(self) -> tuple[dict, dict]:
-        return self.received.get(timeout=5)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver()
     yield hook
     hook.close()
 
@@ -86,7 +54,7 @@ def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, recei
 
 
 def test_a_slow_or_failing_target_never_blocks_the_api(directus):
-    slow = Receiver(status=500, delay_s=0.6)
+    slow = WebhookReceiver(status=500, delay_s=0.6)
     try:
         directus.control("webhook", {"url": slow.url, "secret": SECRET})
         started = time.monotonic()
