@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 run: install
-	$(BIN)/python -m dictamesh.devtools.stack
+	$(BIN)/python -m devtools.stack
 
 lint: install
 	$(BIN)/ruff check .

@@ -77,8 +77,8 @@ def start_source(customers: int) -> tuple[str, str, Callable[[int], None], Calla
     """The reference Directus server: base URL, token, a latency knob, a stop function."""
     import requests
 
-    from apps.adapters.reference.dataset import Sizes
-    from apps.adapters.reference.directus import DirectusServer
+    from devtools.reference.dataset import Sizes
+    from devtools.reference.directus import DirectusServer
 
     server = DirectusServer(sizes=Sizes(customers=customers, products=0, invoices=0)).start()
 

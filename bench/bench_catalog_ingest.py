@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args()
     setup_django()
-    from dictamesh.devtools import broker
+    from devtools import broker
 
     broker.ensure()
     with throwaway_tenant("bench_ingest", provision_topics=True) as tenant:

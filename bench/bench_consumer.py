@@ -43,7 +43,7 @@ from kafka.errors import KafkaError  # noqa: E402
 
 from apps.catalog.consumers import ProcessedEventStore, consumer_settings  # noqa: E402
 from apps.tenancy.services import offboard_tenant, onboard_tenant  # noqa: E402
-from dictamesh.devtools import broker  # noqa: E402
+from devtools import broker  # noqa: E402
 from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema  # noqa: E402
 from dictamesh.events.codec import (  # noqa: E402
     AvroCodec,

@@ -30,7 +30,7 @@ def main() -> None:
 
     from apps.adapters import services
     from apps.adapters.base import EntityQuery
-    from apps.adapters.reference import Sizes, products, start_reference_sources
+    from devtools.reference import Sizes, products, start_reference_sources
 
     sizes = Sizes(customers=10, products=max(1000, args.samples * 5), invoices=10)
     with start_reference_sources(seed=3, sizes=sizes) as sources, \

@@ -68,16 +68,16 @@ def main() -> None:
     from django.core.cache import cache
 
     from apps.adapters import services
-    from apps.adapters.reference import (
+    from apps.federation.schema import unified_schema
+    from apps.tenancy.api_keys import create_api_key
+    from apps.tenancy.graphql_limits import set_tenant_graphql_limits
+    from devtools.reference import (
         Sizes,
         directus,
         ecommerce,
         products,
         start_reference_sources,
     )
-    from apps.federation.schema import unified_schema
-    from apps.tenancy.api_keys import create_api_key
-    from apps.tenancy.graphql_limits import set_tenant_graphql_limits
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, HOST]
     sizes = Sizes(customers=1000, products=50, invoices=2000)

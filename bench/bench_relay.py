@@ -88,7 +88,7 @@ def main() -> None:
     logging.getLogger("kafka").setLevel(logging.ERROR)
     from django.conf import settings
 
-    from dictamesh.devtools import broker
+    from devtools import broker
     from dictamesh.events.topics import TopicSpec, open_admin, provision
 
     bootstrap = settings.KAFKA_BOOTSTRAP_SERVERS

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
-from dictamesh.devtools import broker
+from devtools import broker
 from dictamesh.tenancy import activate_public_schema
 
 TEST_TENANTS = ("test_alpha", "test_beta")

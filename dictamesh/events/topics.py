@@ -287,7 +287,7 @@ def open_admin(bootstrap_servers: Iterable[str], timeout_ms: int = 10_000) -> Ka
     except KafkaError as exc:
         raise TopicProvisioningError(
             f"Kafka at {','.join(servers)} is unreachable ({exc}). Start it (development: "
-            "`python -m dictamesh.devtools.broker ensure`) or fix KAFKA_BOOTSTRAP_SERVERS, "
+            "`python -m devtools.broker ensure`) or fix KAFKA_BOOTSTRAP_SERVERS, "
             "then run `manage.py provision_topics` again."
         ) from exc
 

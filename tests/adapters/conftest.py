@@ -17,7 +17,7 @@ from apps.adapters.directus.adapter import DirectusAdapter
 from apps.adapters.ecommerce.adapter import EcommerceAdapter
 from apps.adapters.http_source import HttpSourceAdapter
 from apps.adapters.products.adapter import ProductsAdapter
-from apps.adapters.reference import ReferenceSources, Sizes, start_reference_sources
+from devtools.reference import ReferenceSources, Sizes, start_reference_sources
 from tests.webhook_receiver import WebhookReceiver
 
 SEED = 42

@@ -10,7 +10,7 @@ import pytest
 from apps.adapters.base import EntityQuery, MalformedRecord
 from apps.adapters.ecommerce.adapter import PaymentDeclined
 from apps.adapters.http_source import InvalidQuery, RequestRejected, encode_cursor
-from apps.adapters.reference.dataset import invoice_id
+from devtools.reference.dataset import invoice_id
 from dictamesh.events.payload import PayloadRelationship
 from tests.adapters.conftest import SIZES, all_changes, api, changes_resuming
 

@@ -7,7 +7,7 @@ import pytest
 from apps.adapters.base import ChangeType, EntityQuery, MalformedRecord, SourceChange
 from apps.adapters.http_source import InvalidQuery, RequestRejected
 from apps.adapters.products.adapter import InsufficientStock
-from apps.adapters.reference.dataset import sku
+from devtools.reference.dataset import sku
 from tests.adapters.conftest import SIZES, all_changes, api, changes_resuming
 
 LIST = "GET /v1/products"

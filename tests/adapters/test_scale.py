@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.adapters.base import EntityQuery
-from apps.adapters.reference import Sizes
+from devtools.reference import Sizes
 from tests.adapters.conftest import SEED, all_changes
 
 LARGE = Sizes(customers=10_000, products=10_000, invoices=10_000)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from dictamesh.devtools import broker
+from devtools import broker
 from dictamesh.events.producer import EventProducer, ProducerConfig
 from dictamesh.events.topics import TopicSpec, open_admin, provision
 

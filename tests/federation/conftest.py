@@ -12,9 +12,9 @@ import pytest
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from apps.adapters.reference import ReferenceSources, Sizes, start_reference_sources
 from apps.tenancy.api_keys import create_api_key
 from apps.tenancy.graphql_limits import clear_cache, set_tenant_graphql_limits
+from devtools.reference import ReferenceSources, Sizes, start_reference_sources
 from tests.conftest import tenant_host
 from tests.sources.conftest import _connect, _forget_breakers
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from apps.adapters.reference import ReferenceSources, Sizes, start_reference_sources
+from devtools.reference import ReferenceSources, Sizes, start_reference_sources
 
 SEED = 42
 SIZES = Sizes(customers=120, products=60, invoices=200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.adapters.reference import Sizes, dataset
+from devtools.reference import Sizes, dataset
 
 
 def test_the_same_seed_gives_the_same_data_and_another_seed_other_data():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from apps.adapters.reference import Sizes, start_reference_sources
+from devtools.reference import Sizes, start_reference_sources
 
 SMALL = Sizes(customers=3, products=3, invoices=3)
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_unknown_source_names_are_refused():
 def test_the_command_runs_until_interrupted():
     directus_port, products_port, ecommerce_port = free_ports(3)
     with subprocess.Popen(
-            [sys.executable, "-m", "apps.adapters.reference", "--seed", "7", "--customers", "5",
+            [sys.executable, "-m", "devtools.reference", "--seed", "7", "--customers", "5",
              "--products", "5", "--invoices", "5", "--directus-port", str(directus_port),
              "--products-port", str(products_port), "--ecommerce-port", str(ecommerce_port)],
             cwd=REPO, stdout=subprocess.PIPE, text=True) as process:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from apps.adapters.reference import ReferenceSources, Sizes, start_reference_sources
+from devtools.reference import ReferenceSources, Sizes, start_reference_sources
 from tests.reference_sources.conftest import SEED, Api
 
 LARGE = Sizes(customers=10_000, products=10_000, invoices=10_000)

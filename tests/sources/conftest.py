@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django_tenants.utils import schema_context
 
 from apps.adapters import services
-from apps.adapters.reference import (
+from devtools.reference import (
     ReferenceSources,
     Sizes,
     directus,

@@ -13,10 +13,10 @@ from kafka import KafkaConsumer, TopicPartition
 
 from apps.adapters import services
 from apps.adapters.changes import poll, reconcile_deletions
-from apps.adapters.reference import directus
 from apps.catalog.models import CacheStatus, OutboxMessage
 from apps.catalog.outbox import get_codec, relay_pending
 from apps.tenancy.models import Domain
+from devtools.reference import directus
 from dictamesh.events.codec import CodecError
 from dictamesh.events.producer import EventProducer
 from tests.conftest import tenant_host

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.adapters import services
-from apps.adapters.reference import directus, ecommerce, products
+from devtools.reference import directus, ecommerce, products
 from dictamesh.tenancy import tenant_context
 
 

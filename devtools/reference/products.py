@@ -26,9 +26,9 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
-from apps.adapters.reference import dataset
-from apps.adapters.reference.dataset import Record, Sizes
-from apps.adapters.reference.rest import (
+from devtools.reference import dataset
+from devtools.reference.dataset import Record, Sizes
+from devtools.reference.rest import (
     amount,
     currency,
     error_response,
@@ -37,8 +37,8 @@ from apps.adapters.reference.rest import (
     query_since,
     validation_error,
 )
-from apps.adapters.reference.server import ApiError, ReferenceServer
-from apps.adapters.reference.web import Request, Response, Route, json_response, route, with_etag
+from devtools.reference.server import ApiError, ReferenceServer
+from devtools.reference.web import Request, Response, Route, json_response, route, with_etag
 
 DEFAULT_API_KEYS = ("ref-products-key-1", "ref-products-key-2")
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 50, 250

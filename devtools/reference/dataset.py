@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from apps.adapters.reference.clock import format_ts
+from devtools.reference.clock import format_ts
 
 Record = dict[str, Any]
 T = TypeVar("T")

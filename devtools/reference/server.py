@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar, Self
 
-from apps.adapters.reference.clock import MonotonicClock
-from apps.adapters.reference.dataset import Sizes
-from apps.adapters.reference.faults import ExtraKnob, Faults, FaultState, as_int
-from apps.adapters.reference.web import (
+from devtools.reference.clock import MonotonicClock
+from devtools.reference.dataset import Sizes
+from devtools.reference.faults import ExtraKnob, Faults, FaultState, as_int
+from devtools.reference.web import (
     BadRequestBody,
     Listener,
     Request,

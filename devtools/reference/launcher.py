@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
-from apps.adapters.reference.dataset import Sizes
-from apps.adapters.reference.directus import DirectusServer
-from apps.adapters.reference.ecommerce import EcommerceServer
-from apps.adapters.reference.products import ProductsServer
-from apps.adapters.reference.server import ReferenceServer
+from devtools.reference.dataset import Sizes
+from devtools.reference.directus import DirectusServer
+from devtools.reference.ecommerce import EcommerceServer
+from devtools.reference.products import ProductsServer
+from devtools.reference.server import ReferenceServer
 
 SOURCE_NAMES = ("directus", "products", "ecommerce")
 S = TypeVar("S", bound=ReferenceServer)

@@ -1,4 +1,4 @@
-"""`python -m apps.adapters.reference`: the three reference sources in the foreground."""
+"""`python -m devtools.reference`: the three reference sources in the foreground."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import signal
 import threading
 from types import FrameType
 
-from apps.adapters.reference.dataset import Sizes
-from apps.adapters.reference.launcher import start_reference_sources
+from devtools.reference.dataset import Sizes
+from devtools.reference.launcher import start_reference_sources
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m apps.adapters.reference",
+        prog="python -m devtools.reference",
         description="Run the Directus, products and e-commerce reference servers until Ctrl-C.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--directus-port", type=int, default=8055)

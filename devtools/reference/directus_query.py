@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apps.adapters.reference.clock import canonical_ts
+from devtools.reference.clock import canonical_ts
 
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]

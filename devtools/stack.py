@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from dictamesh.devtools import broker
+from devtools import broker
 
 RUN_DIR = Path(os.environ.get("DICTAMESH_RUN_DIR", ".run"))
 WEB_HOST = os.environ.get("DICTAMESH_WEB_HOST", "127.0.0.1")
@@ -50,7 +50,7 @@ REFERENCE_PORTS = {"directus": 8055, "products": 8056, "ecommerce": 8057}
 def processes() -> list[Process]:
     python = sys.executable
     return [
-        Process("sources", [python, "-m", "apps.adapters.reference",
+        Process("sources", [python, "-m", "devtools.reference",
                             *(f"--{name}-port={port}" for name, port in REFERENCE_PORTS.items()),
                             "--seed", "42"]),
         Process("web", [python, "manage.py", "runserver", f"{WEB_HOST}:{WEB_PORT}", "--noreload"]),

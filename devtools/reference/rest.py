@@ -12,9 +12,9 @@ from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
-from apps.adapters.reference.clock import canonical_ts
-from apps.adapters.reference.server import ApiError
-from apps.adapters.reference.web import Request, Response, json_response
+from devtools.reference.clock import canonical_ts
+from devtools.reference.server import ApiError
+from devtools.reference.web import Request, Response, json_response
 
 MAX_BATCH = 100
 _AMOUNT = re.compile(r"\d+(\.\d{1,2})?")

@@ -38,10 +38,10 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from apps.adapters.reference import dataset
-from apps.adapters.reference.dataset import Record, Sizes, invoice_id
-from apps.adapters.reference.faults import as_int_list
-from apps.adapters.reference.rest import (
+from devtools.reference import dataset
+from devtools.reference.dataset import Record, Sizes, invoice_id
+from devtools.reference.faults import as_int_list
+from devtools.reference.rest import (
     amount,
     currency,
     error_response,
@@ -51,8 +51,8 @@ from apps.adapters.reference.rest import (
     query_since,
     validation_error,
 )
-from apps.adapters.reference.server import ApiError, ReferenceServer
-from apps.adapters.reference.web import Request, Response, Route, json_response, route
+from devtools.reference.server import ApiError, ReferenceServer
+from devtools.reference.web import Request, Response, Route, json_response, route
 
 DEFAULT_TOKEN = "ref-ecommerce-token"  # noqa: S105 - the reference server's demo token
 DEFAULT_LIMIT, MAX_LIMIT = 50, 250

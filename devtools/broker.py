@@ -3,8 +3,8 @@
 Tests, `make run` and CI all come here, so the broker is started one way everywhere.
 Production runs Apache Kafka; nothing outside dev tooling knows Tansu exists.
 
-    python -m dictamesh.devtools.broker ensure   # start in the background unless reachable
-    python -m dictamesh.devtools.broker stop     # stop the one `ensure` started
+    python -m devtools.broker ensure   # start in the background unless reachable
+    python -m devtools.broker stop     # stop the one `ensure` started
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ demo run the adapters against them. Framework-free: nothing here imports Django.
         requests.get(f"{sources.products_url}/v1/products",
                      headers={"X-API-Key": sources.products_api_key})
 
-`python -m apps.adapters.reference` runs them in the foreground.
+`python -m devtools.reference` runs them in the foreground.
 """
 
-from apps.adapters.reference.dataset import Sizes
-from apps.adapters.reference.launcher import ReferenceSources, start_reference_sources
+from devtools.reference.dataset import Sizes
+from devtools.reference.launcher import ReferenceSources, start_reference_sources
 
 __all__ = ["ReferenceSources", "Sizes", "start_reference_sources"]

@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from apps.adapters.reference import dataset
-from apps.adapters.reference.dataset import CUSTOMER_STATUSES, Record, Sizes
-from apps.adapters.reference.directus_query import (
+from devtools.reference import dataset
+from devtools.reference.dataset import CUSTOMER_STATUSES, Record, Sizes
+from devtools.reference.directus_query import (
     INTEGER,
     META_KEYS,
     STRING,
@@ -43,10 +43,10 @@ from apps.adapters.reference.directus_query import (
     project,
     run,
 )
-from apps.adapters.reference.faults import as_bool
-from apps.adapters.reference.server import ApiError, ReferenceServer
-from apps.adapters.reference.web import Request, Response, Route, json_response, route
-from apps.adapters.reference.webhooks import WebhookSender, WebhookTarget
+from devtools.reference.faults import as_bool
+from devtools.reference.server import ApiError, ReferenceServer
+from devtools.reference.web import Request, Response, Route, json_response, route
+from devtools.reference.webhooks import WebhookSender, WebhookTarget
 
 DEFAULT_TOKEN = "ref-directus-static-token"  # noqa: S105 - the reference server's demo token
 WEBHOOK_HEADER = "X-Directus-Webhook-Secret"

@@ -1,1 +1,0 @@
-"""Development and test tooling: the local broker and the local stack supervisor."""
