@@ -1,9 +1,10 @@
 """The local stack: `make run` on a development machine.
 
 Checks PostgreSQL and Redis, starts the Kafka-protocol broker unless
-KAFKA_BOOTSTRAP_SERVERS points at one, migrates, onboards the `demo` tenant, starts the web
-server, the Celery worker and beat, prints the URLs, and stops everything it started on
-Ctrl-C. Later layers add their processes to `processes()`.
+KAFKA_BOOTSTRAP_SERVERS points at one, migrates, onboards the `demo` tenant, creates the
+local admin user and connects the demo tenant to the reference sources (`devtools.demo`),
+starts the reference servers, the web server, the Celery worker and beat, prints the URLs,
+and stops everything it started on Ctrl-C. Later layers add their processes to `processes()`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from devtools import broker
+from devtools.reference import LOCAL_PORTS
 
 RUN_DIR = Path(os.environ.get("DICTAMESH_RUN_DIR", ".run"))
 WEB_HOST = os.environ.get("DICTAMESH_WEB_HOST", "127.0.0.1")
@@ -44,14 +46,11 @@ def say(message: str) -> None:
     print(f"[dictamesh] {message}", flush=True)
 
 
-REFERENCE_PORTS = {"directus": 8055, "products": 8056, "ecommerce": 8057}
-
-
 def processes() -> list[Process]:
     python = sys.executable
     return [
         Process("sources", [python, "-m", "devtools.reference",
-                            *(f"--{name}-port={port}" for name, port in REFERENCE_PORTS.items()),
+                            *(f"--{name}-port={port}" for name, port in LOCAL_PORTS.items()),
                             "--seed", "42"]),
         Process("web", [python, "manage.py", "runserver", f"{WEB_HOST}:{WEB_PORT}", "--noreload"]),
         Process("worker", [python, "-m", "celery", "-A", "config", "worker",
@@ -116,15 +115,38 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], check=True)
 
 
-def prepare_database() -> None:
+def prepare_database() -> str:
+    """Migrate, onboard the demo tenant and set it up; return its Directus webhook secret."""
     say("Migrating the public schema...")
     manage("migrate_schemas", "--shared", "--verbosity", "0")
     say(f"Onboarding the {DEMO_TENANT!r} tenant...")
     manage("onboard_tenant", DEMO_TENANT, "--name", "Demo", "--domain", f"{DEMO_TENANT}.localhost")
-    manage("ensure_dev_superuser", DEV_ADMIN_USER, DEV_ADMIN_PASSWORD)
-    say("Connecting the demo tenant to the reference sources...")
-    manage("connect_reference_sources", "--tenant", DEMO_TENANT,
-           *(f"--{name}-port={port}" for name, port in REFERENCE_PORTS.items()))
+    return set_up_demo()
+
+
+def set_up_demo() -> str:
+    """The local admin user and the demo tenant's sources, in this process (after the
+    migrations, which run in their own), closing its database connections afterwards.
+    Returns the webhook secret the demo tenant's Directus source now has."""
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    from devtools import demo
+
+    webhook_secret = demo.demo_webhook_secret()
+    try:
+        if demo.ensure_local_admin(DEV_ADMIN_USER, DEV_ADMIN_PASSWORD):
+            say(f"Created the local admin user {DEV_ADMIN_USER!r}")
+        say("Connecting the demo tenant to the reference sources...")
+        for line in demo.connect_reference_sources(DEMO_TENANT, webhook_secret):
+            say(f"  {line}")
+    except demo.DemoSetupError as exc:
+        raise StackError(str(exc)) from None
+    finally:
+        connections.close_all()
+    return webhook_secret
 
 
 def wait_for_web(timeout: float = 60.0) -> None:
@@ -139,7 +161,7 @@ def wait_for_web(timeout: float = 60.0) -> None:
                      f"see its output above (is the port taken? set DICTAMESH_WEB_PORT).")
 
 
-def print_urls() -> None:
+def print_urls(webhook_secret: str) -> None:
     base = f"http://{WEB_HOST}:{WEB_PORT}"
     say("DictaMesh is running:")
     for label, url in [
@@ -151,8 +173,10 @@ def print_urls() -> None:
                     "Bearer <the key onboarding printed>; manage.py create_api_key demo "
                     "--scope read makes another)"),
         ("registry", f"{base}/schema-registry/subjects"),
+        ("webhooks", f"http://{DEMO_TENANT}.localhost:{WEB_PORT}/webhooks/sources/customers  "
+                     f"(Directus secret {webhook_secret})"),
         *((f"{name} source", f"http://127.0.0.1:{port}/__control/stats")
-          for name, port in REFERENCE_PORTS.items()),
+          for name, port in LOCAL_PORTS.items()),
     ]:
         say(f"  {label:<12} {url}")
     say("Press Ctrl-C to stop everything.")
@@ -193,14 +217,14 @@ def run(exit_when_ready: bool = False) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        prepare_database()
+        webhook_secret = prepare_database()
         for process in processes():
             say(f"Starting {process.name}: {' '.join(process.argv[1:])}")
             child = subprocess.Popen(process.argv, env={**os.environ, **process.env},
                                      start_new_session=True)
             children.append((process, child))
         wait_for_web()
-        print_urls()
+        print_urls(webhook_secret)
         while not stopping and not exit_when_ready:
             for process, child in children:
                 if child.poll() is not None:

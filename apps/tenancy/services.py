@@ -1,4 +1,4 @@
-"""The public API of the tenancy app: onboarding and offboarding tenants.
+"""The public API of the tenancy app: onboarding and offboarding tenants, admin superusers.
 
 Management commands and the admin call these; nothing else creates or drops schemas.
 """
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 from django_redis import get_redis_connection
@@ -182,3 +183,17 @@ def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
         except TopicProvisioningError as exc:
             raise TenancyError(f"Tenant {slug!r} is dropped but its topics are not: {exc}") \
                 from exc
+
+
+def ensure_superuser(username: str, password: str) -> bool:
+    """Create a superuser of the admin unless one by that name exists; True if created.
+
+    Admin users live in the public schema whatever schema is active. An existing user is
+    left exactly as it is (its password is not reset).
+    """
+    users = get_user_model()
+    with schema_context(get_public_schema_name()):
+        if users.objects.filter(username=username).exists():
+            return False
+        users.objects.create_superuser(username, "", password)
+    return True

@@ -12,6 +12,6 @@ demo run the adapters against them. Framework-free: nothing here imports Django.
 """
 
 from devtools.reference.dataset import Sizes
-from devtools.reference.launcher import ReferenceSources, start_reference_sources
+from devtools.reference.launcher import LOCAL_PORTS, ReferenceSources, start_reference_sources
 
-__all__ = ["ReferenceSources", "Sizes", "start_reference_sources"]
+__all__ = ["LOCAL_PORTS", "ReferenceSources", "Sizes", "start_reference_sources"]

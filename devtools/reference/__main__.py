@@ -8,7 +8,7 @@ import threading
 from types import FrameType
 
 from devtools.reference.dataset import Sizes
-from devtools.reference.launcher import start_reference_sources
+from devtools.reference.launcher import LOCAL_PORTS, SOURCE_NAMES, start_reference_sources
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,9 +16,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m devtools.reference",
         description="Run the Directus, products and e-commerce reference servers until Ctrl-C.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--directus-port", type=int, default=8055)
-    parser.add_argument("--products-port", type=int, default=8056)
-    parser.add_argument("--ecommerce-port", type=int, default=8057)
+    for name in SOURCE_NAMES:
+        parser.add_argument(f"--{name}-port", type=int, default=LOCAL_PORTS[name],
+                            help=f"(default: {LOCAL_PORTS[name]}; 0 for a free port)")
     parser.add_argument("--seed", type=int, default=42)
     defaults = Sizes()
     parser.add_argument("--customers", type=int, default=defaults.customers)
@@ -33,8 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         sources = start_reference_sources(
             seed=args.seed, sizes=sizes, host=args.host,
-            ports={"directus": args.directus_port, "products": args.products_port,
-                   "ecommerce": args.ecommerce_port})
+            ports={name: getattr(args, f"{name}_port") for name in SOURCE_NAMES})
     except OSError as exc:  # typically a port already in use
         parser.exit(1, f"Cannot start the reference sources: {exc}\n")
     print(f"Reference sources (seed {args.seed}, {sizes.customers} customers, "

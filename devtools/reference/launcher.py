@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Self, TypeVar
 
 from devtools.reference.dataset import Sizes
@@ -13,6 +14,11 @@ from devtools.reference.products import ProductsServer
 from devtools.reference.server import ReferenceServer
 
 SOURCE_NAMES = ("directus", "products", "ecommerce")
+# The ports of the local run (`make run`, `python -m devtools.reference`), defined once: the
+# launcher's command line, the local stack and the demo tenant's connections read them here.
+# Tests and benchmarks pass no ports and get free ones.
+LOCAL_PORTS: Mapping[str, int] = MappingProxyType(
+    {"directus": 8055, "products": 8056, "ecommerce": 8057})
 S = TypeVar("S", bound=ReferenceServer)
 
 
