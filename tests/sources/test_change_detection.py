@@ -14,8 +14,10 @@ from kafka import KafkaConsumer, TopicPartition
 from apps.adapters import services
 from apps.adapters.changes import poll, reconcile_deletions
 from apps.adapters.reference import directus
-from apps.catalog.models import CacheStatus, OutboxMessage
-from apps.catalog.outbox import get_codec, relay_pending
+from apps.catalog.models import CacheStatus
+from apps.events.models import OutboxMessage
+from apps.events.relay import relay_pending
+from apps.events.services import get_codec
 from apps.tenancy.models import Domain
 from dictamesh.events.codec import CodecError
 from dictamesh.events.producer import EventProducer

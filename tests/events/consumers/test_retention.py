@@ -8,8 +8,8 @@ from datetime import timedelta
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from apps.catalog.models import ProcessedEvent
-from apps.catalog.tasks import purge_processed_events
+from apps.events.models import ProcessedEvent
+from apps.events.tasks import purge_processed_events
 
 
 def test_old_dedupe_records_are_purged_recent_ones_kept(tenants_committed, settings):

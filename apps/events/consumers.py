@@ -3,7 +3,8 @@
 The runner (``dictamesh.events.consumer``) knows Kafka; this module knows the database.
 ``ProcessedEventStore`` applies a tenant's events in one transaction in that tenant's
 schema and records each applied event in ``ProcessedEvent``, so a redelivered event has
-no second effect. Handlers are found in every installed app's ``event_handlers`` module.
+no second effect. Which handlers a group runs is the table in ``settings.EVENT_HANDLERS``
+(see ``routes.py``).
 
     build_runner("catalog").run()              # what `manage.py consume` does
     ConsumerThreads(["catalog"]).start()       # what KafkaConsumersStep does in the worker
@@ -24,11 +25,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
-from django.utils.module_loading import autodiscover_modules
 from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 
-from apps.catalog.models import ProcessedEvent
-from apps.catalog.outbox import get_codec
+from apps.events.models import ProcessedEvent
+from apps.events.outbox import get_codec
+from apps.events.routes import handler_registry
 from dictamesh.events.consumer import (
     ApplyResult,
     BatchReport,
@@ -43,13 +44,11 @@ from dictamesh.events.handlers import (
     PermanentError,
     RetryableError,
     compile_pattern,
-    registry,
 )
 from dictamesh.observability.logging import get_logger
 
 log = get_logger(__name__)
 
-HANDLER_MODULE = "event_handlers"  # apps register handlers in <app>/event_handlers.py
 _TENANT_CACHE_SECONDS = 60.0  # an offboarded tenant's events go to the DLQ after this
 
 # One statement both dedupes and records: the rows that were not there yet come back, and
@@ -207,13 +206,12 @@ def build_runner(
 ) -> ConsumerRunner:
     """A runner for ``group``'s handlers, limited to ``topics`` (a glob or regex) if given."""
     if handlers is None:
-        autodiscover_modules(HANDLER_MODULE)
-        handlers = registry
+        handlers = handler_registry()
     routes = handlers.routes(group)
     if not routes:
         raise ImproperlyConfigured(
-            f"Consumer group {group!r} has no handlers: register one with "
-            f"@handles({group!r}, '<topic glob>') in an app's {HANDLER_MODULE}.py "
+            f"Consumer group {group!r} has no handlers: add it to EVENT_HANDLERS in the "
+            f"settings, e.g. {{{group!r}: {{'<topic glob>': ['<dotted path of a handler>']}}}} "
             f"(groups with handlers: {', '.join(handlers.groups()) or 'none'})."
         )
     return ConsumerRunner(
@@ -239,17 +237,16 @@ class ConsumerThreads:
 
     def start(self) -> None:
         self._stop.clear()
-        autodiscover_modules(HANDLER_MODULE)
+        registry = handler_registry()
         for group in self.groups:
             if not registry.routes(group):
                 # Not fatal: a worker must not refuse to run tasks because an app has not
                 # registered its handlers yet.
                 log.warning("consumer group has no handlers; not started", group=group,
-                            hint=f"register with @handles({group!r}, ...) in "
-                                 f"{HANDLER_MODULE}.py, or drop it from "
+                            hint=f"add {group!r} to EVENT_HANDLERS, or drop it from "
                                  "KAFKA_WORKER_CONSUMER_GROUPS")
                 continue
-            runner = build_runner(group, stop_event=self._stop)
+            runner = build_runner(group, handlers=registry, stop_event=self._stop)
             thread = threading.Thread(
                 target=self._supervise, args=(runner,), name=f"consumer-{group}", daemon=True
             )
