@@ -19,7 +19,7 @@ app.autodiscover_tasks()
 
 # The consumer groups of KAFKA_WORKER_CONSUMER_GROUPS, one thread each; named by path so
 # that they are imported once the worker has set Django up.
-app.steps["worker"].add("apps.events.consumers:KafkaConsumersStep")
+app.steps["worker"].add("apps.events.consumer_worker:KafkaConsumersStep")
 # The outbox relay thread (apps/events/relay_worker.py says why a thread); named by path
 # so that it is imported once the worker has set Django up.
 app.steps["worker"].add("apps.events.relay_worker:OutboxRelayStep")
