@@ -43,7 +43,7 @@ def make_records(tenant: str, count: int) -> list[tuple[str, str, dict]]:
 def produce(records: list[tuple[str, str, dict]]) -> None:
     from kafka import KafkaProducer
 
-    from apps.catalog.outbox import get_codec
+    from apps.events.services import get_codec
     from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema
     from dictamesh.events.codec import subject_for_topic
 
@@ -61,9 +61,9 @@ def produce(records: list[tuple[str, str, dict]]) -> None:
 
 def consume_into_catalog(tenant: str, expected: int) -> float:
     """Run the catalog handler under a fresh group until every event is in the event log."""
-    from apps.catalog.consumers import build_runner
     from apps.catalog.event_handlers import apply_entity_changes
     from apps.catalog.models import EventLog
+    from apps.events.consumers import build_runner
     from dictamesh.events.handlers import HandlerRegistry
 
     group = f"bench-catalog-{uuid.uuid4().hex[:8]}"

@@ -41,7 +41,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer  # noqa: E402
 from kafka.admin import NewTopic  # noqa: E402
 from kafka.errors import KafkaError  # noqa: E402
 
-from apps.catalog.consumers import ProcessedEventStore, consumer_settings  # noqa: E402
+from apps.events.consumers import ProcessedEventStore, consumer_settings  # noqa: E402
 from apps.tenancy.services import offboard_tenant, onboard_tenant  # noqa: E402
 from devtools import broker  # noqa: E402
 from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema  # noqa: E402

@@ -54,8 +54,8 @@ def raw_produce(bootstrap: list[str], topic: str, messages: list) -> float:
 
 def relay(topic: str, messages: list, batch_size: int) -> float:
     """The outbox relay draining the same messages from the table. Rows per second."""
-    from apps.catalog import outbox
-    from apps.catalog.models import OutboxMessage
+    from apps.events.models import OutboxMessage
+    from apps.events.relay import relay_pending
     from dictamesh.events.producer import EventProducer
 
     OutboxMessage.objects.all().delete()
@@ -68,7 +68,7 @@ def relay(topic: str, messages: list, batch_size: int) -> float:
         started = time.perf_counter()
         sent = 0
         while sent < len(messages):
-            result = outbox.relay_pending(producer, batch_size)
+            result = relay_pending(producer, batch_size)
             if result.error:
                 raise SystemExit(f"relay failed: {result.error}")
             sent += result.sent

@@ -19,17 +19,17 @@ app.autodiscover_tasks()
 
 # The consumer groups of KAFKA_WORKER_CONSUMER_GROUPS, one thread each; named by path so
 # that they are imported once the worker has set Django up.
-app.steps["worker"].add("apps.catalog.consumers:KafkaConsumersStep")
-# The outbox relay thread (apps/catalog/tasks.py says why a thread); named by path so
-# that it is imported once the worker has set Django up.
-app.steps["worker"].add("apps.catalog.tasks:OutboxRelayStep")
+app.steps["worker"].add("apps.events.consumer_worker:KafkaConsumersStep")
+# The outbox relay thread (apps/events/relay_worker.py says why a thread); named by path
+# so that it is imported once the worker has set Django up.
+app.steps["worker"].add("apps.events.relay_worker:OutboxRelayStep")
 app.steps["worker"].add("dictamesh.observability.worker_metrics:WorkerMetricsStep")
 
 # Periodic tasks, all scheduled here.
 app.conf.beat_schedule = {
-    "catalog.purge_sent_outbox": {"task": "catalog.purge_sent_outbox", "schedule": 3600.0},
-    "catalog.purge_processed_events": {"task": "catalog.purge_processed_events",
-                                       "schedule": 3600.0},
+    "events.purge_sent_outbox": {"task": "events.purge_sent_outbox", "schedule": 3600.0},
+    "events.purge_processed_events": {"task": "events.purge_processed_events",
+                                      "schedule": 3600.0},
     # Each connection has its own interval; this only finds the ones that are due.
     "adapters.poll_due_sources": {"task": "adapters.poll_due_sources", "schedule": 5.0},
     "adapters.check_sources_health": {"task": "adapters.check_sources_health",

@@ -45,6 +45,7 @@ SHARED_APPS = [
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
+    "apps.events",
     "apps.catalog",
     "apps.adapters",
     "apps.federation",
@@ -184,6 +185,19 @@ KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MAX_
 KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env_int("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS", 120)
 # The groups the Celery worker runs in background threads; set it empty to run none.
 KAFKA_WORKER_CONSUMER_GROUPS = env_list("KAFKA_WORKER_CONSUMER_GROUPS", default=["catalog"])
+# The consumer groups' entry points, one table: group -> topic glob -> handlers (dotted
+# paths, run in this order in one transaction per tenant batch; apps/events/routes.py).
+# Each app owns its handlers; the events app runs them. Code wiring, not deployment: not
+# read from the environment, like INSTALLED_APPS.
+EVENT_HANDLERS: dict[str, dict[str, list[str]]] = {
+    "catalog": {
+        "*.entity_changed": [
+            "apps.catalog.event_handlers.apply_entity_changes",
+            # Federation rides the catalog group: same topics, thread and dedupe.
+            "apps.federation.event_handlers.invalidate_graphql_caches",
+        ],
+    },
+}
 # The declarative topic spec that `manage.py provision_topics` applies.
 KAFKA_TOPIC_SPEC = env_str("KAFKA_TOPIC_SPEC", default=str(BASE_DIR / "deploy/kafka/topics.toml"))
 # Onboarding creates the tenant's topics (and fails loudly if Kafka is down). Turn off only
@@ -201,7 +215,7 @@ if KAFKA_PRODUCER_COMPRESSION not in {"none", "gzip", "lz4", "snappy", "zstd"}:
     )
 KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS = env_int("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", 30_000)
 KAFKA_PRODUCER_MAX_BLOCK_MS = env_int("KAFKA_PRODUCER_MAX_BLOCK_MS", 5_000)
-# The outbox relay (apps.catalog.outbox) runs in every Celery worker unless disabled.
+# The outbox relay (apps.events.relay_worker) runs in every Celery worker unless disabled.
 OUTBOX_RELAY_ENABLED = env_bool("OUTBOX_RELAY_ENABLED", default=True)
 OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 2000)
 OUTBOX_RELAY_IDLE_MS = env_int("OUTBOX_RELAY_IDLE_MS", 200)

@@ -27,7 +27,7 @@ from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record
 from apps.adapters.services import DataProduct
 from apps.catalog.cache_store import CatalogCacheStore
-from apps.catalog.outbox import OutgoingEvent, publish_events
+from apps.events.services import OutgoingEvent, publish_events
 from dictamesh.cache import StoredEntry
 from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema
 from dictamesh.events.payload import build_payload

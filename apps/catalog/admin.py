@@ -27,7 +27,6 @@ from apps.catalog.models import (
     EntityCatalog,
     EntityRelationship,
     EventLog,
-    OutboxMessage,
 )
 from dictamesh.admin import ReadOnlyAdmin, TenantOnlyAdmin
 
@@ -168,11 +167,3 @@ class CacheStatusAdmin(ReadOnlyAdmin):
                     "last_error_at")
     list_filter = ("entity_type", "source_system")
     search_fields = ("entity_id",)
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ("id", "topic", "key", "created_at", "sent_at", "attempts", "last_error")
-    list_filter = (("sent_at", admin.EmptyFieldListFilter), "topic")
-    search_fields = ("key", "=event_id")
-    exclude = ("value",)

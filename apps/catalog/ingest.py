@@ -19,7 +19,7 @@ from typing import Any
 
 from apps.catalog import services
 from apps.catalog.contracts import EntityKey, EntityRegistration, GraphEdge, Relationship
-from apps.catalog.outbox import OutgoingEvent, publish_events
+from apps.events.services import OutgoingEvent, publish_events
 from dictamesh.events import ENTITY_REGISTERED, RELATIONSHIP_CREATED, load_schema
 from dictamesh.events.handlers import ConsumedEvent, PermanentError
 from dictamesh.events.payload import PayloadError, parse_payload

@@ -1,7 +1,10 @@
 """The catalog's public API: the seed's five operations and their batch forms.
 
-Admin actions, GraphQL resolvers, management commands and the catalog consumer call these;
-nothing else writes catalog tables. Everything works in the current tenant's schema.
+Admin actions, GraphQL resolvers and the catalog's event handler (``ingest.py``, which the
+events app runs for the ``catalog`` consumer group) call these. The catalog's tables are
+written here, with one exception: the L3 cache (``cache_status``), which the adapters' tiered
+cache reads and writes through ``cache_store.py``. The outbox and the consumers' dedupe
+record belong to the events app. Everything works in the current tenant's schema.
 Writes are set-based SQL (one statement per batch) because the consumer ingests events in
 batches and out-of-order safety must hold inside the database, not in Python.
 """

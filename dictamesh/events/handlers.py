@@ -4,10 +4,12 @@ A handler is a function registered for a consumer group and a topic pattern; it 
 batch of decoded events of one tenant, in partition order, and applies them inside that
 tenant's schema and database transaction (the runner opens both):
 
-    @handles("catalog", "*.entity_changed")
     def apply_entity_changes(events: Sequence[ConsumedEvent]) -> None:
         for event in events:
             services.register_entity(...)
+
+    handlers = HandlerRegistry()
+    handlers.register("catalog", "*.entity_changed")(apply_entity_changes)
 
 A pattern is a glob over the whole topic name (``*`` also crosses dots) or a compiled
 regular expression. Dead-letter topics (``*.dlq``) are never subscribed to.
@@ -100,8 +102,9 @@ def subscription_regex(routes: Sequence[Route], only: re.Pattern[str] | None = N
 
 
 class HandlerRegistry:
-    """The handlers of every consumer group, in registration order (Sentry's consumer
-    table, filled by decorators the way Zulip registers its queue workers)."""
+    """The handlers of every consumer group, in registration order (like Sentry's consumer
+    table). The platform fills one from its settings' table of handlers; tests and tools
+    build their own and hand it to the runner."""
 
     def __init__(self) -> None:
         self._routes: list[Route] = []
@@ -126,9 +129,3 @@ class HandlerRegistry:
 
     def groups(self) -> list[str]:
         return sorted({route.group for route in self._routes})
-
-
-# The process-wide registry that apps' ``event_handlers`` modules register into; tests and
-# tools may build their own HandlerRegistry and hand it to the runner instead.
-registry = HandlerRegistry()
-handles = registry.register

@@ -12,10 +12,11 @@ import uuid
 from django_tenants.utils import schema_context
 
 from apps.catalog import services
-from apps.catalog.consumers import build_runner
 from apps.catalog.event_handlers import apply_entity_changes
 from apps.catalog.models import EntityCatalog, EventLog
-from apps.catalog.outbox import publish_event, relay_pending
+from apps.events.consumers import build_runner
+from apps.events.relay import relay_pending
+from apps.events.services import publish_event
 from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema
 from dictamesh.events.handlers import HandlerRegistry
 from dictamesh.events.payload import PayloadRelationship, build_payload

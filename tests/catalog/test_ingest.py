@@ -1,5 +1,5 @@
 """The catalog consumer's handler, fed decoded events directly (the runner is tested on the
-broker in tests/consumers and end to end in test_end_to_end.py)."""
+broker in tests/events/consumers and end to end in test_end_to_end.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from django_tenants.utils import schema_context
 from apps.catalog import services
 from apps.catalog.contracts import EntityKey
 from apps.catalog.ingest import ingest_entity_changes
-from apps.catalog.models import EntityCatalog, EventLog, OutboxMessage
+from apps.catalog.models import EntityCatalog, EventLog
+from apps.events.models import OutboxMessage
 from dictamesh.events.handlers import ConsumedEvent, PermanentError
 from dictamesh.events.payload import PayloadRelationship, build_payload
 

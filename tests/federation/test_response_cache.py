@@ -13,9 +13,9 @@ from django_tenants.utils import schema_context
 
 from apps.adapters import services
 from apps.adapters.changes import poll
-from apps.catalog.consumers import build_runner
 from apps.catalog.event_handlers import apply_entity_changes
-from apps.catalog.outbox import relay_pending
+from apps.events.consumers import build_runner
+from apps.events.relay import relay_pending
 from apps.federation.event_handlers import invalidate_graphql_caches
 from devtools.reference import directus
 from dictamesh.events.handlers import HandlerRegistry

@@ -13,8 +13,10 @@ from kafka import KafkaConsumer, TopicPartition
 
 from apps.adapters import services
 from apps.adapters.changes import poll, reconcile_deletions
-from apps.catalog.models import CacheStatus, OutboxMessage
-from apps.catalog.outbox import get_codec, relay_pending
+from apps.catalog.models import CacheStatus
+from apps.events.models import OutboxMessage
+from apps.events.relay import relay_pending
+from apps.events.services import get_codec
 from apps.tenancy.models import Domain
 from devtools.reference import directus
 from dictamesh.events.codec import CodecError

@@ -10,7 +10,7 @@ from django_tenants.utils import schema_context
 
 from apps.adapters.models import SourceConnection
 from apps.adapters.tasks import poll_due_sources, poll_source
-from apps.catalog.models import OutboxMessage
+from apps.events.models import OutboxMessage
 from config.celery import app
 
 

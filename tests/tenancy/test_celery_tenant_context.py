@@ -7,7 +7,7 @@ import uuid
 from celery import shared_task
 from django_tenants.utils import schema_context
 
-from apps.catalog.models import OutboxMessage
+from apps.events.models import OutboxMessage
 from dictamesh.tenancy import activate_public_schema, current_schema
 
 

@@ -6,7 +6,7 @@ import uuid
 
 from django_tenants.utils import schema_context
 
-from apps.catalog.models import OutboxMessage
+from apps.events.models import OutboxMessage
 
 
 def _write_row(schema: str) -> uuid.UUID:

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
-from apps.catalog.consumers import build_runner
+from apps.events.consumers import build_runner
 from dictamesh.events.consumer import BatchReport
 
 _PRINT_EVERY_SECONDS = 1.0

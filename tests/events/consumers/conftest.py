@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from prometheus_client import REGISTRY
 
-from apps.catalog.consumers import ProcessedEventStore, build_runner, consumer_settings
+from apps.events.consumers import ProcessedEventStore, build_runner, consumer_settings
 from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema
 from dictamesh.events.codec import AvroCodec, InMemorySchemaResolver, subject_for_topic
 from dictamesh.events.consumer import BatchReport, ConsumerRunner

@@ -19,7 +19,7 @@ from dictamesh.events.handlers import (
     PermanentError,
     RetryableError,
 )
-from tests.consumers.conftest import (
+from tests.events.consumers.conftest import (
     Topics,
     committed_lag,
     effects,

@@ -25,7 +25,7 @@ from dictamesh.events.topics import (
     topic_name,
 )
 from tests.conftest import tenant_host
-from tests.events_fabric.conftest import free_port, make_topics
+from tests.events.conftest import free_port, make_topics
 
 SPEC_TOPICS = {
     # name: (partitions, retention days, cleanup policy)

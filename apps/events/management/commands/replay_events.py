@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django_tenants.utils import get_tenant_model
 
-from apps.catalog import outbox
+from apps.events import relay, replay
+from apps.events.contracts import OutboxError
 from dictamesh.events.producer import EventProducer
 from dictamesh.tenancy import tenant_context
 
@@ -53,9 +54,9 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant {slug!r}: `manage.py list_tenants` shows them.")
         with tenant_context(slug):
             try:
-                plan = outbox.requeue_for_replay(since, options["topic"],
+                plan = replay.requeue_for_replay(since, options["topic"],
                                                  dry_run=options["dry_run"])
-            except outbox.OutboxError as exc:
+            except OutboxError as exc:
                 raise CommandError(str(exc)) from exc
             verb = "Would replay" if options["dry_run"] else "Queued again"
             self.stdout.write(f"{verb} {plan.rows} events of {slug!r} since "
@@ -68,11 +69,11 @@ class Command(BaseCommand):
 
     def _relay(self, producer: EventProducer, rows: int, last_id: int) -> None:
         """Relay until every queued row is sent (by us, or by a worker's relay)."""
-        left = outbox.unsent_through(last_id)
+        left = replay.unsent_through(last_id)
         last_progress = time.monotonic()
         while left:
-            result = outbox.relay_pending(producer, settings.OUTBOX_RELAY_BATCH_SIZE)
-            now_left = outbox.unsent_through(last_id)
+            result = relay.relay_pending(producer, settings.OUTBOX_RELAY_BATCH_SIZE)
+            now_left = replay.unsent_through(last_id)
             if now_left < left:
                 last_progress = time.monotonic()
                 self.stdout.write(f"  {rows - min(now_left, rows)}/{rows} sent")

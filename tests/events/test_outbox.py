@@ -16,13 +16,13 @@ from django.utils import timezone
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
 
-from apps.catalog import outbox
-from apps.catalog.models import OutboxMessage
-from apps.catalog.tasks import RelayRunner
+from apps.events import outbox, relay
+from apps.events.models import OutboxMessage
+from apps.events.relay_worker import RelayRunner
 from dictamesh.events.codec import AvroCodec, InMemorySchemaResolver
 from dictamesh.events.producer import EventProducer
 from dictamesh.tenancy import tenant_context
-from tests.events_fabric.conftest import (
+from tests.events.conftest import (
     consume_all,
     make_topics,
     quick_producer,
@@ -41,7 +41,7 @@ def _drain(producer: EventProducer, batch_size: int = 1000) -> int:
     """Relay the current tenant until nothing is left; the number of rows sent."""
     sent = 0
     while True:
-        result = outbox.relay_pending(producer, batch_size)
+        result = relay.relay_pending(producer, batch_size)
         assert not result.error, result.error
         sent += result.sent
         if result.selected < batch_size:
@@ -146,11 +146,11 @@ def test_relay_sends_in_order_per_key_and_marks_rows_sent(kafka_bootstrap, tenan
     traceparent = _traceparent(span).encode()
 
     with tenant_context(tenant_a.schema_name), quick_producer(kafka_bootstrap) as producer:
-        results = [outbox.relay_pending(producer, batch_size=7) for _ in range(5)]
+        results = [relay.relay_pending(producer, batch_size=7) for _ in range(5)]
         assert [r.sent for r in results] == [7, 7, 7, 7, 2]
         assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
         assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {0}
-        assert outbox.relay_pending(producer).selected == 0
+        assert relay.relay_pending(producer).selected == 0
     with tenant_context(tenant_b.schema_name):
         assert OutboxMessage.objects.get().sent_at is None  # another tenant's row
 
@@ -170,7 +170,7 @@ def test_rows_written_while_kafka_is_down_are_delivered_once(spare_broker, tenan
         for i in range(20):
             outbox.publish(base, f"c-{i % 4}", f"event {i}".encode())
 
-        down = outbox.relay_pending(producer)
+        down = relay.relay_pending(producer)
         assert down.unreachable
         assert down.sent == 0
         assert "Kafka at" in down.error
@@ -238,7 +238,7 @@ def test_a_tenant_without_tables_does_not_stop_the_others(kafka_bootstrap, tenan
     with tenant_context(tenant_a.schema_name):
         outbox.publish(base, "c-1", b"x")
     with quick_producer(kafka_bootstrap) as producer:
-        results = {r.schema: r for r in outbox.relay_all_tenants(producer)}
+        results = {r.schema: r for r in relay.relay_all_tenants(producer)}
     assert "is not ready" in results["aa_unmigrated"].error
     assert results[tenant_a.schema_name].sent == 1
 
@@ -264,7 +264,7 @@ def test_a_second_relay_skips_a_tenant_being_relayed(tenants_committed):
 
     def hold_the_lock():
         with tenant_context(tenant), transaction.atomic():
-            assert outbox._lock_schema(tenant)
+            assert relay._lock_schema(tenant)
             holding.set()
             release.wait(10)
 
@@ -273,7 +273,7 @@ def test_a_second_relay_skips_a_tenant_being_relayed(tenants_committed):
     try:
         assert holding.wait(10)
         with tenant_context(tenant):
-            result = outbox.relay_pending(quick_producer("127.0.0.1:1"))
+            result = relay.relay_pending(quick_producer("127.0.0.1:1"))
         assert result.busy
         assert result.selected == 0
     finally:
@@ -289,7 +289,7 @@ def test_backlog_metrics(tenant_a):
         for key in ("c-1", "c-2"):
             outbox.publish(unique_base_topic(), key, b"x")
         OutboxMessage.objects.update(created_at=timezone.now() - timedelta(minutes=5))
-    outbox.update_backlog_metrics()
+    relay.update_backlog_metrics()
     labels = {"tenant": tenant_a.schema_name}
     assert REGISTRY.get_sample_value("dictamesh_outbox_backlog_messages", labels) == 2
     age = REGISTRY.get_sample_value("dictamesh_outbox_oldest_unsent_age_seconds", labels)

@@ -13,7 +13,7 @@ from dictamesh.events.dlq import (
     TOPIC_HEADER,
 )
 from dictamesh.events.handlers import HandlerRegistry
-from tests.consumers.conftest import (
+from tests.events.consumers.conftest import (
     Topics,
     change_event,
     committed_lag,

@@ -3,10 +3,12 @@
 The runner (``dictamesh.events.consumer``) knows Kafka; this module knows the database.
 ``ProcessedEventStore`` applies a tenant's events in one transaction in that tenant's
 schema and records each applied event in ``ProcessedEvent``, so a redelivered event has
-no second effect. Handlers are found in every installed app's ``event_handlers`` module.
+no second effect. Which handlers a group runs is the table in ``settings.EVENT_HANDLERS``
+(see ``routes.py``).
 
     build_runner("catalog").run()              # what `manage.py consume` does
-    ConsumerThreads(["catalog"]).start()       # what KafkaConsumersStep does in the worker
+
+The worker's threads that run the groups in the background are in ``consumer_worker.py``.
 """
 
 from __future__ import annotations
@@ -17,18 +19,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
-from celery import bootsteps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
-from django.utils.module_loading import autodiscover_modules
 from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 
-from apps.catalog.models import ProcessedEvent
-from apps.catalog.outbox import get_codec
+from apps.events.models import ProcessedEvent
+from apps.events.outbox import get_codec
+from apps.events.routes import handler_registry
 from dictamesh.events.consumer import (
     ApplyResult,
     BatchReport,
@@ -43,13 +43,8 @@ from dictamesh.events.handlers import (
     PermanentError,
     RetryableError,
     compile_pattern,
-    registry,
 )
-from dictamesh.observability.logging import get_logger
 
-log = get_logger(__name__)
-
-HANDLER_MODULE = "event_handlers"  # apps register handlers in <app>/event_handlers.py
 _TENANT_CACHE_SECONDS = 60.0  # an offboarded tenant's events go to the DLQ after this
 
 # One statement both dedupes and records: the rows that were not there yet come back, and
@@ -207,13 +202,12 @@ def build_runner(
 ) -> ConsumerRunner:
     """A runner for ``group``'s handlers, limited to ``topics`` (a glob or regex) if given."""
     if handlers is None:
-        autodiscover_modules(HANDLER_MODULE)
-        handlers = registry
+        handlers = handler_registry()
     routes = handlers.routes(group)
     if not routes:
         raise ImproperlyConfigured(
-            f"Consumer group {group!r} has no handlers: register one with "
-            f"@handles({group!r}, '<topic glob>') in an app's {HANDLER_MODULE}.py "
+            f"Consumer group {group!r} has no handlers: add it to EVENT_HANDLERS in the "
+            f"settings, e.g. {{{group!r}: {{'<topic glob>': ['<dotted path of a handler>']}}}} "
             f"(groups with handlers: {', '.join(handlers.groups()) or 'none'})."
         )
     return ConsumerRunner(
@@ -225,72 +219,6 @@ def build_runner(
         stop_event=stop_event,
         on_batch=on_batch,
     )
-
-
-class ConsumerThreads:
-    """The consumer groups a process runs in the background, one thread per group: the
-    service the Celery worker bootstep starts and stops."""
-
-    def __init__(self, groups: Sequence[str], join_timeout_seconds: float = 30.0) -> None:
-        self.groups = list(groups)
-        self._join_timeout = join_timeout_seconds
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        self._stop.clear()
-        autodiscover_modules(HANDLER_MODULE)
-        for group in self.groups:
-            if not registry.routes(group):
-                # Not fatal: a worker must not refuse to run tasks because an app has not
-                # registered its handlers yet.
-                log.warning("consumer group has no handlers; not started", group=group,
-                            hint=f"register with @handles({group!r}, ...) in "
-                                 f"{HANDLER_MODULE}.py, or drop it from "
-                                 "KAFKA_WORKER_CONSUMER_GROUPS")
-                continue
-            runner = build_runner(group, stop_event=self._stop)
-            thread = threading.Thread(
-                target=self._supervise, args=(runner,), name=f"consumer-{group}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self) -> None:
-        """Let each runner finish its batch and commit, then return."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(self._join_timeout)
-            if thread.is_alive():
-                log.warning("consumer thread did not stop in time; its batch is redelivered",
-                            thread=thread.name)
-        self._threads.clear()
-
-    def _supervise(self, runner: ConsumerRunner) -> None:
-        """Run ``runner`` until stopped, restarting it after an unexpected crash."""
-        while not self._stop.is_set():
-            try:
-                runner.run()
-            except Exception:  # noqa: BLE001 - keep the worker's consumer alive; it's logged
-                log.exception("consumer crashed; restarting", group=runner.group)
-                self._stop.wait(runner.settings.retry_backoff_max_ms / 1000)
-
-
-class KafkaConsumersStep(bootsteps.StartStopStep):
-    """The Celery worker's consumer groups (KAFKA_WORKER_CONSUMER_GROUPS; empty: none).
-    On warm shutdown each finishes and commits its batch."""
-
-    label = "Kafka consumers"
-    # Start after the pool has forked: children must not inherit these threads' connections.
-    requires = ("celery.worker.components:Pool",)
-
-    def include_if(self, parent: Any) -> bool:
-        return bool(settings.KAFKA_WORKER_CONSUMER_GROUPS)
-
-    def create(self, parent: Any) -> Any:
-        # The step's service: StartStopStep starts it, and stops it on warm and on cold
-        # shutdown alike (stop() is its terminate()).
-        return ConsumerThreads(settings.KAFKA_WORKER_CONSUMER_GROUPS)
 
 
 def purge_processed(older_than: timedelta) -> int:

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.catalog.consumers import build_runner, consumer_settings
+from apps.events.consumers import build_runner, consumer_settings
 from dictamesh.events.consumer import ConsumerSettings, tenant_of
 from dictamesh.events.handlers import HandlerRegistry, compile_pattern, subscription_regex
 from dictamesh.events.topics import TopicError
@@ -70,5 +70,5 @@ def test_the_local_defaults_join_a_group_quickly():
 
 
 def test_a_group_without_handlers_is_a_configuration_error_that_says_what_to_do():
-    with pytest.raises(ImproperlyConfigured, match=r"@handles\('nobody'"):
+    with pytest.raises(ImproperlyConfigured, match=r"add it to EVENT_HANDLERS"):
         build_runner("nobody", handlers=HandlerRegistry())

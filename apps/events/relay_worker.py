@@ -1,11 +1,11 @@
-"""The catalog's worker side: the outbox relay thread and outbox housekeeping.
+"""The outbox relay thread of the Celery worker.
 
 The relay runs in a thread started by a worker bootstep (``OutboxRelayStep``), not as a
 beat task every second: the thread keeps one producer and its connections for the
 worker's life, sends a committed event within ``OUTBOX_RELAY_IDLE_MS`` instead of up to a
 second later, backs off by itself while Kafka is down, and neither waits behind ordinary
 tasks in the queue nor floods it. Every worker may run one: a tenant is relayed by one
-relay at a time (see ``outbox._lock_schema``), so more workers spread the tenants.
+relay at a time (see ``relay._lock_schema``), so more workers spread the tenants.
 """
 
 from __future__ import annotations
@@ -13,19 +13,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from celery import bootsteps, shared_task
+from celery import bootsteps
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from apps.catalog import outbox
-from apps.catalog.consumers import purge_processed
-from apps.tenancy.services import tenant_schemas
+from apps.events import relay
 from dictamesh.events.producer import EventProducer
 from dictamesh.observability.logging import get_logger
-from dictamesh.tenancy import tenant_context
 
 logger = get_logger(__name__)
 
@@ -82,10 +78,10 @@ class RelayRunner:
         now = time.monotonic()
         try:
             if now >= self._metrics_due:
-                outbox.update_backlog_metrics()
+                relay.update_backlog_metrics()
                 self._metrics_due = now + METRICS_INTERVAL_SECONDS
             waiting = {s for s, at in self._tenant_retry_at.items() if at > now}
-            results = outbox.relay_all_tenants(self.producer, self.batch_size, skip=waiting)
+            results = relay.relay_all_tenants(self.producer, self.batch_size, skip=waiting)
         except DatabaseError as exc:
             connection.close()  # reconnect on the next pass
             delay = self._outage.next()
@@ -106,7 +102,7 @@ class RelayRunner:
         busy = any(r.selected == self.batch_size and not r.error for r in results)
         return 0.0 if busy else self.idle_seconds
 
-    def _note(self, result: outbox.RelayResult, now: float) -> None:
+    def _note(self, result: relay.RelayResult, now: float) -> None:
         if not result.error:
             self._tenant_backoff.pop(result.schema, None)
             self._tenant_retry_at.pop(result.schema, None)
@@ -145,31 +141,3 @@ class OutboxRelayStep(bootsteps.StartStopStep):
             self._thread = None
 
     terminate = stop
-
-
-@shared_task(name="catalog.purge_sent_outbox", acks_late=True, ignore_result=True,
-             expires=3600)
-def purge_sent_outbox() -> dict[str, int]:
-    """Delete sent outbox rows older than OUTBOX_SENT_RETENTION_DAYS, tenant by tenant."""
-    older_than = timedelta(days=settings.OUTBOX_SENT_RETENTION_DAYS)
-    deleted: dict[str, int] = {}
-    for schema in tenant_schemas():
-        with tenant_context(schema):
-            deleted[schema] = outbox.purge_sent(older_than)
-    return deleted
-
-
-@shared_task(name="catalog.purge_processed_events", acks_late=True, ignore_result=True,
-             expires=3600)
-def purge_processed_events() -> dict[str, int]:
-    """Forget consumer dedupe records older than KAFKA_PROCESSED_EVENTS_RETENTION_DAYS.
-
-    Redelivery only happens within a topic's retention, so dedupe rows older than the
-    longest retention (plus replay headroom) can never match again.
-    """
-    older_than = timedelta(days=settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS)
-    deleted: dict[str, int] = {}
-    for schema in tenant_schemas():
-        with tenant_context(schema):
-            deleted[schema] = purge_processed(older_than)
-    return deleted

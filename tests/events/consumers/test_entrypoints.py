@@ -13,18 +13,20 @@ from celery.contrib.testing.worker import start_worker
 from django.core.management import call_command
 from django.db import connection
 
-from apps.catalog.outbox import get_codec
+from apps.events.services import get_codec
 from config.celery import app
-from dictamesh.events.handlers import handles
-from tests.consumers.conftest import effects, publish, record_effects, wait_for
+from tests.events.consumers.conftest import effects, publish, wait_for
 
 
 @pytest.fixture
-def registered_group(topics) -> str:
-    """A group with the test handler in the process-wide registry, which the worker and
-    the command use (a unique name, so the leftover registration stays inert)."""
+def registered_group(settings, topics) -> str:
+    """A group with the test handler in the settings' table of handlers, which the worker
+    and the command read."""
     group = f"test-consumers-{uuid.uuid4().hex[:12]}"
-    handles(group, topics.pattern)(record_effects)
+    settings.EVENT_HANDLERS = {
+        **settings.EVENT_HANDLERS,
+        group: {topics.pattern: ["tests.events.consumers.conftest.record_effects"]},
+    }
     return group
 
 

@@ -1,0 +1,178 @@
+"""The transactional outbox: the one way an event leaves a database transaction.
+
+``publish`` writes the encoded event into the current tenant's ``event_outbox`` table in
+the caller's transaction, so the event exists exactly when the change that caused it was
+committed. The relay (``relay.py``) later sends unsent rows to Kafka oldest first and
+marks them sent once acknowledged: at-least-once delivery, and nothing is lost while Kafka
+is down. Consumers dedupe by ``event_id``, which also makes a replay (``replay.py``) safe.
+
+Order per key: writers must change the entity (locking its row) before they publish, so a
+later change of one entity always gets a higher outbox id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from django.utils import timezone
+from opentelemetry import propagate
+
+from apps.events.contracts import OutboxError, OutgoingEvent
+from apps.events.models import OutboxMessage
+from dictamesh.events.codec import AvroCodec, subject_for_topic
+from dictamesh.events.topics import TopicName, configured_spec, parse_topic
+from dictamesh.tenancy import current_schema, is_public
+
+# Kafka's default max.message.bytes is 1 MiB including the record's own overhead.
+MAX_VALUE_BYTES = 1_000_000
+PURGE_CHUNK = 10_000
+
+
+def require_tenant(action: str) -> str:
+    """The current tenant's schema; refuses the public schema, which has no outbox."""
+    schema = current_schema()
+    if is_public(schema):
+        raise OutboxError(
+            f"{action} needs a tenant schema: the outbox lives in each tenant's schema, and "
+            "the public schema has none. Run it inside tenant_context(<slug>) (requests "
+            "routed to a tenant and tenant Celery tasks already are)."
+        )
+    return schema
+
+
+def physical_topic(topic: str, schema: str | None = None) -> str:
+    """The Kafka topic ``topic`` names for the current tenant.
+
+    ``customers.directus.entity_changed`` becomes ``<tenant>.customers.directus...``
+    unless the spec declares it global; a name with another tenant's prefix is refused.
+    """
+    schema = schema or require_tenant("Publishing an event")
+    parsed = parse_topic(topic)
+    if parsed.tenant is not None:
+        if parsed.tenant != schema:
+            raise OutboxError(
+                f"Topic {topic!r} belongs to tenant {parsed.tenant!r}, but this is tenant "
+                f"{schema!r}: a tenant publishes only to its own topics (pass "
+                f"{parsed.base!r} and the prefix is added)."
+            )
+        return topic
+    if configured_spec().scope_of(parsed.base) == "global":
+        return topic
+    return str(TopicName(schema, parsed.domain, parsed.source, parsed.event_type,
+                         parsed.is_dlq))
+
+
+def _check_headers(headers: Mapping[str, str]) -> list[list[str]]:
+    for name, value in headers.items():
+        if not name or not isinstance(name, str) or not isinstance(value, str):
+            raise OutboxError(
+                f"Header {name!r}={value!r}: header names and values must be non-empty text."
+            )
+    return [[name, value] for name, value in headers.items()]
+
+
+def _outbox_row(
+    topic: str,
+    key: str,
+    value: bytes,
+    headers: Mapping[str, str] | None,
+    event_id: uuid.UUID | None,
+    schema: str,
+) -> OutboxMessage:
+    """A checked, unsaved outbox row for the current tenant."""
+    topic = physical_topic(topic, schema)
+    if not isinstance(key, str) or not key or len(key) > 255:
+        raise OutboxError(f"Key {key!r}: give the entity id as text of 1-255 characters.")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise OutboxError(
+            f"Value is {type(value).__name__}: publish() takes encoded bytes; use "
+            "publish_event() to encode a record with its Avro schema."
+        )
+    if len(value) > MAX_VALUE_BYTES:
+        raise OutboxError(
+            f"Event of {len(value)} bytes on {topic!r} exceeds Kafka's {MAX_VALUE_BYTES}: "
+            "publish a reference to the data instead of the data itself."
+        )
+    carrier = dict(headers or {})
+    propagate.inject(carrier)  # adds traceparent (and tracestate) when a span is active
+    return OutboxMessage(event_id=event_id or uuid.uuid4(), topic=topic, key=key,
+                         value=bytes(value), headers=_check_headers(carrier))
+
+
+def publish(
+    topic: str,
+    key: str,
+    value: bytes,
+    headers: Mapping[str, str] | None = None,
+    event_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Queue an encoded event in the caller's transaction; return its event id.
+
+    ``key`` is the entity id (the partition key), ``value`` the Confluent wire-format
+    bytes, ``event_id`` the id inside the event (a new one if not given). The current
+    OpenTelemetry trace context travels along as a ``traceparent`` header.
+    """
+    schema = require_tenant("Publishing an event")
+    row = _outbox_row(topic, key, value, headers, event_id, schema)
+    row.save(force_insert=True)
+    return row.event_id
+
+
+@cache
+def get_codec() -> AvroCodec:
+    """The process' Avro codec; its schema ids are the schema registry's."""
+    from apps.catalog.schema_registry.resolver import RegistrySchemaResolver
+
+    return AvroCodec(RegistrySchemaResolver())
+
+
+def publish_events(events: Iterable[OutgoingEvent], *, codec: AvroCodec | None = None
+                   ) -> list[uuid.UUID]:
+    """Encode and queue many events with one INSERT (order kept), in the caller's
+    transaction. Each record's own ``event_id`` becomes its row's, so that consumers and
+    replays agree on it."""
+    schema = require_tenant("Publishing an event")
+    codec = codec or get_codec()
+    rows = []
+    for event in events:
+        full_topic = physical_topic(event.topic, schema)
+        raw_id = event.record.get("event_id")
+        try:
+            event_id = uuid.UUID(str(raw_id)) if raw_id is not None else None
+        except ValueError:
+            raise OutboxError(f"The record's event_id {raw_id!r} is not a UUID.") from None
+        value = codec.encode(subject_for_topic(full_topic), event.schema, event.record)
+        rows.append(_outbox_row(full_topic, event.key, value, event.headers, event_id, schema))
+    OutboxMessage.objects.bulk_create(rows)
+    return [row.event_id for row in rows]
+
+
+def publish_event(
+    topic: str,
+    key: str,
+    schema: dict[str, Any],
+    record: dict[str, Any],
+    headers: Mapping[str, str] | None = None,
+    *,
+    codec: AvroCodec | None = None,
+) -> uuid.UUID:
+    """Encode ``record`` with ``schema`` (Confluent wire format) and ``publish`` it."""
+    return publish_events([OutgoingEvent(topic, key, schema, record, headers)],
+                          codec=codec)[0]
+
+
+def purge_sent(older_than: timedelta) -> int:
+    """Delete the current tenant's sent rows created before ``older_than`` ago, in chunks."""
+    require_tenant("Purging the outbox")
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while True:
+        ids = list(OutboxMessage.objects.filter(created_at__lt=cutoff, sent_at__isnull=False)
+                   .order_by("id").values_list("id", flat=True)[:PURGE_CHUNK])
+        if not ids:
+            return deleted
+        deleted += OutboxMessage.objects.filter(id__in=ids).delete()[0]

@@ -1,0 +1,126 @@
+"""The outbox relay's database work: send a tenant's unsent rows to Kafka, oldest first.
+
+``relay_pending`` sends one batch of the current tenant and marks what Kafka acknowledged;
+``relay_all_tenants`` does one fair pass over every tenant. The thread that calls them for
+the worker's whole life is in ``relay_worker.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import ProgrammingError, connection, transaction
+from django.db.models import Count, F, Min
+from django.utils import timezone
+from prometheus_client import Counter, Gauge
+
+from apps.events.models import OutboxMessage
+from apps.events.outbox import require_tenant
+from apps.tenancy.services import tenant_schemas
+from dictamesh.events.producer import EventProducer, OutgoingRecord
+from dictamesh.tenancy import tenant_context
+
+MAX_ERROR_CHARS = 2000
+
+BACKLOG = Gauge("dictamesh_outbox_backlog_messages", "Unsent outbox rows.", ["tenant"])
+OLDEST_AGE = Gauge("dictamesh_outbox_oldest_unsent_age_seconds",
+                   "Age of the oldest unsent outbox row (0 when none).", ["tenant"])
+SENT = Counter("dictamesh_outbox_sent", "Outbox rows acknowledged by Kafka.", ["tenant"])
+SEND_ERRORS = Counter("dictamesh_outbox_send_errors",
+                      "Outbox rows Kafka did not acknowledge (they are retried).", ["tenant"])
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    schema: str
+    selected: int = 0
+    sent: int = 0
+    failed: int = 0
+    error: str = ""
+    busy: bool = False  # another relay is working on this tenant right now
+    unreachable: bool = False  # Kafka could not be reached at all
+
+
+def _lock_schema(schema: str) -> bool:
+    """Take this tenant's relay lock for the current transaction; False if another has it.
+
+    The row locks alone (FOR UPDATE SKIP LOCKED) keep two relays from sending a row twice,
+    but the second would skip the first one's rows and could send a later event of a key
+    before an earlier one. One relay per tenant at a time keeps order per key; the
+    tenants themselves spread over the relays of all workers.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('dictamesh.outbox'), "
+                       "hashtext(%s))", [schema])
+        return bool(cursor.fetchone()[0])
+
+
+def relay_pending(producer: EventProducer, batch_size: int = 2000) -> RelayResult:
+    """Send up to ``batch_size`` unsent rows of the current tenant, oldest first.
+
+    Acknowledged rows are marked sent; on an error the failed rows record it and the batch
+    stops there, so a later row of a key never overtakes an earlier unsent one.
+    """
+    schema = require_tenant("The outbox relay")
+    with transaction.atomic():
+        if not _lock_schema(schema):
+            return RelayResult(schema, busy=True)
+        rows = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(sent_at__isnull=True).order_by("id")
+            .values_list("id", "topic", "key", "value", "headers")[:batch_size]
+        )
+        if not rows:
+            return RelayResult(schema)
+        delivery = producer.send_batch([
+            OutgoingRecord(topic, key, bytes(value), [(n, v) for n, v in headers])
+            for _, topic, key, value, headers in rows
+        ])
+        if delivery.acked:
+            OutboxMessage.objects.filter(id__in=[rows[i][0] for i in delivery.acked]) \
+                .update(sent_at=timezone.now())
+        if delivery.failed:
+            OutboxMessage.objects.filter(id__in=[rows[i][0] for i in delivery.failed]) \
+                .update(attempts=F("attempts") + 1, last_error=delivery.error[:MAX_ERROR_CHARS])
+    SENT.labels(schema).inc(len(delivery.acked))
+    SEND_ERRORS.labels(schema).inc(len(delivery.failed))
+    return RelayResult(schema, selected=len(rows), sent=len(delivery.acked),
+                       failed=len(delivery.failed), error=delivery.error,
+                       unreachable=delivery.unreachable)
+
+
+def relay_all_tenants(
+    producer: EventProducer, batch_size: int = 2000, skip: Iterable[str] = ()
+) -> list[RelayResult]:
+    """One batch per tenant (fair: a big backlog does not starve the others).
+
+    Stops when Kafka is unreachable: the other tenants would only wait for the same timeout.
+    A tenant whose schema is not migrated yet (during a deploy) fails alone.
+    """
+    skipped = set(skip)
+    results: list[RelayResult] = []
+    for schema in tenant_schemas():
+        if schema in skipped:
+            continue
+        try:
+            with tenant_context(schema):
+                result = relay_pending(producer, batch_size)
+        except ProgrammingError as exc:
+            result = RelayResult(schema, error=f"schema {schema!r} is not ready: {exc}".strip())
+        results.append(result)
+        if result.unreachable:
+            break
+    return results
+
+
+def update_backlog_metrics() -> None:
+    """Set the backlog gauges of every tenant (a count over the pending-rows index)."""
+    now = timezone.now()
+    for schema in tenant_schemas():
+        with tenant_context(schema):
+            stats = OutboxMessage.objects.filter(sent_at__isnull=True).aggregate(
+                oldest=Min("created_at"), count=Count("id"))
+        BACKLOG.labels(schema).set(stats["count"])
+        oldest = stats["oldest"]
+        OLDEST_AGE.labels(schema).set((now - oldest).total_seconds() if oldest else 0)
