@@ -19,6 +19,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 # Tests get a broker and a Redis database of their own, so a running `make run` keeps clean
 # topics and keys (override with TEST_KAFKA_BOOTSTRAP_SERVERS / TEST_REDIS_URL).

@@ -26,7 +26,7 @@ from apps.adapters.base import AdapterError, ChangeBatch, ChangeType, EntityQuer
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record
 from apps.adapters.services import DataProduct
-from apps.catalog.cache_store import CatalogCacheStore
+from apps.catalog import services as catalog_services
 from apps.events.services import OutgoingEvent, publish_events
 from dictamesh.cache import StoredEntry
 from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema
@@ -58,7 +58,7 @@ def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
         return 0
     adapter = product.adapter
     topic = topic_name(adapter.domain, adapter.topic_source, "entity_changed")
-    store = CatalogCacheStore()
+    store = catalog_services.l3_cache_store()
     events: list[OutgoingEvent] = []
     by_type: dict[str, list[SourceChange]] = {}
     for change in changes:
@@ -147,7 +147,7 @@ def reconcile_deletions(product: DataProduct, page_size: int = 250,
     name = product.name
     if product.breaker.status().state != "closed":
         return ReconcileResult(name, skipped="circuit not closed")
-    store = CatalogCacheStore()
+    store = catalog_services.l3_cache_store()
     deletions: list[SourceChange] = []
     listed = 0
     for entity_type in product.adapter.entity_types:

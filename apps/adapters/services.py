@@ -32,7 +32,7 @@ from apps.adapters.base import (
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
-from apps.catalog.cache_store import CatalogCacheStore
+from apps.catalog import services as catalog_services
 from dictamesh.cache import SourceUnavailableNoCache, TieredCache, get_invalidation_bus
 from dictamesh.resilience import (
     CircuitOpenError,
@@ -95,7 +95,7 @@ class DataProduct:
         ))
         self.breaker: SourceBreaker = get_breaker(tenant, connection.name)
         self.cache = TieredCache(
-            CatalogCacheStore(),
+            catalog_services.l3_cache_store(),
             unavailable_errors=(SourceUnavailable, CircuitOpenError),
             bus=get_invalidation_bus(),
         )

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.catalog.cache_store import CatalogCacheStore
 from apps.catalog.contracts import (
     DEFAULT_GRAPH_DEPTH,
     MAX_GRAPH_DEPTH,
@@ -419,3 +420,8 @@ def entity_events(entity_type: str, entity_id: str, limit: int = 50) -> list[Eve
     """The entity's most recent events, newest first."""
     return list(EventLog.objects.filter(entity_type=entity_type, entity_id=entity_id)
                 .order_by("-event_timestamp", "-id")[:limit])
+
+
+def l3_cache_store() -> CatalogCacheStore:
+    """The adapters' L3 cache level: canonical records in this tenant's ``cache_status``."""
+    return CatalogCacheStore()

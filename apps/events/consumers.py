@@ -24,11 +24,12 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
+from django_tenants.utils import schema_context
 
 from apps.events.models import ProcessedEvent
 from apps.events.outbox import get_codec
 from apps.events.routes import handler_registry
+from apps.tenancy import services as tenancy_services
 from dictamesh.events.consumer import (
     ApplyResult,
     BatchReport,
@@ -88,12 +89,8 @@ class ProcessedEventStore:
             self._tenants_loaded_at = time.monotonic()
         if tenant in self._tenants:
             return True
-        public = get_public_schema_name()
-        with _database_errors_are_retryable(), schema_context(public):
-            exists = (
-                tenant != public
-                and get_tenant_model().objects.filter(schema_name=tenant).exists()
-            )
+        with _database_errors_are_retryable():
+            exists = tenancy_services.tenant_exists(tenant)
         if exists:
             self._tenants.add(tenant)
         return exists

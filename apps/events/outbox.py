@@ -18,7 +18,9 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from opentelemetry import propagate
 
 from apps.events.contracts import OutboxError, OutgoingEvent
@@ -124,10 +126,13 @@ def publish(
 
 @cache
 def get_codec() -> AvroCodec:
-    """The process' Avro codec; its schema ids are the schema registry's."""
-    from apps.catalog.schema_registry.resolver import RegistrySchemaResolver
+    """The process' Avro codec; its schema ids come from ``settings.EVENT_SCHEMA_RESOLVER``.
 
-    return AvroCodec(RegistrySchemaResolver())
+    Named in the settings rather than imported: the schema registry lives in the catalog,
+    which publishes through this app, so importing it here would tie the layers in a loop.
+    """
+    resolver_class = import_string(settings.EVENT_SCHEMA_RESOLVER)
+    return AvroCodec(resolver_class())
 
 
 def publish_events(events: Iterable[OutgoingEvent], *, codec: AvroCodec | None = None

@@ -13,7 +13,8 @@ from django.db import connection
 from django.http import HttpRequest
 from django_tenants.utils import get_public_schema_name
 
-from apps.tenancy.api_keys import SCOPES, verify_api_key
+from apps.tenancy.contracts import SCOPES
+from apps.tenancy.services import verify_api_key
 
 REALM = "dictamesh"
 # A header longer than this is no key of ours; refuse it before any work.

@@ -43,7 +43,7 @@ from graphql import (
 from graphql.validation import ValidationContext, ValidationRule
 
 from apps.federation.query_measure import Measure, QueryMeasurer
-from apps.tenancy.graphql_limits import tenant_graphql_limits
+from apps.tenancy.services import tenant_graphql_limits
 
 # Source text allowed per token: room for long names and string arguments, while a
 # document made of one huge string or comment is still refused before it is lexed.

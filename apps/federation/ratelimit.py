@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from apps.federation.auth import Principal
-from apps.tenancy.graphql_limits import tenant_graphql_limits
+from apps.tenancy.services import tenant_graphql_limits
 from dictamesh.observability.logging import get_logger
 
 log = get_logger(__name__)

@@ -19,7 +19,6 @@ import hmac
 import secrets
 import string
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,6 +26,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.tenancy.contracts import SCOPES, ApiKeyError, VerifiedKey
 from apps.tenancy.models import ApiKey, Tenant
 
 KEY_PREFIX = "dm"
@@ -34,7 +34,6 @@ PREFIX_LENGTH = 12
 SECRET_LENGTH = 43  # 43 base62 characters carry 256 bits
 _ALPHABET = string.ascii_letters + string.digits  # no '_': it separates the parts
 
-SCOPES = ("read", "write", "admin")
 # A scope grants the scopes below it: admin ⊃ write ⊃ read.
 _IMPLIED: dict[str, frozenset[str]] = {
     "read": frozenset({"read"}),
@@ -44,20 +43,6 @@ _IMPLIED: dict[str, frozenset[str]] = {
 # last_used_at is written at most this often per key: a hot key must not turn every API
 # request into a row update.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-class ApiKeyError(ValueError):
-    """An API key operation was refused; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class VerifiedKey:
-    """What a valid, unrevoked key grants: the contract other apps receive."""
-
-    key_id: int
-    tenant: str
-    name: str
-    scopes: frozenset[str]
 
 
 def expand_scopes(scopes: Iterable[str]) -> frozenset[str]:

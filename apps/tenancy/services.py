@@ -1,6 +1,8 @@
-"""The public API of the tenancy app: onboarding and offboarding tenants, admin superusers.
+"""The public API of the tenancy app: onboarding and offboarding tenants, admin superusers,
+the tenant list, API keys and per-tenant GraphQL limits.
 
-Management commands and the admin call these; nothing else creates or drops schemas.
+Management commands, the admin and other apps call these; nothing else creates or drops
+schemas. Values and errors other apps receive are in ``contracts.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from django.db import transaction
 from django_redis import get_redis_connection
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
-from apps.tenancy.api_keys import create_api_key, tenant_has_keys
+from apps.tenancy.api_keys import (
+    create_api_key,
+    revoke_api_key,
+    tenant_has_keys,
+    verify_api_key,
+)
+from apps.tenancy.graphql_limits import set_tenant_graphql_limits, tenant_graphql_limits
 from apps.tenancy.models import Domain, Tenant
 from dictamesh.events.topics import (
     TopicProvisioningError,
@@ -24,6 +32,24 @@ from dictamesh.events.topics import (
     provision_tenant_topics,
 )
 from dictamesh.tenancy import current_schema
+
+__all__ = [
+    "OnboardingResult",
+    "TenancyError",
+    "create_api_key",
+    "ensure_superuser",
+    "offboard_tenant",
+    "onboard_tenant",
+    "revoke_api_key",
+    "set_tenant_graphql_limits",
+    "tenant_exists",
+    "tenant_graphql_limits",
+    "tenant_has_keys",
+    "tenant_schemas",
+    "validate_domain",
+    "validate_slug",
+    "verify_api_key",
+]
 
 # A slug is a PostgreSQL schema name and a Kafka topic prefix: keep it safe for both.
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -82,6 +108,13 @@ def tenant_schemas() -> list[str]:
     with schema_context(get_public_schema_name()):
         return list(Tenant.objects.exclude(schema_name=get_public_schema_name())
                     .order_by("schema_name").values_list("schema_name", flat=True))
+
+
+def tenant_exists(slug: str) -> bool:
+    """Whether a tenant of that slug is registered (read from the public schema)."""
+    with schema_context(get_public_schema_name()):
+        return slug != get_public_schema_name() and Tenant.objects.filter(
+            schema_name=slug).exists()
 
 
 def onboard_tenant(

@@ -4,9 +4,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django_tenants.utils import get_tenant_model
 
-from apps.tenancy.services import tenant_schemas
+from apps.tenancy.services import tenant_exists, tenant_schemas
 from dictamesh.events.topics import (
     ProvisionReport,
     TopicError,
@@ -31,7 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str | None = options["tenant"]
-        if slug and not get_tenant_model().objects.filter(schema_name=slug).exists():
+        if slug and not tenant_exists(slug):
             raise CommandError(f"No tenant {slug!r}: `manage.py list_tenants` shows them.")
         try:
             spec = configured_spec()

@@ -7,10 +7,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from django_tenants.utils import get_tenant_model
 
 from apps.events import relay, replay
 from apps.events.contracts import OutboxError
+from apps.tenancy.services import tenant_exists
 from dictamesh.events.producer import EventProducer
 from dictamesh.tenancy import tenant_context
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str = options["tenant"]
         since = _parse_since(options["since"])
-        if not get_tenant_model().objects.filter(schema_name=slug).exists():
+        if not tenant_exists(slug):
             raise CommandError(f"No tenant {slug!r}: `manage.py list_tenants` shows them.")
         with tenant_context(slug):
             try:

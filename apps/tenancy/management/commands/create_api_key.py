@@ -4,8 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.tenancy.api_keys import SCOPES, ApiKeyError, create_api_key
+from apps.tenancy.contracts import SCOPES, ApiKeyError
 from apps.tenancy.management.key_output import write_new_key
+from apps.tenancy.services import create_api_key
 
 
 class Command(BaseCommand):

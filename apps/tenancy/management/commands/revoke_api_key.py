@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.tenancy.api_keys import ApiKeyError, revoke_api_key
+from apps.tenancy.contracts import ApiKeyError
+from apps.tenancy.services import revoke_api_key
 
 
 class Command(BaseCommand):
