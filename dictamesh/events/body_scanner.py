@@ -24,7 +24,7 @@ _Scan = tuple[Skip, int]
 
 
 class Malformed(Exception):
-    pass
+    """Bytes that cannot be a value of the schema; the message says which rule they break."""
 
 
 def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
