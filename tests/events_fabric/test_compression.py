@@ -1,7 +1,8 @@
 """Every producer compression that settings accept works end to end on the real broker.
 
-kafka-python imports each codec's library lazily and fails only at the first send; the
-project's kafka-python extras install them, and this test is what notices if one is lost.
+kafka-python looks for a codec's library only when a producer is made (and a consumer only
+when it meets a compressed batch), so a missing one would surface in production at the
+first relay. The project's kafka-python extras install them; this test notices if one goes.
 """
 
 from __future__ import annotations
