@@ -6,6 +6,8 @@ Produces N encoded change events to a fresh topic of a throwaway tenant, then re
 twice on the same broker in the same run:
 
 - raw: a plain KafkaConsumer polling the messages (no decode, no database, no commits);
+- confluent: confluent-kafka (librdkafka, C) consuming the same way, so that raw/confluent
+  shows how far the pure-Python client is from librdkafka (a development dependency only);
 - runner: our ConsumerRunner with a no-op handler, so the time is the runner's own work:
   decode, dedupe and record in ProcessedEvent, database commit, offset commit.
 
@@ -96,6 +98,32 @@ def raw_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> float:
     return count / elapsed
 
 
+def confluent_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> float:
+    """Events per second of confluent-kafka reading ``count`` messages, as ``raw_rate``."""
+    from confluent_kafka import Consumer
+
+    timeouts = consumer_settings("bench-confluent")
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"bench-confluent-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": timeouts.session_timeout_ms,
+        "heartbeat.interval.ms": timeouts.heartbeat_interval_ms,
+        "max.poll.interval.ms": timeouts.max_poll_interval_ms,
+    })
+    consumer.subscribe([topic])
+    seen, started = 0, 0.0
+    while seen < count:
+        polled = consumer.consume(num_messages=batch_size, timeout=0.5)
+        if polled and not started:
+            started = time.perf_counter()
+        seen += sum(1 for message in polled if message.error() is None)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return count / elapsed
+
+
 def runner_rate(codec: AvroCodec, topic: str, count: int) -> float:
     """Events per second of our runner applying ``count`` events with a no-op handler."""
     group = f"bench-runner-{uuid.uuid4().hex[:8]}"
@@ -151,20 +179,27 @@ def main() -> None:
         print(f"produced {args.events} events to {topic} "
               f"in {time.perf_counter() - started:.1f}s")
 
-        raws, ours, raw_cpu, our_cpu = [], [], [], []
+        raws, ours, confluents, raw_cpu, our_cpu = [], [], [], [], []
+        batch_size = settings.KAFKA_CONSUMER_BATCH_SIZE
         for round_number in range(1, args.rounds + 1):
+            confluents.append(confluent_rate(bootstrap, topic, args.events, batch_size))
             cpu = time.process_time()
-            raws.append(raw_rate(bootstrap, topic, args.events, settings.KAFKA_CONSUMER_BATCH_SIZE))
+            raws.append(raw_rate(bootstrap, topic, args.events, batch_size))
             raw_cpu.append(time.process_time() - cpu)
             cpu = time.process_time()
             ours.append(runner_rate(codec, topic, args.events))
             our_cpu.append(time.process_time() - cpu)
-            print(f"round {round_number}: raw {raws[-1]:,.0f}/s, runner {ours[-1]:,.0f}/s")
-        raw, runner = max(raws), max(ours)  # the best of each: noise only ever slows a run
+            print(f"round {round_number}: confluent {confluents[-1]:,.0f}/s, "
+                  f"raw {raws[-1]:,.0f}/s, runner {ours[-1]:,.0f}/s")
+        # The best of each: noise only ever slows a run.
+        raw, runner, confluent = max(raws), max(ours), max(confluents)
+        print(f"confluent-kafka consume: {confluent:10,.0f} events/s")
         print(f"raw kafka-python consume: {raw:10,.0f} events/s")
         print(f"runner (decode, dedupe, DB commit, offset commit): {runner:10,.0f} events/s")
         print(f"ratio runner/raw: {runner / raw:.2f} (target >= 0.5; batch size "
-              f"{settings.KAFKA_CONSUMER_BATCH_SIZE}, {args.partitions} partitions)")
+              f"{batch_size}, {args.partitions} partitions)")
+        print(f"ratio raw/confluent: {raw / confluent:.2f} (kafka-python vs librdkafka); "
+              f"runner/confluent: {runner / confluent:.2f}")
         # This process' CPU (all threads; the database's is not in it) is steadier than
         # wall time on a shared machine, and shows what the runner adds per event.
         per_event = 1e6 / args.events

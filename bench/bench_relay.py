@@ -4,6 +4,10 @@ Baseline, same run and broker: kafka-python producing the same messages (same ke
 and headers, same producer settings) straight from memory. The relay also reads the rows,
 and marks them sent. Target: relay rate >= 0.5 x the baseline.
 
+Beside it, confluent-kafka (librdkafka, C) producing the same messages with the same
+settings: raw kafka-python / confluent-kafka shows how far the pure-Python client is from
+librdkafka (a development dependency only; the product runs kafka-python).
+
     .venv/bin/python bench/bench_relay.py [--messages 20000] [--value-bytes 512] [--rounds 3]
 
 Uses the broker at KAFKA_BOOTSTRAP_SERVERS (starting a development one if none answers)
@@ -24,6 +28,7 @@ from _support import progress, setup_django, throwaway_tenant
 
 PARTITIONS = 12  # as the entity_changed topics
 KEYS = 1000
+KINDS = ("confluent", "raw", "relay")  # one topic per producer and round
 
 
 def make_messages(count: int, value_bytes: int) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -49,6 +54,47 @@ def raw_produce(bootstrap: list[str], topic: str, messages: list) -> float:
     producer.flush()
     elapsed = time.perf_counter() - started
     producer.close()
+    return len(messages) / elapsed
+
+
+def confluent_produce(bootstrap: list[str], topic: str, messages: list) -> float:
+    """confluent-kafka with the same producer settings: send everything, flush once."""
+    from confluent_kafka import Producer
+
+    from dictamesh.events.producer import ProducerConfig
+
+    config = ProducerConfig.from_settings(bootstrap_servers=tuple(bootstrap))
+    producer = Producer({
+        "bootstrap.servers": ",".join(config.bootstrap_servers),
+        "client.id": "bench-confluent",
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": config.linger_ms,
+        "batch.size": config.batch_bytes,
+        "compression.type": config.compression,
+        "delivery.timeout.ms": config.delivery_timeout_ms,
+    })
+    failures: list[str] = []
+
+    def on_delivery(error: object, _message: object) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    producer.produce(topic, value=b"warm-up", key=b"w")
+    producer.flush(30)
+    started = time.perf_counter()
+    for key, value, headers in messages:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key.encode(), on_delivery=on_delivery,
+                                 headers=[(n, v.encode()) for n, v in headers.items()])
+                break
+            except BufferError:  # librdkafka's local queue is full: let it drain
+                producer.poll(0.05)
+    producer.flush(60)
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"confluent-kafka failed to deliver: {failures[0]}")
     return len(messages) / elapsed
 
 
@@ -101,29 +147,35 @@ def main() -> None:
     batch_size = settings.OUTBOX_RELAY_BATCH_SIZE
     admin = open_admin(bootstrap)
     with throwaway_tenant(f"bench_relay_{run}"):
-        raw_rates, relay_rates = [], []
+        raw_rates, relay_rates, confluent_rates = [], [], []
         for round_ in range(1, args.rounds + 1):
-            raw_topic = f"bench{run}r{round_}.raw.entity_changed"
-            relay_topic = f"bench{run}r{round_}.relay.entity_changed"
-            provision(admin, [(raw_topic, spec), (relay_topic, spec)])
+            topics = {kind: f"bench{run}r{round_}.{kind}.entity_changed" for kind in KINDS}
+            provision(admin, [(topic, spec) for topic in topics.values()])
+            progress(f"round {round_}: confluent-kafka produce")
+            confluent_rates.append(confluent_produce(bootstrap, topics["confluent"], messages))
             progress(f"round {round_}: raw produce")
-            raw_rates.append(raw_produce(bootstrap, raw_topic, messages))
+            raw_rates.append(raw_produce(bootstrap, topics["raw"], messages))
             progress(f"round {round_}: relay")
-            relay_rates.append(relay(relay_topic, messages, batch_size))
+            relay_rates.append(relay(topics["relay"], messages, batch_size))
         admin.delete_topics([f"bench{run}r{r}.{kind}.entity_changed"
-                             for r in range(1, args.rounds + 1) for kind in ("raw", "relay")])
+                             for r in range(1, args.rounds + 1) for kind in KINDS])
     admin.close()
 
     raw, relayed = statistics.median(raw_rates), statistics.median(relay_rates)
+    confluent = statistics.median(confluent_rates)
     print(f"messages: {args.messages:,} x {args.value_bytes} B, {KEYS} keys, "
           f"{PARTITIONS} partitions, relay batch {batch_size}, "
           f"linger {settings.KAFKA_PRODUCER_LINGER_MS} ms, median of {args.rounds} rounds "
           f"(pid {os.getpid()})")
+    print(f"confluent-kafka produce  : {confluent:10,.0f} msg/s   rounds: "
+          + ", ".join(f"{r:,.0f}" for r in confluent_rates))
     print(f"raw kafka-python produce : {raw:10,.0f} msg/s   rounds: "
           + ", ".join(f"{r:,.0f}" for r in raw_rates))
     print(f"outbox relay             : {relayed:10,.0f} rows/s  rounds: "
           + ", ".join(f"{r:,.0f}" for r in relay_rates))
     print(f"ratio relay / raw        : {relayed / raw:10.2f}   (target >= 0.50)")
+    print(f"ratio raw / confluent    : {raw / confluent:10.2f}   (kafka-python vs librdkafka)")
+    print(f"ratio relay / confluent  : {relayed / confluent:10.2f}")
 
 
 if __name__ == "__main__":

@@ -214,7 +214,7 @@ KAFKA_PRODUCER_COMPRESSION = env_str("KAFKA_PRODUCER_COMPRESSION", default="none
 if KAFKA_PRODUCER_COMPRESSION not in {"none", "gzip", "lz4", "snappy", "zstd"}:
     raise ImproperlyConfigured(
         f"KAFKA_PRODUCER_COMPRESSION={KAFKA_PRODUCER_COMPRESSION!r}: use none, gzip, lz4, "
-        "snappy or zstd (all but none and gzip need their Python library installed)."
+        "snappy or zstd (the project's kafka-python extras install each codec's library)."
     )
 KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS = env_int("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS", 30_000)
 KAFKA_PRODUCER_MAX_BLOCK_MS = env_int("KAFKA_PRODUCER_MAX_BLOCK_MS", 5_000)

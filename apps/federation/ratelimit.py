@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -133,8 +134,9 @@ def check_rate(principal: Principal, *, weight: int = 1,
     window_ms = window_seconds() * 1000
     try:
         redis_client = client if client is not None else _default_client()
-        count, ttl_ms = redis_client.eval(_HIT, 1, rate_key(principal), window_ms,
-                                          max(1, weight))
+        # A sync client returns the script's reply (redis-py annotates sync | async).
+        count, ttl_ms = cast(list[int], redis_client.eval(_HIT, 1, rate_key(principal),
+                                                          window_ms, max(1, weight)))
     except (RedisError, OSError):
         if client is None:
             _skip_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS

@@ -3,15 +3,11 @@
 read, so standard Kafka tooling understands our topics.
 
 fastavro (C extension) does the encoding and decoding. Around it this module adds what a
-consumer of untrusted bytes needs:
-- before fastavro reads a body, a compiled scan checks its structure against the writer
-  schema: every length, block count, enum and union index must fit in the bytes that are
-  there. fastavro alone would read ``-1`` as the *last* enum symbol or union branch, and
-  would build a list of 2**60 Nones for a tiny ``array<null>``;
-- before fastavro writes a record, a compiled validator checks it, because fastavro's writer
-  silently writes ``1.5`` into an int field or the characters of ``"abc"`` into an array;
-- schemas are parsed and compiled once per id, and ids looked up once per schema object,
-  so the hot path does no JSON work and no resolver call.
+consumer of untrusted bytes needs: before fastavro reads a body, the compiled scan of
+``body_scanner`` checks its structure against the writer schema; before fastavro writes a
+record, the compiled validator of ``record_validator`` checks it. Schemas are parsed and
+compiled once per id, and ids looked up once per schema object, so the hot path does no JSON
+work and no resolver call.
 
 Every failure is a :class:`CodecError` whose ``reason`` a consumer can route on (dead-letter
 it) — except a resolver that cannot answer (registry down): that error propagates as is,
@@ -20,31 +16,38 @@ because the message is fine and the consumer should retry, not dead-letter.
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import json
 import struct
 import threading
-import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from dictamesh.events import PRIMITIVE_TYPES, compatibility, strip_wrappers
+from dictamesh.events import compatibility
+from dictamesh.events.body_scanner import MAX_ZERO_WIDTH_ITEMS, Malformed, Skip, compile_scanner
+from dictamesh.events.record_validator import Mismatch, Validator, compile_validator
+
+__all__ = [  # MAX_ZERO_WIDTH_ITEMS: the scan's bound, part of what a decode refuses
+    "HEADER",
+    "MAGIC_BYTE",
+    "MAX_ZERO_WIDTH_ITEMS",
+    "AvroCodec",
+    "CodecError",
+    "Decoded",
+    "InMemorySchemaResolver",
+    "SchemaResolver",
+    "UnknownSchemaId",
+    "canonical_json",
+    "subject_for_topic",
+]
 
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">BI")  # magic byte, schema id
-# A block of items that take no bytes (array<null>, empty records) is bounded by nothing
-# else; past this many per array we call the body hostile rather than allocate for it.
-MAX_ZERO_WIDTH_ITEMS = 1_000_000
 # The codec remembers schemas by object identity (the cheap key); beyond this many distinct
 # objects, a caller is building a new dict per call, and the memo is reset to bound memory.
 _MAX_IDENTITY_ENTRIES = 1024
-
-T = TypeVar("T")
 
 
 class CodecError(ValueError):
@@ -159,7 +162,7 @@ class AvroCodec:
         plan = self._writer_plan(subject, schema)
         try:
             plan.validate(record)
-        except _Mismatch as exc:
+        except Mismatch as exc:
             raise CodecError("invalid_record", f"Record does not fit {plan.name}: {exc}") from None
         out = BytesIO()
         out.write(plan.header)
@@ -231,8 +234,8 @@ class _Plan:
         schema_id: int,
         schema: dict[str, Any],
         parsed: Any,
-        validate: _Validator,
-        skip: _Skip,
+        validate: Validator,
+        skip: Skip,
     ) -> None:
         self.schema = schema
         self.parsed = parsed
@@ -248,7 +251,7 @@ class _Plan:
             raise CodecError(
                 "bad_body", f"Body is truncated: it ends inside a value of {self.name}."
             ) from None
-        except _Malformed as exc:
+        except Malformed as exc:
             raise CodecError("bad_body", f"Body is not a valid {self.name}: {exc}") from None
         if end != len(data):
             raise CodecError(
@@ -257,478 +260,9 @@ class _Plan:
             )
 
 
-def _compile(schema: dict[str, Any]) -> tuple[Any, _Validator, _Skip]:
+def _compile(schema: dict[str, Any]) -> tuple[Any, Validator, Skip]:
     try:
         parsed, named = compatibility.parse(schema)
     except compatibility.InvalidSchema as exc:
         raise CodecError("invalid_schema", f"Not a valid Avro schema: {exc}") from exc
-    return parsed, _Validators(named).compile(parsed), _Scanner(named).compile(parsed)[0]
-
-
-class _Compiler(Generic[T]):
-    """Turns a parsed schema into nested closures, one per node, built once.
-
-    Named types are compiled where they are defined; a reference to a type still being
-    compiled (recursion) gets a forwarder that finds the finished closure at call time.
-    """
-
-    def __init__(self, named: dict[str, Any]) -> None:
-        self._named = named
-        self._done: dict[str, T] = {}
-        self._pending: set[str] = set()
-
-    def compile(self, node: Any) -> T:
-        node = strip_wrappers(node)
-        if isinstance(node, list):
-            return self.union(node)
-        if isinstance(node, str):
-            return self.primitive(node) if node in PRIMITIVE_TYPES else self._reference(node)
-        build: Callable[[dict[str, Any]], T] = getattr(self, node["type"])
-        name = node.get("name")
-        if name is None:  # array, map
-            return build(node)
-        self._pending.add(name)
-        self._done[name] = result = build(node)
-        self._pending.discard(name)
-        return result
-
-    def _reference(self, name: str) -> T:
-        if name in self._pending:
-            return self.forward(name, self._done)
-        if name in self._done:
-            return self._done[name]
-        return self.compile(self._named[name])
-
-    def primitive(self, name: str) -> T:
-        raise NotImplementedError
-
-    def forward(self, name: str, done: dict[str, T]) -> T:
-        raise NotImplementedError
-
-    def union(self, branches: list[Any]) -> T:
-        raise NotImplementedError
-
-
-# --- Records: does a Python value fit a schema? ---------------------------------------------
-
-_Validator = Callable[[Any], None]
-
-
-class _Mismatch(Exception):
-    """A value that does not fit; ``path`` grows as the error unwinds out of containers."""
-
-    def __init__(self, problem: str, path: str = "") -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.path = [path] if path else []
-
-    def __str__(self) -> str:
-        where = "".join(self.path).lstrip(".")
-        return f"field '{where}' {self.problem}" if where else self.problem
-
-
-def _got(value: Any) -> str:
-    return f"got {type(value).__name__} {value!r:.60}"
-
-
-def _int_check(low: int, high: int, avro: str) -> _Validator:
-    def check(value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise _Mismatch(f"expects {avro}, {_got(value)}")
-
-    return check
-
-
-def _type_check(types: Any, avro: str) -> _Validator:
-    def check(value: Any) -> None:
-        if not isinstance(value, types):
-            raise _Mismatch(f"expects {avro}, {_got(value)}")
-
-    return check
-
-
-def _number_check(avro: str) -> _Validator:
-    def check(value: Any) -> None:
-        # bool is an int subclass, but True is no number in Avro (nor in fastavro's checks).
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise _Mismatch(f"expects {avro}, {_got(value)}")
-
-    return check
-
-
-def _check_null(value: Any) -> None:
-    if value is not None:
-        raise _Mismatch(f"expects null, {_got(value)}")
-
-
-_PRIMITIVE_VALIDATORS: dict[str, _Validator] = {
-    "null": _check_null,
-    "boolean": _type_check(bool, "boolean"),
-    "int": _int_check(-(2**31), 2**31 - 1, "int (32-bit)"),
-    "long": _int_check(-(2**63), 2**63 - 1, "long (64-bit)"),
-    "float": _number_check("float"),
-    "double": _number_check("double"),
-    "bytes": _type_check(bytes | bytearray, "bytes"),
-    "string": _type_check(str, "string"),
-}
-
-# The exact Python types (not subclasses) each Avro type takes.
-_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
-    "null": (type(None),),
-    "boolean": (bool,),
-    "int": (int,),
-    "long": (int,),
-    "float": (int, float),
-    "double": (int, float),
-    "bytes": (bytes, bytearray),
-    "string": (str,),
-    "enum": (str,),
-    "fixed": (bytes, bytearray),
-    "array": (list, tuple),
-    "map": (dict,),
-    "record": (dict,),
-    "error": (dict,),
-}
-
-# Python values fastavro's logical writers convert, besides those of the underlying type.
-_LOGICAL_TYPES: dict[str, type] = {
-    "timestamp-millis": datetime.datetime,
-    "timestamp-micros": datetime.datetime,
-    "timestamp-nanos": datetime.datetime,
-    "local-timestamp-millis": datetime.datetime,
-    "local-timestamp-micros": datetime.datetime,
-    "local-timestamp-nanos": datetime.datetime,
-    "date": datetime.date,
-    "time-millis": datetime.time,
-    "time-micros": datetime.time,
-    "uuid": uuid.UUID,
-    "decimal": decimal.Decimal,
-}
-
-
-class _Validators(_Compiler[_Validator]):
-    def compile(self, node: Any) -> _Validator:
-        check = super().compile(node)
-        logical = isinstance(node, dict) and _LOGICAL_TYPES.get(node.get("logicalType", ""))
-        if not logical:
-            return check
-
-        def either(value: Any) -> None:
-            if not isinstance(value, logical):
-                check(value)
-
-        return either
-
-    def primitive(self, name: str) -> _Validator:
-        return _PRIMITIVE_VALIDATORS[name]
-
-    def forward(self, name: str, done: dict[str, _Validator]) -> _Validator:
-        return lambda value: done[name](value)
-
-    def record(self, node: dict[str, Any]) -> _Validator:
-        fields = [(f["name"], "default" in f, self.compile(f["type"])) for f in node["fields"]]
-        names = frozenset(name for name, _, _ in fields)
-        record = node["name"].rpartition(".")[2]
-
-        def check(value: Any) -> None:
-            if type(value) is not dict and not isinstance(value, Mapping):  # dict: fast
-                raise _Mismatch(f"expects record {record} (a mapping), {_got(value)}")
-            for name, has_default, field in fields:
-                if name in value:
-                    try:
-                        field(value[name])
-                    except _Mismatch as exc:
-                        exc.path.insert(0, f".{name}")
-                        raise
-                elif not has_default:
-                    raise _Mismatch("is required and has no default", f".{name}")
-            if not names.issuperset(value):
-                unknown = next(key for key in value if key not in names)
-                raise _Mismatch(f"is not in record {record}", f".{unknown}")
-
-        return check
-
-    error = record
-
-    def enum(self, node: dict[str, Any]) -> _Validator:
-        symbols = frozenset(node["symbols"])
-
-        def check(value: Any) -> None:
-            if not isinstance(value, str) or value not in symbols:
-                raise _Mismatch(f"expects one of {sorted(symbols)}, {_got(value)}")
-
-        return check
-
-    def fixed(self, node: dict[str, Any]) -> _Validator:
-        size = node["size"]
-
-        def check(value: Any) -> None:
-            if not isinstance(value, bytes | bytearray) or len(value) != size:
-                raise _Mismatch(f"expects {size} bytes (fixed {node['name']}), {_got(value)}")
-
-        return check
-
-    def array(self, node: dict[str, Any]) -> _Validator:
-        item = self.compile(node["items"])
-
-        def check(value: Any) -> None:
-            if not isinstance(value, list | tuple):
-                raise _Mismatch(f"expects an array (a list), {_got(value)}")
-            for index, element in enumerate(value):
-                try:
-                    item(element)
-                except _Mismatch as exc:
-                    exc.path.insert(0, f"[{index}]")
-                    raise
-
-        return check
-
-    def map(self, node: dict[str, Any]) -> _Validator:
-        item = self.compile(node["values"])
-
-        def check(value: Any) -> None:
-            if not isinstance(value, Mapping):
-                raise _Mismatch(f"expects a map (a dict), {_got(value)}")
-            for key, element in value.items():
-                if not isinstance(key, str):
-                    raise _Mismatch(f"expects string map keys, {_got(key)}")
-                try:
-                    item(element)
-                except _Mismatch as exc:
-                    exc.path.insert(0, f"[{key!r}]")
-                    raise
-
-        return check
-
-    def union(self, branches: list[Any]) -> _Validator:
-        checks = [self.compile(branch) for branch in branches]
-        described = [_describe(branch) for branch in branches]
-        # Try only the branches that take the value's Python type: failing into the next
-        # branch costs an exception, too slow for every optional field of every record.
-        by_type: dict[type, list[_Validator]] = {}
-        for branch, branch_check in zip(branches, checks, strict=True):
-            for python_type in self._python_types(branch):
-                by_type.setdefault(python_type, []).append(branch_check)
-        # The usual optional field: a mismatch inside its one non-null type says more.
-        non_null = [c for b, c in zip(branches, checks, strict=True) if _describe(b) != "null"]
-
-        def check(value: Any) -> None:
-            for branch in by_type.get(type(value), checks):  # a subclass: try them all
-                try:
-                    branch(value)
-                except _Mismatch:
-                    continue
-                return
-            if value is not None and len(non_null) == 1:
-                non_null[0](value)  # raises its own, more precise, mismatch
-            raise _Mismatch(f"expects one of {described}, {_got(value)}")
-
-        return check
-
-    def _python_types(self, branch: Any) -> tuple[type, ...]:
-        logical = isinstance(branch, dict) and _LOGICAL_TYPES.get(branch.get("logicalType", ""))
-        node = strip_wrappers(branch)
-        if isinstance(node, str) and node not in PRIMITIVE_TYPES:
-            node = self._named[node]
-        kind = node if isinstance(node, str) else node["type"]
-        return _PYTHON_TYPES[kind] + ((logical,) if logical else ())
-
-
-def _describe(node: Any) -> str:
-    node = strip_wrappers(node)
-    if isinstance(node, dict):
-        return str(node.get("name", node["type"]))
-    return "union" if isinstance(node, list) else str(node)
-
-
-# --- Bodies: do these bytes have the structure of the writer schema? -----------------------
-
-# A skip reads one value's bytes from ``pos`` and returns the position after it; it raises
-# IndexError when the bytes end first. With it, the fewest bytes one value can take.
-_Skip = Callable[[bytes, int], int]
-_Scan = tuple[_Skip, int]
-
-
-class _Malformed(Exception):
-    pass
-
-
-def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
-    """The zigzag varint at ``pos`` and the position after it."""
-    byte = buf[pos]
-    if byte < 0x80:  # one byte: most lengths, indexes and small numbers
-        return (byte >> 1) ^ -(byte & 1), pos + 1
-    value, shift = byte & 0x7F, 7
-    while True:
-        pos += 1
-        byte = buf[pos]
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
-        if shift > 63:
-            raise _Malformed("a varint runs past the 10 bytes of a long")
-    if value >> 64:
-        raise _Malformed("a varint overflows 64 bits")
-    return (value >> 1) ^ -(value & 1), pos + 1
-
-
-def _skip_long(buf: bytes, pos: int) -> int:
-    if buf[pos] < 0x80:  # the common one-byte case, inlined: this runs once per value
-        return pos + 1
-    return _read_long(buf, pos)[1]
-
-
-def _skip_int(buf: bytes, pos: int) -> int:
-    value, pos = _read_long(buf, pos)
-    if not -(2**31) <= value < 2**31:
-        raise _Malformed(f"int value {value} is out of the 32-bit range")
-    return pos
-
-
-def _skip_sized(buf: bytes, pos: int) -> int:
-    byte = buf[pos]
-    if not byte & 0x81 and pos + 1 + (byte >> 1) <= len(buf):  # a short length, inlined
-        return pos + 1 + (byte >> 1)
-    size, pos = _read_long(buf, pos)
-    _check_size(size, len(buf) - pos)
-    return pos + size
-
-
-def _check_size(size: int, left: int) -> None:
-    if size < 0:
-        raise _Malformed(f"a length is negative ({size})")
-    if size > left:
-        raise _Malformed(f"a length of {size} exceeds the {left} bytes left")
-
-
-def _skip_null(buf: bytes, pos: int) -> int:
-    return pos
-
-
-def _fixed_width(size: int) -> _Skip:
-    def skip(buf: bytes, pos: int) -> int:
-        if pos + size > len(buf):
-            raise IndexError
-        return pos + size
-
-    return skip
-
-
-_PRIMITIVE_SCANS: dict[str, _Scan] = {
-    "null": (_skip_null, 0),
-    "boolean": (_fixed_width(1), 1),
-    "int": (_skip_int, 1),
-    "long": (_skip_long, 1),
-    "float": (_fixed_width(4), 4),
-    "double": (_fixed_width(8), 8),
-    "bytes": (_skip_sized, 1),
-    "string": (_skip_sized, 1),
-}
-
-
-def _indexed(count: int, what: str) -> tuple[int, Callable[[bytes, int], tuple[int, int]]]:
-    """An enum's or union's index reader, which (unlike fastavro) refuses negative ones.
-
-    Also the bound under which a single byte at ``pos`` is a valid index on its own, for
-    callers to inline that common case: an even byte (non-negative) below it.
-    """
-
-    def read(buf: bytes, pos: int) -> tuple[int, int]:
-        index, pos = _read_long(buf, pos)
-        if not 0 <= index < count:
-            raise _Malformed(f"{what} index {index} is not in 0..{count - 1}")
-        return index, pos
-
-    return min(2 * count, 0x80), read
-
-
-class _Scanner(_Compiler[_Scan]):
-    def primitive(self, name: str) -> _Scan:
-        return _PRIMITIVE_SCANS[name]
-
-    def forward(self, name: str, done: dict[str, _Scan]) -> _Scan:
-        # Its width is unknown until it is compiled: 0 is a safe lower bound (block
-        # counts of it are then bounded by MAX_ZERO_WIDTH_ITEMS instead).
-        return (lambda buf, pos: done[name][0](buf, pos)), 0
-
-    def record(self, node: dict[str, Any]) -> _Scan:
-        fields = [self.compile(f["type"]) for f in node["fields"]]
-        skips = [skip for skip, _ in fields]
-
-        def skip(buf: bytes, pos: int) -> int:
-            for field in skips:
-                pos = field(buf, pos)
-            return pos
-
-        return skip, sum(width for _, width in fields)
-
-    error = record
-
-    def enum(self, node: dict[str, Any]) -> _Scan:
-        name = node["name"].rpartition(".")[2]
-        one_byte, read_index = _indexed(len(node["symbols"]), f"enum {name}")
-
-        def skip(buf: bytes, pos: int) -> int:
-            byte = buf[pos]
-            if not byte & 1 and byte < one_byte:
-                return pos + 1
-            return read_index(buf, pos)[1]
-
-        return skip, 1
-
-    def fixed(self, node: dict[str, Any]) -> _Scan:
-        return _fixed_width(node["size"]), node["size"]
-
-    def union(self, branches: list[Any]) -> _Scan:
-        skips = [self.compile(branch)[0] for branch in branches]
-        one_byte, read_index = _indexed(len(skips), "union")
-
-        def skip(buf: bytes, pos: int) -> int:
-            byte = buf[pos]
-            if not byte & 1 and byte < one_byte:
-                return skips[byte >> 1](buf, pos + 1)
-            index, pos = read_index(buf, pos)
-            return skips[index](buf, pos)
-
-        return skip, 1
-
-    def array(self, node: dict[str, Any]) -> _Scan:
-        return _blocks(*self.compile(node["items"])), 1
-
-    def map(self, node: dict[str, Any]) -> _Scan:
-        value, width = self.compile(node["values"])
-
-        def entry(buf: bytes, pos: int) -> int:
-            return value(buf, _skip_sized(buf, pos))
-
-        return _blocks(entry, width + 1), 1
-
-
-def _blocks(item: _Skip, width: int) -> _Skip:
-    """Skip an array or map: blocks of ``count`` items, ended by an empty block."""
-
-    def skip(buf: bytes, pos: int) -> int:
-        total = 0
-        while True:
-            byte = buf[pos]
-            if byte < 0x80:  # one-byte count, inlined
-                count, pos = (byte >> 1) ^ -(byte & 1), pos + 1
-            else:
-                count, pos = _read_long(buf, pos)
-            if count == 0:
-                return pos
-            if count < 0:  # a negative count is followed by the block's size in bytes
-                count = -count
-                size, pos = _read_long(buf, pos)
-                _check_size(size, len(buf) - pos)
-            # Bound the count before looping over it: a few bytes must not buy a long loop.
-            if count * width > len(buf) - pos:
-                raise _Malformed(f"{count} items cannot fit the {len(buf) - pos} bytes left")
-            total += count
-            if total > MAX_ZERO_WIDTH_ITEMS and not width:
-                raise _Malformed(f"more than {MAX_ZERO_WIDTH_ITEMS} items that take no bytes")
-            for _ in range(count):
-                pos = item(buf, pos)
-
-    return skip
+    return parsed, compile_validator(parsed, named), compile_scanner(parsed, named)

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import pybreaker
 import redis
@@ -167,8 +167,10 @@ def _epoch_to_datetime(value: bytes | str | float | None) -> datetime | None:
     return datetime.fromtimestamp(float(value), tz=UTC)
 
 
+# redis-py's own annotations give each command the union of its sync and asyncio results;
+# a synchronous client returns the value, hence the casts on the commands below.
 def _redis_now(client: redis.Redis) -> float:
-    seconds, micros = client.time()
+    seconds, micros = cast(tuple[int, int], client.time())
     return seconds + micros / 1_000_000
 
 
@@ -214,7 +216,8 @@ class _SharedRedisStorage(pybreaker.CircuitRedisStorage):
     @property
     def opened_at(self) -> datetime | None:
         try:
-            return _epoch_to_datetime(self._redis.get(self._namespace("opened_at")))
+            opened_at = cast("bytes | None", self._redis.get(self._namespace("opened_at")))
+            return _epoch_to_datetime(opened_at)
         except RedisError:
             log.warning("redis unavailable: opened_at unknown", exc_info=True)
             return None
@@ -323,7 +326,8 @@ class SourceBreaker(pybreaker.CircuitBreaker):
             opened_at, now = self._opened_at_and_now()
         if probe_in_flight:
             # At the latest, the probe lock expires; usually the probe ends much sooner.
-            next_probe = now + max(0.0, self._client.pttl(self._probe_key) / 1000)
+            probe_ttl_ms = cast(int, self._client.pttl(self._probe_key))
+            next_probe = now + max(0.0, probe_ttl_ms / 1000)
         else:
             next_probe = (opened_at or now) + self.reset_timeout
         return CircuitOpenError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 import redis
@@ -334,7 +335,8 @@ def test_a_listener_that_lost_its_connection_clears_l1_on_resubscribing(
         assert _get(cache, entity_type, "1", source.load).level == "l1"
 
         admin = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-        killed = [c["id"] for c in admin.client_list(_type="pubsub") if c["name"] == name]
+        clients = cast(list[dict[str, Any]], admin.client_list(_type="pubsub"))
+        killed = [c["id"] for c in clients if c["name"] == name]
         assert killed, "the listener's pub/sub connection was not found"
         for client_id in killed:
             admin.client_kill_filter(_id=client_id)

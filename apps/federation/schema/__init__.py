@@ -92,5 +92,22 @@ def subgraph_schema(domain: str) -> graphene.Schema:
                         federation_version=LATEST_VERSION)
 
 
+def schema_sdl_files() -> dict[str, str]:
+    """Each schema's SDL by file name: ``unified.graphql`` and ``<domain>.graphql``.
+
+    A subgraph's text is what its ``_service { sdl }`` answers, with the federation
+    ``@link`` and ``@key`` directives (graphql-core's ``print_schema``, which
+    graphene-django's ``graphql_schema`` command uses, drops them).
+    """
+    files = {"unified.graphql": str(unified_schema())}
+    for domain in DOMAINS:
+        # Asked, not printed: the subgraph's own text omits `_entities` and `_service`.
+        result = subgraph_schema(domain).execute("{ _service { sdl } }")
+        if result.errors:
+            raise RuntimeError(f"The {domain} subgraph has no SDL: {result.errors}")
+        files[f"{domain}.graphql"] = result.data["_service"]["sdl"]
+    return {name: text.strip() + "\n" for name, text in files.items()}
+
+
 # Money is a value type several subgraphs define identically: shareable, for composition.
 shareable(Money)
