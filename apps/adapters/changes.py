@@ -57,7 +57,7 @@ def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
     if not changes:
         return 0
     adapter = product.adapter
-    topic = topic_name(adapter.domain, adapter.topic_source, "entity_changed")
+    topic = topic_name(adapter.domain, adapter.name, "entity_changed")
     store = CatalogCacheStore()
     events: list[OutgoingEvent] = []
     by_type: dict[str, list[SourceChange]] = {}
@@ -76,7 +76,7 @@ def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
                 "timestamp": change.occurred_at, "tenant": current_schema(),
                 "entity": {"type": entity_type, "id": change.entity_id,
                            "version": entity.version if entity else 0},
-                "source": adapter.topic_source,
+                "source": adapter.name,
                 "changed_fields": list(change.changed_fields)
                 or ([] if change.change_type == ChangeType.DELETED
                     else _changed_fields(previous.get(change.entity_id), attributes)),

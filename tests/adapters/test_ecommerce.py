@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from apps.adapters.base import EntityQuery, MalformedRecord
+from apps.adapters.base import EntityQuery, InvalidQuery, MalformedRecord
+from apps.adapters.cursors import encode_cursor
 from apps.adapters.ecommerce.adapter import PaymentDeclined
-from apps.adapters.http_source import InvalidQuery, RequestRejected, encode_cursor
+from apps.adapters.http_connection import RequestRejected
 from apps.adapters.reference.dataset import invoice_id
 from dictamesh.events.payload import PayloadRelationship
 from tests.adapters.conftest import SIZES, all_changes, api, changes_resuming

@@ -30,7 +30,8 @@ from tests.events_fabric.conftest import free_port, make_topics
 SPEC_TOPICS = {
     # name: (partitions, retention days, cleanup policy)
     "customers.directus.entity_changed": (12, 30, "delete"),
-    "products.thirdparty.entity_changed": (12, 7, "delete"),
+    "products.products.entity_changed": (12, 7, "delete"),
+    "products.thirdparty.entity_changed": (12, 7, "delete"),  # legacy, drained
     "invoices.ecommerce.entity_changed": (12, 90, "delete"),
     "system.metadata.entity_registered": (3, 365, "compact"),
     "system.lineage.relationship_created": (3, 365, "compact"),

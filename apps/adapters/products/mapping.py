@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from apps.adapters.base import CanonicalEntity, EntitySchema, FieldSpec
-from apps.adapters.http_source import RecordReader, epoch_ms, format_timestamp, parse_timestamp
+from apps.adapters.record_reader import RecordReader, epoch_ms, format_timestamp, parse_timestamp
 
 ENTITY_TYPE = "product"
 
