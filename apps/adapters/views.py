@@ -31,7 +31,7 @@ def source_webhook(request: HttpRequest, name: str) -> JsonResponse:
     if is_public():
         return _error(404, "NO_TENANT", "Webhooks are received on a tenant's host name.")
     try:
-        product = services.product_by_name(name)
+        product = services.data_product_named(name)
     except services.NoSourceFor as exc:
         return _error(404, "UNKNOWN_SOURCE", str(exc))
     adapter = product.adapter

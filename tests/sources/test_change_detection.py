@@ -65,7 +65,7 @@ def _relay() -> None:
 
 def test_a_changed_customer_is_polled_into_an_event_on_the_tenants_topic(
         connected, sources, kafka_bootstrap):
-    product = services.product_by_name("customers")
+    product = services.data_product_named("customers")
     first = poll(product)
     assert first.error == ""
     assert first.changes == 50  # the whole collection the first time
@@ -91,7 +91,7 @@ def test_a_changed_customer_is_polled_into_an_event_on_the_tenants_topic(
 
 
 def test_a_source_that_is_down_marks_nothing_deleted_and_keeps_its_cursor(connected, sources):
-    product = services.product_by_name("customers")
+    product = services.data_product_named("customers")
     poll(product)
     cursor = product.connection.__class__.objects.get(name="customers").change_cursor
     OutboxMessage.objects.all().delete()
@@ -107,7 +107,7 @@ def test_a_source_that_is_down_marks_nothing_deleted_and_keeps_its_cursor(connec
 
 
 def test_a_deletion_nobody_reported_is_found_by_a_complete_listing(connected, sources):
-    product = services.product_by_name("customers")
+    product = services.data_product_named("customers")
     poll(product)
     OutboxMessage.objects.all().delete()
     requests.delete(f"{sources.directus_url}/items/customers/7", timeout=10,
@@ -124,7 +124,7 @@ def test_a_deletion_nobody_reported_is_found_by_a_complete_listing(connected, so
 
 
 def test_a_listing_that_fails_deletes_nothing(connected, sources):
-    product = services.product_by_name("customers")
+    product = services.data_product_named("customers")
     poll(product)
     OutboxMessage.objects.all().delete()
     control(sources.directus_url, "faults", {"down": True})

@@ -14,7 +14,7 @@ import graphene
 from graphql import GraphQLError, GraphQLResolveInfo
 
 from apps.adapters.base import AdapterError, EntityQuery
-from apps.adapters.services import EntityResult, NoSourceFor, product_for
+from apps.adapters.services import EntityResult, NoSourceFor, data_product_for
 from apps.federation.loaders import (
     INVALID_ARGUMENT,
     MALFORMED_SOURCE_RECORD,
@@ -147,7 +147,7 @@ def resolve_invoices(root: Any, info: GraphQLResolveInfo, customer_id: str, firs
     query = EntityQuery(filters={"customer_id": customer_id}, page_size=first,
                         cursor=_source_cursor(after))
     try:
-        page = product_for(ENTITY).query(ENTITY, query)
+        page = data_product_for(ENTITY).query(ENTITY, query)
     except (AdapterError, CircuitOpenError, NoSourceFor) as exc:
         raise failure_error(failure_of(ENTITY, exc)) from exc
     nodes = [Ref(entity.id, EntityResult(entity, False, 0.0, "source"))
