@@ -20,6 +20,15 @@ Position = tuple[datetime, Any]
 """A record's place in change order: (update time, the source's key)."""
 
 
+def text_key_position(record: Any, key_field: str, time_field: str) -> Position | None:
+    """A record's place in change order, (its ``time_field``, its non-empty text
+    ``key_field``), or None when either cannot be read."""
+    if not isinstance(record, dict):
+        return None
+    key, moment = record.get(key_field), parse_timestamp(record.get(time_field))
+    return (moment, key) if isinstance(key, str) and key and moment is not None else None
+
+
 def encode_cursor(kind: str, **values: Any) -> str:
     """An opaque cursor: callers store and return it, never read it."""
     raw = json.dumps({"k": kind, **values}, separators=(",", ":"), sort_keys=True)

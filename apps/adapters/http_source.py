@@ -30,6 +30,7 @@ from apps.adapters.base import (
     SourceAuthError,
     SourceConfig,
 )
+from apps.adapters.cursors import Position
 from apps.adapters.http_connection import RequestRejected, SourceHttp
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,10 @@ class HttpSourceAdapter(DataProductAdapter):
     @abc.abstractmethod
     def query_page(self, query: EntityQuery) -> EntityPage:
         """One page of the entities matching ``query.filters`` (already checked)."""
+
+    @abc.abstractmethod
+    def record_position(self, record: Any) -> Position | None:
+        """Where a source record sits in change order; None when that cannot be read."""
 
     def check_filters(self, filters: Mapping[str, Any]) -> None:
         """Raise InvalidQuery for a filter the source cannot apply (default: any goes)."""
@@ -198,6 +203,15 @@ class HttpSourceAdapter(DataProductAdapter):
         except MalformedRecord as exc:
             self.report_malformed(exc)
             return None
+
+    def change_position(self, record: Any) -> Position | None:
+        """Where a record sits in change order; None when its key or time cannot be read,
+        and then it is reported as malformed (it does not map either: mapping it says
+        what is wrong)."""
+        where = self.record_position(record)
+        if where is None:
+            self.map_or_report(record, self.to_entity)
+        return where
 
     def report_malformed(self, error: MalformedRecord) -> None:
         self.http.metrics.malformed(error)

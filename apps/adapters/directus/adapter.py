@@ -65,6 +65,9 @@ class DirectusAdapter(HttpSourceAdapter):
     def fetch_records(self, ids: Sequence[str]) -> list[Any]:
         return self.items.by_keys([int(key) for key in ids])
 
+    def record_position(self, record: Any) -> mapping.Position | None:
+        return mapping.position(record)
+
     def to_entity(self, record: Any, record_id: str | None = None) -> CanonicalEntity:
         return mapping.to_customer(record, self.config.name, record_id)
 
@@ -136,7 +139,7 @@ class DirectusAdapter(HttpSourceAdapter):
         bound: mapping.Position | None = None  # items past it may not have been read yet
         for rule, field in ((updated, "date_updated"), (never_updated, "date_created")):
             data, _ = self.items.list(rule, sort=(field, "id"), limit=limit)
-            stream = [(where, item) for item in data if (where := self._position(item))]
+            stream = [(where, item) for item in data if (where := self.change_position(item))]
             placed += stream
             if len(data) >= limit:  # a full answer: more may follow its last item
                 if not stream:
@@ -150,14 +153,6 @@ class DirectusAdapter(HttpSourceAdapter):
         changes = [change for _, item in taken if (change := self._change(item)) is not None]
         last = taken[-1][0] if taken else after
         return changes, last, bound is None and len(placed) <= limit
-
-    def _position(self, item: Any) -> mapping.Position | None:
-        where = mapping.position(item)
-        if where is None:
-            # An item without an integer id or readable times does not map either: mapping
-            # it reports what is wrong.
-            self.map_or_report(item, self.to_entity)
-        return where
 
     def _change(self, item: Any, change_type: ChangeType | None = None,
                 changed_fields: tuple[str, ...] = ()) -> SourceChange | None:

@@ -78,6 +78,9 @@ class EcommerceAdapter(HttpSourceAdapter):
     def fetch_records(self, ids: Sequence[str]) -> list[Any]:
         return _data_list(self.http.get_json(INVOICES, {"ids": ",".join(ids)}))
 
+    def record_position(self, record: Any) -> mapping.Position | None:
+        return mapping.position(record)
+
     def to_entity(self, record: Any, record_id: str | None = None) -> CanonicalEntity:
         return mapping.to_invoice(record, self.config.name, record_id)
 
@@ -172,9 +175,8 @@ class EcommerceAdapter(HttpSourceAdapter):
             body = self._changes_page(params)
             changes = []
             for record in _data_list(body):
-                where = mapping.position(record)
+                where = self.change_position(record)
                 if where is None:
-                    self.map_or_report(record, self.to_entity)  # it does not map: say why
                     continue
                 if after is not None and where <= after:
                     continue  # the inclusive boundary, or served again: delivered already

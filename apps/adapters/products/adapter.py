@@ -102,6 +102,9 @@ class ProductsAdapter(HttpSourceAdapter):
     def fetch_records(self, ids: Sequence[str]) -> list[Any]:
         return self._items(self.gets.get("/v1/products", {"skus": ",".join(ids)}))
 
+    def record_position(self, record: Any) -> mapping.Position | None:
+        return mapping.position(record)
+
     def to_entity(self, record: Any, record_id: str | None = None) -> CanonicalEntity:
         return mapping.to_product(record, self.config.name, record_id)
 
@@ -187,10 +190,8 @@ class ProductsAdapter(HttpSourceAdapter):
         # shifts the SKU order) is one change.
         placed: dict[mapping.Position, Any] = {}
         for record in self._window(after[0].isoformat() if after else None):
-            where = mapping.position(record)
-            if where is None:
-                self.map_or_report(record, self.to_entity)  # it does not map: say why
-            elif after is None or where > after:
+            where = self.change_position(record)
+            if where is not None and (after is None or where > after):
                 placed[where] = record
         ordered = sorted(placed.items(), key=lambda pair: pair[0])
         self._window_kept = _Window(ordered, {where: n for n, (where, _) in enumerate(ordered)},
