@@ -9,7 +9,7 @@ nothing of caching, circuit breaking, tenants or Kafka. Those wrap it (see
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -217,18 +217,11 @@ class DataProductAdapter(abc.ABC):
         """Every entity matching ``filters``, in as few calls as the source allows: its
         largest pages, followed up to :meth:`listing_pages`. ``next_cursor`` is set when
         that budget ran out first (the rest was left unread)."""
-        entities: list[CanonicalEntity] = []
-        malformed: list[MalformedRecord] = []
-        cursor: str | None = None
-        for _ in range(self.listing_pages(filters)):
-            page = self.query_entities(entity_type, EntityQuery(
+        def read_page(cursor: str | None) -> EntityPage:
+            return self.query_entities(entity_type, EntityQuery(
                 filters=filters, page_size=self.max_page_size, cursor=cursor))
-            entities += page.entities
-            malformed += page.malformed
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return EntityPage(entities, cursor, None, tuple(malformed))
+
+        return read_pages(read_page, self.listing_pages(filters))
 
     def listing_pages(self, filters: Mapping[str, Any]) -> int:
         """How many pages :meth:`list_all` may read for ``filters``."""
@@ -257,6 +250,23 @@ class DataProductAdapter(abc.ABC):
     def get_metrics(self) -> dict[str, Any]:
         """Adapter-specific figures; request counts and latencies are measured around it."""
         return {}
+
+
+def read_pages(read_page: Callable[[str | None], EntityPage], max_pages: int) -> EntityPage:
+    """Every page ``read_page(cursor)`` serves, from the first (cursor None) on, at most
+    ``max_pages`` of them, as one page: its ``next_cursor`` is set when more pages were
+    left unread."""
+    entities: list[CanonicalEntity] = []
+    malformed: list[MalformedRecord] = []
+    cursor: str | None = None
+    for _ in range(max_pages):
+        page = read_page(cursor)
+        entities += page.entities
+        malformed += page.malformed
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return EntityPage(entities, cursor, None, tuple(malformed))
 
 
 @runtime_checkable

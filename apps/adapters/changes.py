@@ -22,7 +22,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.adapters.base import AdapterError, ChangeBatch, ChangeType, EntityQuery, SourceChange
+from apps.adapters.base import (
+    AdapterError,
+    ChangeBatch,
+    ChangeType,
+    EntityPage,
+    EntityQuery,
+    SourceChange,
+    read_pages,
+)
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record
 from apps.adapters.services import DataProduct
@@ -137,6 +145,12 @@ class ReconcileResult:
     skipped: str = ""  # why nothing was compared (circuit not closed, listing failed)
 
 
+def _listing_page(product: DataProduct, entity_type: str, page_size: int,
+                  cursor: str | None) -> EntityPage:
+    """One page of everything, each page through the breaker (and retried) on its own."""
+    return product.query(entity_type, EntityQuery(page_size=page_size, cursor=cursor))
+
+
 def reconcile_deletions(product: DataProduct, page_size: int = 250,
                         max_pages: int = 1000) -> ReconcileResult:
     """Find entities the source no longer has, for sources that do not report deletions.
@@ -151,22 +165,16 @@ def reconcile_deletions(product: DataProduct, page_size: int = 250,
     deletions: list[SourceChange] = []
     listed = 0
     for entity_type in product.adapter.entity_types:
-        present: set[str] = set()
-        cursor: str | None = None
-        for _ in range(max_pages):
-            try:
-                page = product.query(entity_type, EntityQuery(page_size=page_size,
-                                                              cursor=cursor))
-            except (AdapterError, CircuitOpenError) as exc:
-                return ReconcileResult(name, listed, skipped=f"listing failed: {exc}")
-            present.update(e.id for e in page.entities)
-            # A malformed record still exists at the source: it is not a deletion.
-            present.update(m.record_id for m in page.malformed if m.record_id)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        else:
+        try:
+            listing = read_pages(partial(_listing_page, product, entity_type, page_size),
+                                 max_pages)
+        except (AdapterError, CircuitOpenError) as exc:
+            return ReconcileResult(name, listed, skipped=f"listing failed: {exc}")
+        if listing.next_cursor is not None:
             return ReconcileResult(name, listed, skipped="listing did not end")
+        present = {e.id for e in listing.entities}
+        # A malformed record still exists at the source: it is not a deletion.
+        present.update(m.record_id for m in listing.malformed if m.record_id)
         listed += len(present)
         known = store.known_ids(entity_type, source_system=name)
         now = timezone.now()

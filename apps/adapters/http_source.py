@@ -196,10 +196,10 @@ class HttpSourceAdapter(DataProductAdapter):
                 malformed.append(exc)
         return EntityPage(mapped, next_cursor, total, tuple(malformed))
 
-    def map_or_report(self, record: Any,
-                      to_entity: Callable[[Any], CanonicalEntity]) -> CanonicalEntity | None:
+    def map_or_report(self, record: Any, to_value: Callable[[Any], T]) -> T | None:
+        """``to_value(record)``, or None when the record is malformed (then reported)."""
         try:
-            return to_entity(record)
+            return to_value(record)
         except MalformedRecord as exc:
             self.report_malformed(exc)
             return None

@@ -156,11 +156,8 @@ class DirectusAdapter(HttpSourceAdapter):
 
     def _change(self, item: Any, change_type: ChangeType | None = None,
                 changed_fields: tuple[str, ...] = ()) -> SourceChange | None:
-        try:
-            return mapping.to_change(item, self.config.name, change_type, changed_fields)
-        except MalformedRecord as exc:
-            self.report_malformed(exc)
-            return None
+        return self.map_or_report(item, lambda record: mapping.to_change(
+            record, self.config.name, change_type, changed_fields))
 
     # -- webhooks (Directus Flows) ---------------------------------------------------------
 
