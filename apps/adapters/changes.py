@@ -60,11 +60,11 @@ def _changed_fields(previous: dict[str, Any] | None, current: dict[str, Any]) ->
     return sorted(k for k in keys if previous.get(k) != current.get(k))
 
 
-def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
+def apply_changes(data_product: DataProduct, changes: Sequence[SourceChange]) -> int:
     """Publish ``changes`` and refresh the L3 cache, in the caller's transaction."""
     if not changes:
         return 0
-    adapter = product.adapter
+    adapter = data_product.adapter
     topic = topic_name(adapter.domain, adapter.name, "entity_changed")
     store = CatalogCacheStore()
     events: list[OutgoingEvent] = []
@@ -98,30 +98,30 @@ def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
         gone = [c.entity_id for c in typed if c.change_type == ChangeType.DELETED]
         if gone:
             store.delete(entity_type, gone)
-        transaction.on_commit(partial(product.invalidate, entity_type, ids))
+        transaction.on_commit(partial(data_product.invalidate, entity_type, ids))
     publish_events(events)
     return len(events)
 
 
-def _next_batch(product: DataProduct, cursor: str | None) -> ChangeBatch | None:
+def _next_batch(data_product: DataProduct, cursor: str | None) -> ChangeBatch | None:
     """One batch after ``cursor``, fetched in one breaker-guarded, retried call."""
-    return product.call("stream_changes",
-                        lambda: next(iter(product.adapter.stream_changes(cursor)), None))
+    return data_product.call(
+        "stream_changes", lambda: next(iter(data_product.adapter.stream_changes(cursor)), None))
 
 
-def poll(product: DataProduct, max_batches: int = 50) -> PollResult:
+def poll(data_product: DataProduct, max_batches: int = 50) -> PollResult:
     """Fetch changes since the connection's cursor and apply them, batch by batch."""
-    connection = product.connection
+    connection = data_product.connection
     cursor = SourceConnection.objects.values_list("change_cursor", flat=True).get(
         pk=connection.pk) or None
     batches = changes = 0
     try:
         while batches < max_batches:
-            batch = _next_batch(product, cursor)
+            batch = _next_batch(data_product, cursor)
             if batch is None:
                 break
             with transaction.atomic():
-                changes += apply_changes(product, batch.changes)
+                changes += apply_changes(data_product, batch.changes)
                 cursor = batch.cursor or cursor
                 SourceConnection.objects.filter(pk=connection.pk).update(
                     change_cursor=cursor or "")
@@ -145,28 +145,28 @@ class ReconcileResult:
     skipped: str = ""  # why nothing was compared (circuit not closed, listing failed)
 
 
-def _listing_page(product: DataProduct, entity_type: str, page_size: int,
+def _listing_page(data_product: DataProduct, entity_type: str, page_size: int,
                   cursor: str | None) -> EntityPage:
     """One page of everything, each page through the breaker (and retried) on its own."""
-    return product.query(entity_type, EntityQuery(page_size=page_size, cursor=cursor))
+    return data_product.query(entity_type, EntityQuery(page_size=page_size, cursor=cursor))
 
 
-def reconcile_deletions(product: DataProduct, page_size: int = 250,
+def reconcile_deletions(data_product: DataProduct, page_size: int = 250,
                         max_pages: int = 1000) -> ReconcileResult:
     """Find entities the source no longer has, for sources that do not report deletions.
 
     Only a complete listing, read while the connection's breaker is closed, may say an
     entity is gone: any failed or partial read stops the sweep with nothing deleted.
     """
-    name = product.name
-    if product.breaker.status().state != "closed":
+    name = data_product.name
+    if data_product.breaker.status().state != "closed":
         return ReconcileResult(name, skipped="circuit not closed")
     store = CatalogCacheStore()
     deletions: list[SourceChange] = []
     listed = 0
-    for entity_type in product.adapter.entity_types:
+    for entity_type in data_product.adapter.entity_types:
         try:
-            listing = read_pages(partial(_listing_page, product, entity_type, page_size),
+            listing = read_pages(partial(_listing_page, data_product, entity_type, page_size),
                                  max_pages)
         except (AdapterError, CircuitOpenError) as exc:
             return ReconcileResult(name, listed, skipped=f"listing failed: {exc}")
@@ -181,5 +181,5 @@ def reconcile_deletions(product: DataProduct, page_size: int = 250,
         deletions += [SourceChange(ChangeType.DELETED, entity_type, entity_id, None, now)
                       for entity_id in sorted(known - present)]
     with transaction.atomic():
-        deleted = apply_changes(product, deletions)
+        deleted = apply_changes(data_product, deletions)
     return ReconcileResult(name, listed, deleted)

@@ -212,9 +212,9 @@ def _data_product(connection: SourceConnection) -> DataProduct:
         cached = _data_products.get(key)
         if cached is not None and cached[0] == connection.updated_at:
             return cached[1]
-        product = DataProduct(connection, tenant)
-        _data_products[key] = (connection.updated_at, product)
-        return product
+        data_product = DataProduct(connection, tenant)
+        _data_products[key] = (connection.updated_at, data_product)
+        return data_product
 
 
 def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str, str],
@@ -250,9 +250,9 @@ def data_product_named(name: str) -> DataProduct:
 def data_product_for(entity_type: str) -> DataProduct:
     """The data product (of whichever source) that serves ``entity_type`` for the current
     tenant."""
-    for product in data_products():
-        if entity_type in product.adapter.entity_types:
-            return product
+    for data_product in data_products():
+        if entity_type in data_product.adapter.entity_types:
+            return data_product
     raise NoSourceFor(
         f"No enabled source of tenant {current_schema()!r} serves {entity_type!r}: add a "
         "source connection for it in the admin (Adapters → Source connections).")

@@ -34,10 +34,10 @@ def invalidate(changed: dict[str, list[str]]) -> None:
     cache.bump(changed)
     for entity_type, ids in changed.items():
         try:
-            product = data_product_for(entity_type)
+            data_product = data_product_for(entity_type)
         except NoSourceFor:  # e.g. invoice_item: served inside its invoice, not cached alone
             continue
-        product.invalidate(entity_type, ids)
+        data_product.invalidate(entity_type, ids)
 
 
 def invalidate_on_commit(events: Sequence[ConsumedEvent]) -> None:
