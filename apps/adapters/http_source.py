@@ -62,10 +62,16 @@ class HttpSourceAdapter(DataProductAdapter):
     skipped record comes back once it is fixed, since fixing it changes its update time.
     """
 
-    #: the canonical schema of the one entity type the adapter serves
+    #: the canonical schema of the one entity type the adapter serves (which names it:
+    #: ``entity_types`` follows from it)
     schema: ClassVar[EntitySchema]
     #: ids per by-ids call: the API's documented maximum
     ids_per_call: ClassVar[int] = 100
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if hasattr(cls, "schema"):
+            cls.entity_types = (cls.schema.entity_type,)
 
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)

@@ -37,7 +37,6 @@ _CHANGES = PositionCursor("directus-changes", key_field="id", key_type=int)
 
 class DirectusAdapter(HttpSourceAdapter):
     name = "directus"
-    entity_types = (mapping.ENTITY_TYPE,)
     domain = "customers"
     schema = mapping.SCHEMA
     ids_per_call = MAX_KEYS_PER_CALL

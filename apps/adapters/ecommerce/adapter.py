@@ -58,7 +58,6 @@ class Charge:
 
 class EcommerceAdapter(HttpSourceAdapter):
     name = "ecommerce"
-    entity_types = (mapping.ENTITY_TYPE,)
     domain = "invoices"
     schema = mapping.SCHEMA
     ids_per_call = MAX_IDS_PER_CALL

@@ -78,7 +78,6 @@ class _Window:
 
 class ProductsAdapter(HttpSourceAdapter):
     name = "products"
-    entity_types = (mapping.ENTITY_TYPE,)
     domain = "products"
     schema = mapping.SCHEMA
     ids_per_call = MAX_SKUS_PER_CALL
