@@ -39,7 +39,7 @@ def main() -> None:
                       json={"latency_ms": args.latency_ms}, timeout=5).raise_for_status()
         services.connect_source("products", "products", sources.products_url,
                                 {"api_key": products.DEFAULT_API_KEYS[0]})
-        product = services.product_for("product")
+        product = services.data_product_for("product")
         skus = [f"SKU-{n:05d}" for n in range(1, sizes.products + 1)]
         batches = [iter(skus[i * args.samples:(i + 1) * args.samples]) for i in range(4)]
         progress(f"{args.samples} reads per level, source latency {args.latency_ms} ms")

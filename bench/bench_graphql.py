@@ -111,8 +111,8 @@ def main() -> None:
             def source_calls(count: int) -> dict[str, int]:
                 ids = [str(i) for i in range(1, count + 1)]
                 cache.clear()
-                services.product_for("customer").cache.clear_local()
-                services.product_for("product").cache.clear_local()
+                services.data_product_for("customer").cache.clear_local()
+                services.data_product_for("product").cache.clear_local()
                 for url in urls.values():
                     requests.post(f"{url}/__control/reset", timeout=5).raise_for_status()
                 post(ids)

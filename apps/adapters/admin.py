@@ -74,7 +74,7 @@ class SourceConnectionAdmin(TenantOnlyAdmin):
     @admin.action(description="Check the health of selected sources now")
     def check_health(self, request: HttpRequest, queryset: QuerySet) -> None:
         for connection in queryset:
-            status = services.product_by_name(connection.name).check_health()
+            status = services.data_product_named(connection.name).check_health()
             self.message_user(request, f"{connection.name}: {status.state.value} "
                                        f"{status.detail}".strip(),
                               messages.SUCCESS if status.state.value == "healthy"

@@ -9,12 +9,13 @@ nothing of caching, circuit breaking, tenants or Kafka. Those wrap it (see
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from apps.catalog.contracts import source_lineage_node
 from dictamesh.events.payload import PayloadRelationship
 
 
@@ -50,6 +51,11 @@ class MalformedRecord(AdapterError):
 
 class UnknownEntityType(AdapterError):
     pass
+
+
+class InvalidQuery(AdapterError):
+    """The caller asked for something this source cannot answer (a filter the API lacks, a
+    cursor another query issued): fix the call, retrying will not help."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,7 @@ class ServiceLevel:
 class Lineage:
     """Where the adapter's data comes from: lineage nodes upstream of each entity type."""
 
-    upstream: Mapping[str, str]  # entity type -> lineage node, e.g. "source:directus/customers"
+    upstream: Mapping[str, str]  # entity type -> lineage node, e.g. "source:directus/customer"
 
 
 class HealthState(StrEnum):
@@ -174,14 +180,19 @@ class DataProductAdapter(abc.ABC):
     """The contract. Implementations raise the AdapterError subclasses above, never
     transport exceptions, so the resilience layer can decide what to retry."""
 
-    #: registry key, e.g. "directus"
+    #: the source's one name: its registry key, the source segment of its topic names
+    #: (<domain>.<name>.entity_changed), events' and the catalog's ``source``, and its
+    #: lineage nodes; e.g. "directus"
     name: ClassVar[str]
     #: the canonical entity types this adapter owns, e.g. ("customer",)
     entity_types: ClassVar[tuple[str, ...]]
     #: the domain, for topic names (<domain>.<source>.entity_changed), e.g. "customers"
     domain: ClassVar[str]
-    #: the source segment of topic names, e.g. "directus" or "thirdparty"
-    topic_source: ClassVar[str]
+
+    #: the largest page the source serves (``list_all`` asks for it)
+    max_page_size: ClassVar[int] = 100
+    #: pages ``list_all`` follows before it answers with what it has
+    max_listing_pages: ClassVar[int] = 20
 
     def __init__(self, config: SourceConfig) -> None:
         self.config = config
@@ -202,14 +213,31 @@ class DataProductAdapter(abc.ABC):
         (one where it can), missing ids simply absent. Otherwise one page of the entities
         matching ``query.filters``; follow ``next_cursor`` for the rest."""
 
+    def list_all(self, entity_type: str, filters: Mapping[str, Any]) -> EntityPage:
+        """Every entity matching ``filters``, in as few calls as the source allows: its
+        largest pages, followed up to :meth:`listing_pages`. ``next_cursor`` is set when
+        that budget ran out first (the rest was left unread)."""
+        def read_page(cursor: str | None) -> EntityPage:
+            return self.query_entities(entity_type, EntityQuery(
+                filters=filters, page_size=self.max_page_size, cursor=cursor))
+
+        return read_pages(read_page, self.listing_pages(filters))
+
+    def listing_pages(self, filters: Mapping[str, Any]) -> int:
+        """How many pages :meth:`list_all` may read for ``filters``."""
+        return self.max_listing_pages
+
     @abc.abstractmethod
     def get_schema(self, entity_type: str) -> EntitySchema: ...
 
     @abc.abstractmethod
     def get_sla(self) -> ServiceLevel: ...
 
-    @abc.abstractmethod
-    def get_lineage(self) -> Lineage: ...
+    def get_lineage(self) -> Lineage:
+        """Each entity type comes from this source's node (named by the catalog, so the
+        catalog consumer's lineage edges start at the same node)."""
+        return Lineage({entity_type: source_lineage_node(self.name, entity_type)
+                        for entity_type in self.entity_types})
 
     @abc.abstractmethod
     def stream_changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
@@ -222,6 +250,23 @@ class DataProductAdapter(abc.ABC):
     def get_metrics(self) -> dict[str, Any]:
         """Adapter-specific figures; request counts and latencies are measured around it."""
         return {}
+
+
+def read_pages(read_page: Callable[[str | None], EntityPage], max_pages: int) -> EntityPage:
+    """Every page ``read_page(cursor)`` serves, from the first (cursor None) on, at most
+    ``max_pages`` of them, as one page: its ``next_cursor`` is set when more pages were
+    left unread."""
+    entities: list[CanonicalEntity] = []
+    malformed: list[MalformedRecord] = []
+    cursor: str | None = None
+    for _ in range(max_pages):
+        page = read_page(cursor)
+        entities += page.entities
+        malformed += page.malformed
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return EntityPage(entities, cursor, None, tuple(malformed))
 
 
 @runtime_checkable

@@ -22,7 +22,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.adapters.base import AdapterError, ChangeBatch, ChangeType, EntityQuery, SourceChange
+from apps.adapters.base import (
+    AdapterError,
+    ChangeBatch,
+    ChangeType,
+    EntityPage,
+    EntityQuery,
+    SourceChange,
+    read_pages,
+)
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record
 from apps.adapters.services import DataProduct
@@ -52,12 +60,12 @@ def _changed_fields(previous: dict[str, Any] | None, current: dict[str, Any]) ->
     return sorted(k for k in keys if previous.get(k) != current.get(k))
 
 
-def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
+def apply_changes(data_product: DataProduct, changes: Sequence[SourceChange]) -> int:
     """Publish ``changes`` and refresh the L3 cache, in the caller's transaction."""
     if not changes:
         return 0
-    adapter = product.adapter
-    topic = topic_name(adapter.domain, adapter.topic_source, "entity_changed")
+    adapter = data_product.adapter
+    topic = topic_name(adapter.domain, adapter.name, "entity_changed")
     store = catalog_services.l3_cache_store()
     events: list[OutgoingEvent] = []
     by_type: dict[str, list[SourceChange]] = {}
@@ -76,7 +84,7 @@ def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
                 "timestamp": change.occurred_at, "tenant": current_schema(),
                 "entity": {"type": entity_type, "id": change.entity_id,
                            "version": entity.version if entity else 0},
-                "source": adapter.topic_source,
+                "source": adapter.name,
                 "changed_fields": list(change.changed_fields)
                 or ([] if change.change_type == ChangeType.DELETED
                     else _changed_fields(previous.get(change.entity_id), attributes)),
@@ -90,30 +98,30 @@ def apply_changes(product: DataProduct, changes: Sequence[SourceChange]) -> int:
         gone = [c.entity_id for c in typed if c.change_type == ChangeType.DELETED]
         if gone:
             store.delete(entity_type, gone)
-        transaction.on_commit(partial(product.invalidate, entity_type, ids))
+        transaction.on_commit(partial(data_product.invalidate, entity_type, ids))
     publish_events(events)
     return len(events)
 
 
-def _next_batch(product: DataProduct, cursor: str | None) -> ChangeBatch | None:
+def _next_batch(data_product: DataProduct, cursor: str | None) -> ChangeBatch | None:
     """One batch after ``cursor``, fetched in one breaker-guarded, retried call."""
-    return product.call("stream_changes",
-                        lambda: next(iter(product.adapter.stream_changes(cursor)), None))
+    return data_product.call(
+        "stream_changes", lambda: next(iter(data_product.adapter.stream_changes(cursor)), None))
 
 
-def poll(product: DataProduct, max_batches: int = 50) -> PollResult:
+def poll(data_product: DataProduct, max_batches: int = 50) -> PollResult:
     """Fetch changes since the connection's cursor and apply them, batch by batch."""
-    connection = product.connection
+    connection = data_product.connection
     cursor = SourceConnection.objects.values_list("change_cursor", flat=True).get(
         pk=connection.pk) or None
     batches = changes = 0
     try:
         while batches < max_batches:
-            batch = _next_batch(product, cursor)
+            batch = _next_batch(data_product, cursor)
             if batch is None:
                 break
             with transaction.atomic():
-                changes += apply_changes(product, batch.changes)
+                changes += apply_changes(data_product, batch.changes)
                 cursor = batch.cursor or cursor
                 SourceConnection.objects.filter(pk=connection.pk).update(
                     change_cursor=cursor or "")
@@ -137,41 +145,41 @@ class ReconcileResult:
     skipped: str = ""  # why nothing was compared (circuit not closed, listing failed)
 
 
-def reconcile_deletions(product: DataProduct, page_size: int = 250,
+def _listing_page(data_product: DataProduct, entity_type: str, page_size: int,
+                  cursor: str | None) -> EntityPage:
+    """One page of everything, each page through the breaker (and retried) on its own."""
+    return data_product.query(entity_type, EntityQuery(page_size=page_size, cursor=cursor))
+
+
+def reconcile_deletions(data_product: DataProduct, page_size: int = 250,
                         max_pages: int = 1000) -> ReconcileResult:
     """Find entities the source no longer has, for sources that do not report deletions.
 
     Only a complete listing, read while the connection's breaker is closed, may say an
     entity is gone: any failed or partial read stops the sweep with nothing deleted.
     """
-    name = product.name
-    if product.breaker.status().state != "closed":
+    name = data_product.name
+    if data_product.breaker.status().state != "closed":
         return ReconcileResult(name, skipped="circuit not closed")
     store = catalog_services.l3_cache_store()
     deletions: list[SourceChange] = []
     listed = 0
-    for entity_type in product.adapter.entity_types:
-        present: set[str] = set()
-        cursor: str | None = None
-        for _ in range(max_pages):
-            try:
-                page = product.query(entity_type, EntityQuery(page_size=page_size,
-                                                              cursor=cursor))
-            except (AdapterError, CircuitOpenError) as exc:
-                return ReconcileResult(name, listed, skipped=f"listing failed: {exc}")
-            present.update(e.id for e in page.entities)
-            # A malformed record still exists at the source: it is not a deletion.
-            present.update(m.record_id for m in page.malformed if m.record_id)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        else:
+    for entity_type in data_product.adapter.entity_types:
+        try:
+            listing = read_pages(partial(_listing_page, data_product, entity_type, page_size),
+                                 max_pages)
+        except (AdapterError, CircuitOpenError) as exc:
+            return ReconcileResult(name, listed, skipped=f"listing failed: {exc}")
+        if listing.next_cursor is not None:
             return ReconcileResult(name, listed, skipped="listing did not end")
+        present = {e.id for e in listing.entities}
+        # A malformed record still exists at the source: it is not a deletion.
+        present.update(m.record_id for m in listing.malformed if m.record_id)
         listed += len(present)
         known = store.known_ids(entity_type, source_system=name)
         now = timezone.now()
         deletions += [SourceChange(ChangeType.DELETED, entity_type, entity_id, None, now)
                       for entity_id in sorted(known - present)]
     with transaction.atomic():
-        deleted = apply_changes(product, deletions)
+        deleted = apply_changes(data_product, deletions)
     return ReconcileResult(name, listed, deleted)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -55,7 +55,7 @@ SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
                            ["connection", "operation"])
 
 __all__ = ["DataProduct", "EntityResult", "Lookup", "NoSourceFor", "SourceUnavailableNoCache",
-           "product_by_name", "product_for", "products"]
+           "data_product_for", "data_product_named", "data_products"]
 
 
 class NoSourceFor(LookupError):
@@ -171,6 +171,12 @@ class DataProduct:
         self.adapter.check_entity_type(entity_type)
         return self.call("query_entities", self.adapter.query_entities, entity_type, query)
 
+    def list_all(self, entity_type: str, filters: Mapping[str, Any]) -> EntityPage:
+        """Every entity matching ``filters``, straight from the source, in the adapter's
+        largest pages up to its page budget (``next_cursor`` set if that ran out)."""
+        self.adapter.check_entity_type(entity_type)
+        return self.call("list_all", self.adapter.list_all, entity_type, filters)
+
     def invalidate(self, entity_type: str, ids: Sequence[str]) -> None:
         self.cache.invalidate_many(entity_type, list(ids))
 
@@ -195,20 +201,20 @@ class DataProduct:
 
 # One DataProduct per connection and process: adapters keep HTTP sessions (connection
 # pools) and caches keep their L1; a changed connection row gets a new instance.
-_products: dict[tuple[str, int], tuple[Any, DataProduct]] = {}
-_products_lock = threading.Lock()
+_data_products: dict[tuple[str, int], tuple[Any, DataProduct]] = {}
+_data_products_lock = threading.Lock()
 
 
-def _product(connection: SourceConnection) -> DataProduct:
+def _data_product(connection: SourceConnection) -> DataProduct:
     tenant = current_schema()
     key = (tenant, connection.pk)
-    with _products_lock:
-        cached = _products.get(key)
+    with _data_products_lock:
+        cached = _data_products.get(key)
         if cached is not None and cached[0] == connection.updated_at:
             return cached[1]
-        product = DataProduct(connection, tenant)
-        _products[key] = (connection.updated_at, product)
-        return product
+        data_product = DataProduct(connection, tenant)
+        _data_products[key] = (connection.updated_at, data_product)
+        return data_product
 
 
 def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str, str],
@@ -228,23 +234,25 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
     return connection, created
 
 
-def products() -> list[DataProduct]:
-    """Every enabled source of the current tenant."""
-    return [_product(c) for c in SourceConnection.objects.filter(enabled=True)]
+def data_products() -> list[DataProduct]:
+    """The data products of every enabled source connection of the current tenant."""
+    return [_data_product(c) for c in SourceConnection.objects.filter(enabled=True)]
 
 
-def product_by_name(name: str) -> DataProduct:
+def data_product_named(name: str) -> DataProduct:
+    """The data product of the current tenant's source connection ``name``."""
     connection = SourceConnection.objects.filter(name=name).first()
     if connection is None:
         raise NoSourceFor(f"Tenant {current_schema()!r} has no source connection {name!r}.")
-    return _product(connection)
+    return _data_product(connection)
 
 
-def product_for(entity_type: str) -> DataProduct:
-    """The enabled source of the current tenant that owns ``entity_type``."""
-    for product in products():
-        if entity_type in product.adapter.entity_types:
-            return product
+def data_product_for(entity_type: str) -> DataProduct:
+    """The data product (of whichever source) that serves ``entity_type`` for the current
+    tenant."""
+    for data_product in data_products():
+        if entity_type in data_product.adapter.entity_types:
+            return data_product
     raise NoSourceFor(
         f"No enabled source of tenant {current_schema()!r} serves {entity_type!r}: add a "
         "source connection for it in the admin (Adapters → Source connections).")

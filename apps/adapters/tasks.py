@@ -50,7 +50,7 @@ def poll_source(name: str) -> None:
     if not cache.add(lock, 1, timeout=POLL_LOCK_SECONDS):
         return
     try:
-        result = poll(services.product_by_name(name))
+        result = poll(services.data_product_named(name))
         log.info("source polled", connection=name, changes=result.changes,
                  batches=result.batches, error=result.error or None)
     finally:
@@ -61,8 +61,8 @@ def poll_source(name: str) -> None:
 def check_sources_health() -> None:
     for schema in tenant_schemas():
         with tenant_context(schema):
-            for product in services.products():
-                product.check_health()
+            for data_product in services.data_products():
+                data_product.check_health()
 
 
 @shared_task(name="adapters.reconcile_sources", ignore_result=True)
@@ -70,8 +70,8 @@ def reconcile_sources() -> None:
     """Find deletions the sources did not report, connection by connection."""
     for schema in tenant_schemas():
         with tenant_context(schema):
-            for product in services.products():
-                result = reconcile_deletions(product)
+            for data_product in services.data_products():
+                result = reconcile_deletions(data_product)
                 log.info("source reconciled", connection=result.connection,
                          listed=result.listed, deleted=result.deleted,
                          skipped=result.skipped or None)

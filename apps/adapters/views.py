@@ -31,13 +31,13 @@ def source_webhook(request: HttpRequest, name: str) -> JsonResponse:
     if is_public():
         return _error(404, "NO_TENANT", "Webhooks are received on a tenant's host name.")
     try:
-        product = services.product_by_name(name)
+        data_product = services.data_product_named(name)
     except services.NoSourceFor as exc:
         return _error(404, "UNKNOWN_SOURCE", str(exc))
-    adapter = product.adapter
+    adapter = data_product.adapter
     if not isinstance(adapter, WebhookReceiver):
         return _error(404, "NO_WEBHOOKS", f"Source {name!r} ({adapter.name}) takes no webhooks.")
-    secret = product.connection.credentials.get("webhook_secret", "")
+    secret = data_product.connection.credentials.get("webhook_secret", "")
     if not secret or not adapter.verify_webhook(request.headers, secret):
         return _error(401, "BAD_SECRET", "The webhook secret is missing or wrong.")
     try:
@@ -47,7 +47,7 @@ def source_webhook(request: HttpRequest, name: str) -> JsonResponse:
     if not isinstance(body, dict):
         return _error(400, "BAD_BODY", "The webhook body must be a JSON object.")
     try:
-        changes = product.call("webhook", adapter.changes_from_webhook, body)
+        changes = data_product.call("webhook", adapter.changes_from_webhook, body)
     except (SourceUnavailable, CircuitOpenError) as exc:
         response = _error(503, "SOURCE_UNAVAILABLE",
                           f"Could not read the changed items back from {name!r}: {exc}")
@@ -56,5 +56,5 @@ def source_webhook(request: HttpRequest, name: str) -> JsonResponse:
     except AdapterError as exc:
         return _error(400, "BAD_WEBHOOK", str(exc))
     with transaction.atomic():
-        published = apply_changes(product, changes)
+        published = apply_changes(data_product, changes)
     return JsonResponse({"accepted": published}, status=202)

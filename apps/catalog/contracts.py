@@ -17,6 +17,13 @@ DEFAULT_GRAPH_DEPTH = 5
 MAX_GRAPH_DEPTH = 10
 
 
+def source_lineage_node(source: str, entity_type: str) -> str:
+    """The lineage node of one source's entities of a type, e.g. `source:directus/customer`:
+    the one place that names it, for adapters (`get_lineage`) and the catalog consumer.
+    ``source`` is the source segment of topic names (an adapter's ``name``)."""
+    return f"source:{source}/{entity_type}"
+
+
 class CatalogError(Exception):
     """A catalog request that cannot be served; the message says why."""
 

@@ -18,7 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apps.catalog import services
-from apps.catalog.contracts import EntityKey, EntityRegistration, GraphEdge, Relationship
+from apps.catalog.contracts import (
+    EntityKey,
+    EntityRegistration,
+    GraphEdge,
+    Relationship,
+    source_lineage_node,
+)
 from apps.events.services import OutgoingEvent, publish_events
 from dictamesh.events import ENTITY_REGISTERED, RELATIONSHIP_CREATED, load_schema
 from dictamesh.events.handlers import ConsumedEvent, PermanentError
@@ -111,8 +117,8 @@ def ingest_entity_changes(events: Sequence[ConsumedEvent]) -> IngestResult:
     lineage: Counter[tuple[str, str, str]] = Counter()
     for change in changes:
         reg = change.registration
-        lineage[(f"source:{reg.source_system}/{reg.entity_type}", f"topic:{change.event.topic}",
-                 "change detection")] += 1
+        lineage[(source_lineage_node(reg.source_system, reg.entity_type),
+                 f"topic:{change.event.topic}", "change detection")] += 1
         lineage[(f"topic:{change.event.topic}", f"catalog:{reg.entity_type}",
                  CATALOG_CONSUMER)] += 1
     services.track_lineage_edges((*edge, seen) for edge, seen in lineage.items())

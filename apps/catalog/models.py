@@ -131,7 +131,7 @@ class EventLog(models.Model):
 
 class DataLineage(models.Model):
     """An edge of the lineage graph between two named nodes (URN-like strings such as
-    `source:directus/customers`, `topic:acme.customers.directus.entity_changed`,
+    `source:directus/customer`, `topic:acme.customers.directus.entity_changed`,
     `catalog:customer`), with the transformation that connects them."""
 
     upstream = models.CharField(max_length=300)

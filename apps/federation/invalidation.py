@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from apps.adapters.services import NoSourceFor, product_for
+from apps.adapters.services import NoSourceFor, data_product_for
 from apps.federation import cache
 from dictamesh.events.handlers import ConsumedEvent
 
@@ -34,10 +34,10 @@ def invalidate(changed: dict[str, list[str]]) -> None:
     cache.bump(changed)
     for entity_type, ids in changed.items():
         try:
-            product = product_for(entity_type)
+            data_product = data_product_for(entity_type)
         except NoSourceFor:  # e.g. invoice_item: served inside its invoice, not cached alone
             continue
-        product.invalidate(entity_type, ids)
+        data_product.invalidate(entity_type, ids)
 
 
 def invalidate_on_commit(events: Sequence[ConsumedEvent]) -> None:

@@ -11,10 +11,11 @@ For 100 customers -> invoices -> items -> products, sync loaders make 1 customer
 customers with ~3 invoices each, as tests/federation/test_nested_query.py asserts); the
 graphql-core execution overhead over the raw data fetch is small (bench/bench_graphql.py).
 
-`Customer.invoices` asks for every customer of a level at once: the e-commerce API filters
-invoices by a list of customer ids (`customer_ids`, 100 per call; the adapter splits longer
-lists) and the loader groups the answer by customer. Its pages are the only calls beyond
-one per type per level, and with the API's largest page they are few.
+`Customer.invoices` asks for every customer of a level at once: one `list_all` of the
+invoices filtered by the list of customer ids (the adapter knows how the source takes such a
+list, its largest page and how many pages to follow), grouped here by customer. Its pages
+are the only calls beyond one per type per level, and with the API's largest page they are
+few.
 """
 
 from __future__ import annotations
@@ -28,22 +29,14 @@ from graphql import GraphQLError, GraphQLOutputType, GraphQLResolveInfo
 from graphql.pyutils import Path
 from graphql_sync_dataloaders import DeferredExecutionContext, SyncDataLoader
 
-from apps.adapters.base import AdapterError, EntityQuery, MalformedRecord
+from apps.adapters.base import AdapterError, MalformedRecord
 from apps.adapters.services import (
     EntityResult,
     NoSourceFor,
     SourceUnavailableNoCache,
-    product_for,
+    data_product_for,
 )
 from dictamesh.resilience import CircuitOpenError
-
-#: invoices fetched per page of the batched customer listing (the API's largest page)
-INVOICE_PAGE_SIZE = 250
-#: pages followed per 100 customers of a batch before answering with what we have (the
-#: budget the per-customer loader had: 5000 invoices a customer, on average)
-MAX_INVOICE_PAGES = 20
-#: customers per call of the e-commerce API's `customer_ids` filter
-CUSTOMERS_PER_CALL = 100
 
 # Error codes in `extensions.code`; the message always says what the consumer can do.
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
@@ -103,7 +96,7 @@ def failure_of(entity_type: str, exc: Exception) -> Failure:
 def load_entities(entity_type: str, ids: Sequence[str]) -> list[Loaded]:
     """One `DataProduct.get_entities` call for all ``ids``, as one Loaded per id, in order."""
     try:
-        lookup = product_for(entity_type).get_entities(entity_type, ids)
+        lookup = data_product_for(entity_type).get_entities(entity_type, ids)
     except (AdapterError, CircuitOpenError, NoSourceFor) as exc:
         failure = failure_of(entity_type, exc)
         return [Loaded(failure=failure) for _ in ids]
@@ -137,41 +130,24 @@ class CustomerInvoices:
 
 
 def load_invoices_by_customer(customer_ids: Sequence[str]) -> list[CustomerInvoices]:
-    """Every customer's invoices from ONE filtered listing of all of them (one call per page;
-    the adapter asks 100 customers per call), grouped by customer in the order asked.
+    """Every customer's invoices from ONE filtered listing of all of them, grouped by
+    customer in the order asked.
 
     A malformed invoice of the batch cannot be told apart by customer (its customer id may
     be the very field that is broken), so each customer's ``unplaced`` lists them all and
     the field reports them once per request instead of guessing an owner."""
-    # The API's customer ids are integers: any other id (say one a consumer typed) has no
-    # invoices, and asking for it would fail the whole batch.
-    asked = [key for key in dict.fromkeys(customer_ids) if key.isdigit()]
-    if not asked:
-        return [CustomerInvoices() for _ in customer_ids]
+    asked = list(dict.fromkeys(customer_ids))
     try:
-        product = product_for("invoice")
-    except NoSourceFor as exc:
-        return [CustomerInvoices(failure=failure_of("invoice", exc)) for _ in customer_ids]
-    by_customer: dict[str, list[EntityResult]] = {key: [] for key in asked}
-    malformed: list[MalformedRecord] = []
-    cursor: str | None = None
-    max_pages = MAX_INVOICE_PAGES * -(-len(asked) // CUSTOMERS_PER_CALL)
-    try:
-        for _ in range(max_pages):
-            page = product.query("invoice", EntityQuery(
-                filters={"customer_id": asked}, page_size=INVOICE_PAGE_SIZE, cursor=cursor))
-            for entity in page.entities:
-                owner = by_customer.get(str(entity.attributes.get("customer_id")))
-                if owner is not None:  # lists come straight from the source, never cached
-                    owner.append(EntityResult(entity, False, 0.0, "source"))
-            malformed += page.malformed
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    except (AdapterError, CircuitOpenError) as exc:
+        listing = data_product_for("invoice").list_all("invoice", {"customer_id": asked})
+    except (AdapterError, CircuitOpenError, NoSourceFor) as exc:
         failure = failure_of("invoice", exc)
         return [CustomerInvoices(failure=failure) for _ in customer_ids]
-    return [CustomerInvoices(by_customer.get(key, []), unplaced=malformed)
+    by_customer: dict[str, list[EntityResult]] = {key: [] for key in asked}
+    for entity in listing.entities:
+        owner = by_customer.get(str(entity.attributes.get("customer_id")))
+        if owner is not None:  # lists come straight from the source, never cached
+            owner.append(EntityResult(entity, False, 0.0, "source"))
+    return [CustomerInvoices(by_customer[key], unplaced=list(listing.malformed))
             for key in customer_ids]
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.adapters.base import ChangeType, EntityQuery, MalformedRecord
-from apps.adapters.http_source import InvalidQuery
+from apps.adapters.base import ChangeType, EntityQuery, InvalidQuery, MalformedRecord
 from tests.adapters.conftest import SIZES, all_changes, api, changes_resuming
 
 ITEMS = "GET /items/customers"

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from apps.adapters.base import EntityQuery, MalformedRecord
+from apps.adapters.base import EntityQuery, InvalidQuery, MalformedRecord
+from apps.adapters.cursors import encode_cursor
 from apps.adapters.ecommerce.adapter import PaymentDeclined
-from apps.adapters.http_source import InvalidQuery, RequestRejected, encode_cursor
+from apps.adapters.http_connection import RequestRejected
 from devtools.reference.dataset import invoice_id
 from dictamesh.events.payload import PayloadRelationship
 from tests.adapters.conftest import SIZES, all_changes, api, changes_resuming
@@ -112,6 +113,31 @@ def test_a_customer_id_list_needs_integers_and_an_empty_one_asks_nothing(ecommer
     page = ecommerce.query_entities("invoice", EntityQuery(filters={"customer_id": []}))
     assert (page.entities, page.next_cursor) == ([], None)
     assert controls["ecommerce"].calls(LIST) == 0
+
+
+def test_list_all_reads_every_invoice_of_a_customer_list_in_the_largest_pages(
+        ecommerce, sources, controls):
+    customers = sorted({i["customer_id"] for i in sources.ecommerce.invoices.values()})[:30]
+    expected = sorted(k for k, i in sources.ecommerce.invoices.items()
+                      if i["customer_id"] in customers)
+    # Ids the API cannot have (its customer ids are integers) have no invoices, instead of
+    # failing the listing as they fail a query.
+    listing = ecommerce.list_all("invoice", {"customer_id": [*map(str, customers), "x"]})
+    assert sorted(entity.id for entity in listing.entities) == expected
+    assert listing.next_cursor is None
+    assert controls["ecommerce"].calls(LIST) == 1  # fewer than 250 invoices: one page
+    assert ecommerce.list_all("invoice", {"customer_id": ["x"]}).entities == []
+    assert controls["ecommerce"].calls(LIST) == 1
+
+
+def test_list_all_stops_at_its_page_budget_and_says_so(ecommerce, controls, monkeypatch):
+    monkeypatch.setattr(ecommerce, "max_page_size", 10)
+    monkeypatch.setattr(ecommerce, "max_listing_pages", 2)
+    customers = [str(n) for n in range(1, 101)]
+    listing = ecommerce.list_all("invoice", {"customer_id": customers})
+    assert len(listing.entities) == 20
+    assert listing.next_cursor is not None  # the rest was left unread
+    assert controls["ecommerce"].calls(LIST) == 2
 
 
 def test_only_customer_id_filters(ecommerce):

@@ -6,6 +6,7 @@ import pytest
 
 from apps.adapters.base import (
     HealthState,
+    InvalidQuery,
     SourceAuthError,
     SourceRateLimited,
     SourceUnavailable,
@@ -13,7 +14,7 @@ from apps.adapters.base import (
 )
 from apps.adapters.directus.adapter import DirectusAdapter
 from apps.adapters.ecommerce.adapter import EcommerceAdapter
-from apps.adapters.http_source import InvalidQuery, SourceUnreachable
+from apps.adapters.http_connection import SourceUnreachable
 from apps.adapters.products.adapter import ProductsAdapter
 from apps.adapters.registry import get_adapter_class
 
@@ -114,7 +115,8 @@ def test_contract_basics(make_adapter, name, entity_type, entity_id, credential)
     entity = adapter.get_entity(entity_type, entity_id)
     assert entity is not None
     assert {spec.name for spec in schema.fields} == set(entity.attributes)
-    assert adapter.get_lineage().upstream[entity_type].startswith("source:")
+    # The node the catalog consumer's lineage edges start at, named by the source's one name.
+    assert adapter.get_lineage().upstream == {entity_type: f"source:{name}/{entity_type}"}
     assert adapter.get_sla().latency_p99_ms > 0
     with pytest.raises(UnknownEntityType):
         adapter.get_entity("spaceship", "1")

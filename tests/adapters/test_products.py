@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.adapters.base import ChangeType, EntityQuery, MalformedRecord, SourceChange
-from apps.adapters.http_source import InvalidQuery, RequestRejected
+from apps.adapters.base import ChangeType, EntityQuery, InvalidQuery, MalformedRecord, SourceChange
+from apps.adapters.http_connection import RequestRejected
 from apps.adapters.products.adapter import InsufficientStock
 from devtools.reference.dataset import sku
 from tests.adapters.conftest import SIZES, all_changes, api, changes_resuming

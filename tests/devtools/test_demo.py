@@ -36,7 +36,7 @@ def test_connected_sources_answer_with_the_credentials_the_servers_accept(source
     assert [line.split(" (")[0] for line in lines] == [
         "Connected customers", "Connected products", "Connected invoices"]
     with schema_context(tenant_a.schema_name):
-        products = {product.name: product for product in services.products()}
+        products = {product.name: product for product in services.data_products()}
         assert sorted(products) == ["customers", "invoices", "products"]
         for product in products.values():
             entity_type = product.adapter.entity_types[0]
@@ -53,7 +53,7 @@ def test_connecting_again_updates_the_connections(sources, tenant_a):
 
     assert all(line.startswith("Updated ") for line in lines)
     with schema_context(tenant_a.schema_name):
-        customers = services.product_by_name("customers").connection
+        customers = services.data_product_named("customers").connection
         assert customers.credentials["webhook_secret"] == "second"
         assert customers.polling_interval_seconds == 7
 

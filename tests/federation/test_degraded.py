@@ -13,7 +13,7 @@ def _errors_at(body: dict) -> dict[tuple, dict]:
 
 def test_a_down_source_serves_its_cached_copy_flagged_stale_and_the_rest_answers(api: Api):
     fresh = api.query('{ customer(id: "5") { id name } }')["data"]["customer"]
-    services.product_for("customer").invalidate("customer", ["5"])  # next read asks the source
+    services.data_product_for("customer").invalidate("customer", ["5"])  # next read asks the source
     control(api.sources.directus_url, "faults", {"down": True})
 
     body = api.query('{ customer(id: "5") { id name email } product(id: "SKU-00001") { name } }')
@@ -30,7 +30,7 @@ def test_a_down_source_serves_its_cached_copy_flagged_stale_and_the_rest_answers
 def test_with_nothing_cached_the_fields_are_null_with_source_unavailable(api: Api):
     invoice_id = api.query('{ invoices(customerId: "3", first: 1) { nodes { id } } }')[
         "data"]["invoices"]["nodes"][0]["id"]
-    services.product_for("customer").invalidate("customer", ["3", "117"])
+    services.data_product_for("customer").invalidate("customer", ["3", "117"])
     control(api.sources.directus_url, "faults", {"down": True})
 
     body = api.query('query($i: ID!) { customer(id: "117") { id name } '
@@ -46,7 +46,7 @@ def test_with_nothing_cached_the_fields_are_null_with_source_unavailable(api: Ap
 
 
 def test_a_malformed_record_is_null_with_its_reason(api: Api):
-    services.product_for("product").invalidate("product", ["SKU-00003"])
+    services.data_product_for("product").invalidate("product", ["SKU-00003"])
     control(api.sources.products_url, "faults", {"malformed": ["SKU-00003"]})
 
     body = api.query('{ product(id: "SKU-00003") { name } '

@@ -24,7 +24,7 @@ def _reset_counts(api: Api) -> None:
 
 def _forget_cached(ids: list[str]) -> None:
     """Earlier tests in this process may hold these in L1: start from the source."""
-    services.product_for("customer").invalidate("customer", ids)
+    services.data_product_for("customer").invalidate("customer", ids)
 
 
 def test_100_customers_with_invoices_items_and_products_in_bounded_source_calls(api: Api):
@@ -49,7 +49,7 @@ def test_100_customers_with_invoices_items_and_products_in_bounded_source_calls(
         assert customer["email"]
         assert all(inv["customer"]["id"] == customer["id"] for inv in customer["invoices"])
     skus = {item["product"]["id"] for inv in invoices for item in inv["items"]}
-    truth = services.product_for("product").get_entities("product", sorted(skus)).found
+    truth = services.data_product_for("product").get_entities("product", sorted(skus)).found
     for invoice in invoices:
         for item in invoice["items"]:
             product = truth[item["product"]["id"]].entity.attributes

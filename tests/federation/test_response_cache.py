@@ -58,7 +58,7 @@ def test_a_directus_change_is_visible_once_its_event_is_consumed(api_committed: 
                    timeout=10).raise_for_status()
 
     with schema_context(api.tenant):
-        assert poll(services.product_for("customer")).changes >= 1
+        assert poll(services.data_product_for("customer")).changes >= 1
         producer = EventProducer.from_settings()
         try:
             assert relay_pending(producer).sent >= 1

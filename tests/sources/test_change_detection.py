@@ -67,7 +67,7 @@ def _relay() -> None:
 
 def test_a_changed_customer_is_polled_into_an_event_on_the_tenants_topic(
         connected, sources, kafka_bootstrap):
-    product = services.product_by_name("customers")
+    product = services.data_product_named("customers")
     first = poll(product)
     assert first.error == ""
     assert first.changes == 50  # the whole collection the first time
@@ -93,7 +93,7 @@ def test_a_changed_customer_is_polled_into_an_event_on_the_tenants_topic(
 
 
 def test_a_source_that_is_down_marks_nothing_deleted_and_keeps_its_cursor(connected, sources):
-    product = services.product_by_name("customers")
+    product = services.data_product_named("customers")
     poll(product)
     cursor = product.connection.__class__.objects.get(name="customers").change_cursor
     OutboxMessage.objects.all().delete()
@@ -109,7 +109,7 @@ def test_a_source_that_is_down_marks_nothing_deleted_and_keeps_its_cursor(connec
 
 
 def test_a_deletion_nobody_reported_is_found_by_a_complete_listing(connected, sources):
-    product = services.product_by_name("customers")
+    product = services.data_product_named("customers")
     poll(product)
     OutboxMessage.objects.all().delete()
     requests.delete(f"{sources.directus_url}/items/customers/7", timeout=10,
@@ -126,7 +126,7 @@ def test_a_deletion_nobody_reported_is_found_by_a_complete_listing(connected, so
 
 
 def test_a_listing_that_fails_deletes_nothing(connected, sources):
-    product = services.product_by_name("customers")
+    product = services.data_product_named("customers")
     poll(product)
     OutboxMessage.objects.all().delete()
     control(sources.directus_url, "faults", {"down": True})

@@ -15,7 +15,7 @@ from tests.sources.conftest import calls, control
 
 
 def test_reads_are_cached_and_batched(connected, sources):
-    product = services.product_for("product")
+    product = services.data_product_for("product")
     first = product.get_entities("product", ["SKU-00001", "SKU-00002", "SKU-00003"]).found
     assert set(first) == {"SKU-00001", "SKU-00002", "SKU-00003"}
     assert all(r.level == "source" and not r.stale for r in first.values())
@@ -29,7 +29,7 @@ def test_reads_are_cached_and_batched(connected, sources):
 
 
 def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connected, sources):
-    product = services.product_for("product")
+    product = services.data_product_for("product")
     fresh = product.get_entity("product", "SKU-00004")
     assert fresh is not None
     product.invalidate("product", ["SKU-00004"])  # the next read must ask the source
@@ -60,7 +60,7 @@ def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connec
 
 
 def test_with_no_copy_at_all_the_error_is_source_unavailable(connected, sources):
-    product = services.product_for("customer")
+    product = services.data_product_for("customer")
     control(sources.directus_url, "faults", {"down": True})
     with pytest.raises(SourceUnavailableNoCache) as caught:
         product.get_entity("customer", "7")
@@ -69,7 +69,7 @@ def test_with_no_copy_at_all_the_error_is_source_unavailable(connected, sources)
 
 
 def test_a_429_is_waited_out_not_hammered(connected, sources):
-    product = services.product_for("product")
+    product = services.data_product_for("product")
     control(sources.products_url, "faults",
             {"rate_limit": {"requests": 1, "window_s": 1, "retry_after_s": 1}})
     product.get_entity("product", "SKU-00005")
@@ -96,7 +96,7 @@ def _metric(name: str, **labels: str) -> float:
 
 def test_a_malformed_record_is_a_clear_error_and_a_metric_and_corrupts_nothing(
         connected, sources):
-    product = services.product_for("product")
+    product = services.data_product_for("product")
     good = product.get_entity("product", "SKU-00008")
     assert good is not None
     product.invalidate("product", ["SKU-00008"])

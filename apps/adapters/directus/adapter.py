@@ -7,8 +7,7 @@ Connection settings: ``credentials["token"]`` (a static token, sent as a bearer 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,45 +17,35 @@ from apps.adapters.base import (
     ChangeType,
     EntityPage,
     EntityQuery,
-    EntitySchema,
-    Lineage,
+    InvalidQuery,
     MalformedRecord,
     ServiceLevel,
     SourceChange,
     SourceConfig,
 )
+from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
 from apps.adapters.directus import mapping
-from apps.adapters.directus.client import MAX_PAGE_SIZE, DirectusItems
-from apps.adapters.http_source import (
-    HttpSourceAdapter,
-    InvalidQuery,
-    decode_cursor,
-    encode_cursor,
-    header,
-    parse_timestamp,
-    secrets_match,
-    unique,
-)
+from apps.adapters.directus.client import MAX_KEYS_PER_CALL, MAX_PAGE_SIZE, DirectusItems
+from apps.adapters.http_connection import header, secrets_match
+from apps.adapters.http_source import HttpSourceAdapter, unique
 
 DEFAULT_WEBHOOK_HEADER = "X-Directus-Webhook-Secret"
-DEFAULT_CHANGE_BATCH_SIZE = 200
 WEBHOOK_EVENTS = ("items.create", "items.update", "items.delete")
-_PAGE, _CHANGES = "directus-page", "directus-changes"
+_PAGE = "directus-page"
+_CHANGES = PositionCursor("directus-changes", key_field="id", key_type=int)
 
 
 class DirectusAdapter(HttpSourceAdapter):
     name = "directus"
-    entity_types = (mapping.ENTITY_TYPE,)
     domain = "customers"
-    topic_source = "directus"
+    schema = mapping.SCHEMA
+    ids_per_call = MAX_KEYS_PER_CALL
 
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)
         options = config.options
         self.collection = str(options.get("collection", "customers"))
         self.webhook_header = str(options.get("webhook_header", DEFAULT_WEBHOOK_HEADER))
-        self.change_batch_size = self.option_number("change_batch_size",
-                                                    DEFAULT_CHANGE_BATCH_SIZE)
         self.items = DirectusItems(self.http, self.collection)
 
     def auth_headers(self) -> dict[str, str]:
@@ -64,29 +53,33 @@ class DirectusAdapter(HttpSourceAdapter):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get_entity(self, entity_type: str, entity_id: str) -> CanonicalEntity | None:
-        self.check_entity_type(entity_type)
+    def source_id(self, entity_id: str) -> str | None:
         key = mapping.directus_key(entity_id)
-        found = self.items.by_keys([key]) if key is not None else []
-        return mapping.to_customer(found[0], self.config.name, entity_id) if found else None
+        return None if key is None else str(key)
 
-    def query_entities(self, entity_type: str, query: EntityQuery) -> EntityPage:
-        """By ids: one call per 100 ids, entities in the order asked. By filter: pages in
-        primary-key order, the cursor being the last key served (keyset, so a deletion
-        while paging cannot make a later page skip an item); ``total`` on the first page.
-        Malformed items are skipped and reported (see HttpSourceAdapter)."""
-        self.check_entity_type(entity_type)
-        if query.ids is not None:
-            if query.filters:
-                raise InvalidQuery("Query customers by ids or by filters, not both.")
-            keys = unique(key for key in map(mapping.directus_key, query.ids) if key is not None)
-            found = self.map_listed(self.items.by_keys(keys), self._to_customer)
-            order = {str(key): n for n, key in enumerate(keys)}
-            found.entities.sort(key=lambda entity: order.get(entity.id, len(order)))
-            return replace(found, total=len(found.entities))
-        return self._page(query)
+    def fetch_record(self, entity_id: str) -> Any:
+        found = self.fetch_records([entity_id])
+        return found[0] if found else None
 
-    def _page(self, query: EntityQuery) -> EntityPage:
+    def fetch_records(self, ids: Sequence[str]) -> list[Any]:
+        return self.items.by_keys([int(key) for key in ids])
+
+    def record_position(self, record: Any) -> mapping.Position | None:
+        return mapping.position(record)
+
+    def to_entity(self, record: Any, record_id: str | None = None) -> CanonicalEntity:
+        return mapping.to_customer(record, self.config.name, record_id)
+
+    def check_filters(self, filters: Mapping[str, Any]) -> None:
+        unknown = [attribute for attribute in filters if attribute not in mapping.FILTERABLE]
+        if unknown:
+            raise InvalidQuery(f"Customers cannot be filtered by {unknown[0]!r}; filter by "
+                               f"{', '.join(mapping.FILTERABLE)}.")
+
+    def query_page(self, query: EntityQuery) -> EntityPage:
+        """Pages in primary-key order, the cursor being the last key served (keyset, so a
+        deletion while paging cannot make a later page skip an item); ``total`` on the
+        first page."""
         conditions = [self._condition(attribute, value)
                       for attribute, value in query.filters.items()]
         after = decode_cursor(query.cursor, _PAGE).get("after") if query.cursor else None
@@ -109,17 +102,12 @@ class DirectusAdapter(HttpSourceAdapter):
                 raise MalformedRecord(f"A page of {limit} Directus items has no readable id; "
                                       "paging cannot go on past it.")
             next_cursor = encode_cursor(_PAGE, after=last)
-        return self.map_listed(page, self._to_customer, next_cursor, total)
+        return self.map_listed(page, self.to_entity, next_cursor, total)
 
-    def _condition(self, attribute: str, value: Any) -> dict[str, Any]:
-        if attribute not in mapping.FILTERABLE:
-            raise InvalidQuery(f"Customers cannot be filtered by {attribute!r}; filter by "
-                               f"{', '.join(mapping.FILTERABLE)}.")
+    @staticmethod
+    def _condition(attribute: str, value: Any) -> dict[str, Any]:
         field = mapping.ATTRIBUTE_FIELDS[attribute]
         return {field: {"_null": True} if value is None else {"_eq": value}}
-
-    def _to_customer(self, item: Any) -> CanonicalEntity:
-        return mapping.to_customer(item, self.config.name)
 
     # -- change detection ------------------------------------------------------------------
 
@@ -131,10 +119,10 @@ class DirectusAdapter(HttpSourceAdapter):
         reads the updated items (by date_updated, id) and the never-updated ones (by
         date_created, id) and merges them. Deletions come only from the webhook.
         """
-        after = _decode_position(cursor) if cursor else None
+        after = _CHANGES.decode(cursor)[0] if cursor else None
         while True:
             changes, after, complete = self._changes_after(after)
-            yield ChangeBatch(changes, _encode_position(after) if after else cursor, complete)
+            yield ChangeBatch(changes, _CHANGES.encode(after) if after else cursor, complete)
             if complete:
                 return
 
@@ -150,7 +138,7 @@ class DirectusAdapter(HttpSourceAdapter):
         bound: mapping.Position | None = None  # items past it may not have been read yet
         for rule, field in ((updated, "date_updated"), (never_updated, "date_created")):
             data, _ = self.items.list(rule, sort=(field, "id"), limit=limit)
-            stream = [(where, item) for item in data if (where := self._position(item))]
+            stream = [(where, item) for item in data if (where := self.change_position(item))]
             placed += stream
             if len(data) >= limit:  # a full answer: more may follow its last item
                 if not stream:
@@ -165,21 +153,10 @@ class DirectusAdapter(HttpSourceAdapter):
         last = taken[-1][0] if taken else after
         return changes, last, bound is None and len(placed) <= limit
 
-    def _position(self, item: Any) -> mapping.Position | None:
-        where = mapping.position(item)
-        if where is None:
-            # An item without an integer id or readable times does not map either: mapping
-            # it reports what is wrong.
-            self.map_or_report(item, self._to_customer)
-        return where
-
     def _change(self, item: Any, change_type: ChangeType | None = None,
                 changed_fields: tuple[str, ...] = ()) -> SourceChange | None:
-        try:
-            return mapping.to_change(item, self.config.name, change_type, changed_fields)
-        except MalformedRecord as exc:
-            self.report_malformed(exc)
-            return None
+        return self.map_or_report(item, lambda record: mapping.to_change(
+            record, self.config.name, change_type, changed_fields))
 
     # -- webhooks (Directus Flows) ---------------------------------------------------------
 
@@ -209,21 +186,14 @@ class DirectusAdapter(HttpSourceAdapter):
         # An update's payload holds exactly the fields the update changed.
         changed: tuple[str, ...] = () if change_type is ChangeType.CREATED else \
             mapping.changed_attributes(payload if isinstance(payload, dict) else ())
-        return [change for item in self.items.by_keys(ours)
+        return [change for item in self.records_of([str(key) for key in ours])
                 if (change := self._change(item, change_type, changed)) is not None]
 
     # -- what the platform knows about this source -----------------------------------------
 
-    def get_schema(self, entity_type: str) -> EntitySchema:
-        self.check_entity_type(entity_type)
-        return mapping.SCHEMA
-
     def get_sla(self) -> ServiceLevel:
         # Webhooks make changes near-immediate; polling every minute backs them up.
         return ServiceLevel(freshness_seconds=60, availability=0.995, latency_p99_ms=500)
-
-    def get_lineage(self) -> Lineage:
-        return Lineage({mapping.ENTITY_TYPE: f"source:directus/{self.collection}"})
 
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
         # A one-item read, not /server/ping: ping is public, so it cannot see a revoked token.
@@ -240,15 +210,3 @@ def _keyset(field: str, after: mapping.Position) -> dict[str, Any]:
     at = moment.isoformat()
     return {"_or": [{field: {"_gt": at}},
                     {"_and": [{field: {"_eq": at}}, {"id": {"_gt": key}}]}]}
-
-
-def _encode_position(where: mapping.Position) -> str:
-    return encode_cursor(_CHANGES, at=where[0].isoformat(), id=where[1])
-
-
-def _decode_position(cursor: str) -> mapping.Position:
-    values = decode_cursor(cursor, _CHANGES)
-    moment, key = parse_timestamp(values.get("at")), values.get("id")
-    if moment is None or not isinstance(key, int):
-        raise InvalidQuery(f"{cursor[:40]!r} is not a change cursor of this adapter.")
-    return moment, key

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from apps.adapters.base import MalformedRecord
 from apps.adapters.directus.mapping import FIELDS
-from apps.adapters.http_source import SourceHttp, chunks
+from apps.adapters.http_connection import SourceHttp
 
 #: primary keys per `_in` filter: keeps the query string well under common URL limits
 MAX_KEYS_PER_CALL = 100
@@ -24,15 +24,12 @@ class DirectusItems:
         self.path = f"/items/{quote(collection, safe='')}"
 
     def by_keys(self, keys: Sequence[int]) -> list[Any]:
-        """The items with these primary keys, one call per MAX_KEYS_PER_CALL keys.
+        """The items with these primary keys (at most MAX_KEYS_PER_CALL), in one call.
 
         A filter on the list endpoint, not `GET /items/<c>/<key>`: Directus answers 403 for a
         missing item there, which cannot be told apart from a permission problem.
         """
-        items: list[Any] = []
-        for batch in chunks(keys, MAX_KEYS_PER_CALL):
-            items += self.list({"id": {"_in": list(batch)}}, sort=("id",), limit=len(batch))[0]
-        return items
+        return self.list({"id": {"_in": list(keys)}}, sort=("id",), limit=len(keys))[0]
 
     def list(self, rule: Mapping[str, Any] | None, *, sort: Sequence[str], limit: int,
              count: bool = False) -> tuple[list[Any], int | None]:

@@ -18,7 +18,7 @@ from apps.adapters.base import (
     FieldSpec,
     SourceChange,
 )
-from apps.adapters.http_source import RecordReader, epoch_ms, format_timestamp, parse_timestamp
+from apps.adapters.record_reader import RecordReader, epoch_ms, format_timestamp, parse_timestamp
 
 ENTITY_TYPE = "customer"
 

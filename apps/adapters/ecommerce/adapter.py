@@ -7,7 +7,7 @@ Connection settings: ``credentials["token"]`` (a bearer token); ``options``:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -17,33 +17,24 @@ from apps.adapters.base import (
     ChangeType,
     EntityPage,
     EntityQuery,
-    EntitySchema,
-    Lineage,
+    InvalidQuery,
     MalformedRecord,
     ServiceLevel,
     SourceChange,
-    SourceConfig,
 )
+from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
 from apps.adapters.ecommerce import mapping
-from apps.adapters.http_source import (
-    HttpSourceAdapter,
-    InvalidQuery,
-    RecordReader,
-    RequestRejected,
-    chunks,
-    decode_cursor,
-    encode_cursor,
-    parse_timestamp,
-    unique,
-)
+from apps.adapters.http_connection import RequestRejected
+from apps.adapters.http_source import HttpSourceAdapter, chunks, unique
+from apps.adapters.record_reader import RecordReader
 
 INVOICES = "/api/v1/invoices"
 #: invoice ids per batch lookup, the API's documented maximum
 MAX_IDS_PER_CALL = 100
 #: the API's largest page
 MAX_LIMIT = 250
-DEFAULT_CHANGE_BATCH_SIZE = 200
-_PAGE, _CHANGES = "ecommerce-page", "ecommerce-changes"
+_PAGE = "ecommerce-page"
+_CHANGES = PositionCursor("ecommerce-changes", key_field="id", key_type=str)
 
 
 class PaymentDeclined(RequestRejected):
@@ -67,55 +58,43 @@ class Charge:
 
 class EcommerceAdapter(HttpSourceAdapter):
     name = "ecommerce"
-    entity_types = (mapping.ENTITY_TYPE,)
     domain = "invoices"
-    topic_source = "ecommerce"
-
-    def __init__(self, config: SourceConfig) -> None:
-        super().__init__(config)
-        self.change_batch_size = self.option_number("change_batch_size",
-                                                    DEFAULT_CHANGE_BATCH_SIZE)
+    schema = mapping.SCHEMA
+    ids_per_call = MAX_IDS_PER_CALL
+    max_page_size = MAX_LIMIT
+    #: pages list_all reads per hundred customers of a customer_id list (5000 invoices a
+    #: customer, on average)
+    max_listing_pages = 20
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.credential('token')}"}
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get_entity(self, entity_type: str, entity_id: str) -> CanonicalEntity | None:
-        self.check_entity_type(entity_type)
-        if not entity_id:
-            return None
-        try:
-            body = self.http.get_json(f"{INVOICES}/{quote(entity_id, safe='')}")
-        except RequestRejected as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return mapping.to_invoice(_data(body), self.config.name, entity_id)
+    def fetch_record(self, entity_id: str) -> Any:
+        return _data(self.http.get_json(f"{INVOICES}/{quote(entity_id, safe='')}"))
 
-    def query_entities(self, entity_type: str, query: EntityQuery) -> EntityPage:
-        """By ids: one call per 100, in the order asked. By filter (only ``customer_id``,
-        one id or a list of them): the API's cursor pages in (updated_at, id) order, so an
-        invoice changed while paging comes again on a later page, as its new version. A list
-        of customer ids is asked 100 at a time (the API's `customer_ids` maximum); the pages
-        run through each hundred in turn, so a long list is still paged with one cursor.
-        Malformed invoices are skipped and reported (see HttpSourceAdapter)."""
-        self.check_entity_type(entity_type)
-        unknown = sorted(set(query.filters) - {"customer_id"})
+    def fetch_records(self, ids: Sequence[str]) -> list[Any]:
+        return _data_list(self.http.get_json(INVOICES, {"ids": ",".join(ids)}))
+
+    def record_position(self, record: Any) -> mapping.Position | None:
+        return mapping.position(record)
+
+    def to_entity(self, record: Any, record_id: str | None = None) -> CanonicalEntity:
+        return mapping.to_invoice(record, self.config.name, record_id)
+
+    def check_filters(self, filters: Mapping[str, Any]) -> None:
+        unknown = sorted(set(filters) - {"customer_id"})
         if unknown:
             raise InvalidQuery(f"Invoices cannot be filtered by {', '.join(unknown)}; the API "
                                "filters by customer_id only.")
-        if query.ids is not None:
-            if query.filters:
-                raise InvalidQuery("Query invoices by ids or by filters, not both.")
-            records: list[Any] = []
-            for batch in chunks(unique(key for key in query.ids if key), MAX_IDS_PER_CALL):
-                records += _data_list(self.http.get_json(INVOICES, {"ids": ",".join(batch)}))
-            found = self.map_listed(records, self._to_invoice)
-            return replace(found, total=len(found.entities))
-        return self._page(query)
 
-    def _page(self, query: EntityQuery) -> EntityPage:
+    def query_page(self, query: EntityQuery) -> EntityPage:
+        """Filtered by ``customer_id`` (one id or a list of them), or not at all: the API's
+        cursor pages in (updated_at, id) order, so an invoice changed while paging comes
+        again on a later page, as its new version. A list of customer ids is asked 100 at
+        a time (the API's `customer_ids` maximum); the pages run through each hundred in
+        turn, so a long list is still paged with one cursor."""
         params: dict[str, Any] = {"limit": max(1, min(query.page_size, MAX_LIMIT))}
         source_cursor, chunk = self._page_position(query.cursor)
         groups: list[list[str]] = []
@@ -139,7 +118,24 @@ class EcommerceAdapter(HttpSourceAdapter):
             next_cursor = encode_cursor(_PAGE, source=next_page, chunk=chunk)
         elif chunk + 1 < len(groups):  # this hundred is done: the next one starts afresh
             next_cursor = encode_cursor(_PAGE, source=None, chunk=chunk + 1)
-        return self.map_listed(records, self._to_invoice, next_cursor)
+        return self.map_listed(records, self.to_entity, next_cursor)
+
+    def list_all(self, entity_type: str, filters: Mapping[str, Any]) -> EntityPage:
+        """As the contract says; a ``customer_id`` list may hold ids the API cannot have
+        (its customer ids are integers): they have no invoices, instead of failing the
+        whole listing as they would a query."""
+        wanted = filters.get("customer_id")
+        if isinstance(wanted, list | tuple | set | frozenset):
+            asked = [str(key) for key in wanted if str(key).isdigit()]
+            if not asked:
+                return EntityPage([], None, 0)
+            filters = {**filters, "customer_id": asked}
+        return super().list_all(entity_type, filters)
+
+    def listing_pages(self, filters: Mapping[str, Any]) -> int:
+        wanted = filters.get("customer_id")
+        hundreds = len(_customer_groups(wanted)) if isinstance(wanted, list) else 1
+        return self.max_listing_pages * max(1, hundreds)
 
     @staticmethod
     def _page_position(cursor: str | None) -> tuple[str | None, int]:
@@ -154,9 +150,6 @@ class EcommerceAdapter(HttpSourceAdapter):
                 or (source_cursor is None and "chunk" not in values):
             raise InvalidQuery(f"{cursor[:40]!r} is not a page cursor of this adapter.")
         return source_cursor, chunk
-
-    def _to_invoice(self, record: Any) -> CanonicalEntity:
-        return mapping.to_invoice(record, self.config.name)
 
     # -- change detection ------------------------------------------------------------------
 
@@ -181,14 +174,13 @@ class EcommerceAdapter(HttpSourceAdapter):
             body = self._changes_page(params)
             changes = []
             for record in _data_list(body):
-                where = mapping.position(record)
+                where = self.change_position(record)
                 if where is None:
-                    self.map_or_report(record, self._to_invoice)  # it does not map: say why
                     continue
                 if after is not None and where <= after:
                     continue  # the inclusive boundary, or served again: delivered already
                 after = where
-                entity = self.map_or_report(record, self._to_invoice)
+                entity = self.map_or_report(record, self.to_entity)
                 if entity is not None:
                     changes.append(SourceChange(ChangeType.UPDATED, mapping.ENTITY_TYPE,
                                                 entity.id, entity, occurred_at=where[0]))
@@ -253,15 +245,8 @@ class EcommerceAdapter(HttpSourceAdapter):
 
     # -- what the platform knows about this source -----------------------------------------
 
-    def get_schema(self, entity_type: str) -> EntitySchema:
-        self.check_entity_type(entity_type)
-        return mapping.SCHEMA
-
     def get_sla(self) -> ServiceLevel:
         return ServiceLevel(freshness_seconds=60, availability=0.995, latency_p99_ms=800)
-
-    def get_lineage(self) -> Lineage:
-        return Lineage({mapping.ENTITY_TYPE: "source:ecommerce/invoices"})
 
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
         return INVOICES, {"limit": 1}
@@ -294,15 +279,12 @@ def _data_list(body: Any) -> list[Any]:
 def _encode_changes(after: mapping.Position | None, source_cursor: str | None) -> str | None:
     if after is None and source_cursor is None:
         return None
-    return encode_cursor(_CHANGES, at=after[0].isoformat() if after else None,
-                         id=after[1] if after else None, source=source_cursor)
+    return _CHANGES.encode(after, source=source_cursor)
 
 
 def _decode_changes(cursor: str) -> tuple[mapping.Position | None, str | None]:
-    values = decode_cursor(cursor, _CHANGES)
-    at, key, source = values.get("at"), values.get("id"), values.get("source")
-    moment = parse_timestamp(at)
-    after = (moment, key) if moment is not None and isinstance(key, str) else None
-    if (after is None and (at, key) != (None, None)) or not isinstance(source, str | None):
+    after, extra = _CHANGES.decode(cursor, optional=True)
+    source = extra.get("source")
+    if not isinstance(source, str | None):
         raise InvalidQuery(f"{cursor[:40]!r} is not a change cursor of this adapter.")
     return after, source

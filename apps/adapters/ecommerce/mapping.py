@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from apps.adapters.base import CanonicalEntity, EntitySchema, FieldSpec
-from apps.adapters.http_source import RecordReader, epoch_ms, format_timestamp, parse_timestamp
+from apps.adapters.cursors import text_key_position
+from apps.adapters.record_reader import RecordReader, epoch_ms, format_timestamp
 from dictamesh.events.payload import PayloadRelationship
 
 ENTITY_TYPE = "invoice"
@@ -71,7 +72,4 @@ def to_invoice(record: Any, source: str, record_id: str | None = None) -> Canoni
 
 def position(record: Any) -> Position | None:
     """Where the invoice sits in change order, or None when its id or time is unreadable."""
-    if not isinstance(record, dict):
-        return None
-    key, moment = record.get("id"), parse_timestamp(record.get("updated_at"))
-    return (moment, key) if isinstance(key, str) and key and moment is not None else None
+    return text_key_position(record, "id", "updated_at")

@@ -1,4 +1,4 @@
-"""Products from a third-party product API (the `thirdparty` topic source).
+"""Products from a third-party product API: the `products` source.
 
 Connection settings: ``credentials["api_key"]`` (sent as `X-API-Key`); ``options``:
 ``change_batch_size`` (default 200), ``etag_cache_size`` (default 256),
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,26 +23,18 @@ from apps.adapters.base import (
     ChangeType,
     EntityPage,
     EntityQuery,
-    EntitySchema,
-    Lineage,
+    InvalidQuery,
     MalformedRecord,
     ServiceLevel,
     SourceChange,
     SourceConfig,
 )
-from apps.adapters.http_source import (
-    HttpSourceAdapter,
-    InvalidQuery,
-    RecordReader,
-    RequestRejected,
-    chunks,
-    decode_cursor,
-    encode_cursor,
-    parse_timestamp,
-    unique,
-)
+from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
+from apps.adapters.http_connection import RequestRejected
+from apps.adapters.http_source import HttpSourceAdapter
 from apps.adapters.products import mapping
 from apps.adapters.products.client import DEFAULT_ETAG_CACHE_SIZE, ConditionalGets
+from apps.adapters.record_reader import RecordReader
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +42,10 @@ logger = logging.getLogger(__name__)
 MAX_SKUS_PER_CALL = 100
 #: the API's largest page
 MAX_PER_PAGE = 250
-DEFAULT_CHANGE_BATCH_SIZE = 200
 #: seconds a change window read stays usable for resuming from one of its batch cursors
 DEFAULT_WINDOW_REUSE_SECONDS = 60
-_PAGE, _CHANGES = "products-page", "products-changes"
+_PAGE = "products-page"
+_CHANGES = PositionCursor("products-changes", key_field="sku", key_type=str)
 
 
 class InsufficientStock(RequestRejected):
@@ -86,14 +78,12 @@ class _Window:
 
 class ProductsAdapter(HttpSourceAdapter):
     name = "products"
-    entity_types = (mapping.ENTITY_TYPE,)
     domain = "products"
-    topic_source = "thirdparty"
+    schema = mapping.SCHEMA
+    ids_per_call = MAX_SKUS_PER_CALL
 
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)
-        self.change_batch_size = self.option_number("change_batch_size",
-                                                    DEFAULT_CHANGE_BATCH_SIZE)
         self.gets = ConditionalGets(self.http, self.option_number("etag_cache_size",
                                                                   DEFAULT_ETAG_CACHE_SIZE))
         self.window_reuse_seconds = self.option_number("window_reuse_seconds",
@@ -105,37 +95,26 @@ class ProductsAdapter(HttpSourceAdapter):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get_entity(self, entity_type: str, entity_id: str) -> CanonicalEntity | None:
-        self.check_entity_type(entity_type)
-        if not entity_id:
-            return None
-        try:
-            record = self.gets.get(f"/v1/products/{quote(entity_id, safe='')}")
-        except RequestRejected as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return mapping.to_product(record, self.config.name, entity_id)
+    def fetch_record(self, entity_id: str) -> Any:
+        return self.gets.get(f"/v1/products/{quote(entity_id, safe='')}")
 
-    def query_entities(self, entity_type: str, query: EntityQuery) -> EntityPage:
-        """By ids (SKUs): one call per 100, in the order asked. Otherwise every product by
-        SKU, page by page (the API's page numbers: a product added while paging shifts the
-        later pages by one); the API has no filters. Malformed products are skipped and
-        reported (see HttpSourceAdapter)."""
-        self.check_entity_type(entity_type)
-        if query.filters:
+    def fetch_records(self, ids: Sequence[str]) -> list[Any]:
+        return self._items(self.gets.get("/v1/products", {"skus": ",".join(ids)}))
+
+    def record_position(self, record: Any) -> mapping.Position | None:
+        return mapping.position(record)
+
+    def to_entity(self, record: Any, record_id: str | None = None) -> CanonicalEntity:
+        return mapping.to_product(record, self.config.name, record_id)
+
+    def check_filters(self, filters: Mapping[str, Any]) -> None:
+        if filters:
             raise InvalidQuery("The product API cannot filter products; query by ids (SKUs) "
                                "or page through all products without filters.")
-        if query.ids is not None:
-            records: list[Any] = []
-            for batch in chunks(unique(sku for sku in query.ids if sku), MAX_SKUS_PER_CALL):
-                records += self._items(self.gets.get("/v1/products",
-                                                     {"skus": ",".join(batch)}))
-            found = self.map_listed(records, self._to_product)
-            return replace(found, total=len(found.entities))
-        return self._page(query)
 
-    def _page(self, query: EntityQuery) -> EntityPage:
+    def query_page(self, query: EntityQuery) -> EntityPage:
+        """Every product by SKU, page by page (the API's page numbers: a product added
+        while paging shifts the later pages by one); the API has no filters."""
         if query.cursor:
             # The cursor keeps its page size: page numbers mean nothing under another one.
             at = decode_cursor(query.cursor, _PAGE)
@@ -151,11 +130,8 @@ class ProductsAdapter(HttpSourceAdapter):
         next_cursor = (encode_cursor(_PAGE, page=page + 1, per_page=per_page)
                        if page < total_pages else None)
         total = body.get("total")
-        return self.map_listed(records, self._to_product, next_cursor,
+        return self.map_listed(records, self.to_entity, next_cursor,
                                total if isinstance(total, int) else None)
-
-    def _to_product(self, record: Any) -> CanonicalEntity:
-        return mapping.to_product(record, self.config.name)
 
     @staticmethod
     def _items(body: Any) -> list[Any]:
@@ -179,7 +155,7 @@ class ProductsAdapter(HttpSourceAdapter):
         its newer version, in a later window. The API cannot tell creations from updates:
         every change is UPDATED.
         """
-        after = _decode_position(cursor) if cursor else None
+        after = _CHANGES.decode(cursor)[0] if cursor else None
         ordered = self._kept_window_after(after)
         if ordered is None:
             ordered = self._read_window(after)
@@ -192,8 +168,7 @@ class ProductsAdapter(HttpSourceAdapter):
             changes = [change for (at, _), record in batch
                        if (change := self._change(record, at)) is not None]
             last = batch[-1][0]
-            yield ChangeBatch(changes, encode_cursor(_CHANGES, at=last[0].isoformat(),
-                                                     sku=last[1]),
+            yield ChangeBatch(changes, _CHANGES.encode(last),
                               complete=start + size >= len(ordered))
 
     def _kept_window_after(self, after: mapping.Position | None) -> list[Placed] | None:
@@ -214,10 +189,8 @@ class ProductsAdapter(HttpSourceAdapter):
         # shifts the SKU order) is one change.
         placed: dict[mapping.Position, Any] = {}
         for record in self._window(after[0].isoformat() if after else None):
-            where = mapping.position(record)
-            if where is None:
-                self.map_or_report(record, self._to_product)  # it does not map: say why
-            elif after is None or where > after:
+            where = self.change_position(record)
+            if where is not None and (after is None or where > after):
                 placed[where] = record
         ordered = sorted(placed.items(), key=lambda pair: pair[0])
         self._window_kept = _Window(ordered, {where: n for n, (where, _) in enumerate(ordered)},
@@ -238,7 +211,7 @@ class ProductsAdapter(HttpSourceAdapter):
             page += 1
 
     def _change(self, record: Any, at: datetime) -> SourceChange | None:
-        entity = self.map_or_report(record, self._to_product)
+        entity = self.map_or_report(record, self.to_entity)
         if entity is None:
             return None
         return SourceChange(ChangeType.UPDATED, mapping.ENTITY_TYPE, entity.id, entity, at)
@@ -281,24 +254,9 @@ class ProductsAdapter(HttpSourceAdapter):
 
     # -- what the platform knows about this source -----------------------------------------
 
-    def get_schema(self, entity_type: str) -> EntitySchema:
-        self.check_entity_type(entity_type)
-        return mapping.SCHEMA
-
     def get_sla(self) -> ServiceLevel:
         # No webhooks: freshness is the polling interval plus a window read.
         return ServiceLevel(freshness_seconds=300, availability=0.99, latency_p99_ms=800)
 
-    def get_lineage(self) -> Lineage:
-        return Lineage({mapping.ENTITY_TYPE: "source:thirdparty/products"})
-
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
         return "/v1/products", {"per_page": 1}
-
-
-def _decode_position(cursor: str) -> mapping.Position:
-    values = decode_cursor(cursor, _CHANGES)
-    moment, sku = parse_timestamp(values.get("at")), values.get("sku")
-    if moment is None or not isinstance(sku, str):
-        raise InvalidQuery(f"{cursor[:40]!r} is not a change cursor of this adapter.")
-    return moment, sku

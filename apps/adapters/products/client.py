@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from apps.adapters.base import MalformedRecord
-from apps.adapters.http_source import SourceHttp
+from apps.adapters.http_connection import SourceHttp
 
 #: URLs whose last answer is kept; a list page of 250 products is about 40 kB
 DEFAULT_ETAG_CACHE_SIZE = 256

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from apps.adapters.base import CanonicalEntity, EntitySchema, FieldSpec
-from apps.adapters.http_source import RecordReader, epoch_ms, format_timestamp, parse_timestamp
+from apps.adapters.cursors import text_key_position
+from apps.adapters.record_reader import RecordReader, epoch_ms, format_timestamp
 
 ENTITY_TYPE = "product"
 
@@ -41,7 +42,4 @@ def to_product(record: Any, source: str, record_id: str | None = None) -> Canoni
 
 def position(record: Any) -> Position | None:
     """Where the product sits in change order, or None when its SKU or time is unreadable."""
-    if not isinstance(record, dict):
-        return None
-    sku, moment = record.get("sku"), parse_timestamp(record.get("updated_at"))
-    return (moment, sku) if isinstance(sku, str) and sku and moment is not None else None
+    return text_key_position(record, "sku", "updated_at")

@@ -4,7 +4,6 @@ what happened to an entity - read through `apps.catalog.services` only."""
 from __future__ import annotations
 
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from types import SimpleNamespace
 from typing import Any
 
 import graphene
@@ -19,6 +18,7 @@ from apps.catalog.contracts import (
     EntityNotFound,
 )
 from apps.federation.loaders import INVALID_ARGUMENT
+from apps.federation.schema.graphs import graph_type
 
 #: the largest `first` of `entityEvents`
 MAX_EVENTS_PAGE = 200
@@ -99,12 +99,9 @@ class CatalogEvent(graphene.ObjectType):
     trace_id = graphene.String()
 
 
-def event_page_fields(ns: SimpleNamespace) -> type:
-    class EventPageFields:
-        nodes = graphene.List(graphene.NonNull(CatalogEvent), required=True)
-        page_info = graphene.Field(lambda: ns.PageInfo, required=True)
-
-    return EventPageFields
+class EventPageFields:
+    nodes = graphene.List(graphene.NonNull(CatalogEvent), required=True)
+    page_info = graphene.Field(graph_type("PageInfo"), required=True)
 
 
 def _value(member: Any) -> Any:
@@ -123,24 +120,21 @@ def _location(entity_type: str, entity_id: str) -> EntityLocation | None:
         return None
 
 
-def catalog_entity_fields(ns: SimpleNamespace) -> type:
-    class CatalogEntityFields:
-        """Where an entity lives and how fresh the catalog's copy is."""
+class CatalogEntityFields:
+    """Where an entity lives and how fresh the catalog's copy is."""
 
-        type = graphene.String(required=True)
-        id = graphene.ID(required=True)
-        source_system = graphene.String(required=True)
-        adapter = graphene.String(required=True)
-        version = graphene.Float(required=True)
-        is_deleted = graphene.Boolean(required=True)
-        catalog_updated_at = graphene.DateTime(required=True)
-        age_seconds = graphene.Float(required=True)
+    type = graphene.String(required=True)
+    id = graphene.ID(required=True)
+    source_system = graphene.String(required=True)
+    adapter = graphene.String(required=True)
+    version = graphene.Float(required=True)
+    is_deleted = graphene.Boolean(required=True)
+    catalog_updated_at = graphene.DateTime(required=True)
+    age_seconds = graphene.Float(required=True)
 
-        def _resolve_reference(self, info: GraphQLResolveInfo) -> Any:
-            entity = _as_entity(_location(self.type, self.id))
-            return type(self)(**entity) if entity else None
-
-    return CatalogEntityFields
+    def _resolve_reference(self, info: GraphQLResolveInfo) -> Any:
+        entity = _as_entity(_location(self.type, self.id))
+        return type(self)(**entity) if entity else None
 
 
 def _as_entity(location: EntityLocation | None) -> dict[str, Any] | None:
@@ -212,33 +206,25 @@ def _type_arg() -> graphene.String:
     return graphene.String(required=True, description='Entity type, e.g. "customer".')
 
 
-def query_fields(ns: SimpleNamespace) -> type:
-    class CatalogQueries:
-        catalog_entity = graphene.Field(
-            lambda: ns.CatalogEntity, type=_type_arg(), id=graphene.ID(required=True),
-            resolver=resolve_catalog_entity,
-            description="Where an entity lives; null if the catalog has not seen it.")
-        relationship_graph = graphene.Field(
-            RelationshipGraph, type=_type_arg(), id=graphene.ID(required=True),
-            direction=GraphDirection(default_value=GraphDirection.OUTGOING),
-            depth=graphene.Int(default_value=DEFAULT_GRAPH_DEPTH,
-                               description=f"1 to {MAX_GRAPH_DEPTH} hops."),
-            relationship_types=graphene.List(graphene.NonNull(graphene.String)),
-            resolver=resolve_relationship_graph, required=True)
-        lineage = graphene.Field(
-            Lineage, node=graphene.String(required=True,
-                                          description='e.g. "catalog:customer".'),
-            direction=LineageDirection(default_value=LineageDirection.BOTH),
-            depth=graphene.Int(default_value=3), resolver=resolve_lineage, required=True)
-        entity_events = graphene.Field(
-            lambda: ns.EventPage, type=_type_arg(), id=graphene.ID(required=True),
-            first=graphene.Int(default_value=50), after=graphene.String(),
-            resolver=resolve_entity_events, required=True,
-            description="The entity's change events, newest first.")
-
-    return CatalogQueries
-
-
-TYPES = {"CatalogEntity": catalog_entity_fields, "EventPage": event_page_fields}
-QUERY = query_fields
-KEYS = {"CatalogEntity": "type id"}
+class CatalogQueries:
+    catalog_entity = graphene.Field(
+        graph_type("CatalogEntity"), type=_type_arg(), id=graphene.ID(required=True),
+        resolver=resolve_catalog_entity,
+        description="Where an entity lives; null if the catalog has not seen it.")
+    relationship_graph = graphene.Field(
+        RelationshipGraph, type=_type_arg(), id=graphene.ID(required=True),
+        direction=GraphDirection(default_value=GraphDirection.OUTGOING),
+        depth=graphene.Int(default_value=DEFAULT_GRAPH_DEPTH,
+                           description=f"1 to {MAX_GRAPH_DEPTH} hops."),
+        relationship_types=graphene.List(graphene.NonNull(graphene.String)),
+        resolver=resolve_relationship_graph, required=True)
+    lineage = graphene.Field(
+        Lineage, node=graphene.String(required=True,
+                                      description='e.g. "catalog:customer".'),
+        direction=LineageDirection(default_value=LineageDirection.BOTH),
+        depth=graphene.Int(default_value=3), resolver=resolve_lineage, required=True)
+    entity_events = graphene.Field(
+        graph_type("EventPage"), type=_type_arg(), id=graphene.ID(required=True),
+        first=graphene.Int(default_value=50), after=graphene.String(),
+        resolver=resolve_entity_events, required=True,
+        description="The entity's change events, newest first.")

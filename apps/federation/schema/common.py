@@ -102,6 +102,18 @@ def checked(info: GraphQLResolveInfo, entity_type: str, loaded: Loaded,
     return Ref(loaded.result.entity.id, loaded.result)
 
 
+class EntityBase:
+    """What every entity type keyed by `id` has in every graph: its key, and `_entities`
+    support."""
+
+    id = graphene.ID(required=True)
+
+    def _resolve_reference(self, info: graphene.ResolveInfo) -> Any:
+        # The representation itself (its type tells `_Entity` which member it is): owned
+        # fields load the entity through the request's loaders, one batch for all of them.
+        return self
+
+
 class Money(graphene.ObjectType):
     """An amount in a currency; the amount is a decimal string, never a float."""
 

@@ -7,14 +7,13 @@ key; their own fields are the customers and products modules' business.
 from __future__ import annotations
 
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from types import SimpleNamespace
 from typing import Any
 
 import graphene
 from graphql import GraphQLError, GraphQLResolveInfo
 
 from apps.adapters.base import AdapterError, EntityQuery
-from apps.adapters.services import EntityResult, NoSourceFor, product_for
+from apps.adapters.services import EntityResult, NoSourceFor, data_product_for
 from apps.federation.loaders import (
     INVALID_ARGUMENT,
     MALFORMED_SOURCE_RECORD,
@@ -24,7 +23,8 @@ from apps.federation.loaders import (
     invoices_by_customer_loader,
 )
 from apps.federation.schema.common import Money, Ref, failure_error, money, then
-from apps.federation.schema.resolvers import attribute, by_id
+from apps.federation.schema.graphs import graph_type
+from apps.federation.schema.resolvers import attribute, entity_field
 from dictamesh.resilience import CircuitOpenError
 
 ENTITY = "invoice"
@@ -49,35 +49,29 @@ def _customer(value: Any, attributes: dict[str, Any]) -> Ref | None:
     return Ref(str(value)) if value is not None else None
 
 
-def invoice_fields(ns: SimpleNamespace) -> type:
-    class InvoiceFields:
-        invoice_number = graphene.String(resolver=attribute(ENTITY, "invoice_number"))
-        customer = graphene.Field(lambda: ns.Customer,
-                                  resolver=attribute(ENTITY, "customer_id", _customer))
-        status = graphene.String(resolver=attribute(ENTITY, "status"),
-                                 description="open, paid or cancelled")
-        currency = graphene.String(resolver=attribute(ENTITY, "currency"))
-        total = graphene.Field(Money, resolver=attribute(ENTITY, "total", _amount))
-        items = graphene.List(lambda: ns.InvoiceItem, resolver=attribute(ENTITY, "items", _items))
-        created_at = graphene.String(resolver=attribute(ENTITY, "created_at"))
-        updated_at = graphene.String(resolver=attribute(ENTITY, "updated_at"))
-
-    return InvoiceFields
+class InvoiceFields:
+    invoice_number = graphene.String(resolver=attribute(ENTITY, "invoice_number"))
+    customer = graphene.Field(graph_type("Customer"),
+                              resolver=attribute(ENTITY, "customer_id", _customer))
+    status = graphene.String(resolver=attribute(ENTITY, "status"),
+                             description="open, paid or cancelled")
+    currency = graphene.String(resolver=attribute(ENTITY, "currency"))
+    total = graphene.Field(Money, resolver=attribute(ENTITY, "total", _amount))
+    items = graphene.List(graph_type("InvoiceItem"), resolver=attribute(ENTITY, "items", _items))
+    created_at = graphene.String(resolver=attribute(ENTITY, "created_at"))
+    updated_at = graphene.String(resolver=attribute(ENTITY, "updated_at"))
 
 
-def invoice_item_fields(ns: SimpleNamespace) -> type:
-    class InvoiceItemFields:
-        line = graphene.Int(required=True, description="1-based position on the invoice.")
-        product = graphene.Field(lambda: ns.Product)
-        quantity = graphene.Int()
-        unit_price = graphene.Field(Money)
-        total = graphene.Field(Money)
+class InvoiceItemFields:
+    line = graphene.Int(required=True, description="1-based position on the invoice.")
+    product = graphene.Field(graph_type("Product"))
+    quantity = graphene.Int()
+    unit_price = graphene.Field(Money)
+    total = graphene.Field(Money)
 
-        @staticmethod
-        def resolve_product(item: dict[str, Any], info: GraphQLResolveInfo) -> Ref | None:
-            return Ref(item["sku"]) if item.get("sku") else None
-
-    return InvoiceItemFields
+    @staticmethod
+    def resolve_product(item: dict[str, Any], info: GraphQLResolveInfo) -> Ref | None:
+        return Ref(item["sku"]) if item.get("sku") else None
 
 
 def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices) -> list[Ref]:
@@ -97,32 +91,23 @@ def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices) -> list[Ref]:
     return [Ref(result.entity.id, result) for result in answer.invoices]
 
 
-def customer_fields(ns: SimpleNamespace) -> type:
-    class CustomerInvoiceFields:
-        invoices = graphene.List(lambda: ns.Invoice,
-                                 description="Every invoice billed to the customer.")
+class CustomerInvoiceFields:
+    invoices = graphene.List(graph_type("Invoice"),
+                             description="Every invoice billed to the customer.")
 
-        @staticmethod
-        def resolve_invoices(ref: Ref, info: GraphQLResolveInfo) -> Any:
-            return then(invoices_by_customer_loader(info).load(str(ref.id)),
-                        lambda answer: _listed(info, answer))
-
-    return CustomerInvoiceFields
+    @staticmethod
+    def resolve_invoices(ref: Ref, info: GraphQLResolveInfo) -> Any:
+        return then(invoices_by_customer_loader(info).load(str(ref.id)),
+                    lambda answer: _listed(info, answer))
 
 
-def product_reference(ns: SimpleNamespace) -> type:
-    class ProductReference:
-        """Items refer to products by key (SKU); the products module resolves them."""
-
-    return ProductReference
+class ProductReference:
+    """Items refer to products by key (SKU); the products module resolves them."""
 
 
-def invoice_page_fields(ns: SimpleNamespace) -> type:
-    class InvoicePageFields:
-        nodes = graphene.List(lambda: ns.Invoice, required=True)
-        page_info = graphene.Field(lambda: ns.PageInfo, required=True)
-
-    return InvoicePageFields
+class InvoicePageFields:
+    nodes = graphene.List(graph_type("Invoice"), required=True)
+    page_info = graphene.Field(graph_type("PageInfo"), required=True)
 
 
 def _cursor(source_cursor: str | None) -> str | None:
@@ -147,7 +132,7 @@ def resolve_invoices(root: Any, info: GraphQLResolveInfo, customer_id: str, firs
     query = EntityQuery(filters={"customer_id": customer_id}, page_size=first,
                         cursor=_source_cursor(after))
     try:
-        page = product_for(ENTITY).query(ENTITY, query)
+        page = data_product_for(ENTITY).query(ENTITY, query)
     except (AdapterError, CircuitOpenError, NoSourceFor) as exc:
         raise failure_error(failure_of(ENTITY, exc)) from exc
     nodes = [Ref(entity.id, EntityResult(entity, False, 0.0, "source"))
@@ -156,22 +141,11 @@ def resolve_invoices(root: Any, info: GraphQLResolveInfo, customer_id: str, firs
                                           "has_next_page": page.next_cursor is not None}}
 
 
-def query_fields(ns: SimpleNamespace) -> type:
-    class InvoiceQueries:
-        invoice = graphene.Field(lambda: ns.Invoice, id=graphene.ID(required=True),
-                                 resolver=by_id(ENTITY),
-                                 description="An invoice by id; null if there is none.")
-        invoices = graphene.Field(
-            lambda: ns.InvoicePage, customer_id=graphene.ID(required=True),
-            first=graphene.Int(default_value=50), after=graphene.String(),
-            resolver=resolve_invoices, required=True,
-            description="A customer's invoices, a page at a time (most recently changed "
-                        "last); pass pageInfo.endCursor as `after` for the next page.")
-
-    return InvoiceQueries
-
-
-TYPES = {"Invoice": invoice_fields, "InvoiceItem": invoice_item_fields,
-         "InvoicePage": invoice_page_fields, "Customer": customer_fields,
-         "Product": product_reference}
-QUERY = query_fields
+class InvoiceQueries:
+    invoice = entity_field("Invoice", ENTITY, "An invoice by id; null if there is none.")
+    invoices = graphene.Field(
+        graph_type("InvoicePage"), customer_id=graphene.ID(required=True),
+        first=graphene.Int(default_value=50), after=graphene.String(),
+        resolver=resolve_invoices, required=True,
+        description="A customer's invoices, a page at a time (most recently changed "
+                    "last); pass pageInfo.endCursor as `after` for the next page.")

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import graphene
 from graphql import GraphQLResolveInfo
 
 from apps.adapters.services import EntityResult
 from apps.federation.loaders import entity_loader
 from apps.federation.schema.common import Loaded, Ref, checked, report, then
+from apps.federation.schema.graphs import graph_type
 
 
 def attribute(entity_type: str, name: str,
@@ -65,3 +67,22 @@ def by_ids(entity_type: str) -> Callable[..., Any]:
 
     return resolve
 
+
+
+def timestamp_field(entity_type: str, name: str) -> graphene.String:
+    """An attribute holding an ISO 8601 timestamp (the canonical form is text)."""
+    return graphene.String(resolver=attribute(entity_type, name),
+                           description="ISO 8601 timestamp.")
+
+
+def entity_field(type_name: str, entity_type: str, description: str) -> graphene.Field:
+    """A root field `<type>(id: ID!)`: one entity by id (:func:`by_id`)."""
+    return graphene.Field(graph_type(type_name), id=graphene.ID(required=True),
+                          resolver=by_id(entity_type), description=description)
+
+
+def entities_field(type_name: str, entity_type: str, description: str) -> graphene.List:
+    """A root field `<types>(ids: [ID!]!)`: entities by ids (:func:`by_ids`)."""
+    return graphene.List(graph_type(type_name),
+                         ids=graphene.List(graphene.NonNull(graphene.ID), required=True),
+                         resolver=by_ids(entity_type), description=description)

@@ -1,0 +1,53 @@
+"""The invoices subgraph: `Invoice @key(id)` and its items, plus key-only `Customer` (with
+its `invoices`) and `Product` (what items refer to), which other subgraphs own."""
+
+from __future__ import annotations
+
+import graphene
+from graphene_federation import key
+
+from apps.federation.schema.common import EntityBase, PageInfoFields
+from apps.federation.schema.invoices import (
+    CustomerInvoiceFields,
+    InvoiceFields,
+    InvoiceItemFields,
+    InvoicePageFields,
+    InvoiceQueries,
+    ProductReference,
+)
+
+
+class PageInfo(PageInfoFields, graphene.ObjectType):
+    class Meta:
+        description = PageInfoFields.__doc__
+
+
+@key("id")
+class Invoice(InvoiceFields, EntityBase, graphene.ObjectType):
+    pass
+
+
+class InvoiceItem(InvoiceItemFields, graphene.ObjectType):
+    pass
+
+
+class InvoicePage(InvoicePageFields, graphene.ObjectType):
+    pass
+
+
+@key("id")
+class Customer(CustomerInvoiceFields, EntityBase, graphene.ObjectType):
+    pass
+
+
+@key("id")
+class Product(ProductReference, EntityBase, graphene.ObjectType):
+    class Meta:
+        description = ProductReference.__doc__
+
+
+class Query(InvoiceQueries, graphene.ObjectType):
+    pass
+
+
+TYPES = [PageInfo, Invoice, InvoiceItem, InvoicePage, Customer, Product]
