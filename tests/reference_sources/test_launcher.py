@@ -7,11 +7,13 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 import requests
 
 from apps.adapters.reference import Sizes, start_reference_sources
+from apps.adapters.reference.__main__ import READY_LINE
 
 SMALL = Sizes(customers=3, products=3, invoices=3)
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +59,16 @@ def test_unknown_source_names_are_refused():
         start_reference_sources(sizes=SMALL, ports={"shopify": 1})
 
 
+def read_until_ready(stdout: IO[str]) -> list[str]:
+    """The banner up to the command's readiness line: only then are its signal handlers in."""
+    lines: list[str] = []
+    for line in stdout:
+        lines.append(line)
+        if line.strip() == READY_LINE:
+            return lines
+    raise AssertionError(f"the command ended before it was ready; it printed {lines}")
+
+
 def test_the_command_runs_until_interrupted():
     directus_port, products_port, ecommerce_port = free_ports(3)
     with subprocess.Popen(
@@ -66,14 +78,30 @@ def test_the_command_runs_until_interrupted():
             cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
-            banner = [process.stdout.readline() for _ in range(5)]
+            banner = read_until_ready(process.stdout)
             assert f"http://127.0.0.1:{products_port}" in banner[2]
             assert "ref-products-key-1" in banner[2]
             response = requests.get(f"http://127.0.0.1:{products_port}/v1/products",
                                     headers={"X-API-Key": "ref-products-key-1"}, timeout=5)
             assert response.json()["total"] == 5
             process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 0
+            assert process.wait(timeout=30) == 0
+            assert "stopped" in process.stdout.read()
+        finally:
+            process.kill()
+
+
+def test_an_interrupt_during_the_banner_stops_the_command_cleanly():
+    with subprocess.Popen(
+            [sys.executable, "-m", "apps.adapters.reference", "--customers", "5",
+             "--products", "5", "--invoices", "5", "--directus-port", "0",
+             "--products-port", "0", "--ecommerce-port", "0"],
+            cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().startswith("Reference sources (seed")
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0
             assert "stopped" in process.stdout.read()
         finally:
             process.kill()
