@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
+from django.conf import settings
 from prometheus_client import REGISTRY
 
 from apps.adapters import services
 from apps.adapters.base import MalformedRecord
 from apps.catalog.models import CacheStatus
 from dictamesh.cache import SourceUnavailableNoCache
+from dictamesh.resilience import reset_breakers
+from dictamesh.resilience.breaker import SourceBreaker, breaker_key
 from tests.sources.conftest import calls, control
 
 
@@ -28,7 +32,26 @@ def test_reads_are_cached_and_batched(connected, sources):
     assert again.entity.attributes["sku"] == "SKU-00002"
 
 
-def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connected, sources):
+def _end_the_cool_down(breaker: SourceBreaker) -> None:
+    """Move the breaker's opening (Redis' own clock, shared by every process) back by the
+    whole cool-down: the probe is due now, with no sleep whose length a busy machine can
+    outrun."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        key = breaker_key(breaker.tenant, breaker.connection, "opened_at")
+        opened_at = client.get(key)
+        assert opened_at is not None, "the breaker is not open"
+        client.set(key, f"{float(opened_at) - breaker.reset_timeout:.6f}")
+    finally:
+        client.close()
+
+
+def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connected, sources,
+                                                                         settings):
+    # A cool-down no busy machine outlasts while the test checks that the circuit stays
+    # open; _end_the_cool_down then ends it.
+    settings.BREAKER_RESET_TIMEOUT_SECONDS = 600.0
+    reset_breakers()
     product = services.product_for("product")
     fresh = product.get_entity("product", "SKU-00004")
     assert fresh is not None
@@ -50,7 +73,7 @@ def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connec
     assert calls(sources.products_url) == 0  # open: nothing reaches the source
 
     control(sources.products_url, "reset")  # the source recovers
-    time.sleep(1.2)  # BREAKER_RESET_TIMEOUT_SECONDS = 1
+    _end_the_cool_down(product.breaker)
     probed = product.get_entity("product", "SKU-00004")
     assert probed is not None
     assert probed.stale is False
