@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import pytest
 import redis
@@ -39,7 +40,7 @@ def _end_the_cool_down(breaker: SourceBreaker) -> None:
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
         key = breaker_key(breaker.tenant, breaker.connection, "opened_at")
-        opened_at = client.get(key)
+        opened_at = cast(bytes | None, client.get(key))  # a sync client: never an awaitable
         assert opened_at is not None, "the breaker is not open"
         client.set(key, f"{float(opened_at) - breaker.reset_timeout:.6f}")
     finally:
