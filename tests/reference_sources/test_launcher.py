@@ -6,8 +6,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import IO
 
 import pytest
 import requests
@@ -59,14 +59,23 @@ def test_unknown_source_names_are_refused():
         start_reference_sources(sizes=SMALL, ports={"shopify": 1})
 
 
-def read_until_ready(stdout: IO[str]) -> list[str]:
-    """The banner up to the command's readiness line: only then are its signal handlers in."""
+def read_until_ready(process: subprocess.Popen[str], limit_s: float = 60) -> list[str]:
+    """The banner up to the command's readiness line: only then are its signal handlers in.
+
+    A command that never gets ready is killed after ``limit_s``, which ends the read.
+    """
+    assert process.stdout is not None
+    watchdog = threading.Timer(limit_s, process.kill)
+    watchdog.start()
     lines: list[str] = []
-    for line in stdout:
-        lines.append(line)
-        if line.strip() == READY_LINE:
-            return lines
-    raise AssertionError(f"the command ended before it was ready; it printed {lines}")
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.strip() == READY_LINE:
+                return lines
+    finally:
+        watchdog.cancel()
+    raise AssertionError(f"the command was not ready within {limit_s}s; it printed {lines}")
 
 
 def test_the_command_runs_until_interrupted():
@@ -78,7 +87,7 @@ def test_the_command_runs_until_interrupted():
             cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
-            banner = read_until_ready(process.stdout)
+            banner = read_until_ready(process)
             assert f"http://127.0.0.1:{products_port}" in banner[2]
             assert "ref-products-key-1" in banner[2]
             response = requests.get(f"http://127.0.0.1:{products_port}/v1/products",
@@ -99,7 +108,11 @@ def test_an_interrupt_during_the_banner_stops_the_command_cleanly():
             cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
-            assert process.stdout.readline().startswith("Reference sources (seed")
+            watchdog = threading.Timer(60, process.kill)  # a command that never prints
+            watchdog.start()
+            first_line = process.stdout.readline()
+            watchdog.cancel()
+            assert first_line.startswith("Reference sources (seed")
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=30) == 0
             assert "stopped" in process.stdout.read()
