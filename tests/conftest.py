@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
@@ -19,6 +20,13 @@ from devtools import broker
 from dictamesh.tenancy import activate_public_schema
 
 TEST_TENANTS = ("test_alpha", "test_beta")
+
+# Property tests judge the code, not the machine: no per-example deadline and no "too slow"
+# health check, both of which fail on a busy machine. Tests with their own @settings that
+# name suppress_health_check list too_slow themselves.
+hypothesis.settings.register_profile(
+    "dictamesh", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("dictamesh")
 
 
 @pytest.fixture(scope="session")

@@ -5,22 +5,33 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# Generous: on a busy machine a delivery can take seconds; a healthy run never waits this long.
+WAIT_SECONDS = 30
+
 
 class WebhookReceiver:
-    """Records every POST (headers, JSON body) and answers ``status`` after ``delay_s``."""
+    """Records every POST (headers, JSON body) and answers ``status``.
 
-    def __init__(self, status: int = 200, delay_s: float = 0.0) -> None:
+    With ``hold=True`` each request waits, after it is recorded as ``arrived``, until the test
+    calls ``release()``: a slow target whose slowness the test controls, with no sleeps.
+    """
+
+    def __init__(self, status: int = 200, hold: bool = False) -> None:
         self.received: queue.Queue[tuple[dict[str, str], dict[str, Any]]] = queue.Queue()
-        received = self.received
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        if not hold:
+            self._released.set()
+        received, arrived, released = self.received, self.arrived, self._released
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler calls
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(delay_s)
+                arrived.set()
+                released.wait(WAIT_SECONDS)
                 received.put((dict(self.headers), json.loads(body)))
                 self.send_response(status)
                 if status != 204:  # a 204 carries no body, so no length either
@@ -36,8 +47,16 @@ class WebhookReceiver:
                          daemon=True).start()
 
     def next(self) -> tuple[dict[str, str], dict[str, Any]]:
-        return self.received.get(timeout=5)
+        try:
+            return self.received.get(timeout=WAIT_SECONDS)
+        except queue.Empty:
+            raise AssertionError(f"no webhook arrived within {WAIT_SECONDS}s") from None
+
+    def release(self) -> None:
+        """Let held requests (and every later one) be answered."""
+        self._released.set()
 
     def close(self) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()

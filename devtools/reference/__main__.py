@@ -10,6 +10,8 @@ from types import FrameType
 from devtools.reference.dataset import Sizes
 from devtools.reference.launcher import LOCAL_PORTS, SOURCE_NAMES, start_reference_sources
 
+READY_LINE = "Reference sources ready; Ctrl-C stops them."
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
@@ -30,16 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         parser.error(str(exc))
 
-    try:
-        sources = start_reference_sources(
-            seed=args.seed, sizes=sizes, host=args.host,
-            ports={name: getattr(args, f"{name}_port") for name in SOURCE_NAMES})
-    except OSError as exc:  # typically a port already in use
-        parser.exit(1, f"Cannot start the reference sources: {exc}\n")
-    print(f"Reference sources (seed {args.seed}, {sizes.customers} customers, "
-          f"{sizes.products} products, {sizes.invoices} invoices):", flush=True)
-    print(sources.describe(), flush=True)
-
+    # Handlers go in before anything starts: a signal that arrives while the servers start or
+    # the banner prints must stop us cleanly, not raise KeyboardInterrupt mid-print.
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -49,6 +43,17 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
+        sources = start_reference_sources(
+            seed=args.seed, sizes=sizes, host=args.host,
+            ports={name: getattr(args, f"{name}_port") for name in SOURCE_NAMES})
+    except OSError as exc:  # typically a port already in use
+        parser.exit(1, f"Cannot start the reference sources: {exc}\n")
+    try:
+        print(f"Reference sources (seed {args.seed}, {sizes.customers} customers, "
+              f"{sizes.products} products, {sizes.invoices} invoices):", flush=True)
+        print(sources.describe(), flush=True)
+        # The last line of the banner; scripts and tests wait for it before signalling us.
+        print(READY_LINE, flush=True)
         stopping.wait()
     finally:
         sources.stop()

@@ -37,14 +37,15 @@ def make_topics(bootstrap: str, names: list[str], partitions: int = 4) -> None:
 
 
 def quick_producer(bootstrap: str) -> EventProducer:
-    """A producer that gives up quickly, so broker-down tests stay short."""
+    """A producer that gives up sooner than production's, so broker-down tests stay short,
+    yet waits long enough for a broker that is up but slow on a busy machine."""
     return EventProducer(ProducerConfig(
-        bootstrap_servers=(bootstrap,), linger_ms=1, delivery_timeout_ms=4000,
-        max_block_ms=1500, client_id="dictamesh-test",
+        bootstrap_servers=(bootstrap,), linger_ms=1, delivery_timeout_ms=10_000,
+        max_block_ms=5000, client_id="dictamesh-test",
     ))
 
 
-def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 20.0,
+def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60.0,
                 settle: float = 1.0) -> list:
     """Every record of ``topic`` from the start (no consumer group: no join delay).
 

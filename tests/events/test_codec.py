@@ -469,7 +469,7 @@ def test_recursive_schema_round_trips_and_scans(codec: AvroCodec) -> None:
 # --- Any bytes at all --------------------------------------------------------------------------
 
 FUZZ = settings(max_examples=600, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def _decodes_or_refuses(codec: AvroCodec, data: bytes) -> None:
@@ -532,7 +532,7 @@ change_events = st.fixed_dictionaries({
 
 
 @settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(record=change_events)
 def test_any_valid_change_event_round_trips(codec: AvroCodec, record: dict[str, Any]) -> None:
     schema = load_schema(ENTITY_CHANGE_EVENT)

@@ -266,12 +266,12 @@ def test_a_second_relay_skips_a_tenant_being_relayed(tenants_committed):
         with tenant_context(tenant), transaction.atomic():
             assert relay._lock_schema(tenant)
             holding.set()
-            release.wait(10)
+            release.wait(60)
 
     thread = threading.Thread(target=hold_the_lock)
     thread.start()
     try:
-        assert holding.wait(10)
+        assert holding.wait(60)
         with tenant_context(tenant):
             result = relay.relay_pending(quick_producer("127.0.0.1:1"))
         assert result.busy

@@ -6,12 +6,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import requests
 
 from devtools.reference import Sizes, start_reference_sources
+from devtools.reference.__main__ import READY_LINE
 
 SMALL = Sizes(customers=3, products=3, invoices=3)
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +59,25 @@ def test_unknown_source_names_are_refused():
         start_reference_sources(sizes=SMALL, ports={"shopify": 1})
 
 
+def read_until_ready(process: subprocess.Popen[str], limit_s: float = 60) -> list[str]:
+    """The banner up to the command's readiness line: only then are its signal handlers in.
+
+    A command that never gets ready is killed after ``limit_s``, which ends the read.
+    """
+    assert process.stdout is not None
+    watchdog = threading.Timer(limit_s, process.kill)
+    watchdog.start()
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.strip() == READY_LINE:
+                return lines
+    finally:
+        watchdog.cancel()
+    raise AssertionError(f"the command was not ready within {limit_s}s; it printed {lines}")
+
+
 def test_the_command_runs_until_interrupted():
     directus_port, products_port, ecommerce_port = free_ports(3)
     with subprocess.Popen(
@@ -66,14 +87,34 @@ def test_the_command_runs_until_interrupted():
             cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
-            banner = [process.stdout.readline() for _ in range(5)]
+            banner = read_until_ready(process)
             assert f"http://127.0.0.1:{products_port}" in banner[2]
             assert "ref-products-key-1" in banner[2]
             response = requests.get(f"http://127.0.0.1:{products_port}/v1/products",
                                     headers={"X-API-Key": "ref-products-key-1"}, timeout=5)
             assert response.json()["total"] == 5
             process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 0
+            assert process.wait(timeout=30) == 0
+            assert "stopped" in process.stdout.read()
+        finally:
+            process.kill()
+
+
+def test_an_interrupt_during_the_banner_stops_the_command_cleanly():
+    with subprocess.Popen(
+            [sys.executable, "-m", "devtools.reference", "--customers", "5",
+             "--products", "5", "--invoices", "5", "--directus-port", "0",
+             "--products-port", "0", "--ecommerce-port", "0"],
+            cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            watchdog = threading.Timer(60, process.kill)  # a command that never prints
+            watchdog.start()
+            first_line = process.stdout.readline()
+            watchdog.cancel()
+            assert first_line.startswith("Reference sources (seed")
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0
             assert "stopped" in process.stdout.read()
         finally:
             process.kill()

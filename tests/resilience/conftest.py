@@ -28,6 +28,12 @@ class Reply:
     body: Any = field(default_factory=lambda: {"id": "1", "name": "Ada"})
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    # The request waits until the test sets this event: a slow call that ends when the test
+    # says so, rather than after a delay the test can only hope was long enough.
+    hold: threading.Event | None = None
+
+
+HOLD_LIMIT_S = 30  # a held request is answered after this anyway, so a failed test ends
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class ScriptedServer:
                 reply = server._next(self.command, self.path, dict(self.headers))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
+                if reply.hold is not None:
+                    reply.hold.wait(HOLD_LIMIT_S)
                 body = json.dumps(reply.body).encode()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")

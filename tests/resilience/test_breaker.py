@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -25,15 +27,28 @@ from dictamesh.resilience.breaker import SourceBreaker
 from tests.resilience.conftest import Reply, fetch
 
 TENANT = "tenant_breaker"
+# Tests that wait for the cool-down to end use the short one (a sleep of at least that long
+# is always enough); tests that need the circuit to stay open use the long one, which no
+# busy machine outlasts between two calls.
 COOL_DOWN = 0.5
+LONG_COOL_DOWN = 60.0
+WAIT_S = 30
 
 
 def _breaker(connection: str, client: redis.Redis | None = None, fail_max: int = 3,
-             tenant: str = TENANT) -> SourceBreaker:
+             tenant: str = TENANT, cool_down: float = COOL_DOWN) -> SourceBreaker:
     """A breaker object of its own, as another process would have."""
     return SourceBreaker(
         tenant, connection, client=client or redis.Redis.from_url(settings.REDIS_URL),
-        config=BreakerConfig(fail_max=fail_max, reset_timeout_s=COOL_DOWN, probe_timeout_s=5))
+        config=BreakerConfig(fail_max=fail_max, reset_timeout_s=cool_down,
+                             probe_timeout_s=WAIT_S))
+
+
+def _wait_until(predicate: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"waited {WAIT_S}s for {what}"
+        time.sleep(0.01)
 
 
 def _trip(breaker: SourceBreaker, session, url: str) -> None:
@@ -45,7 +60,8 @@ def _trip(breaker: SourceBreaker, session, url: str) -> None:
 def test_opens_after_the_failure_threshold_and_then_fails_fast(server, session,
                                                                connection_name):
     server.answer(Reply(status=500))
-    breaker = _breaker(connection_name)
+    breaker = _breaker(connection_name, cool_down=LONG_COOL_DOWN)
+    before = datetime.now(tz=UTC)
     for attempt in range(3):
         assert breaker.status().state == "closed", attempt
         with pytest.raises(SourceUnavailable):  # the tripping call shows the source's error
@@ -53,7 +69,8 @@ def test_opens_after_the_failure_threshold_and_then_fails_fast(server, session,
     status = breaker.status()
     assert status.state == "open"
     assert status.opened_at is not None
-    assert abs((datetime.now(tz=UTC) - status.opened_at).total_seconds()) < 1
+    # Redis' clock and ours are this machine's: the trip happened between these two reads.
+    assert before - timedelta(milliseconds=1) <= status.opened_at <= datetime.now(tz=UTC)
 
     for _ in range(10):
         with pytest.raises(CircuitOpenError) as info:
@@ -63,7 +80,7 @@ def test_opens_after_the_failure_threshold_and_then_fails_fast(server, session,
     assert error.code == "CIRCUIT_OPEN"
     assert not error.retryable
     assert not error.probe_in_flight
-    assert 0 < error.seconds_until_probe <= COOL_DOWN
+    assert 0 < error.seconds_until_probe <= LONG_COOL_DOWN
     assert status.next_probe_at is not None
     assert abs((error.next_probe_at - status.next_probe_at).total_seconds()) < 0.01
     assert connection_name in str(error)
@@ -105,7 +122,8 @@ def test_auth_errors_rate_limits_and_not_found_do_not_count(server, session, con
 
 def test_state_is_shared_by_breaker_objects_on_the_same_redis(server, session,
                                                              connection_name):
-    first, second = _breaker(connection_name), _breaker(connection_name)
+    first, second = (_breaker(connection_name, cool_down=LONG_COOL_DOWN),
+                     _breaker(connection_name, cool_down=LONG_COOL_DOWN))
     server.answer(Reply(status=500))
     with pytest.raises(SourceUnavailable):
         first.call(fetch, session, server.url)
@@ -133,9 +151,13 @@ def test_a_failed_probe_reopens_the_circuit_for_another_cool_down(server, sessio
     assert status.state == "open"
     assert status.opened_at is not None
     assert status.opened_at > first_opened
+    # The new cool-down counts from the reopening. Another object, with a cool-down no busy
+    # machine outlasts, asks: the circuit is still open and the next probe is due then.
+    patient = _breaker(connection_name, cool_down=LONG_COOL_DOWN)
     with pytest.raises(CircuitOpenError) as info:
-        breaker.call(fetch, session, server.url)
-    assert info.value.seconds_until_probe > COOL_DOWN - 0.1
+        patient.call(fetch, session, server.url)
+    expected_probe = status.opened_at.timestamp() + LONG_COOL_DOWN
+    assert info.value.next_probe_at.timestamp() == pytest.approx(expected_probe, abs=0.01)
     assert server.count == 4
 
 
@@ -143,7 +165,10 @@ def test_after_the_cool_down_one_probe_of_many_threads_goes_through_and_closes_i
         server, session, connection_name):
     server.answer(Reply(status=500))
     _trip(_breaker(connection_name), session, server.url)
-    server.answer(Reply(delay_s=0.4))  # a slow success: the racers overlap the probe
+    probe_may_answer = threading.Event()
+    # A success held back until every other racer has been refused: the racers overlap
+    # the probe however slowly they run.
+    server.answer(Reply(hold=probe_may_answer))
     time.sleep(COOL_DOWN + 0.05)
     before = server.count
 
@@ -154,7 +179,7 @@ def test_after_the_cool_down_one_probe_of_many_threads_goes_through_and_closes_i
 
     def race() -> None:
         breaker = _breaker(connection_name)  # each thread its own object and client
-        own_session = build_session(connect_timeout=1, read_timeout=3)
+        own_session = build_session(connect_timeout=1, read_timeout=WAIT_S + 5)
         barrier.wait()
         try:
             breaker.call(fetch, own_session, server.url)
@@ -166,8 +191,12 @@ def test_after_the_cool_down_one_probe_of_many_threads_goes_through_and_closes_i
     threads = [threading.Thread(target=race) for _ in range(racers)]
     for thread in threads:
         thread.start()
+    try:
+        _wait_until(lambda: len(results) == racers - 1, "all racers but the probe refused")
+    finally:
+        probe_may_answer.set()
     for thread in threads:
-        thread.join(10)
+        thread.join(WAIT_S)
 
     assert sorted(results) == ["in flight"] * (racers - 1) + ["probe"]
     assert server.count - before == 1
@@ -180,8 +209,8 @@ def test_after_the_cool_down_one_probe_of_many_threads_goes_through_and_closes_i
 def _race_in_process(connection: str, url: str, barrier, outcomes) -> None:
     # A forked child: its own Redis connection, breaker object and HTTP session.
     breaker = _breaker(connection)
-    own_session = build_session(connect_timeout=1, read_timeout=3)
-    barrier.wait(10)
+    own_session = build_session(connect_timeout=1, read_timeout=WAIT_S + 5)
+    barrier.wait(WAIT_S)
     try:
         breaker.call(fetch, own_session, url)
         outcomes.put("probe")
@@ -193,7 +222,8 @@ def test_after_the_cool_down_one_probe_of_several_processes_goes_through(
         server, session, connection_name):
     server.answer(Reply(status=500))
     _trip(_breaker(connection_name), session, server.url)
-    server.answer(Reply(delay_s=0.4))
+    probe_may_answer = threading.Event()  # the server runs in this process, in a thread
+    server.answer(Reply(hold=probe_may_answer))
     time.sleep(COOL_DOWN + 0.05)
     before = server.count
 
@@ -206,9 +236,16 @@ def test_after_the_cool_down_one_probe_of_several_processes_goes_through(
                  for _ in range(processes_count)]
     for process in processes:
         process.start()
+    results = []
+    try:  # the probe is held until the others have been refused
+        results += [outcomes.get(timeout=WAIT_S) for _ in range(processes_count - 1)]
+    except queue.Empty:
+        raise AssertionError(f"only {results} while the probe was held") from None
+    finally:
+        probe_may_answer.set()
+    results = sorted([*results, outcomes.get(timeout=WAIT_S)])
     for process in processes:
-        process.join(15)
-    results = sorted(outcomes.get(timeout=5) for _ in processes)
+        process.join(WAIT_S)
 
     assert results == ["probe"] + ["refused"] * (processes_count - 1)
     assert server.count - before == 1
@@ -223,14 +260,17 @@ def test_a_probe_lock_left_by_a_dead_prober_expires(server, session, connection_
     server.answer(Reply(status=500))
     with pytest.raises(SourceUnavailable):
         breaker.call(fetch, session, server.url)
-    time.sleep(0.25)
-    # A prober that died mid-call: it took the lock and set half-open, then vanished.
-    redis_client.set(f"breaker:{TENANT}:{connection_name}:probe", "dead", px=400)
+    time.sleep(0.25)  # past the cool-down
+    # A prober that died mid-call: it took the lock and set half-open, then vanished. The
+    # lock's expiry is what the breaker's probe_timeout_s would have given it.
+    probe_key = f"breaker:{TENANT}:{connection_name}:probe"
+    redis_client.set(probe_key, "dead", px=WAIT_S * 1000)
     redis_client.set(f"breaker:{TENANT}:{connection_name}:state", "half-open")
     with pytest.raises(CircuitOpenError) as info:
         breaker.call(fetch, session, server.url)
     assert info.value.probe_in_flight
-    time.sleep(0.45)
+    redis_client.pexpire(probe_key, 100)  # the dead prober's lock runs out
+    _wait_until(lambda: not redis_client.exists(probe_key), "the dead prober's lock to expire")
     server.answer(Reply())
     assert breaker.call(fetch, session, server.url) == {"id": "1", "name": "Ada"}
     assert breaker.status().state == "closed"

@@ -125,7 +125,7 @@ def _run_concurrently(count: int, work) -> list[BaseException]:
 
     def run(index: int) -> None:
         try:
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=60)
             work(index)
         except BaseException as exc:  # collected and asserted on by the test
             failures.append(exc)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import pytest
+import redis
+from django.conf import settings
 from prometheus_client import REGISTRY
 
 from apps.adapters import services
 from apps.adapters.base import MalformedRecord
 from apps.catalog.models import CacheStatus
 from dictamesh.cache import SourceUnavailableNoCache
+from dictamesh.resilience import reset_breakers
+from dictamesh.resilience.breaker import SourceBreaker, breaker_key
 from tests.sources.conftest import calls, control
 
 
@@ -28,7 +33,26 @@ def test_reads_are_cached_and_batched(connected, sources):
     assert again.entity.attributes["sku"] == "SKU-00002"
 
 
-def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connected, sources):
+def _end_the_cool_down(breaker: SourceBreaker) -> None:
+    """Move the breaker's opening (Redis' own clock, shared by every process) back by the
+    whole cool-down: the probe is due now, with no sleep whose length a busy machine can
+    outrun."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        key = breaker_key(breaker.tenant, breaker.connection, "opened_at")
+        opened_at = cast(bytes | None, client.get(key))  # a sync client: never an awaitable
+        assert opened_at is not None, "the breaker is not open"
+        client.set(key, f"{float(opened_at) - breaker.reset_timeout:.6f}")
+    finally:
+        client.close()
+
+
+def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connected, sources,
+                                                                         settings):
+    # A cool-down no busy machine outlasts while the test checks that the circuit stays
+    # open; _end_the_cool_down then ends it.
+    settings.BREAKER_RESET_TIMEOUT_SECONDS = 600.0
+    reset_breakers()
     product = services.data_product_for("product")
     fresh = product.get_entity("product", "SKU-00004")
     assert fresh is not None
@@ -50,7 +74,7 @@ def test_500s_open_the_breaker_stale_data_is_served_and_a_probe_closes_it(connec
     assert calls(sources.products_url) == 0  # open: nothing reaches the source
 
     control(sources.products_url, "reset")  # the source recovers
-    time.sleep(1.2)  # BREAKER_RESET_TIMEOUT_SECONDS = 1
+    _end_the_cool_down(product.breaker)
     probed = product.get_entity("product", "SKU-00004")
     assert probed is not None
     assert probed.stale is False
@@ -70,14 +94,15 @@ def test_with_no_copy_at_all_the_error_is_source_unavailable(connected, sources)
 
 def test_a_429_is_waited_out_not_hammered(connected, sources):
     product = services.data_product_for("product")
+    # The second call must land in the first one's window: 2 s leave room for a busy machine.
     control(sources.products_url, "faults",
-            {"rate_limit": {"requests": 1, "window_s": 1, "retry_after_s": 1}})
+            {"rate_limit": {"requests": 1, "window_s": 2, "retry_after_s": 2}})
     product.get_entity("product", "SKU-00005")
     started = time.monotonic()
     second = product.get_entity("product", "SKU-00006")
     waited = time.monotonic() - started
     assert second is not None
-    assert waited >= 1.0
+    assert waited >= 2.0
     stats = control_stats(sources.products_url)
     assert stats["statuses"].get("429", 0) == 1
     assert calls(sources.products_url) == 3  # ok, 429, ok after Retry-After

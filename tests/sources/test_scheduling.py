@@ -28,7 +28,7 @@ def test_only_due_connections_are_polled(connected_committed, celery_worker):
         with schema_context(tenant):
             return OutboxMessage.objects.filter(topic__endswith="customers.directus."
                                                 "entity_changed").count() == 50
-    deadline = timezone.now() + timedelta(seconds=30)
+    deadline = timezone.now() + timedelta(seconds=60)
     while not polled() and timezone.now() < deadline:
         time.sleep(0.2)
     assert polled()
