@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,15 @@ def test_unusable_value_fails_at_start_naming_the_variable(env, named):
 def test_defaults_start_cleanly():
     result = _start()
     assert result.returncode == 0, result.stderr
+
+
+def test_manage_py_check_reports_no_warnings():
+    """Every manage.py run prints the system checks' warnings: there must be none."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--fail-level", "WARNING"], cwd=root,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "identified no issues" in result.stdout
