@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,13 @@ def _start(**env: str) -> subprocess.CompletedProcess[str]:
         ({"DEBUG": "false"}, "SECRET_KEY"),
         ({"DEBUG": "maybe"}, "DEBUG"),
         ({"KAFKA_BOOTSTRAP_SERVERS": ","}, "KAFKA_BOOTSTRAP_SERVERS"),
+        ({"BREAKER_FAIL_MAX": "0"}, "BREAKER_FAIL_MAX"),
+        ({"BREAKER_RESET_TIMEOUT_SECONDS": "soon"}, "BREAKER_RESET_TIMEOUT_SECONDS"),
+        ({"CACHE_L1_MAX_ENTRIES": "1.5"}, "CACHE_L1_MAX_ENTRIES"),
+        ({"CACHE_STALE_SECONDS": "10"}, "CACHE_STALE_SECONDS"),  # below CACHE_FRESH_SECONDS
+        ({"GRAPHQL_RATE_LIMIT_REDIS_TIMEOUT_SECONDS": "-1"},
+         "GRAPHQL_RATE_LIMIT_REDIS_TIMEOUT_SECONDS"),
+        ({"REDIS_TIMEOUT_SECONDS": "0"}, "REDIS_TIMEOUT_SECONDS"),
     ],
 )
 def test_unusable_value_fails_at_start_naming_the_variable(env, named):
@@ -42,6 +50,29 @@ def test_unusable_value_fails_at_start_naming_the_variable(env, named):
 def test_defaults_start_cleanly():
     result = _start()
     assert result.returncode == 0, result.stderr
+
+
+def test_every_environment_variable_settings_reads_is_in_the_readme():
+    root = Path(__file__).resolve().parent.parent
+    settings_source = (root / "config" / "settings.py").read_text()
+    read = set(re.findall(r'env_[a-z]+\(\s*"([A-Z0-9_]+)"', settings_source))
+    assert {"DATABASE_URL", "BREAKER_FAIL_MAX", "CACHE_STALE_SECONDS"} <= read
+    configuration = (root / "README.md").read_text().split("## Configuration")[1]
+    listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", configuration.split("\n## ")[0]))
+    assert sorted(read - listed) == []
+
+
+def test_code_reads_settings_plainly():
+    """Every setting is declared in config/settings.py: none is read with a fallback."""
+    root = Path(__file__).resolve().parent.parent
+    offenders = [
+        f"{path.relative_to(root)}: {line.strip()}"
+        for folder in ("apps", "dictamesh", "config")
+        for path in (root / folder).rglob("*.py")
+        for line in path.read_text().splitlines()
+        if "getattr(settings" in line
+    ]
+    assert offenders == []
 
 
 def test_manage_py_check_reports_no_warnings():

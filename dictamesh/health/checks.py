@@ -6,12 +6,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connections
+
+from dictamesh.redis_clients import RedisClientOptions, new_redis_client
 
 
 @dataclass
@@ -70,13 +72,9 @@ def check_postgres(timeout: float) -> None:
 
 
 def check_redis(timeout: float) -> None:
-    client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout
-    )
-    try:
+    options = RedisClientOptions(connect_timeout=timeout, read_timeout=timeout)
+    with closing(new_redis_client(options)) as client:
         client.ping()
-    finally:
-        client.close()
 
 
 def check_kafka(timeout: float) -> None:
