@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from dictamesh.env import env_bool, env_float, env_int, env_list, env_parsed, env_str
+from dictamesh.events.kafka_config import KafkaSecurity
 from dictamesh.observability.logging import build_logging_config
 from dictamesh.secrets import derive_key
 
@@ -165,6 +166,29 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", default=["127.0.0.1:9092"])
 if not KAFKA_BOOTSTRAP_SERVERS:
     raise ImproperlyConfigured("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port[,host:port].")
+# A real cluster's TLS and SASL, used by every Kafka client (dictamesh.events.kafka_config).
+# SSL files are PEM paths; an empty CA file means the system's trusted authorities.
+KAFKA_SECURITY_PROTOCOL = env_str("KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT").upper()
+KAFKA_SASL_MECHANISM = env_str("KAFKA_SASL_MECHANISM", default="").upper()
+KAFKA_SASL_USERNAME = env_str("KAFKA_SASL_USERNAME", default="")
+KAFKA_SASL_PASSWORD = env_str("KAFKA_SASL_PASSWORD", default="")
+KAFKA_SSL_CAFILE = env_str("KAFKA_SSL_CAFILE", default="")
+KAFKA_SSL_CERTFILE = env_str("KAFKA_SSL_CERTFILE", default="")
+KAFKA_SSL_KEYFILE = env_str("KAFKA_SSL_KEYFILE", default="")
+KAFKA_SSL_PASSWORD = env_str("KAFKA_SSL_PASSWORD", default="")
+KAFKA_SSL_CHECK_HOSTNAME = env_bool("KAFKA_SSL_CHECK_HOSTNAME", default=True)
+try:
+    KafkaSecurity(
+        protocol=KAFKA_SECURITY_PROTOCOL, sasl_mechanism=KAFKA_SASL_MECHANISM,
+        sasl_username=KAFKA_SASL_USERNAME, sasl_password=KAFKA_SASL_PASSWORD,
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+for _name, _path in [("KAFKA_SSL_CAFILE", KAFKA_SSL_CAFILE),
+                     ("KAFKA_SSL_CERTFILE", KAFKA_SSL_CERTFILE),
+                     ("KAFKA_SSL_KEYFILE", KAFKA_SSL_KEYFILE)]:
+    if _path and not Path(_path).is_file():
+        raise ImproperlyConfigured(f"{_name}={_path!r}: no such file.")
 # Consumers (dictamesh.events.consumer). The group timeouts are short so that a group join
 # takes ~3 s instead of ~23 s; the retry backoff and twice the commit timeout must stay
 # below the max poll interval.

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
+from dictamesh.events.kafka_config import KafkaConnection, client_options
 from dictamesh.redis_clients import RedisClientOptions, new_redis_client
 
 
@@ -82,11 +83,9 @@ def check_kafka(timeout: float) -> None:
     from kafka import KafkaAdminClient
 
     timeout_ms = int(timeout * 1000)
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-        request_timeout_ms=timeout_ms,
-        bootstrap_timeout_ms=timeout_ms,
-    )
+    admin = KafkaAdminClient(**client_options(
+        KafkaConnection.from_settings(), "dictamesh-readyz",
+        request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms))
     try:
         admin.describe_cluster()
     finally:
