@@ -12,7 +12,8 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from dictamesh.env import env_bool, env_int, env_list, env_parsed, env_str
+from dictamesh.env import env_bool, env_float, env_int, env_list, env_parsed, env_str
+from dictamesh.events.kafka_config import KafkaSecurity
 from dictamesh.observability.logging import build_logging_config
 from dictamesh.secrets import derive_key
 
@@ -132,7 +133,8 @@ def _parse_redis_url(url: str) -> str:
 
 
 REDIS_URL = env_parsed("REDIS_URL", REDIS_URL, _parse_redis_url, "a Redis URL")
-REDIS_TIMEOUT_SECONDS = env_int("REDIS_TIMEOUT_SECONDS", 2)
+# How long a Redis client waits to connect and for an answer (dictamesh.redis_clients).
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2.0, minimum=0.001)
 CACHES = {
     "default": {
         "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
@@ -165,6 +167,29 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", default=["127.0.0.1:9092"])
 if not KAFKA_BOOTSTRAP_SERVERS:
     raise ImproperlyConfigured("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port[,host:port].")
+# A real cluster's TLS and SASL, used by every Kafka client (dictamesh.events.kafka_config).
+# SSL files are PEM paths; an empty CA file means the system's trusted authorities.
+KAFKA_SECURITY_PROTOCOL = env_str("KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT").upper()
+KAFKA_SASL_MECHANISM = env_str("KAFKA_SASL_MECHANISM", default="").upper()
+KAFKA_SASL_USERNAME = env_str("KAFKA_SASL_USERNAME", default="")
+KAFKA_SASL_PASSWORD = env_str("KAFKA_SASL_PASSWORD", default="")
+KAFKA_SSL_CAFILE = env_str("KAFKA_SSL_CAFILE", default="")
+KAFKA_SSL_CERTFILE = env_str("KAFKA_SSL_CERTFILE", default="")
+KAFKA_SSL_KEYFILE = env_str("KAFKA_SSL_KEYFILE", default="")
+KAFKA_SSL_PASSWORD = env_str("KAFKA_SSL_PASSWORD", default="")
+KAFKA_SSL_CHECK_HOSTNAME = env_bool("KAFKA_SSL_CHECK_HOSTNAME", default=True)
+try:
+    KafkaSecurity(
+        protocol=KAFKA_SECURITY_PROTOCOL, sasl_mechanism=KAFKA_SASL_MECHANISM,
+        sasl_username=KAFKA_SASL_USERNAME, sasl_password=KAFKA_SASL_PASSWORD,
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+for _name, _path in [("KAFKA_SSL_CAFILE", KAFKA_SSL_CAFILE),
+                     ("KAFKA_SSL_CERTFILE", KAFKA_SSL_CERTFILE),
+                     ("KAFKA_SSL_KEYFILE", KAFKA_SSL_KEYFILE)]:
+    if _path and not Path(_path).is_file():
+        raise ImproperlyConfigured(f"{_name}={_path!r}: no such file.")
 # Consumers (dictamesh.events.consumer). The group timeouts are short so that a group join
 # takes ~3 s instead of ~23 s; the retry backoff and twice the commit timeout must stay
 # below the max poll interval.
@@ -242,11 +267,37 @@ if not DICTAMESH_CREDENTIALS_KEYS:
         "DEBUG is off. Make one with `python -c 'from cryptography.fernet import Fernet; "
         "print(Fernet.generate_key().decode())'`.")
 
+# --- Calls to sources: circuit breaker and the entity cache ----------------------------------
+# A source connection's breaker opens after this many failures in a row (across processes)
+# and lets one probe call through after the reset timeout; the probe's lock lasts at most
+# the probe timeout, which must exceed a source call's connect + read timeout, or a second
+# probe starts while the first still runs (dictamesh.resilience.breaker).
+BREAKER_FAIL_MAX = env_int("BREAKER_FAIL_MAX", 5, minimum=1)
+BREAKER_RESET_TIMEOUT_SECONDS = env_float("BREAKER_RESET_TIMEOUT_SECONDS", 30.0, minimum=0.001)
+BREAKER_PROBE_TIMEOUT_SECONDS = env_float("BREAKER_PROBE_TIMEOUT_SECONDS", 30.0, minimum=0.001)
+# The three-level entity cache (dictamesh.cache.tiered): an entry is fresh this long after
+# it was fetched; each process re-checks L2 after the L1 TTL even without an invalidation;
+# L2 keeps entries for stale serving (source down) this long; L1 holds this many entries,
+# and as many expired ones for stale serving.
+CACHE_FRESH_SECONDS = env_float("CACHE_FRESH_SECONDS", 300.0, minimum=0.001)
+CACHE_L1_TTL_SECONDS = env_float("CACHE_L1_TTL_SECONDS", 30.0, minimum=0.001)
+CACHE_STALE_SECONDS = env_float("CACHE_STALE_SECONDS", 86_400.0, minimum=0.001)
+CACHE_L1_MAX_ENTRIES = env_int("CACHE_L1_MAX_ENTRIES", 10_000, minimum=1)
+CACHE_L1_STALE_MAX_ENTRIES = env_int("CACHE_L1_STALE_MAX_ENTRIES", 10_000, minimum=1)
+if CACHE_STALE_SECONDS < CACHE_FRESH_SECONDS:
+    raise ImproperlyConfigured(
+        f"CACHE_STALE_SECONDS={CACHE_STALE_SECONDS} is below CACHE_FRESH_SECONDS="
+        f"{CACHE_FRESH_SECONDS}: L2 would drop entries while they are still fresh.")
+
 # --- GraphQL API ---------------------------------------------------------------------------
 GRAPHQL_INTROSPECTION = env_bool("GRAPHQL_INTROSPECTION", default=DEBUG)
 GRAPHQL_GRAPHIQL = env_bool("GRAPHQL_GRAPHIQL", default=DEBUG)
-GRAPHQL_RATE_LIMIT_PER_MINUTE = env_int("GRAPHQL_RATE_LIMIT_PER_MINUTE", 600)
-GRAPHQL_RATE_LIMIT_WINDOW_SECONDS = env_int("GRAPHQL_RATE_LIMIT_WINDOW_SECONDS", 60)
+GRAPHQL_RATE_LIMIT_PER_MINUTE = env_int("GRAPHQL_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+GRAPHQL_RATE_LIMIT_WINDOW_SECONDS = env_int("GRAPHQL_RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1)
+# The rate-limit check is on every request's path: it waits at most this long for Redis,
+# then lets the request through (apps/federation/ratelimit.py).
+GRAPHQL_RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env_float(
+    "GRAPHQL_RATE_LIMIT_REDIS_TIMEOUT_SECONDS", 0.25, minimum=0.001)
 # Read answers are cached per tenant, key scope, query and variables; change events end
 # them early (apps/federation/invalidation.py), so this bounds only unseen changes.
 GRAPHQL_RESPONSE_CACHE_SECONDS = env_int("GRAPHQL_RESPONSE_CACHE_SECONDS", 30)

@@ -7,5 +7,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("schema-registry/", include("apps.catalog.schema_registry.urls")),
     path("webhooks/", include("apps.adapters.urls")),
-    path("graphql", include("apps.federation.urls")),
+    path("", include("apps.federation.urls")),  # /graphql, /graphql/<domain>
 ]

@@ -42,14 +42,26 @@ def env_bool(name: str, default: bool) -> bool:
     )
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
+    return int(setting_number(name, value, minimum=minimum, integer=True))
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    return setting_number(name, value, minimum=minimum)
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -67,3 +79,29 @@ def env_parsed(name: str, default: str, parse: Callable[[str], T], expected: str
         return parse(raw)
     except (ValueError, KeyError, TypeError) as exc:
         raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}: {exc}") from None
+
+
+def require_number(name: str, value: object, *, minimum: float | None = None,
+                   integer: bool = False) -> float:
+    """``value`` as a float if it is a number (an int, if ``integer``) of at least
+    ``minimum``; else ValueError naming ``name``. Booleans and numeric strings are refused."""
+    kind = "an integer" if integer else "a number"
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (integer and not isinstance(value, int))
+            or (minimum is not None and value < minimum)):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ValueError(f"{name}={value!r}: expected {kind}{bound}")
+    return float(value)
+
+
+def setting_number(name: str, value: object, *, minimum: float | None = None,
+                   integer: bool = False) -> float:
+    """Like ``require_number``, for a setting: a bad value raises ImproperlyConfigured.
+
+    Settings are checked when they are read from the environment and again where code
+    uses them, since tests and embedding projects may override them at run time.
+    """
+    try:
+        return require_number(name, value, minimum=minimum, integer=integer)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"Setting {exc}.") from None

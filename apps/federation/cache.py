@@ -29,14 +29,13 @@ from graphql import (
     visit,
 )
 
-DEFAULT_TTL_SECONDS = 30
 #: the generation bumped by every change: catalog answers (graph, events) may change with any
 ANY_CHANGE = "any"
 _GENERATION = "graphql:generation:{}"
 
 
 def ttl_seconds() -> int:
-    return int(getattr(settings, "GRAPHQL_RESPONSE_CACHE_SECONDS", DEFAULT_TTL_SECONDS))
+    return int(settings.GRAPHQL_RESPONSE_CACHE_SECONDS)
 
 
 class _TypesRead(Visitor):

@@ -63,8 +63,7 @@ class QueryLimits:
     @classmethod
     def for_tenant(cls, tenant: str) -> QueryLimits:
         """The platform defaults with the tenant's overrides (Tenant.graphql_limits) applied."""
-        base = cls(introspection=bool(getattr(settings, "GRAPHQL_INTROSPECTION",
-                                              settings.DEBUG)))
+        base = cls(introspection=settings.GRAPHQL_INTROSPECTION)
         names = {field.name for field in fields(cls)}
         overrides = {k: v for k, v in tenant_graphql_limits(tenant).items() if k in names}
         return replace(base, **overrides)

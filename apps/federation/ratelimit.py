@@ -20,28 +20,26 @@ Redis for SKIP_AFTER_FAILURE_SECONDS instead of paying the timeout on every requ
 from __future__ import annotations
 
 import math
-import threading
 import time
 from typing import cast
 
 import redis
 from django.conf import settings
 from prometheus_client import Counter
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from apps.federation.auth import Principal
 from apps.tenancy.services import tenant_graphql_limits
 from dictamesh.observability.logging import get_logger
+from dictamesh.redis_clients import (
+    RedisClientOptions,
+    forget_shared_redis_client,
+    shared_redis_client,
+)
 
 log = get_logger(__name__)
 
-DEFAULT_PER_MINUTE = 600
-DEFAULT_WINDOW_SECONDS = 60
 LOG_EVERY_SECONDS = 60.0
-# A rate-limit check is on every request's path: wait at most this long for Redis.
-DEFAULT_REDIS_TIMEOUT_SECONDS = 0.25
 SKIP_AFTER_FAILURE_SECONDS = 5.0
 
 REJECTED = Counter("dictamesh_graphql_rate_limited",
@@ -61,8 +59,6 @@ end
 return {count, ttl}
 """
 
-_lock = threading.Lock()
-_client: redis.Redis | None = None
 _last_warning = 0.0
 _skip_until = 0.0
 
@@ -88,7 +84,7 @@ class RateLimited(Exception):
 
 
 def window_seconds() -> int:
-    return int(getattr(settings, "GRAPHQL_RATE_LIMIT_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS))
+    return int(settings.GRAPHQL_RATE_LIMIT_WINDOW_SECONDS)
 
 
 def limit_for(tenant: str) -> int:
@@ -96,26 +92,21 @@ def limit_for(tenant: str) -> int:
     override = tenant_graphql_limits(tenant).get("rate_limit_per_minute")
     if override is not None:
         return int(override)
-    return int(getattr(settings, "GRAPHQL_RATE_LIMIT_PER_MINUTE", DEFAULT_PER_MINUTE))
+    return int(settings.GRAPHQL_RATE_LIMIT_PER_MINUTE)
 
 
 def _default_client() -> redis.Redis:
-    global _client
-    with _lock:
-        if _client is None:
-            timeout = float(getattr(settings, "GRAPHQL_RATE_LIMIT_REDIS_TIMEOUT_SECONDS",
-                                    DEFAULT_REDIS_TIMEOUT_SECONDS))
-            _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout,
-                                           socket_connect_timeout=timeout,
-                                           retry=Retry(NoBackoff(), 0))
-        return _client
+    timeout = settings.GRAPHQL_RATE_LIMIT_REDIS_TIMEOUT_SECONDS
+    # No retries and no idle-connection ping: one bounded round trip per request.
+    return shared_redis_client("ratelimit", RedisClientOptions(
+        connect_timeout=timeout, read_timeout=timeout, retry=False, health_check_interval=0))
 
 
 def reset() -> None:
     """Forget the client and any failure back-off (tests; after settings change)."""
-    global _client, _skip_until
-    with _lock:
-        _client, _skip_until = None, 0.0
+    global _skip_until
+    forget_shared_redis_client("ratelimit")
+    _skip_until = 0.0
 
 
 def rate_key(principal: Principal) -> str:

@@ -191,7 +191,7 @@ class GraphQLView(View):
 
 
 def _graphiql_enabled() -> bool:
-    return bool(getattr(settings, "GRAPHQL_GRAPHIQL", settings.DEBUG))
+    return bool(settings.GRAPHQL_GRAPHIQL)
 
 
 # GraphiQL from its CDN; it sends the API key the user types into its headers tab.

@@ -56,7 +56,7 @@ def expand_scopes(scopes: Iterable[str]) -> frozenset[str]:
 
 
 def _pepper() -> bytes:
-    pepper = getattr(settings, "API_KEY_PEPPER", "") or f"dictamesh.api_keys:{settings.SECRET_KEY}"
+    pepper = settings.API_KEY_PEPPER or f"dictamesh.api_keys:{settings.SECRET_KEY}"
     return pepper.encode()
 
 

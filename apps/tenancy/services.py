@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
-from django_redis import get_redis_connection
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from apps.tenancy.api_keys import (
@@ -31,6 +32,7 @@ from dictamesh.events.topics import (
     delete_tenant_topics,
     provision_tenant_topics,
 )
+from dictamesh.redis_clients import new_redis_client
 from dictamesh.tenancy import current_schema
 
 __all__ = [
@@ -185,16 +187,17 @@ def _provision_topics(slug: str, say: Progress) -> None:
 def _purge_cache(slug: str) -> int:
     """Delete every Redis cache key of the tenant (its keys all start with ``<slug>:``), so
     a tenant later created with the same slug never sees the old one's entries."""
-    client = get_redis_connection("default")
     deleted = 0
     batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{slug}:*", count=1000):
-        batch.append(key)
-        if len(batch) == 1000:
-            deleted += client.delete(*batch)
-            batch.clear()
-    if batch:
-        deleted += client.delete(*batch)
+    # The Django cache lives at settings.REDIS_URL too (settings.CACHES).
+    with closing(new_redis_client()) as client:
+        for key in client.scan_iter(match=f"{slug}:*", count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                deleted += cast(int, client.delete(*batch))
+                batch.clear()
+        if batch:
+            deleted += cast(int, client.delete(*batch))
     return deleted
 
 

@@ -23,6 +23,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from dictamesh.observability.logging import get_logger
+from dictamesh.redis_clients import RedisClientOptions, new_redis_client
 
 log = get_logger(__name__)
 
@@ -153,10 +154,9 @@ def get_invalidation_bus() -> InvalidationBus:
     global _bus, _bus_pid
     with _bus_lock:
         if _bus is None or _bus_pid != os.getpid():
-            timeout = float(getattr(settings, "REDIS_TIMEOUT_SECONDS", 2))
-            client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=timeout,
-                                          socket_timeout=max(timeout, POLL_SECONDS * 4),
-                                          health_check_interval=30)
+            # Reads block while the listener waits for messages: they may take a few polls.
+            client = new_redis_client(RedisClientOptions(
+                read_timeout=max(settings.REDIS_TIMEOUT_SECONDS, POLL_SECONDS * 4)))
             _bus, _bus_pid = InvalidationBus(client), os.getpid()
         return _bus
 

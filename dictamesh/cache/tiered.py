@@ -30,14 +30,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from cachetools import LRUCache, TTLCache
+from django.conf import settings
 from django.core.cache import caches
 from django_redis.exceptions import ConnectionInterrupted
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from dictamesh.cache.invalidation import InvalidationBus
+from dictamesh.env import setting_number
 from dictamesh.observability.logging import get_logger
-from dictamesh.resilience.breaker import CircuitOpenError, number_setting
+from dictamesh.resilience.breaker import CircuitOpenError
 from dictamesh.tenancy import current_schema
 
 log = get_logger(__name__)
@@ -105,16 +107,17 @@ class CachePolicy:
     def from_settings(cls) -> CachePolicy:
         """The policy from settings; ImproperlyConfigured names a bad setting."""
         return cls(
-            fresh_for_s=number_setting("CACHE_FRESH_SECONDS", DEFAULT_FRESH_SECONDS,
+            fresh_for_s=setting_number("CACHE_FRESH_SECONDS", settings.CACHE_FRESH_SECONDS,
                                        minimum=0.001),
-            l1_ttl_s=number_setting("CACHE_L1_TTL_SECONDS", DEFAULT_L1_TTL_SECONDS,
+            l1_ttl_s=setting_number("CACHE_L1_TTL_SECONDS", settings.CACHE_L1_TTL_SECONDS,
                                     minimum=0.001),
-            l1_max_entries=int(number_setting("CACHE_L1_MAX_ENTRIES", DEFAULT_L1_MAX_ENTRIES,
+            l1_max_entries=int(setting_number("CACHE_L1_MAX_ENTRIES",
+                                              settings.CACHE_L1_MAX_ENTRIES,
                                               minimum=1, integer=True)),
-            l1_stale_max_entries=int(number_setting(
-                "CACHE_L1_STALE_MAX_ENTRIES", DEFAULT_L1_STALE_MAX_ENTRIES, minimum=1,
-                integer=True)),
-            stale_for_s=number_setting("CACHE_STALE_SECONDS", DEFAULT_STALE_SECONDS,
+            l1_stale_max_entries=int(setting_number("CACHE_L1_STALE_MAX_ENTRIES",
+                                                    settings.CACHE_L1_STALE_MAX_ENTRIES,
+                                                    minimum=1, integer=True)),
+            stale_for_s=setting_number("CACHE_STALE_SECONDS", settings.CACHE_STALE_SECONDS,
                                        minimum=0.001),
         )
 

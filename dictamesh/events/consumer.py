@@ -60,6 +60,7 @@ from dictamesh.events.handlers import (
     Route,
     subscription_regex,
 )
+from dictamesh.events.kafka_config import KafkaConnection, client_options
 from dictamesh.events.topics import TopicError, parse_topic
 from dictamesh.observability.logging import get_logger
 
@@ -170,32 +171,31 @@ class ConsumerSettings:
             )
 
     def consumer_config(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": list(self.bootstrap_servers),
-            "group_id": self.group,
-            "client_id": f"dictamesh-{self.group}",
-            "enable_auto_commit": False,
-            "auto_offset_reset": self.auto_offset_reset,
-            "session_timeout_ms": self.session_timeout_ms,
-            "heartbeat_interval_ms": self.heartbeat_interval_ms,
-            "max_poll_interval_ms": self.max_poll_interval_ms,
-            "max_poll_records": self.batch_size,
-            "metadata_max_age_ms": self.metadata_max_age_ms,
-            "max_partition_fetch_bytes": self.max_partition_fetch_bytes,
-        }
+        return client_options(
+            KafkaConnection.from_settings(self.bootstrap_servers), f"dictamesh-{self.group}",
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset=self.auto_offset_reset,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=self.heartbeat_interval_ms,
+            max_poll_interval_ms=self.max_poll_interval_ms,
+            max_poll_records=self.batch_size,
+            metadata_max_age_ms=self.metadata_max_age_ms,
+            max_partition_fetch_bytes=self.max_partition_fetch_bytes,
+        )
 
     def producer_config(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": list(self.bootstrap_servers),
-            "client_id": f"dictamesh-{self.group}-dlq",
-            "acks": "all",
-            "linger_ms": _DLQ_LINGER_MS,
-            "max_block_ms": self.commit_timeout_ms,
-            "request_timeout_ms": self.commit_timeout_ms,
+        """The dead-letter producer's options."""
+        return client_options(
+            KafkaConnection.from_settings(self.bootstrap_servers), f"dictamesh-{self.group}-dlq",
+            acks="all",
+            linger_ms=_DLQ_LINGER_MS,
+            max_block_ms=self.commit_timeout_ms,
+            request_timeout_ms=self.commit_timeout_ms,
             # One delivery attempt window, so a failed dead letter is reported (and the
             # batch retried) within the flush timeout.
-            "delivery_timeout_ms": self.commit_timeout_ms + _DLQ_LINGER_MS + 1,
-        }
+            delivery_timeout_ms=self.commit_timeout_ms + _DLQ_LINGER_MS + 1,
+        )
 
 
 @dataclass(frozen=True)

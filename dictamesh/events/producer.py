@@ -20,6 +20,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
+from dictamesh.events.kafka_config import KafkaConnection, client_options
+
 logger = logging.getLogger(__name__)
 
 # Time flush() gets beyond the delivery timeout, after which every record has an outcome.
@@ -49,21 +51,20 @@ class ProducerConfig:
         return replace(config, **overrides)
 
     def kafka_options(self) -> dict[str, Any]:
-        return {
-            "bootstrap_servers": list(self.bootstrap_servers),
-            "client_id": self.client_id,
-            "enable_idempotence": True,
-            "acks": "all",
-            "linger_ms": self.linger_ms,
-            "batch_size": self.batch_bytes,
-            "compression_type": None if self.compression == "none" else self.compression,
-            "delivery_timeout_ms": self.delivery_timeout_ms,
-            "request_timeout_ms": min(30_000, self.delivery_timeout_ms - self.linger_ms),
-            "max_block_ms": self.max_block_ms,
-            "bootstrap_timeout_ms": self.max_block_ms,
+        return client_options(
+            KafkaConnection.from_settings(self.bootstrap_servers), self.client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=self.linger_ms,
+            batch_size=self.batch_bytes,
+            compression_type=None if self.compression == "none" else self.compression,
+            delivery_timeout_ms=self.delivery_timeout_ms,
+            request_timeout_ms=min(30_000, self.delivery_timeout_ms - self.linger_ms),
+            max_block_ms=self.max_block_ms,
+            bootstrap_timeout_ms=self.max_block_ms,
             # Topics come from the spec (provision_topics); a typo must fail, not create one.
-            "allow_auto_create_topics": False,
-        }
+            allow_auto_create_topics=False,
+        )
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from dictamesh.events.kafka_config import KafkaConnection, client_options
+
 Scope = Literal["tenant", "global"]
 Progress = Callable[[str], None]
 
@@ -282,8 +284,9 @@ def open_admin(bootstrap_servers: Iterable[str], timeout_ms: int = 10_000) -> Ka
     """An admin client, or TopicProvisioningError saying the cluster is unreachable."""
     servers = list(bootstrap_servers)
     try:
-        return KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=timeout_ms,
-                                bootstrap_timeout_ms=timeout_ms, client_id="dictamesh-admin")
+        return KafkaAdminClient(**client_options(
+            KafkaConnection.from_settings(servers), "dictamesh-admin",
+            request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms))
     except KafkaError as exc:
         raise TopicProvisioningError(
             f"Kafka at {','.join(servers)} is unreachable ({exc}). Start it (development: "

@@ -6,12 +6,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connections
+
+from dictamesh.events.kafka_config import KafkaConnection, client_options
+from dictamesh.redis_clients import RedisClientOptions, new_redis_client
 
 
 @dataclass
@@ -70,13 +73,9 @@ def check_postgres(timeout: float) -> None:
 
 
 def check_redis(timeout: float) -> None:
-    client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout
-    )
-    try:
+    options = RedisClientOptions(connect_timeout=timeout, read_timeout=timeout)
+    with closing(new_redis_client(options)) as client:
         client.ping()
-    finally:
-        client.close()
 
 
 def check_kafka(timeout: float) -> None:
@@ -84,11 +83,9 @@ def check_kafka(timeout: float) -> None:
     from kafka import KafkaAdminClient
 
     timeout_ms = int(timeout * 1000)
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-        request_timeout_ms=timeout_ms,
-        bootstrap_timeout_ms=timeout_ms,
-    )
+    admin = KafkaAdminClient(**client_options(
+        KafkaConnection.from_settings(), "dictamesh-readyz",
+        request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms))
     try:
         admin.describe_cluster()
     finally:

@@ -35,11 +35,12 @@ from typing import Any, Literal, TypeVar, cast
 import pybreaker
 import redis
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 
+from dictamesh.env import require_number, setting_number
 from dictamesh.observability.logging import get_logger
+from dictamesh.redis_clients import forget_shared_redis_client, shared_redis_client
 
 log = get_logger(__name__)
 
@@ -104,38 +105,23 @@ class BreakerConfig:
     probe_timeout_s: float = DEFAULT_PROBE_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
-        _check_number("fail_max", self.fail_max, minimum=1, integer=True)
-        _check_number("reset_timeout_s", self.reset_timeout_s, minimum=0.001)
-        _check_number("probe_timeout_s", self.probe_timeout_s, minimum=0.001)
+        require_number("fail_max", self.fail_max, minimum=1, integer=True)
+        require_number("reset_timeout_s", self.reset_timeout_s, minimum=0.001)
+        require_number("probe_timeout_s", self.probe_timeout_s, minimum=0.001)
 
     @classmethod
     def from_settings(cls) -> BreakerConfig:
         """The configuration from settings; ImproperlyConfigured names a bad setting."""
         return cls(
-            fail_max=int(number_setting("BREAKER_FAIL_MAX", DEFAULT_FAIL_MAX, minimum=1,
-                                        integer=True)),
-            reset_timeout_s=number_setting("BREAKER_RESET_TIMEOUT_SECONDS",
-                                           DEFAULT_RESET_TIMEOUT_SECONDS, minimum=0.001),
-            probe_timeout_s=number_setting("BREAKER_PROBE_TIMEOUT_SECONDS",
-                                           DEFAULT_PROBE_TIMEOUT_SECONDS, minimum=0.001),
+            fail_max=int(setting_number("BREAKER_FAIL_MAX", settings.BREAKER_FAIL_MAX,
+                                        minimum=1, integer=True)),
+            reset_timeout_s=setting_number("BREAKER_RESET_TIMEOUT_SECONDS",
+                                           settings.BREAKER_RESET_TIMEOUT_SECONDS,
+                                           minimum=0.001),
+            probe_timeout_s=setting_number("BREAKER_PROBE_TIMEOUT_SECONDS",
+                                           settings.BREAKER_PROBE_TIMEOUT_SECONDS,
+                                           minimum=0.001),
         )
-
-
-def _check_number(name: str, value: object, *, minimum: float, integer: bool = False) -> float:
-    kind = "an integer" if integer else "a number"
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or (integer and not isinstance(value, int)) or value < minimum):
-        raise ValueError(f"{name}={value!r}: expected {kind} >= {minimum}")
-    return float(value)
-
-
-def number_setting(name: str, default: float, *, minimum: float, integer: bool = False) -> float:
-    """A numeric Django setting, or ``default``; a bad value raises ImproperlyConfigured."""
-    value = getattr(settings, name, default)
-    try:
-        return _check_number(name, value, minimum=minimum, integer=integer)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"Setting {exc}.") from None
 
 
 def counts_as_failure(exc: BaseException) -> bool:
@@ -392,19 +378,11 @@ def read_status(client: redis.Redis, tenant: str, connection: str,
 
 _registry_lock = threading.Lock()
 _breakers: dict[tuple[str, str], SourceBreaker] = {}
-_default_client: redis.Redis | None = None
 
 
 def default_redis_client() -> redis.Redis:
     """This process's client for breaker state (settings.REDIS_URL, bytes responses)."""
-    global _default_client
-    with _registry_lock:
-        if _default_client is None:
-            timeout = number_setting("REDIS_TIMEOUT_SECONDS", 2, minimum=0.001)
-            _default_client = redis.Redis.from_url(
-                settings.REDIS_URL, decode_responses=False, socket_timeout=timeout,
-                socket_connect_timeout=timeout, health_check_interval=30)
-        return _default_client
+    return shared_redis_client("breaker")
 
 
 def get_breaker(tenant: str, connection_name: str, *, fail_max: int | None = None,
@@ -453,7 +431,6 @@ def reset_breakers() -> None:
 
     The state in Redis is untouched.
     """
-    global _default_client
     with _registry_lock:
         _breakers.clear()
-        _default_client = None
+    forget_shared_redis_client("breaker")
