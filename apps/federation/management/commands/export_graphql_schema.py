@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from apps.federation.schema import schema_sdl_files
+from apps.federation.services import schema_sdl_files
 
 
 class Command(BaseCommand):

@@ -1,0 +1,33 @@
+"""The federation app's public API: what commands, the admin and operators' tooling use of
+the GraphQL layer without reaching into its schema modules, limits or caches.
+
+The GraphQL endpoint itself is served by ``views.py``; this module is for everything
+around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from apps.federation import cache
+from apps.federation.limits import QueryLimits
+from apps.federation.schema import DOMAINS, schema_sdl_files
+
+__all__ = ["QueryLimits", "effective_limits", "forget_cached_responses", "schema_sdl_files",
+           "subgraph_names"]
+
+
+def subgraph_names() -> list[str]:
+    """The domains served as federation subgraphs (``/graphql/<domain>``)."""
+    return list(DOMAINS)
+
+
+def effective_limits(tenant: str) -> QueryLimits:
+    """The limits a tenant's queries run under: platform defaults with its overrides."""
+    return QueryLimits.for_tenant(tenant)
+
+
+def forget_cached_responses(entity_types: Iterable[str]) -> None:
+    """Make the current tenant's cached GraphQL answers that read these entity types (and
+    catalog queries) unreachable, e.g. after a curator corrects data by hand."""
+    cache.bump(entity_types)
