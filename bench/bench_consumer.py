@@ -182,13 +182,15 @@ def main() -> None:
         raws, ours, confluents, raw_cpu, our_cpu = [], [], [], [], []
         batch_size = settings.KAFKA_CONSUMER_BATCH_SIZE
         for round_number in range(1, args.rounds + 1):
-            confluents.append(confluent_rate(bootstrap, topic, args.events, batch_size))
             cpu = time.process_time()
             raws.append(raw_rate(bootstrap, topic, args.events, batch_size))
             raw_cpu.append(time.process_time() - cpu)
             cpu = time.process_time()
             ours.append(runner_rate(codec, topic, args.events))
             our_cpu.append(time.process_time() - cpu)
+            # Last: a librdkafka read just before doubles the next raw read on the
+            # development broker, which would skew runner/raw against earlier runs.
+            confluents.append(confluent_rate(bootstrap, topic, args.events, batch_size))
             print(f"round {round_number}: confluent {confluents[-1]:,.0f}/s, "
                   f"raw {raws[-1]:,.0f}/s, runner {ours[-1]:,.0f}/s")
         # The best of each: noise only ever slows a run.
