@@ -31,22 +31,22 @@ class StepPhase(enum.StrEnum):
 
 
 class StepOutcome(enum.StrEnum):
-    STARTED = "started"  # written when the attempt starts; replaced by its end
     SUCCEEDED = "succeeded"
     RETRYABLE_ERROR = "retryable_error"
     PERMANENT_ERROR = "permanent_error"
-    TIMED_OUT = "timed_out"
+    TIMED_OUT = "timed_out"  # also: the worker died mid-attempt, found by recovery
 
 
 @dataclass(frozen=True)
 class StepRecord:
-    """One attempt of one step, as the append-only step log holds it."""
+    """One attempt of one step, as the append-only step log holds it: a row is appended
+    when the attempt ends (or when recovery finds that its worker died)."""
 
     step: str
     phase: StepPhase
     attempt: int
     started_at: datetime
-    ended_at: datetime | None
+    ended_at: datetime
     outcome: StepOutcome
     error: str = ""
 
