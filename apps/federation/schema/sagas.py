@@ -12,6 +12,7 @@ to, so answers that read a saga are never cached (see ``LIVE_TYPES``).
 from __future__ import annotations
 
 from base64 import urlsafe_b64decode, urlsafe_b64encode
+from dataclasses import fields
 from typing import Any
 
 import graphene
@@ -110,9 +111,11 @@ class SagaFields:
 
     def _resolve_reference(self, info: GraphQLResolveInfo) -> Any:
         try:
-            return services.get_saga(str(self.id))
+            saga = services.get_saga(str(self.id))
         except SagaNotFound:
             return None
+        # An instance of this graph's Saga type, so that `_Entity` knows which member it is.
+        return type(self)(**{f.name: getattr(saga, f.name) for f in fields(saga)})
 
 
 class SagaPageFields:
