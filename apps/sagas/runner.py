@@ -1,0 +1,103 @@
+"""Running one step attempt: outside any database transaction, bounded by the step's
+timeout, in a span under the trace of the request that started the saga."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+from django import db
+from opentelemetry import propagate, trace
+
+from apps.sagas.contracts import StepOutcome, StepPhase
+from apps.sagas.definitions import Step, StepContext
+from apps.sagas.metrics import STEP_SECONDS
+from dictamesh.tenancy import current_schema, tenant_context
+
+tracer = trace.get_tracer(__name__)
+
+# Source calls run on these threads so that a hung call can be abandoned at its timeout;
+# the abandoned thread ends when the source answers or its HTTP timeout fires. A re-run
+# sends the same idempotency key, so a late success is not applied twice.
+_calls = ThreadPoolExecutor(max_workers=16, thread_name_prefix="saga-step")
+
+
+class StepTimedOut(Exception):
+    """The step did not answer within its timeout; it may still have taken effect."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outcome: StepOutcome
+    result: Any = None
+    error: str = ""
+
+
+def traceparent_now() -> str:
+    """The current trace context as a W3C traceparent ('' outside any span)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+def run_attempt(definition: str, step: Step, context: StepContext,
+                traceparent: str) -> Attempt:
+    """Call the step's action or compensation once and classify what happened."""
+    fn: Any = step.action if context.phase is StepPhase.ACTION else step.compensation
+    assert fn is not None, f"step {step.name} has no {context.phase.value}"
+    if context.phase is StepPhase.COMPENSATION and step.name not in context.outputs:
+        fn = partial(_replay_then_compensate, step)
+    parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
+    started = time.perf_counter()
+    with tracer.start_as_current_span(f"saga {definition}.{step.name} {context.phase.value}",
+                                      context=parent) as span:
+        span.set_attributes({"saga.id": context.saga_id, "saga.definition": definition,
+                             "saga.step": step.name, "saga.phase": context.phase.value,
+                             "saga.idempotency_key": context.idempotency_key})
+        attempt = _call(step, fn, context)
+        span.set_attribute("saga.outcome", attempt.outcome.value)
+        if attempt.outcome is not StepOutcome.SUCCEEDED:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.error[:200]))
+    STEP_SECONDS.labels(definition, step.name, context.phase.value,
+                        attempt.outcome.value).observe(time.perf_counter() - started)
+    return attempt
+
+
+def _in_schema(schema: str, fn: Any, context: StepContext) -> Any:
+    # A pool thread has its own database connection: point it at the saga's tenant, and
+    # close it afterwards (nothing else in the process would ever close it).
+    try:
+        with tenant_context(schema):
+            return fn(context)
+    finally:
+        db.connection.close()
+
+
+def _replay_then_compensate(step: Step, context: StepContext) -> Any:
+    """Compensate an action whose effect is unknown: re-send it with its own idempotency
+    key (the source replays what it did, or does it now), then undo that."""
+    action_context = replace(context, phase=StepPhase.ACTION)
+    output = step.action(action_context)
+    assert step.compensation is not None
+    return step.compensation(replace(context, outputs={**context.outputs, step.name: output}))
+
+
+def _call(step: Step, fn: Any, context: StepContext) -> Attempt:
+    future = _calls.submit(_in_schema, current_schema(), fn, context)
+    try:
+        return Attempt(StepOutcome.SUCCEEDED, result=future.result(timeout=step.timeout_s))
+    except FutureTimeout:
+        future.cancel()
+        return Attempt(StepOutcome.TIMED_OUT,
+                       error=f"{StepTimedOut.__name__}: no answer within {step.timeout_s}s")
+    except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+        retryable = step.policy(context.phase).is_retryable(exc)
+        return Attempt(StepOutcome.RETRYABLE_ERROR if retryable
+                       else StepOutcome.PERMANENT_ERROR,
+                       error=f"{type(exc).__name__}: {exc}")
