@@ -53,6 +53,43 @@ class UnknownEntityType(AdapterError):
     pass
 
 
+class RequestRejected(AdapterError):
+    """The source refused this request (a 4xx other than auth and rate limits): sending it
+    again will not help. ``status``, ``code`` and ``details`` are the source's own."""
+
+    def __init__(self, message: str, *, status: int, code: str = "",
+                 details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.details = status, code, dict(details or {})
+
+
+class InsufficientStock(RequestRejected):
+    """Some SKUs have fewer units than asked; nothing was reserved. ``shortages`` lists
+    {"sku", "requested", "available"} as the source reported them."""
+
+    def __init__(self, shortages: list[dict[str, Any]]) -> None:
+        self.shortages = shortages
+        named = ", ".join(f"{item.get('sku')} (asked {item.get('requested')}, "
+                          f"{item.get('available')} available)" for item in shortages)
+        super().__init__(f"Not enough stock to reserve: {named or 'the source named no SKU'}.",
+                         status=409, code="insufficient_stock", details={"items": shortages})
+
+    @property
+    def skus(self) -> list[str]:
+        return [str(item.get("sku")) for item in self.shortages]
+
+
+class PaymentDeclined(RequestRejected):
+    """The payment provider declined the charge; the invoice stays open and the same
+    charge may be tried again later (or the saga compensates)."""
+
+    def __init__(self, invoice_id: str, rejection: RequestRejected) -> None:
+        super().__init__(f"Payment for invoice {invoice_id} was declined ({rejection.code}): "
+                         f"{rejection}", status=rejection.status, code=rejection.code,
+                         details=rejection.details)
+        self.invoice_id = invoice_id
+
+
 class InvalidQuery(AdapterError):
     """The caller asked for something this source cannot answer (a filter the API lacks, a
     cursor another query issued): fix the call, retrying will not help."""
@@ -278,3 +315,96 @@ class WebhookReceiver(Protocol):
 
     def changes_from_webhook(self, body: Mapping[str, Any]) -> list[SourceChange]:
         """The changes a webhook body reports (reading items back from the source)."""
+
+
+# -- write commands (for sagas) -------------------------------------------------------------
+#
+# A source that accepts writes implements one of these protocols besides the contract above.
+# Every command takes an optional ``timeout``: seconds to wait for the source's answer
+# (connect and read), so a saga step can bound a hung call; None keeps the connection's
+# own timeouts. A timed-out write may still have been applied by the source: retry it with
+# the same idempotency key, which the source applies at most once.
+#
+# Errors, and whether sending the same command again can help (see
+# ``apps.adapters.services.is_retryable``):
+#   retryable -- SourceUnavailable and its subclasses: no answer at all (connection refused
+#                or reset, timeout), a 5xx, a 429 (SourceRateLimited, with Retry-After);
+#                and an open circuit (the source was failing: try again after a backoff).
+#   permanent -- RequestRejected (a 4xx: InsufficientStock 409, PaymentDeclined 402, an
+#                invoice in the wrong state 409, a validation error 422, an idempotency
+#                key reused with another request 422), SourceAuthError (401/403),
+#                MalformedRecord (an answer that does not map), InvalidQuery (a bad
+#                argument caught before any call).
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Units of stock set aside until released."""
+
+    id: str
+    status: str  # "active" or "released"
+    items: Mapping[str, int]  # SKU -> units
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A successful charge: the invoice, now paid, and the payment's id at the platform."""
+
+    invoice: CanonicalEntity
+    payment_id: str
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A successful refund of a whole charge: the invoice, now refunded, and the refund's id
+    (and the refunded payment's, when the platform names one)."""
+
+    invoice: CanonicalEntity
+    refund_id: str
+    payment_id: str | None
+
+
+@runtime_checkable
+class StockReservations(Protocol):
+    """A source that sets stock aside for an order (the products source)."""
+
+    def reserve_stock(self, items: Mapping[str, int], idempotency_key: str, *,
+                      timeout: float | None = None) -> str:
+        """Reserve ``items`` (SKU -> units), all or nothing; the reservation's id. The same
+        key again returns the first reservation. InsufficientStock when stock is short."""
+
+    def release_reservation(self, reservation_id: str, *,
+                            timeout: float | None = None) -> None:
+        """Put a reservation's units back; releasing a released or unknown one does
+        nothing, so a compensation can always run it again."""
+
+    def get_reservation(self, reservation_id: str, *,
+                        timeout: float | None = None) -> Reservation | None:
+        """The reservation, or None when the source has no such reservation."""
+
+
+@runtime_checkable
+class InvoicePayments(Protocol):
+    """A source that bills customers and takes their payments (the e-commerce source)."""
+
+    def create_invoice(self, customer_id: str, items: Sequence[Mapping[str, Any]],
+                       idempotency_key: str, *,
+                       timeout: float | None = None) -> CanonicalEntity:
+        """An open invoice for ``items`` ([{"sku", "quantity", "unit_price"?}]); the same
+        key again returns the first invoice."""
+
+    def cancel_invoice(self, invoice_id: str, *,
+                       timeout: float | None = None) -> CanonicalEntity:
+        """Cancel an open or refunded invoice; cancelling a cancelled one again is fine.
+        A paid invoice must be refunded first (RequestRejected 409 "invalid_state")."""
+
+    def charge_invoice(self, invoice_id: str, idempotency_key: str, *,
+                       timeout: float | None = None) -> Charge:
+        """Charge an open invoice; the same key again replays the first success.
+        PaymentDeclined when the card is declined (the invoice stays open)."""
+
+    def refund_charge(self, invoice_id: str, idempotency_key: str, *,
+                      timeout: float | None = None) -> Refund:
+        """Refund a paid invoice's whole charge; the same key again replays the first
+        success. An invoice that is not paid: RequestRejected 409 "invalid_state"."""

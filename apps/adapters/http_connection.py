@@ -25,6 +25,7 @@ from apps.adapters.base import (
     HealthState,
     HealthStatus,
     MalformedRecord,
+    RequestRejected,
     SourceAuthError,
     SourceConfig,
     SourceRateLimited,
@@ -42,18 +43,6 @@ RECENT_MALFORMED = 20
 
 class SourceUnreachable(SourceUnavailable):
     """No HTTP answer at all: connection refused or reset, DNS failure, timeout."""
-
-
-class RequestRejected(AdapterError):
-    """The source refused this request (a 4xx other than auth and rate limits): sending it
-    again will not help. ``status``, ``code`` and ``details`` are the source's own."""
-
-    def __init__(self, message: str, *, status: int, code: str = "",
-                 details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.details = status, code, dict(details or {})
-
-
 
 
 # -- the connection ----------------------------------------------------------------------------
@@ -102,11 +91,16 @@ class SourceHttp:
 
     def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
              json_body: Any = None, headers: Mapping[str, str] | None = None,
-             accept: Collection[int] = (200,)) -> requests.Response:
-        """The response when its status is in ``accept``; otherwise the AdapterError for it."""
+             accept: Collection[int] = (200,),
+             timeout: float | None = None) -> requests.Response:
+        """The response when its status is in ``accept``; otherwise the AdapterError for it.
+
+        ``timeout``: seconds to wait for this call (to connect, and for each read), instead
+        of the connection's own timeouts; None keeps those."""
         try:
             response = self.session.request(method, self.base_url + path, params=params,
-                                            json=json_body, headers=headers)
+                                            json=json_body, headers=headers,
+                                            timeout=self._timeouts(timeout))
         except requests.Timeout as exc:
             self.metrics.request("timeout")
             raise SourceUnreachable(
@@ -126,11 +120,21 @@ class SourceHttp:
 
     def call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
              json_body: Any = None, headers: Mapping[str, str] | None = None,
-             accept: Collection[int] = (200,)) -> Any:
+             accept: Collection[int] = (200,), timeout: float | None = None) -> Any:
         """The JSON body of an accepted answer (see :meth:`send`)."""
         response = self.send(method, path, params=params, json_body=json_body,
-                             headers=headers, accept=accept)
+                             headers=headers, accept=accept, timeout=timeout)
         return self.json_of(response, f"{method} {path}")
+
+    def _timeouts(self, timeout: float | None) -> tuple[float, float] | None:
+        """(connect, read) seconds for a call bounded by ``timeout``; None: the defaults."""
+        if timeout is None:
+            return None
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout={timeout!r}: a call's timeout must be a positive number "
+                             "of seconds (or None for the connection's own).")
+        connect, _ = self.session.default_timeout
+        return min(connect, timeout), float(timeout)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.call("GET", path, params=params)

@@ -27,11 +27,12 @@ from apps.adapters.base import (
     HealthStatus,
     InvalidQuery,
     MalformedRecord,
+    RequestRejected,
     SourceAuthError,
     SourceConfig,
 )
 from apps.adapters.cursors import Position
-from apps.adapters.http_connection import RequestRejected, SourceHttp
+from apps.adapters.http_connection import SourceHttp
 
 logger = logging.getLogger(__name__)
 

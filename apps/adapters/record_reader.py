@@ -74,6 +74,10 @@ class RecordReader:
             return ""
         return value
 
+    def optional_text(self, name: str) -> str | None:
+        """Non-empty text, or None when the field is missing or null."""
+        return None if self._get(name) is None else self.text(name)
+
     def integer(self, name: str, minimum: int | None = None) -> int:
         value = self._get(name)
         if isinstance(value, bool) or not isinstance(value, int) or (

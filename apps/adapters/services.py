@@ -8,11 +8,12 @@ sources through here, never through an adapter directly.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
@@ -44,6 +45,7 @@ from dictamesh.resilience import (
 from dictamesh.tenancy import current_schema
 
 T = TypeVar("T")
+Commands = TypeVar("Commands")
 
 SOURCE_REQUESTS = Counter("dictamesh_source_requests", "Calls to source adapters.",
                           ["tenant", "connection", "operation", "outcome"])
@@ -55,7 +57,8 @@ SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
                            ["connection", "operation"])
 
 __all__ = ["DataProduct", "EntityResult", "Lookup", "NoSourceFor", "SourceUnavailableNoCache",
-           "data_product_for", "data_product_named", "data_products"]
+           "commands_for", "data_product_for", "data_product_named", "data_products",
+           "is_retryable"]
 
 
 class NoSourceFor(LookupError):
@@ -256,3 +259,64 @@ def data_product_for(entity_type: str) -> DataProduct:
     raise NoSourceFor(
         f"No enabled source of tenant {current_schema()!r} serves {entity_type!r}: add a "
         "source connection for it in the admin (Adapters → Source connections).")
+
+
+# --- write commands (for sagas) -------------------------------------------------------------
+
+def commands_for(entity_type: str, protocol: type[Commands]) -> Commands:
+    """The write commands of the current tenant's source that serves ``entity_type`` and
+    implements ``protocol`` (one of the protocols in ``apps.adapters.base``), e.g.
+    ``commands_for("invoice", InvoicePayments).charge_invoice(invoice_id, key, timeout=5)``.
+
+    Each command goes through the connection's circuit breaker and is counted and timed
+    like a read, but is never retried here: the caller (a saga step) owns its retry policy
+    and its idempotency key. Which errors are worth retrying: :func:`is_retryable`.
+    Raises NoSourceFor when no enabled source serves ``entity_type`` with those commands.
+    """
+    serving = [data_product for data_product in data_products()
+               if entity_type in data_product.adapter.entity_types]
+    for data_product in serving:
+        if isinstance(data_product.adapter, protocol):
+            return cast(Commands, _SourceCommands(data_product, protocol))
+    sources = ", ".join(data_product.name for data_product in serving)
+    raise NoSourceFor(
+        f"No enabled source of tenant {current_schema()!r} serving {entity_type!r} accepts "
+        f"{protocol.__name__} commands" + (f" ({sources} does not)." if sources else "."))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether sending the same write command again (same idempotency key) may succeed.
+
+    Retryable: no answer (connection refused or reset, a timeout), a 5xx, a 429
+    (SourceRateLimited; honour its ``retry_after_seconds``), an open circuit (the source has
+    been failing; try again after a backoff). Permanent: every 4xx (RequestRejected and its
+    InsufficientStock, PaymentDeclined), refused credentials, an answer that does not map,
+    a bad argument, and any error that is not an adapter's.
+    """
+    if isinstance(exc, CircuitOpenError):
+        return True
+    return isinstance(exc, AdapterError) and exc.retryable
+
+
+class _SourceCommands:
+    """A protocol's commands on one data product's adapter, each through ``DataProduct.call``
+    (breaker, metrics) without retries."""
+
+    def __init__(self, data_product: DataProduct, protocol: type) -> None:
+        self._data_product = data_product
+        self._commands = frozenset(name for name, value in vars(protocol).items()
+                                   if callable(value) and not name.startswith("_"))
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in self._commands:
+            raise AttributeError(f"{name!r} is not one of the commands {sorted(self._commands)}")
+        method = getattr(self._data_product.adapter, name)
+
+        def command(*args: Any, **kwargs: Any) -> Any:
+            return self._data_product.call(name, functools.partial(method, *args, **kwargs),
+                                           idempotent=False)
+
+        return command
+
+    def __repr__(self) -> str:
+        return f"<{', '.join(sorted(self._commands))} of source {self._data_product.name!r}>"

@@ -13,16 +13,25 @@ Endpoints (`Authorization: Bearer <token>`; errors are `{"error": {"code", "mess
     POST  /api/v1/invoices                {"customer_id", "items": [{"sku", "quantity",
                                           "unit_price"?}], "currency"?} -> 201 {"data": {...}}
     PATCH /api/v1/invoices/{id}           customer_id and/or items of an open invoice
-    POST  /api/v1/invoices/{id}/cancel    open -> cancelled (again: 200), paid -> 409
+    POST  /api/v1/invoices/{id}/cancel    open or refunded -> cancelled (again: 200),
+                                          paid -> 409 (refund it first)
     POST  /api/v1/invoices/{id}/charge    open -> paid, {"data", "payment"}; 402 card_declined
                                           when the `declined_customers` knob names the
                                           customer; 409 unless open
+    POST  /api/v1/invoices/{id}/refund    paid -> refunded, {"data", "refund"}: the whole
+                                          payment back; 409 unless paid
+
+An invoice's status follows an order's financial status on common platforms (Shopify's
+`paid` -> `refunded`, then the order may be cancelled): a paid invoice cannot be cancelled
+while the customer's money is held; it is refunded first, and a refunded invoice can then be
+cancelled. Refunds are whole-invoice: a refunded invoice cannot be refunded again (409).
 
 Lists are ordered by (updated_at, id) and the cursor encodes the last pair served, so paging
 stays correct while data changes: nothing is skipped, and an invoice updated behind the
 cursor comes again at the end. `updated_since` keeps `updated_at >= updated_since`.
 
-POSTs honour an `Idempotency-Key` header: a retry with the same key and body replays the first
+POSTs that create something (invoice, charge, refund) honour an `Idempotency-Key` header, as
+Stripe's API does: a retry with the same key and body replays the first
 success (header `Idempotent-Replayed: true`); the same key with another body is 422. Errors are
 not remembered, so a declined charge can be retried. An item without `unit_price` is priced
 from the catalog of the same seed. Customer ids are not checked: customers live in Directus.
@@ -75,9 +84,10 @@ def _decode_cursor(text: str) -> Cursor:
     raise invalid_parameter("cursor", "is not a cursor this API issued")
 
 
-def _invalid_state(invoice: Record, action: str) -> ApiError:
+def _invalid_state(invoice: Record, action: str, hint: str = "") -> ApiError:
     return ApiError(HTTPStatus.CONFLICT, "invalid_state",
-                    f"Invoice {invoice['id']} is {invoice['status']}; cannot {action} it.",
+                    f"Invoice {invoice['id']} is {invoice['status']}; cannot {action} it"
+                    + (f": {hint}." if hint else "."),
                     current_status=invoice["status"])
 
 
@@ -100,7 +110,8 @@ class EcommerceServer(ReferenceServer):
         self.catalog = {p["sku"]: p["price"] for p in dataset.products(seed, sizes.products)}
         self._idempotency = {}
         self._last_number = sizes.invoices
-        self._payments = 0
+        self.payments: dict[str, Record] = {}  # invoice id -> its payment
+        self.refunds: dict[str, Record] = {}  # refund id -> the refund
         self._order_stale = True
 
     def routes(self) -> list[Route]:
@@ -112,6 +123,7 @@ class EcommerceServer(ReferenceServer):
             route("PATCH", invoice, self._update),
             route("POST", invoice + "/cancel", self._cancel),
             route("POST", invoice + "/charge", self._charge),
+            route("POST", invoice + "/refund", self._refund),
         ]
 
     def authenticate(self, request: Request) -> None:
@@ -193,8 +205,8 @@ class EcommerceServer(ReferenceServer):
             raise validation_error("The body must be an object with customer_id or items.")
         unknown = sorted(body.keys() - {"customer_id", "items"})
         if unknown:
-            raise validation_error("Only customer_id and items can be changed; use /cancel or "
-                                   "/charge for the status.", fields=unknown)
+            raise validation_error("Only customer_id and items can be changed; use /cancel, "
+                                   "/charge or /refund for the status.", fields=unknown)
         with self.lock:
             invoice = self._find(key)
             if invoice["status"] != "open":
@@ -212,8 +224,8 @@ class EcommerceServer(ReferenceServer):
         with self.lock:
             invoice = self._find(key)
             if invoice["status"] == "paid":
-                raise _invalid_state(invoice, "cancel")
-            if invoice["status"] == "open":
+                raise _invalid_state(invoice, "cancel", "refund it first")
+            if invoice["status"] in ("open", "refunded"):
                 invoice = self._store({**invoice, "status": "cancelled",
                                        "updated_at": self.clock.now()})
         return json_response(HTTPStatus.OK, {"data": invoice})
@@ -230,10 +242,31 @@ class EcommerceServer(ReferenceServer):
                            "The customer's card was declined.", invoice_id=invoice["id"])
         now = self.clock.now()
         paid = self._store({**invoice, "status": "paid", "updated_at": now})
-        self._payments += 1
-        payment = {"id": f"PAY-{self._payments:06d}", "amount": paid["total"],
-                   "currency": paid["currency"], "status": "succeeded", "created_at": now}
+        payment = {"id": f"PAY-{len(self.payments) + 1:06d}", "invoice_id": paid["id"],
+                   "amount": paid["total"], "currency": paid["currency"],
+                   "status": "succeeded", "created_at": now}
+        self.payments[paid["id"]] = payment
         return json_response(HTTPStatus.OK, {"data": paid, "payment": payment})
+
+    def _refund(self, request: Request, key: str) -> Response:
+        return self._idempotent(request, f"refund:{key}", lambda: self._refund_now(key))
+
+    def _refund_now(self, key: str) -> Response:
+        invoice = self._find(key)
+        if invoice["status"] != "paid":
+            raise _invalid_state(invoice, "refund")
+        now = self.clock.now()
+        refunded = self._store({**invoice, "status": "refunded", "updated_at": now})
+        # An invoice seeded as paid has no payment on record here; its refund names none.
+        payment = self.payments.get(key)
+        if payment is not None:
+            self.payments[key] = {**payment, "status": "refunded"}
+        refund = {"id": f"RFD-{len(self.refunds) + 1:06d}", "invoice_id": key,
+                  "payment_id": None if payment is None else payment["id"],
+                  "amount": refunded["total"], "currency": refunded["currency"],
+                  "status": "succeeded", "created_at": now}
+        self.refunds[refund["id"]] = refund
+        return json_response(HTTPStatus.OK, {"data": refunded, "refund": refund})
 
     # -- helpers ---------------------------------------------------------------------------
 

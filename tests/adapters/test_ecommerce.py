@@ -7,10 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from apps.adapters.base import EntityQuery, InvalidQuery, MalformedRecord
+from apps.adapters.base import (
+    EntityQuery,
+    InvalidQuery,
+    MalformedRecord,
+    PaymentDeclined,
+    RequestRejected,
+)
 from apps.adapters.cursors import encode_cursor
-from apps.adapters.ecommerce.adapter import PaymentDeclined
-from apps.adapters.http_connection import RequestRejected
 from devtools.reference.dataset import invoice_id
 from dictamesh.events.payload import PayloadRelationship
 from tests.adapters.conftest import SIZES, all_changes, api, changes_resuming
@@ -258,3 +262,26 @@ def test_a_declined_card_raises_payment_declined(ecommerce, controls):
 def test_create_refuses_a_customer_id_that_is_not_one(ecommerce):
     with pytest.raises(InvalidQuery, match="not a customer id"):
         ecommerce.create_invoice("abc", [{"sku": "SKU-00001", "quantity": 1}], "order-x")
+
+
+def test_refund_charge_refunds_once_per_key_and_then_the_invoice_cancels(ecommerce):
+    invoice = ecommerce.create_invoice("10", [{"sku": "SKU-00002", "quantity": 1}],
+                                       idempotency_key="order-10")
+    charge = ecommerce.charge_invoice(invoice.id, idempotency_key="pay-10")
+    refund = ecommerce.refund_charge(invoice.id, idempotency_key="refund-10")
+    assert refund.invoice.attributes["status"] == "refunded"
+    assert refund.payment_id == charge.payment_id
+    replay = ecommerce.refund_charge(invoice.id, idempotency_key="refund-10")
+    assert replay.refund_id == refund.refund_id
+    with pytest.raises(RequestRejected, match="cannot refund") as error:
+        ecommerce.refund_charge(invoice.id, idempotency_key="refund-10-again")
+    assert (error.value.status, error.value.code) == (409, "invalid_state")
+    assert ecommerce.cancel_invoice(invoice.id).attributes["status"] == "cancelled"
+
+
+def test_refund_of_an_open_invoice_is_rejected(ecommerce):
+    invoice = ecommerce.create_invoice("11", [{"sku": "SKU-00002", "quantity": 1}],
+                                       idempotency_key="order-11")
+    with pytest.raises(RequestRejected, match="is open; cannot refund") as error:
+        ecommerce.refund_charge(invoice.id, idempotency_key="refund-11")
+    assert error.value.status == 409

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from apps.adapters.base import ChangeType, EntityQuery, InvalidQuery, MalformedRecord, SourceChange
-from apps.adapters.http_connection import RequestRejected
-from apps.adapters.products.adapter import InsufficientStock
+from apps.adapters.base import (
+    ChangeType,
+    EntityQuery,
+    InsufficientStock,
+    InvalidQuery,
+    MalformedRecord,
+    RequestRejected,
+    SourceChange,
+)
 from devtools.reference.dataset import sku
 from tests.adapters.conftest import SIZES, all_changes, api, changes_resuming
 

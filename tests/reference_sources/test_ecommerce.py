@@ -231,3 +231,46 @@ def test_patch_changes_items_and_total_of_an_open_invoice(ecommerce):
     paid = invoice_in(ecommerce, "paid")
     assert ecommerce.patch(f"/api/v1/invoices/{paid['id']}",
                            json={"customer_id": 1}).status_code == 409
+
+
+def test_refund_returns_a_paid_invoice_and_replays_under_its_key(ecommerce):
+    invoice = invoice_in(ecommerce, "open")
+    path = f"/api/v1/invoices/{invoice['id']}"
+    payment = ecommerce.post(path + "/charge").json()["payment"]
+    first = ecommerce.post(path + "/refund", headers={"Idempotency-Key": "refund-1"})
+    assert first.status_code == 200
+    body = first.json()
+    assert body["data"]["status"] == "refunded"
+    assert (body["refund"]["payment_id"], body["refund"]["amount"]) == (payment["id"],
+                                                                        invoice["total"])
+    again = ecommerce.post(path + "/refund", headers={"Idempotency-Key": "refund-1"})
+    assert (again.status_code, again.json()) == (200, body)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # Another key is another refund, of an invoice already refunded.
+    other = ecommerce.post(path + "/refund", headers={"Idempotency-Key": "refund-2"})
+    assert other.status_code == 409
+    assert other.json()["error"]["details"]["current_status"] == "refunded"
+
+
+def test_refund_is_409_unless_the_invoice_is_paid(ecommerce):
+    invoice = invoice_in(ecommerce, "open")
+    refused = ecommerce.post(f"/api/v1/invoices/{invoice['id']}/refund",
+                             headers={"Idempotency-Key": "refund-open"})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "invalid_state"
+    assert ecommerce.get(f"/api/v1/invoices/{invoice['id']}").json()["data"] == invoice
+    assert ecommerce.post("/api/v1/invoices/INV-999999/refund").status_code == 404
+
+
+def test_a_paid_invoice_is_refunded_before_it_can_be_cancelled(ecommerce):
+    invoice = invoice_in(ecommerce, "open")
+    path = f"/api/v1/invoices/{invoice['id']}"
+    assert ecommerce.post(path + "/charge").status_code == 200
+    refused = ecommerce.post(path + "/cancel")
+    assert refused.status_code == 409
+    assert "refund it first" in refused.json()["error"]["message"]
+    assert ecommerce.post(path + "/refund").status_code == 200
+    cancelled = ecommerce.post(path + "/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["data"]["status"] == "cancelled"
+    assert ecommerce.post(path + "/refund").status_code == 409

@@ -7,7 +7,6 @@ Connection settings: ``credentials["token"]`` (a bearer token); ``options``:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -15,16 +14,19 @@ from apps.adapters.base import (
     CanonicalEntity,
     ChangeBatch,
     ChangeType,
+    Charge,
     EntityPage,
     EntityQuery,
     InvalidQuery,
     MalformedRecord,
+    PaymentDeclined,
+    Refund,
+    RequestRejected,
     ServiceLevel,
     SourceChange,
 )
 from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
 from apps.adapters.ecommerce import mapping
-from apps.adapters.http_connection import RequestRejected
 from apps.adapters.http_source import HttpSourceAdapter, chunks, unique
 from apps.adapters.record_reader import RecordReader
 
@@ -35,25 +37,6 @@ MAX_IDS_PER_CALL = 100
 MAX_LIMIT = 250
 _PAGE = "ecommerce-page"
 _CHANGES = PositionCursor("ecommerce-changes", key_field="id", key_type=str)
-
-
-class PaymentDeclined(RequestRejected):
-    """The payment provider declined the charge; the invoice stays open and the same
-    charge may be tried again later (or the saga compensates)."""
-
-    def __init__(self, invoice_id: str, rejection: RequestRejected) -> None:
-        super().__init__(f"Payment for invoice {invoice_id} was declined ({rejection.code}): "
-                         f"{rejection}", status=rejection.status, code=rejection.code,
-                         details=rejection.details)
-        self.invoice_id = invoice_id
-
-
-@dataclass(frozen=True)
-class Charge:
-    """A successful charge: the invoice, now paid, and the payment's id at the platform."""
-
-    invoice: CanonicalEntity
-    payment_id: str
 
 
 class EcommerceAdapter(HttpSourceAdapter):
@@ -206,7 +189,8 @@ class EcommerceAdapter(HttpSourceAdapter):
     # -- invoice actions (for sagas) -------------------------------------------------------
 
     def create_invoice(self, customer_id: str, items: Sequence[Mapping[str, Any]],
-                       idempotency_key: str) -> CanonicalEntity:
+                       idempotency_key: str, *,
+                       timeout: float | None = None) -> CanonicalEntity:
         """Create an open invoice for ``items`` ([{"sku", "quantity", "unit_price"?}]; an
         item without a unit price is priced from the catalog). A retry with the same
         idempotency key returns the first invoice instead of creating another."""
@@ -215,29 +199,51 @@ class EcommerceAdapter(HttpSourceAdapter):
         body = {"customer_id": int(customer_id), "items": [dict(item) for item in items]}
         return self._answered_invoice(self.http.call(
             "POST", INVOICES, json_body=body, accept=(201,),
-            headers={"Idempotency-Key": idempotency_key}))
+            headers={"Idempotency-Key": idempotency_key}, timeout=timeout))
 
-    def cancel_invoice(self, invoice_id: str) -> CanonicalEntity:
-        """Cancel an open invoice; cancelling a cancelled one again is fine. A paid invoice
-        cannot be cancelled: RequestRejected with status 409 and code "invalid_state"."""
+    def cancel_invoice(self, invoice_id: str, *,
+                       timeout: float | None = None) -> CanonicalEntity:
+        """Cancel an open or refunded invoice; cancelling a cancelled one again is fine, so
+        a compensation can always run it again. A paid invoice must be refunded first:
+        RequestRejected with status 409 and code "invalid_state"."""
         return self._answered_invoice(
-            self.http.call("POST", f"{INVOICES}/{quote(invoice_id, safe='')}/cancel"))
+            self.http.call("POST", _invoice_path(invoice_id, "cancel"), timeout=timeout))
 
-    def charge_invoice(self, invoice_id: str, idempotency_key: str) -> Charge:
+    def charge_invoice(self, invoice_id: str, idempotency_key: str, *,
+                       timeout: float | None = None) -> Charge:
         """Charge an open invoice. A retry with the same idempotency key replays the first
         success; a declined card raises PaymentDeclined (the invoice stays open)."""
-        path = f"{INVOICES}/{quote(invoice_id, safe='')}/charge"
         try:
-            body = self.http.call("POST", path, headers={"Idempotency-Key": idempotency_key})
+            body = self.http.call("POST", _invoice_path(invoice_id, "charge"), timeout=timeout,
+                                  headers={"Idempotency-Key": idempotency_key})
         except RequestRejected as exc:
             if exc.status == 402:
                 raise PaymentDeclined(invoice_id, exc) from exc
             raise
-        payment = RecordReader(body.get("payment") if isinstance(body, dict) else None,
-                               entity_type="payment", source=self.config.name, id_field="id")
+        payment = self._answered_part(body, "payment")
         payment_id = payment.text("id")
         payment.check()
         return Charge(invoice=self._answered_invoice(body), payment_id=payment_id)
+
+    def refund_charge(self, invoice_id: str, idempotency_key: str, *,
+                      timeout: float | None = None) -> Refund:
+        """Refund the whole charge of a paid invoice, which becomes "refunded" (and can then
+        be cancelled). A retry with the same idempotency key replays the first success; an
+        invoice that is not paid: RequestRejected with status 409 and code
+        "invalid_state"."""
+        body = self.http.call("POST", _invoice_path(invoice_id, "refund"), timeout=timeout,
+                              headers={"Idempotency-Key": idempotency_key})
+        refund = self._answered_part(body, "refund")
+        refund_id = refund.text("id")
+        payment_id = refund.optional_text("payment_id")
+        refund.check()
+        return Refund(invoice=self._answered_invoice(body), refund_id=refund_id,
+                      payment_id=payment_id)
+
+    def _answered_part(self, body: Any, part: str) -> RecordReader:
+        """A reader of the payment or refund record an action answered with."""
+        return RecordReader(body.get(part) if isinstance(body, dict) else None,
+                            entity_type=part, source=self.config.name, id_field="id")
 
     def _answered_invoice(self, body: Any) -> CanonicalEntity:
         """The invoice an action answered with; malformed raises, as for get_entity."""
@@ -250,6 +256,10 @@ class EcommerceAdapter(HttpSourceAdapter):
 
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
         return INVOICES, {"limit": 1}
+
+
+def _invoice_path(invoice_id: str, action: str) -> str:
+    return f"{INVOICES}/{quote(invoice_id, safe='')}/{action}"
 
 
 def _customer_groups(customer_ids: Any) -> list[list[str]]:

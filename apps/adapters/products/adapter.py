@@ -23,14 +23,16 @@ from apps.adapters.base import (
     ChangeType,
     EntityPage,
     EntityQuery,
+    InsufficientStock,
     InvalidQuery,
     MalformedRecord,
+    RequestRejected,
+    Reservation,
     ServiceLevel,
     SourceChange,
     SourceConfig,
 )
 from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
-from apps.adapters.http_connection import RequestRejected
 from apps.adapters.http_source import HttpSourceAdapter
 from apps.adapters.products import mapping
 from apps.adapters.products.client import DEFAULT_ETAG_CACHE_SIZE, ConditionalGets
@@ -46,22 +48,6 @@ MAX_PER_PAGE = 250
 DEFAULT_WINDOW_REUSE_SECONDS = 60
 _PAGE = "products-page"
 _CHANGES = PositionCursor("products-changes", key_field="sku", key_type=str)
-
-
-class InsufficientStock(RequestRejected):
-    """Some SKUs have fewer units than asked; nothing was reserved. ``shortages`` lists
-    {"sku", "requested", "available"} as the API reported them."""
-
-    def __init__(self, shortages: list[dict[str, Any]]) -> None:
-        self.shortages = shortages
-        named = ", ".join(f"{item.get('sku')} (asked {item.get('requested')}, "
-                          f"{item.get('available')} available)" for item in shortages)
-        super().__init__(f"Not enough stock to reserve: {named or 'the API named no SKU'}.",
-                         status=409, code="insufficient_stock", details={"items": shortages})
-
-    @property
-    def skus(self) -> list[str]:
-        return [str(item.get("sku")) for item in self.shortages]
 
 
 Placed = tuple[mapping.Position, Any]
@@ -218,17 +204,20 @@ class ProductsAdapter(HttpSourceAdapter):
 
     # -- stock reservations (for sagas) ----------------------------------------------------
 
-    def reserve_stock(self, items: Mapping[str, int], idempotency_key: str) -> str:
+    def reserve_stock(self, items: Mapping[str, int], idempotency_key: str, *,
+                      timeout: float | None = None) -> str:
         """Reserve ``items`` (SKU -> units), all or nothing; the reservation's id.
 
         A retry with the same idempotency key returns the first reservation instead of
         reserving twice. Raises InsufficientStock (naming the SKUs) when stock is short,
-        RequestRejected for unknown SKUs or a key reused with other items.
+        RequestRejected for unknown SKUs or a key reused with other items. ``timeout``:
+        seconds to wait for the answer (see ``apps.adapters.base``).
         """
         body = {"items": [{"sku": sku, "quantity": units} for sku, units in items.items()],
                 "idempotency_key": idempotency_key}
         try:
-            answer = self.http.call("POST", "/v1/reservations", json_body=body, accept=(201,))
+            answer = self.http.call("POST", "/v1/reservations", json_body=body, accept=(201,),
+                                    timeout=timeout)
         except RequestRejected as exc:
             if exc.status == 409:
                 shortages = exc.details.get("items")
@@ -241,16 +230,29 @@ class ProductsAdapter(HttpSourceAdapter):
         reader.check()
         return reservation_id
 
-    def release_reservation(self, reservation_id: str) -> None:
+    def release_reservation(self, reservation_id: str, *,
+                            timeout: float | None = None) -> None:
         """Put a reservation's units back. Idempotent: releasing a released or unknown
         reservation does nothing, so a saga's compensation can always run it."""
         try:
-            self.http.send("DELETE", f"/v1/reservations/{quote(reservation_id, safe='')}")
+            self.http.send("DELETE", _reservation_path(reservation_id), timeout=timeout)
         except RequestRejected as exc:
             if exc.status != 404:
                 raise
             logger.warning("reservation %s unknown to %s: nothing to release",
                            reservation_id, self.config.name)
+
+    def get_reservation(self, reservation_id: str, *,
+                        timeout: float | None = None) -> Reservation | None:
+        """The reservation, or None when the source has no such reservation."""
+        try:
+            # Not through the ETag cache: a reservation's state is read to decide a write.
+            answer = self.http.call("GET", _reservation_path(reservation_id), timeout=timeout)
+        except RequestRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _reservation(answer, self.config.name)
 
     # -- what the platform knows about this source -----------------------------------------
 
@@ -260,3 +262,20 @@ class ProductsAdapter(HttpSourceAdapter):
 
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
         return "/v1/products", {"per_page": 1}
+
+
+def _reservation_path(reservation_id: str) -> str:
+    return f"/v1/reservations/{quote(reservation_id, safe='')}"
+
+
+def _reservation(answer: Any, source: str) -> Reservation:
+    """A reservation as the API serves it, or MalformedRecord naming the bad fields."""
+    reader = RecordReader(answer, entity_type="reservation", source=source,
+                          id_field="reservation_id")
+    reservation_id, status = reader.text("reservation_id"), reader.text("status")
+    items = {fields.text("sku"): fields.integer("quantity", minimum=1)
+             for fields in reader.each("items")}
+    key = answer.get("idempotency_key") if isinstance(answer, dict) else None
+    reader.check()
+    return Reservation(id=reservation_id, status=status, items=items,
+                       idempotency_key=key if isinstance(key, str) else None)
