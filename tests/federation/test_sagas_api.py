@@ -223,3 +223,15 @@ def test_the_rate_limit_applies_to_mutations(api: Api, settings):
     assert response.status_code == 429
     assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert _saga_count() == 2
+
+
+def test_the_saga_joins_the_trace_of_the_mutation(api: Api, writer: str):
+    trace_id = uuid.uuid4().hex
+    response = api.client.post(
+        "/graphql", data={"query": CREATE.replace("input }", "input traceId }"),
+                          "variables": {"input": _input()}},
+        content_type="application/json", HTTP_HOST=api.host,
+        HTTP_AUTHORIZATION=f"Bearer {writer}",
+        HTTP_TRACEPARENT=f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01")
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["createInvoice"]["traceId"] == trace_id
