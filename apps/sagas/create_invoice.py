@@ -1,5 +1,6 @@
 """The CreateInvoice saga: reserve stock (products) -> create the invoice (e-commerce) ->
-charge it (e-commerce payments). Compensations: release the reservation, cancel the invoice.
+charge it (e-commerce payments). Compensations: release the reservation, cancel the invoice,
+refund the charge.
 
 Every write carries the step's idempotency key, so a re-run after a timeout, a dropped
 answer or a worker crash is applied once by the source.
@@ -7,53 +8,31 @@ answer or a worker crash is applied once by the source.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, cast, runtime_checkable
+from dataclasses import replace
+from typing import Any
 
 from django.conf import settings
 
 from apps.adapters import services as adapters
-from apps.sagas.contracts import InvalidSagaInput, SagaError
+from apps.adapters.base import InvoicePayments, StockReservations
+from apps.sagas.contracts import InvalidSagaInput
 from apps.sagas.definitions import RetryPolicy, SagaDefinition, Step, StepContext, register
 
 CREATE_INVOICE = "create_invoice"
 
 
-@runtime_checkable
-class StockCommands(Protocol):
-    def reserve_stock(self, items: dict[str, int], idempotency_key: str) -> str: ...
-
-    def release_reservation(self, reservation_id: str) -> None: ...
-
-
-@runtime_checkable
-class InvoiceCommands(Protocol):
-    def create_invoice(self, customer_id: str, items: list[dict[str, Any]],
-                       idempotency_key: str) -> Any: ...
-
-    def cancel_invoice(self, invoice_id: str) -> Any: ...
-
-    def charge_invoice(self, invoice_id: str, idempotency_key: str) -> Any: ...
+def _timeout() -> float:
+    """Each source call is bounded by the step's timeout, so a hung call ends with its step
+    instead of holding a thread."""
+    return float(settings.SAGA_STEP_TIMEOUT_SECONDS)
 
 
-def _commands(entity_type: str, protocol: type) -> tuple[adapters.DataProduct, Any]:
-    """The data product serving ``entity_type`` and its adapter's write commands; the
-    writes go through the product's breaker and metrics, once (never auto-retried: the
-    saga's retry policy owns retries)."""
-    product = adapters.data_product_for(entity_type)
-    if not isinstance(product.adapter, protocol):
-        raise SagaError(f"The {entity_type} source {product.name!r} has no "
-                        f"{protocol.__name__} (its adapter cannot take these writes).")
-    return product, product.adapter
+def _stock() -> StockReservations:
+    return adapters.commands_for("product", StockReservations)
 
 
-def _stock() -> tuple[adapters.DataProduct, StockCommands]:
-    product, commands = _commands("product", StockCommands)
-    return product, cast(StockCommands, commands)
-
-
-def _invoices() -> tuple[adapters.DataProduct, InvoiceCommands]:
-    product, commands = _commands("invoice", InvoiceCommands)
-    return product, cast(InvoiceCommands, commands)
+def _invoices() -> InvoicePayments:
+    return adapters.commands_for("invoice", InvoicePayments)
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -100,63 +79,62 @@ def _items(raw: Any) -> list[dict[str, Any]]:
     return items
 
 
-# -- steps ------------------------------------------------------------------------------------
+# -- steps: each write through the sources' command door, with the step's idempotency key
 
 def reserve_stock(context: StepContext) -> dict[str, Any]:
-    product, stock = _stock()
     units: dict[str, int] = {}
     for item in context.input["items"]:
         units[item["product_id"]] = units.get(item["product_id"], 0) + item["quantity"]
-    reservation = product.call("reserve_stock", stock.reserve_stock, units,
-                               context.idempotency_key, idempotent=False)
+    reservation = _stock().reserve_stock(units, context.idempotency_key, timeout=_timeout())
     return {"reservation_id": reservation}
 
 
 def release_reservation(context: StepContext) -> None:
-    product, stock = _stock()
-    reservation = context.outputs["reserve_stock"]["reservation_id"]
-    product.call("release_reservation", stock.release_reservation, reservation,
-                 idempotent=False)
+    _stock().release_reservation(context.outputs["reserve_stock"]["reservation_id"],
+                                 timeout=_timeout())
 
 
 def create_invoice(context: StepContext) -> dict[str, Any]:
-    product, invoices = _invoices()
     lines = [{"sku": item["product_id"], "quantity": item["quantity"]}
              for item in context.input["items"]]
-    invoice = product.call("create_invoice", invoices.create_invoice,
-                           context.input["customer_id"], lines, context.idempotency_key,
-                           idempotent=False)
+    invoice = _invoices().create_invoice(context.input["customer_id"], lines,
+                                         context.idempotency_key, timeout=_timeout())
     return {"invoice_id": invoice.id, "total": invoice.attributes.get("total"),
             "currency": invoice.attributes.get("currency")}
 
 
 def cancel_invoice(context: StepContext) -> None:
-    product, invoices = _invoices()
-    product.call("cancel_invoice", invoices.cancel_invoice,
-                 context.outputs["create_invoice"]["invoice_id"], idempotent=False)
+    _invoices().cancel_invoice(context.outputs["create_invoice"]["invoice_id"],
+                               timeout=_timeout())
 
 
 def charge_invoice(context: StepContext) -> dict[str, Any]:
-    product, invoices = _invoices()
-    charge = product.call("charge_invoice", invoices.charge_invoice,
-                          context.outputs["create_invoice"]["invoice_id"],
-                          context.idempotency_key, idempotent=False)
+    charge = _invoices().charge_invoice(context.outputs["create_invoice"]["invoice_id"],
+                                        context.idempotency_key, timeout=_timeout())
     return {"payment_id": charge.payment_id}
 
 
+def refund_charge(context: StepContext) -> dict[str, Any]:
+    refund = _invoices().refund_charge(context.outputs["create_invoice"]["invoice_id"],
+                                       context.idempotency_key, timeout=_timeout())
+    return {"refund_id": refund.refund_id}
+
+
 def definition() -> SagaDefinition:
-    timeout = settings.SAGA_STEP_TIMEOUT_SECONDS
+    # The step timeout bounds the source call (its HTTP timeout) and, with a little
+    # headroom for the step's own work, the attempt.
+    timeout = settings.SAGA_STEP_TIMEOUT_SECONDS + 1.0
     retry = RetryPolicy(max_attempts=settings.SAGA_STEP_MAX_ATTEMPTS,
                         initial_backoff_s=settings.SAGA_RETRY_INITIAL_BACKOFF_SECONDS,
-                        max_backoff_s=settings.SAGA_RETRY_MAX_BACKOFF_SECONDS)
-    undo = RetryPolicy(max_attempts=settings.SAGA_COMPENSATION_MAX_ATTEMPTS,
-                       initial_backoff_s=settings.SAGA_RETRY_INITIAL_BACKOFF_SECONDS,
-                       max_backoff_s=settings.SAGA_RETRY_MAX_BACKOFF_SECONDS)
+                        max_backoff_s=settings.SAGA_RETRY_MAX_BACKOFF_SECONDS,
+                        is_retryable=adapters.is_retryable)
+    undo = replace(retry, max_attempts=settings.SAGA_COMPENSATION_MAX_ATTEMPTS)
     return SagaDefinition(CREATE_INVOICE, 1, (
         Step("reserve_stock", reserve_stock, release_reservation, retry, undo, timeout),
         Step("create_invoice", create_invoice, cancel_invoice, retry, undo, timeout),
-        # The last step: once it succeeds the saga has completed and nothing is undone.
-        Step("charge_invoice", charge_invoice, None, retry, undo, timeout),
+        # The refund runs only when the charge's outcome is unknown (no answer): once the
+        # charge succeeds, the saga has completed.
+        Step("charge_invoice", charge_invoice, refund_charge, retry, undo, timeout),
     ), validate=validate)
 
 

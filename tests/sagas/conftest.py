@@ -98,7 +98,10 @@ class Effects:
         return [a["payment"] for a in self._answers(lambda s: s.startswith("charge:"))]
 
     def held(self) -> dict[str, int]:
-        """Effects still in force: active reservations, open or paid invoices, charges."""
+        """Effects still in force: active reservations, invoices not cancelled, and charges
+        of invoices not refunded."""
+        invoices = self.invoices()
         return {"reservations": sum(r["status"] == "active" for r in self.reservations()),
-                "invoices": sum(i["status"] != "cancelled" for i in self.invoices()),
-                "charges": len(self.charges())}
+                "invoices": sum(i["status"] != "cancelled" for i in invoices),
+                "charges": min(len(self.charges()),
+                               sum(i["status"] == "paid" for i in invoices))}
