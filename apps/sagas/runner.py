@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+import requests
 from django import db
 from opentelemetry import propagate, trace
 
@@ -97,7 +98,17 @@ def _call(step: Step, fn: Any, context: StepContext) -> Attempt:
         return Attempt(StepOutcome.TIMED_OUT,
                        error=f"{StepTimedOut.__name__}: no answer within {step.timeout_s}s")
     except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
-        retryable = step.policy(context.phase).is_retryable(exc)
-        return Attempt(StepOutcome.RETRYABLE_ERROR if retryable
-                       else StepOutcome.PERMANENT_ERROR,
-                       error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        if not step.policy(context.phase).is_retryable(exc):
+            return Attempt(StepOutcome.PERMANENT_ERROR, error=error)
+        if _caused_by_timeout(exc):  # the source call's own timeout fired first
+            return Attempt(StepOutcome.TIMED_OUT, error=error)
+        return Attempt(StepOutcome.RETRYABLE_ERROR, error=error)
+
+
+def _caused_by_timeout(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, TimeoutError | requests.Timeout):
+            return True
+        exc = exc.__cause__
+    return False

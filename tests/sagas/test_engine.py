@@ -1,0 +1,188 @@
+"""The engine's guarantees: validation before storage, one saga per idempotency key, an
+append-only step log, transitions published with the change, one worker per step, recovery
+of lost attempts, timeouts, metrics and traces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
+
+from apps.events.models import OutboxMessage
+from apps.events.services import get_codec
+from apps.sagas import engine, services
+from apps.sagas.contracts import (
+    IdempotencyConflict,
+    InvalidSagaInput,
+    InvalidTransition,
+    SagaNotFound,
+    SagaState,
+    StepOutcome,
+)
+from apps.sagas.create_invoice import register_create_invoice
+from apps.sagas.models import SagaInstance, SagaStepLog
+from apps.sagas.tasks import recover_overdue
+from tests.sagas.conftest import CUSTOMER, SKU, Effects, control, start, wait_final, wait_for
+
+
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.parametrize(("saga_input", "code"), [
+    ({"customer_id": "999999", "items": [{"product_id": SKU, "quantity": 1}]},
+     "UNKNOWN_CUSTOMER"),
+    ({"customer_id": "", "items": [{"product_id": SKU, "quantity": 1}]}, "UNKNOWN_CUSTOMER"),
+    ({"customer_id": CUSTOMER, "items": [{"product_id": "SKU-NOPE", "quantity": 1}]},
+     "UNKNOWN_PRODUCT"),
+    ({"customer_id": CUSTOMER, "items": [{"product_id": SKU, "quantity": 0}]}, "BAD_QUANTITY"),
+    ({"customer_id": CUSTOMER, "items": [{"product_id": SKU, "quantity": "2"}]},
+     "BAD_QUANTITY"),
+    ({"customer_id": CUSTOMER, "items": [{"product_id": SKU, "quantity": 1}] * 51},
+     "TOO_MANY_LINES"),
+    ({"customer_id": CUSTOMER, "items": []}, "EMPTY_ITEMS"),
+    ({"customer_id": CUSTOMER}, "EMPTY_ITEMS"),
+])
+def test_bad_input_is_refused_with_a_code_before_anything_is_stored(saga_tenant, saga_input,
+                                                                    code):
+    with pytest.raises(InvalidSagaInput) as refused:
+        services.start_saga(services.CREATE_INVOICE, saga_input, idempotency_key="k-1")
+    assert refused.value.code == code
+    assert str(refused.value)
+    assert not SagaInstance.objects.exists()
+    assert not OutboxMessage.objects.exists()
+
+
+def test_a_key_reused_with_other_input_is_a_conflict(saga_tenant):
+    first = start(key="order-7")
+    with pytest.raises(IdempotencyConflict, match="order-7"):
+        start(quantity=2, key="order-7")
+    assert SagaInstance.objects.count() == 1
+    assert services.get_saga(first.id).state is SagaState.PENDING
+
+
+def test_unknown_or_malformed_ids_are_not_found(saga_tenant):
+    with pytest.raises(SagaNotFound):
+        services.get_saga("0b5c9a3e-7d1c-4a53-9f32-5f6b5b8d2c11")
+    with pytest.raises(SagaNotFound, match="not a saga id"):
+        services.resume_saga("nope")
+
+
+def test_the_step_log_is_append_only(saga_tenant):
+    saga = SagaInstance.objects.get(pk=start().id)
+    now = timezone.now()
+    row = SagaStepLog.objects.create(saga=saga, step="reserve_stock", phase="action",
+                                     attempt=1, started_at=now, ended_at=now,
+                                     outcome="succeeded")
+    for change in (lambda: SagaStepLog.objects.filter(pk=row.pk).update(error="x"),
+                   lambda: SagaStepLog.objects.filter(pk=row.pk).delete()):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            change()
+    assert SagaStepLog.objects.get(pk=row.pk).error == ""
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_each_transition_is_an_avro_event_in_the_outbox(saga_tenant):
+    completed_before = _metric("dictamesh_saga_transitions_total",
+                               definition="create_invoice", state="COMPLETED")
+    saga = wait_final(start().id)
+    assert saga.state is SagaState.COMPLETED
+    codec = get_codec()
+    events = [codec.decode(bytes(m.value)).record for m in OutboxMessage.objects.filter(
+        topic=f"{saga_tenant}.system.sagas.state_changed").order_by("id")]
+    assert [(e["from_state"], e["to_state"]) for e in events] == [
+        (None, "PENDING"), ("PENDING", "RUNNING"), ("RUNNING", "COMPLETED")]
+    assert {e["saga_id"] for e in events} == {saga.id}
+    assert {e["tenant"] for e in events} == {saga_tenant}
+    assert _metric("dictamesh_saga_transitions_total", definition="create_invoice",
+                   state="COMPLETED") == completed_before + 1
+    assert _metric("dictamesh_saga_step_seconds_count", definition="create_invoice",
+                   step="charge_invoice", phase="action", outcome="succeeded") >= 1
+
+
+def test_two_workers_never_hold_one_step(saga_tenant):
+    saga = start()
+    first = engine.claim(saga.id)
+    assert isinstance(first, engine.Claimed)
+    assert engine.claim(saga.id) is None  # the second worker finds the step claimed
+    assert services.get_saga(saga.id).state is SagaState.RUNNING
+    with pytest.raises(InvalidTransition, match="running right now"):
+        services.abort_saga(saga.id)
+
+
+def test_recovery_resumes_a_step_whose_worker_died(saga_tenant, sources, request):
+    saga = start()
+    # A worker claims the first step and dies before it records the end.
+    claimed = engine.claim(saga.id)
+    assert isinstance(claimed, engine.Claimed)
+    request.getfixturevalue("celery_worker")  # the surviving worker
+    assert recover_overdue() == 0  # the claim's deadline has not passed: not lost yet
+    SagaInstance.objects.filter(pk=saga.id).update(
+        deadline=timezone.now() - timedelta(seconds=1))
+    assert recover_overdue() == 1
+    done = wait_final(saga.id)
+    assert done.state is SagaState.COMPLETED
+    first = done.timeline[0]
+    assert (first.step, first.attempt, first.outcome) == ("reserve_stock", 1,
+                                                          StepOutcome.TIMED_OUT)
+    assert (done.timeline[1].attempt, done.timeline[1].outcome) == (2, StepOutcome.SUCCEEDED)
+    assert len(Effects(sources, saga.id).reservations()) == 1
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_a_hung_step_times_out_is_retried_then_compensated(saga_tenant, sources,
+                                                           saga_settings):
+    saga_settings.SAGA_STEP_TIMEOUT_SECONDS = 0.3
+    register_create_invoice(replace=True)
+    control(sources.ecommerce_url, "faults", {"latency_ms": 1500})
+    saga = wait_for(start().id, lambda s: s.state is SagaState.COMPENSATING)
+    control(sources.ecommerce_url, "faults", {})  # the source recovers
+    saga = wait_final(saga.id)
+    assert saga.state is SagaState.COMPENSATED, saga.error
+    hung = [r for r in saga.timeline if r.step == "create_invoice" and r.phase == "action"]
+    assert [r.outcome for r in hung] == [StepOutcome.TIMED_OUT] * 3
+    assert all((r.ended_at - r.started_at).total_seconds() < 1.3 for r in hung)
+    time.sleep(1.6)  # let the abandoned calls land at the source: they must change nothing
+    assert Effects(sources, saga.id).held() == {"reservations": 0, "invoices": 0, "charges": 0}
+
+
+def test_operator_actions_refuse_sagas_that_ended(saga_tenant):
+    saga = start()
+    aborted = services.abort_saga(saga.id)
+    assert aborted.state is SagaState.FAILED  # nothing had run: nothing to undo
+    for action in (services.resume_saga, services.retry_step, services.abort_saga):
+        with pytest.raises(InvalidTransition, match="FAILED"):
+            action(saga.id)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_each_step_is_a_span_under_the_trace_that_started_the_saga(saga_tenant, spans):
+    with trace.get_tracer(__name__).start_as_current_span("createInvoice mutation") as root:
+        saga = start()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    assert saga.trace_id == trace_id
+    wait_final(saga.id)
+    steps = [s for s in spans.get_finished_spans() if s.name.startswith("saga create_invoice.")]
+    assert [s.name for s in steps] == [
+        "saga create_invoice.reserve_stock action", "saga create_invoice.create_invoice action",
+        "saga create_invoice.charge_invoice action"]
+    assert {format(s.context.trace_id, "032x") for s in steps} == {trace_id}
