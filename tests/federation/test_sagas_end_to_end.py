@@ -55,6 +55,11 @@ def test_create_invoice_runs_to_completed_with_its_timeline(api_committed: Api,
     assert all(e["startedAt"] <= e["endedAt"] for e in saga["timeline"])
     assert set(saga["outputs"]) == set(STEPS)
 
+    listed = api_committed.query("{ sagas(first: 1) { nodes { id timeline { step } } } }")
+    node = listed["data"]["sagas"]["nodes"][0]
+    assert node["id"] == started["id"]
+    assert [e["step"] for e in node["timeline"]] == STEPS  # pages read timelines too
+
     again = api_committed.post(CREATE, {"input": {
         "customerId": "3", "items": [{"productId": "SKU-00002", "quantity": 1},
                                      {"productId": "SKU-00003", "quantity": 2}],

@@ -123,3 +123,14 @@ def test_list_finds_a_saga_that_needs_attention_and_resume_finishes_it(saga_tena
     assert f"Saga {saga.id}: resume accepted" in said
     assert wait_final(saga.id).state is SagaState.COMPENSATED
     assert saga.id not in _run("list", "--tenant", saga_tenant, "--state", "NEEDS_ATTENTION")
+
+
+def test_retry_runs_the_parked_step_again_once_the_source_is_fixed(saga_tenant: str, sources,
+                                                                   celery_worker):
+    control(sources.ecommerce_url, "faults", {"error_rate": 1.0, "status": 503})
+    saga = wait_final(start().id)
+    assert saga.state is SagaState.NEEDS_ATTENTION
+    control(sources.ecommerce_url, "reset")
+    said = _run("retry", saga.id, "--tenant", saga_tenant)
+    assert f"Saga {saga.id}: retry accepted" in said
+    assert wait_final(saga.id).state is SagaState.COMPENSATED
