@@ -94,6 +94,7 @@ def _invalid_state(invoice: Record, action: str, hint: str = "") -> ApiError:
 class EcommerceServer(ReferenceServer):
     name = "ecommerce"
     extra_fault_knobs = {"declined_customers": as_int_list}
+    effect_kinds = ("invoices", "charges", "refunds")
 
     invoices: dict[str, Record]
     catalog: dict[str, Record]  # sku -> price {amount, currency}, to price new items
@@ -118,12 +119,12 @@ class EcommerceServer(ReferenceServer):
         invoice = r"/api/v1/invoices/(?P<key>[^/]+)"
         return [
             route("GET", r"/api/v1/invoices", self._list),
-            route("POST", r"/api/v1/invoices", self._create),
+            route("POST", r"/api/v1/invoices", self._create, write="create_invoice"),
             route("GET", invoice, self._read),
             route("PATCH", invoice, self._update),
-            route("POST", invoice + "/cancel", self._cancel),
-            route("POST", invoice + "/charge", self._charge),
-            route("POST", invoice + "/refund", self._refund),
+            route("POST", invoice + "/cancel", self._cancel, write="cancel_invoice"),
+            route("POST", invoice + "/charge", self._charge, write="charge_invoice"),
+            route("POST", invoice + "/refund", self._refund, write="refund_charge"),
         ]
 
     def authenticate(self, request: Request) -> None:
@@ -182,21 +183,24 @@ class EcommerceServer(ReferenceServer):
     # -- writing ---------------------------------------------------------------------------
 
     def _create(self, request: Request) -> Response:
-        return self._idempotent(request, "create", lambda: self._create_now(request.json()))
+        return self._idempotent(request, "create",
+                                lambda key: self._create_now(request.json(), key))
 
-    def _create_now(self, body: Any) -> Response:
+    def _create_now(self, body: Any, idempotency_key: str | None) -> Response:
         if not isinstance(body, dict) or not body.keys() <= {"customer_id", "items", "currency"}:
             raise validation_error("The body must be {customer_id, items, currency?}.")
         customer_id = _customer_id(body.get("customer_id"))
         items, currency = self._priced_items(body.get("items"), body.get("currency"))
         now = self.clock.now()
         self._last_number += 1
-        invoice = {"id": invoice_id(self._last_number),
+        new_id = invoice_id(self._last_number)
+        invoice = {"id": new_id,
                    "invoice_number": f"F{now[:4]}-{self._last_number:06d}",
                    "customer_id": customer_id, "items": items,
                    "total": dataset.invoice_total(items), "currency": currency,
                    "status": "open", "created_at": now, "updated_at": now}
         self._store(invoice)
+        self.effects.record("invoices", idempotency_key, new_id)
         return json_response(HTTPStatus.CREATED, {"data": invoice})
 
     def _update(self, request: Request, key: str) -> Response:
@@ -231,9 +235,10 @@ class EcommerceServer(ReferenceServer):
         return json_response(HTTPStatus.OK, {"data": invoice})
 
     def _charge(self, request: Request, key: str) -> Response:
-        return self._idempotent(request, f"charge:{key}", lambda: self._charge_now(key))
+        return self._idempotent(request, f"charge:{key}",
+                                lambda idempotency_key: self._charge_now(key, idempotency_key))
 
-    def _charge_now(self, key: str) -> Response:
+    def _charge_now(self, key: str, idempotency_key: str | None) -> Response:
         invoice = self._find(key)
         if invoice["status"] != "open":
             raise _invalid_state(invoice, "charge")
@@ -246,12 +251,14 @@ class EcommerceServer(ReferenceServer):
                    "amount": paid["total"], "currency": paid["currency"],
                    "status": "succeeded", "created_at": now}
         self.payments[paid["id"]] = payment
+        self.effects.record("charges", idempotency_key, payment["id"])
         return json_response(HTTPStatus.OK, {"data": paid, "payment": payment})
 
     def _refund(self, request: Request, key: str) -> Response:
-        return self._idempotent(request, f"refund:{key}", lambda: self._refund_now(key))
+        return self._idempotent(request, f"refund:{key}",
+                                lambda idempotency_key: self._refund_now(key, idempotency_key))
 
-    def _refund_now(self, key: str) -> Response:
+    def _refund_now(self, key: str, idempotency_key: str | None) -> Response:
         invoice = self._find(key)
         if invoice["status"] != "paid":
             raise _invalid_state(invoice, "refund")
@@ -266,17 +273,27 @@ class EcommerceServer(ReferenceServer):
                   "amount": refunded["total"], "currency": refunded["currency"],
                   "status": "succeeded", "created_at": now}
         self.refunds[refund["id"]] = refund
+        self.effects.record("refunds", idempotency_key, refund["id"])
         return json_response(HTTPStatus.OK, {"data": refunded, "refund": refund})
+
+    def effect_is_current(self, kind: str, object_id: str) -> bool:
+        """An invoice until it is cancelled, a charge until it is refunded, any refund."""
+        if kind == "invoices":
+            return self.invoices.get(object_id, {}).get("status") not in (None, "cancelled")
+        if kind == "charges":
+            return any(payment["id"] == object_id and payment["status"] == "succeeded"
+                       for payment in self.payments.values())
+        return object_id in self.refunds
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _idempotent(self, request: Request, scope: str,
-                    perform: Callable[[], Response]) -> Response:
-        """Run `perform` once per Idempotency-Key; replay its success on a retry."""
+                    perform: Callable[[str | None], Response]) -> Response:
+        """Run `perform(key)` once per Idempotency-Key; replay its success on a retry."""
         key = request.header("idempotency-key")
         if not key:
             with self.lock:
-                return perform()
+                return perform(None)
         slot = (request.bearer_token() or "", scope, key)
         fingerprint = request.json() if request.body else None
         with self.lock:
@@ -288,7 +305,7 @@ class EcommerceServer(ReferenceServer):
                 first = stored[1]
                 return Response(first.status, first.body,
                                 {**first.headers, "Idempotent-Replayed": "true"})
-            response = perform()
+            response = perform(key)
             self._idempotency[slot] = (fingerprint, response)
             return response
 

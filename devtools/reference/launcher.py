@@ -88,7 +88,8 @@ class ReferenceSources:
             f"Directus   {self.directus_url}   Authorization: Bearer {self.directus_token}",
             f"Products   {self.products_url}   X-API-Key: {self.products_api_key}",
             f"E-commerce {self.ecommerce_url}   Authorization: Bearer {self.ecommerce_token}",
-            "Control    <url>/__control/{faults,reset,stats,seed} (and /webhook on Directus)",
+            "Control    <url>/__control/{faults,reset,stats,seed,endpoint-faults,effects} "
+            "(and /webhook on Directus)",
         ])
 
 

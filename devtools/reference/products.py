@@ -46,6 +46,7 @@ DEFAULT_PER_PAGE, MAX_PER_PAGE = 50, 250
 
 class ProductsServer(ReferenceServer):
     name = "products"
+    effect_kinds = ("reservations",)
 
     products: dict[str, Record]
     reservations: dict[str, Record]
@@ -65,9 +66,10 @@ class ProductsServer(ReferenceServer):
             route("GET", r"/v1/products", self._list),
             route("GET", r"/v1/products/(?P<sku>[^/]+)", self._read),
             route("PATCH", r"/v1/products/(?P<sku>[^/]+)", self._update),
-            route("POST", r"/v1/reservations", self._reserve),
+            route("POST", r"/v1/reservations", self._reserve, write="reserve_stock"),
             route("GET", r"/v1/reservations/(?P<reservation_id>[^/]+)", self._reservation),
-            route("DELETE", r"/v1/reservations/(?P<reservation_id>[^/]+)", self._release),
+            route("DELETE", r"/v1/reservations/(?P<reservation_id>[^/]+)", self._release,
+                  write="release_reservation"),
         ]
 
     def credential(self, request: Request) -> str | None:
@@ -122,6 +124,10 @@ class ProductsServer(ReferenceServer):
             self.products[sku] = updated
         return json_response(HTTPStatus.OK, self._shaped(updated))
 
+    def effect_is_current(self, kind: str, object_id: str) -> bool:
+        reservation = self.reservations.get(object_id)
+        return reservation is not None and reservation["status"] == "active"
+
     def _find(self, sku: str) -> Record:
         product = self.products.get(sku)
         if product is None:
@@ -160,6 +166,7 @@ class ProductsServer(ReferenceServer):
                            "idempotency_key": idempotency_key,
                            "created_at": self.clock.now(), "released_at": None}
             self.reservations[reservation["reservation_id"]] = reservation
+            self.effects.record("reservations", idempotency_key, reservation["reservation_id"])
             if idempotency_key is not None:
                 self._idempotency[(credential, idempotency_key)] = (
                     items, reservation["reservation_id"])

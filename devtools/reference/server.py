@@ -11,6 +11,12 @@ never counted and needs no credentials:
     POST /__control/reset    the launch seed and sizes again, no faults, zeroed stats
     GET  /__control/stats    requests received, per path, per "METHOD path" and per status
     POST /__control/seed     {"seed", "customers", "products", "invoices"}: rebuild the data
+    GET  /__control/endpoint-faults   each named write endpoint's knobs, as they stand
+    POST /__control/endpoint-faults   replace them: {"<endpoint>": {"fail_next", "fail_always",
+                             "status", "delay_ms", "delay_next", "drop_answer_next",
+                             "drop_answer_always"}}; {} clears them (see endpoint_faults.py)
+    GET  /__control/effects[?key=|?key_prefix=]   what each idempotency key's writes created
+                             and what of it is still in effect (see effects.py)
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from typing import Any, ClassVar, Self
 
 from devtools.reference.clock import MonotonicClock
 from devtools.reference.dataset import Sizes
+from devtools.reference.effects import EffectLedger
+from devtools.reference.endpoint_faults import EndpointFaults
 from devtools.reference.faults import ExtraKnob, Faults, FaultState, as_int
 from devtools.reference.web import (
     BadRequestBody,
@@ -95,6 +103,8 @@ class ReferenceServer(ABC):
 
     name: ClassVar[str]
     extra_fault_knobs: ClassVar[Mapping[str, ExtraKnob]] = {}
+    #: the kinds of objects keyed writes create, e.g. ("reservations",)
+    effect_kinds: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, seed: int = 42, sizes: Sizes | None = None, host: str = "127.0.0.1",
                  port: int = 0) -> None:
@@ -105,8 +115,10 @@ class ReferenceServer(ABC):
         self._stats = _Stats()
         self.launch_seed, self.launch_sizes = seed, sizes or Sizes()
         self.seed, self.sizes = self.launch_seed, self.launch_sizes
+        self.effects = EffectLedger(self.effect_kinds)
         self.load(self.seed, self.sizes)
         self._routes = self.routes()
+        self.endpoint_faults = EndpointFaults([r.write for r in self._routes if r.write])
         self._control_routes = self.control_routes()
         self._listener = Listener((host, port), self)
         self._thread: threading.Thread | None = None
@@ -168,6 +180,10 @@ class ReferenceServer(ABC):
     def extra_stats(self) -> dict[str, Any]:
         return {}
 
+    def effect_is_current(self, kind: str, object_id: str) -> bool:
+        """Whether an object a keyed write created is still in effect (see effects.py)."""
+        return True
+
     def control_routes(self) -> list[Route]:
         return [
             route("GET", r"/__control/faults", self._get_faults),
@@ -175,6 +191,9 @@ class ReferenceServer(ABC):
             route("POST", r"/__control/reset", self._reset),
             route("GET", r"/__control/stats", self._get_stats),
             route("POST", r"/__control/seed", self._seed),
+            route("GET", r"/__control/endpoint-faults", self._get_endpoint_faults),
+            route("POST", r"/__control/endpoint-faults", self._set_endpoint_faults),
+            route("GET", r"/__control/effects", self._get_effects),
         ]
 
     # -- helpers for concrete servers ------------------------------------------------------
@@ -208,16 +227,27 @@ class ReferenceServer(ABC):
             response.headers["Retry-After"] = str(retry_after)
             return response
         if self.faults.should_fail(faults):
-            return self.error(faults.status, _status_code(faults.status),
-                              f"{HTTPStatus(faults.status).phrase} (injected fault).", {})
-        return self._handle(request)
-
-    def _handle(self, request: Request) -> Response:
+            return self._injected(faults.status)
         resolved = resolve(self._routes, request.method, request.path)
         if isinstance(resolved, int):
             return self.error(resolved, _status_code(resolved),
                               f"Route {request.method} {request.path} doesn't exist.", {})
         matched, arguments = resolved
+        if matched.write is None:
+            return self._handle(request, matched, arguments)
+        plan = self.endpoint_faults.plan(matched.write)
+        if plan.delay_s:
+            time.sleep(plan.delay_s)
+        if plan.fail_status is not None:
+            return self._injected(plan.fail_status)
+        response = self._handle(request, matched, arguments)
+        return None if plan.drop_answer else response
+
+    def _injected(self, status: int) -> Response:
+        return self.error(status, _status_code(status),
+                          f"{HTTPStatus(status).phrase} (injected fault).", {})
+
+    def _handle(self, request: Request, matched: Route, arguments: dict[str, str]) -> Response:
         try:
             if not matched.public:
                 self.authenticate(request)
@@ -260,6 +290,19 @@ class ReferenceServer(ABC):
     def _get_stats(self, request: Request) -> Response:
         return json_response(HTTPStatus.OK, {**self._stats.to_json(), **self.extra_stats()})
 
+    def _get_endpoint_faults(self, request: Request) -> Response:
+        return json_response(HTTPStatus.OK, self.endpoint_faults.to_json())
+
+    def _set_endpoint_faults(self, request: Request) -> Response:
+        self.endpoint_faults.configure(request.json())
+        return json_response(HTTPStatus.OK, self.endpoint_faults.to_json())
+
+    def _get_effects(self, request: Request) -> Response:
+        with self.lock:  # `current` reads the data
+            body = self.effects.to_json(self.effect_is_current, key=request.param("key"),
+                                        key_prefix=request.param("key_prefix"))
+        return json_response(HTTPStatus.OK, body)
+
     def _seed(self, request: Request) -> Response:
         body = request.json() if request.body else {}
         if not isinstance(body, dict) or not body.keys() <= {"seed", *vars(self.sizes)}:
@@ -274,11 +317,13 @@ class ReferenceServer(ABC):
     def reseed(self, seed: int, sizes: Sizes) -> None:
         with self.lock:
             self.load(seed, sizes)
+            self.effects.clear()  # the objects they name are gone
             self.seed, self.sizes = seed, sizes
 
     def reset(self) -> None:
         """The state at launch: launch seed and sizes, no faults, zeroed stats."""
         self.faults.configure(Faults())
+        self.endpoint_faults.clear()
         self._stats.clear()
         self.reset_extras()
         self.reseed(self.launch_seed, self.launch_sizes)

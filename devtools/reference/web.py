@@ -97,14 +97,17 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     public: bool = False
+    write: str | None = None
 
 
-def route(method: str, pattern: str, handler: Handler, *, public: bool = False) -> Route:
+def route(method: str, pattern: str, handler: Handler, *, public: bool = False,
+          write: str | None = None) -> Route:
     """A route whose pattern's named groups arrive as keyword arguments (URL-decoded).
 
-    A public route answers without credentials.
+    A public route answers without credentials. A write route is named (`write`, the
+    adapter command it serves) so tests can fault it alone (see `endpoint_faults.py`).
     """
-    return Route(method, re.compile(pattern), handler, public)
+    return Route(method, re.compile(pattern), handler, public, write)
 
 
 def resolve(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | int:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+import requests
 from django.conf import settings as django_settings
 from django_tenants.utils import schema_context
 
@@ -152,3 +153,19 @@ def test_an_open_circuit_is_retryable(connected, controls, settings):
 def test_errors_that_are_no_adapters_are_permanent():
     assert not services.is_retryable(ValueError("a bug"))
     assert not services.is_retryable(KeyError("a bug"))
+
+
+def test_an_answer_dropped_after_the_charge_is_retried_into_the_same_charge(connected,
+                                                                           controls):
+    payments = services.commands_for("invoice", InvoicePayments)
+    invoice = payments.create_invoice("6", [{"sku": "SKU-00002", "quantity": 1}], "s-6:create")
+    controls["ecommerce"].post("endpoint-faults", {"charge_invoice": {"drop_answer_next": 1}})
+    with pytest.raises(SourceUnavailable) as dropped:
+        payments.charge_invoice(invoice.id, "s-6:charge", timeout=5)
+    assert services.is_retryable(dropped.value)
+    charge = payments.charge_invoice(invoice.id, "s-6:charge", timeout=5)
+    assert charge.invoice.attributes["status"] == "paid"
+    effects = requests.get(f"{controls['ecommerce'].base_url}/__control/effects",
+                           params={"key": "s-6:charge"}, timeout=5).json()
+    assert effects["charges"]["s-6:charge"] == {"created": 1, "current": 1,
+                                                "ids": [charge.payment_id]}

@@ -24,7 +24,7 @@ ITEM_TYPE = "invoice_item"
 SCHEMA = EntitySchema(entity_type=ENTITY_TYPE, version=1, key="id", fields=(
     FieldSpec("invoice_number", "string"),
     FieldSpec("customer_id", "string", description="the Directus customer billed"),
-    FieldSpec("status", "string", description="open, paid or cancelled"),
+    FieldSpec("status", "string", description="open, paid, refunded or cancelled"),
     FieldSpec("currency", "string", description="ISO 4217, shared by every item"),
     FieldSpec("total", "decimal", description="decimal string"),
     FieldSpec("items", "list", description='[{"line", "sku", "quantity", "unit_price", '
