@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 from django_tenants.utils import schema_context
 
 from apps.sagas import services
@@ -73,35 +74,30 @@ def wait_final(saga_id: str, timeout: float = 30.0) -> SagaView:
 
 
 class Effects:
-    """What the reference sources hold for one saga, found by its idempotency keys."""
+    """What the reference sources hold for one saga, by its steps' idempotency keys (the
+    sources' effects ledger: objects each key's writes created, and which are in effect)."""
 
     def __init__(self, sources: ReferenceSources, saga_id: str) -> None:  # noqa: F811
-        self.sources = sources
+        self.urls = (sources.products_url, sources.ecommerce_url)
         self.prefix = f"saga-{saga_id}-"
 
-    def reservations(self) -> list[dict[str, Any]]:
-        return [r for r in self.sources.products.reservations.values()
-                if (r.get("idempotency_key") or "").startswith(self.prefix)]
+    def _ledger(self) -> dict[str, dict[str, dict[str, Any]]]:
+        ledger: dict[str, dict[str, dict[str, Any]]] = {}
+        for url in self.urls:
+            response = requests.get(f"{url}/__control/effects",
+                                    params={"key_prefix": self.prefix}, timeout=5)
+            response.raise_for_status()
+            ledger.update(response.json())
+        return ledger
 
-    def _answers(self, scope: Callable[[str], bool]) -> list[dict[str, Any]]:
-        import json
-
-        return [json.loads(response.body) for (_, slot, key), (_, response)
-                in self.sources.ecommerce._idempotency.items()
-                if key.startswith(self.prefix) and scope(slot)]
-
-    def invoices(self) -> list[dict[str, Any]]:
-        ids = [answer["data"]["id"] for answer in self._answers(lambda s: s == "create")]
-        return [self.sources.ecommerce.invoices[i] for i in ids]
-
-    def charges(self) -> list[dict[str, Any]]:
-        return [a["payment"] for a in self._answers(lambda s: s.startswith("charge:"))]
+    def created(self) -> dict[str, int]:
+        """Objects made per kind (reservations, invoices, charges, refunds)."""
+        return {kind: sum(e["created"] for e in by_key.values())
+                for kind, by_key in self._ledger().items()}
 
     def held(self) -> dict[str, int]:
-        """Effects still in force: active reservations, invoices not cancelled, and charges
-        of invoices not refunded."""
-        invoices = self.invoices()
-        return {"reservations": sum(r["status"] == "active" for r in self.reservations()),
-                "invoices": sum(i["status"] != "cancelled" for i in invoices),
-                "charges": min(len(self.charges()),
-                               sum(i["status"] == "paid" for i in invoices))}
+        """Effects still in force: active reservations, invoices not cancelled, charges
+        not refunded."""
+        ledger = self._ledger()
+        return {kind: sum(e["current"] for e in ledger[kind].values())
+                for kind in ("reservations", "invoices", "charges")}

@@ -24,7 +24,7 @@ def test_the_three_steps_complete_with_one_effect_each(saga_tenant, sources):
     assert saga.outputs["charge_invoice"]["payment_id"].startswith("PAY-")
     effects = Effects(sources, saga.id)
     assert effects.held() == {"reservations": 1, "invoices": 1, "charges": 1}
-    assert [i["status"] for i in effects.invoices()] == ["paid"]
+    assert effects.created() == {"reservations": 1, "invoices": 1, "charges": 1, "refunds": 0}
 
 
 def test_a_declined_charge_compensates_the_invoice_then_the_reservation(saga_tenant, sources):
@@ -91,3 +91,37 @@ def test_the_same_idempotency_key_starts_one_saga(saga_tenant, sources):
     assert again.id == first.id
     assert wait_final(first.id).state is SagaState.COMPLETED
     assert services.list_sagas().sagas == (services.get_saga(first.id, with_timeline=False),)
+
+
+# Failure injected at each step (the source refuses it: a 4xx), and what must be undone.
+FAILURES = {
+    "reserve_stock": (SagaState.FAILED, []),
+    "create_invoice": (SagaState.COMPENSATED, ["reserve_stock"]),
+    "charge_invoice": (SagaState.COMPENSATED, ["create_invoice", "reserve_stock"]),
+}
+
+
+@pytest.mark.parametrize("step", FAILURES)
+def test_a_failure_at_each_step_compensates_in_reverse_order(saga_tenant, sources, step):
+    url = sources.products_url if step == "reserve_stock" else sources.ecommerce_url
+    control(url, "endpoint-faults", {step: {"fail_always": True, "status": 422}})
+    saga = wait_final(start().id)
+    state, undone = FAILURES[step]
+    assert saga.state is state
+    assert step in saga.error
+    assert [r.step for r in saga.timeline if r.phase is StepPhase.COMPENSATION] == undone
+    assert Effects(sources, saga.id).held() == {"reservations": 0, "invoices": 0, "charges": 0}
+
+
+@pytest.mark.parametrize("step", FAILURES)
+def test_an_answer_dropped_after_commit_is_retried_with_its_key_to_one_effect(
+        saga_tenant, sources, step):
+    url = sources.products_url if step == "reserve_stock" else sources.ecommerce_url
+    control(url, "endpoint-faults", {step: {"drop_answer_next": 1}})
+    saga = wait_final(start().id)
+    assert saga.state is SagaState.COMPLETED, saga.error
+    attempts = [r.outcome for r in saga.timeline if r.step == step]
+    assert attempts == [StepOutcome.RETRYABLE_ERROR, StepOutcome.SUCCEEDED]
+    effects = Effects(sources, saga.id)
+    assert effects.created() == {"reservations": 1, "invoices": 1, "charges": 1, "refunds": 0}
+    assert effects.held() == {"reservations": 1, "invoices": 1, "charges": 1}

@@ -135,7 +135,7 @@ def test_recovery_resumes_a_step_whose_worker_died(saga_tenant, sources, request
     assert (first.step, first.attempt, first.outcome) == ("reserve_stock", 1,
                                                           StepOutcome.TIMED_OUT)
     assert (done.timeline[1].attempt, done.timeline[1].outcome) == (2, StepOutcome.SUCCEEDED)
-    assert len(Effects(sources, saga.id).reservations()) == 1
+    assert Effects(sources, saga.id).created()["reservations"] == 1
 
 
 @pytest.mark.usefixtures("celery_worker")
