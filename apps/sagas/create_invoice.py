@@ -121,9 +121,9 @@ def refund_charge(context: StepContext) -> dict[str, Any]:
 
 
 def definition() -> SagaDefinition:
-    # The step timeout bounds the source call (its HTTP timeout) and, with a little
-    # headroom for the step's own work, the attempt.
-    timeout = settings.SAGA_STEP_TIMEOUT_SECONDS + 1.0
+    # Each source call is bounded by SAGA_STEP_TIMEOUT_SECONDS; an attempt makes at most
+    # two (a compensation of an unsure action replays it first), plus a little headroom.
+    timeout = 2 * settings.SAGA_STEP_TIMEOUT_SECONDS + 1.0
     retry = RetryPolicy(max_attempts=settings.SAGA_STEP_MAX_ATTEMPTS,
                         initial_backoff_s=settings.SAGA_RETRY_INITIAL_BACKOFF_SECONDS,
                         max_backoff_s=settings.SAGA_RETRY_MAX_BACKOFF_SECONDS,

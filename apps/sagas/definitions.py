@@ -63,6 +63,9 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Step:
+    """One step. ``timeout_s`` is how long one attempt may run before it is presumed lost
+    (its claim's deadline); the step's source calls carry their own, shorter timeouts."""
+
     name: str
     action: StepFn
     compensation: StepFn | None = None

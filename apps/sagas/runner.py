@@ -1,36 +1,27 @@
-"""Running one step attempt: outside any database transaction, bounded by the step's
-timeout, in a span under the trace of the request that started the saga."""
+"""Running one step attempt: outside any database transaction, in a span under the trace
+of the request that started the saga.
+
+The attempt runs on the worker's own thread: each source call a step makes carries the
+step's timeout (the adapters' per-call timeout), which is what bounds it. A step that hangs
+anyway outlives its claim's deadline, and recovery runs it again elsewhere under the same
+idempotency key (its late result is discarded: the claim is no longer its own).
+"""
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 import requests
-from django import db
 from opentelemetry import propagate, trace
 
 from apps.sagas.contracts import StepOutcome, StepPhase
 from apps.sagas.definitions import Step, StepContext
 from apps.sagas.metrics import STEP_SECONDS
-from dictamesh.tenancy import current_schema, tenant_context
 
 tracer = trace.get_tracer(__name__)
-
-# Source calls run on these threads so that a hung call can be abandoned at its timeout;
-# the abandoned thread ends when the source answers or its HTTP timeout fires. A re-run
-# sends the same idempotency key, so a late success is not applied twice.
-_calls = ThreadPoolExecutor(max_workers=16, thread_name_prefix="saga-step")
-
-
-class StepTimedOut(Exception):
-    """The step did not answer within its timeout; it may still have taken effect."""
-
-    retryable = True
 
 
 @dataclass(frozen=True)
@@ -70,16 +61,6 @@ def run_attempt(definition: str, step: Step, context: StepContext,
     return attempt
 
 
-def _in_schema(schema: str, fn: Any, context: StepContext) -> Any:
-    # A pool thread has its own database connection: point it at the saga's tenant, and
-    # close it afterwards (nothing else in the process would ever close it).
-    try:
-        with tenant_context(schema):
-            return fn(context)
-    finally:
-        db.connection.close()
-
-
 def _replay_then_compensate(step: Step, context: StepContext) -> Any:
     """Compensate an action whose effect is unknown: re-send it with its own idempotency
     key (the source replays what it did, or does it now), then undo that."""
@@ -90,13 +71,8 @@ def _replay_then_compensate(step: Step, context: StepContext) -> Any:
 
 
 def _call(step: Step, fn: Any, context: StepContext) -> Attempt:
-    future = _calls.submit(_in_schema, current_schema(), fn, context)
     try:
-        return Attempt(StepOutcome.SUCCEEDED, result=future.result(timeout=step.timeout_s))
-    except FutureTimeout:
-        future.cancel()
-        return Attempt(StepOutcome.TIMED_OUT,
-                       error=f"{StepTimedOut.__name__}: no answer within {step.timeout_s}s")
+        return Attempt(StepOutcome.SUCCEEDED, result=fn(context))
     except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
         error = f"{type(exc).__name__}: {exc}"
         if not step.policy(context.phase).is_retryable(exc):
