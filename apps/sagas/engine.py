@@ -87,12 +87,12 @@ def claim(saga_id: str) -> Claimed | float | None:
             if saga.deadline and saga.deadline > now:
                 return None  # another worker runs this step right now
             _record_lost_attempt(saga)
-            if SagaState(saga.state) not in ACTIVE:
+            if SagaState(saga.state) not in ACTIVE or (saga.not_before and
+                                                       saga.not_before > now):
                 save(saga)
-                return None
+                return _next_delay(saga)
         if saga.not_before and saga.not_before > now:
-            save(saga)
-            return (saga.not_before - now).total_seconds()
+            return None  # an early duplicate: the retry's own message comes at its time
         return _stamp_claim(saga, now)
 
 

@@ -45,7 +45,9 @@ def to_view(saga: SagaInstance, with_timeline: bool = False) -> SagaView:
     return SagaView(
         id=str(saga.id), definition=saga.definition, version=saga.definition_version,
         state=SagaState(saga.state), current_step=current_step_name(saga),
-        attempt=saga.attempt, input=saga.input, outputs=saga.outputs, error=saga.error,
+        attempt=saga.attempt, input=saga.input,
+        outputs={k: v for k, v in saga.outputs.items() if not k.startswith("_")},
+        error=saga.error,
         idempotency_key=saga.idempotency_key, trace_id=trace_id_of(saga.traceparent),
         created_at=saga.created_at, updated_at=saga.updated_at, deadline=saga.deadline,
         timeline=timeline)

@@ -186,3 +186,58 @@ def test_each_step_is_a_span_under_the_trace_that_started_the_saga(saga_tenant, 
         "saga create_invoice.reserve_stock action", "saga create_invoice.create_invoice action",
         "saga create_invoice.charge_invoice action"]
     assert {format(s.context.trace_id, "032x") for s in steps} == {trace_id}
+
+
+def test_abort_compensates_the_steps_that_completed(saga_tenant, sources):
+    saga = start()
+    assert engine.run_step(saga.id) == 0.0  # reserve_stock, run here instead of a worker
+    aborted = services.abort_saga(saga.id)
+    assert aborted.state is SagaState.COMPENSATING
+    assert aborted.current_step == "reserve_stock"
+    assert aborted.error == "aborted by an operator"
+    assert engine.run_step(saga.id) is None  # the release: nothing left to do
+    done = services.get_saga(saga.id)
+    assert done.state is SagaState.COMPENSATED
+    assert [(r.step, r.phase.value) for r in done.timeline] == [
+        ("reserve_stock", "action"), ("reserve_stock", "compensation")]
+    assert Effects(sources, saga.id).held() == {"reservations": 0, "invoices": 0, "charges": 0}
+
+
+def test_retry_step_gives_a_parked_compensation_a_fresh_budget(saga_tenant, sources):
+    saga = start()
+    engine.run_step(saga.id)  # reserved
+    control(sources.products_url, "endpoint-faults", {"release_reservation": {
+        "fail_always": True, "status": 503}})
+    services.abort_saga(saga.id)
+    while services.get_saga(saga.id).state is SagaState.COMPENSATING:
+        SagaInstance.objects.filter(pk=saga.id).update(not_before=None)  # skip the backoff
+        engine.run_step(saga.id)
+    parked = services.get_saga(saga.id)
+    assert parked.state is SagaState.NEEDS_ATTENTION
+    assert parked.error.startswith("reserve_stock (compensation, attempt 3)")
+    assert "503" in parked.error
+    assert recover_overdue() == 0  # parked sagas wait for an operator, not for recovery
+    assert _metric("dictamesh_sagas_needs_attention", tenant=saga_tenant) == 1
+    control(sources.products_url, "endpoint-faults", {})
+    retried = services.retry_step(saga.id)
+    assert (retried.state, retried.attempt) == (SagaState.COMPENSATING, 0)
+    released_before = _metric("dictamesh_saga_compensations_total",
+                              definition="create_invoice", step="reserve_stock")
+    engine.run_step(saga.id)
+    assert services.get_saga(saga.id).state is SagaState.COMPENSATED
+    assert _metric("dictamesh_saga_compensations_total", definition="create_invoice",
+                   step="reserve_stock") == released_before + 1
+    recover_overdue()
+    assert _metric("dictamesh_sagas_needs_attention", tenant=saga_tenant) == 0
+
+
+def test_the_broker_must_not_redeliver_a_step_that_still_runs(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.sagas.apps import check_visibility_timeout
+
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
+    settings.SAGA_STEP_GRACE_SECONDS = 10
+    check_visibility_timeout([49.0])
+    with pytest.raises(ImproperlyConfigured, match="CELERY_VISIBILITY_TIMEOUT_SECONDS=60"):
+        check_visibility_timeout([50.0])
