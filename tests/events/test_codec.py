@@ -154,14 +154,15 @@ def test_every_schema_file_is_listed_and_valid() -> None:
 
 
 def test_every_event_uses_the_same_entity_reference() -> None:
-    def references(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    def entity_references(schema: dict[str, Any]) -> list[dict[str, Any]]:
         return [
             field["type"] for field in schema["fields"]
             if isinstance(field["type"], dict) and field["type"].get("name") == "EntityReference"
         ]
 
     # Events about entities point at them one way; a saga's transition names no entity.
-    references = [ref for name in EVENT_SCHEMAS for ref in references(load_schema(name))]
+    references = [ref for name in EVENT_SCHEMAS
+                  for ref in entity_references(load_schema(name))]
     assert len(references) >= 3
     assert all(ref == references[0] for ref in references)
     assert [f["name"] for f in references[0]["fields"]] == ["type", "id", "version"]
