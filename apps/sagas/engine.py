@@ -66,14 +66,16 @@ def grace() -> timedelta:
     return timedelta(seconds=settings.SAGA_STEP_GRACE_SECONDS)
 
 
-def run_step(saga_id: str) -> float | None:
-    """Run the saga's current step once (if it is due and nobody else runs it)."""
+def run_step(saga_id: str, *, follow: bool = False) -> float | None:
+    """Run the saga's current step once (if it is due and nobody else runs it); with
+    ``follow``, go on with the steps that are due at once, each next claim stamped in the
+    transaction that records the previous step's end (one transaction per step)."""
     claimed = claim(saga_id)
-    if not isinstance(claimed, Claimed):
-        return claimed
-    attempt = run_attempt(claimed.definition.name, claimed.step, claimed.context,
-                          claimed.traceparent)
-    return finish(claimed, attempt)
+    while isinstance(claimed, Claimed):
+        attempt = run_attempt(claimed.definition.name, claimed.step, claimed.context,
+                              claimed.traceparent)
+        claimed = finish(claimed, attempt, claim_next=follow)
+    return claimed
 
 
 def claim(saga_id: str) -> Claimed | float | None:
@@ -123,8 +125,10 @@ def _record_lost_attempt(saga: SagaInstance) -> None:
     _after_failure(saga, step, Attempt(StepOutcome.TIMED_OUT, error=error))
 
 
-def finish(claimed: Claimed, attempt: Attempt) -> float | None:
-    """Record the attempt and move the saga on; the delay before its next run_step."""
+def finish(claimed: Claimed, attempt: Attempt, *,
+           claim_next: bool = False) -> Claimed | float | None:
+    """Record the attempt and move the saga on; the delay before its next run_step, or
+    with ``claim_next`` the claim of its next step when that is due at once."""
     with transaction.atomic():
         saga = SagaInstance.objects.select_for_update().get(pk=claimed.saga_id)
         if saga.claim != claimed.claim:
@@ -140,8 +144,11 @@ def finish(claimed: Claimed, attempt: Attempt) -> float | None:
             _after_success(saga, claimed.step, attempt.result)
         else:
             _after_failure(saga, claimed.step, attempt)
+        delay = _next_delay(saga)
+        if claim_next and delay == 0.0:
+            return _stamp_claim(saga, timezone.now())  # saves the row once for both
         save(saga)
-        return _next_delay(saga)
+        return delay
 
 
 def _next_delay(saga: SagaInstance) -> float | None:

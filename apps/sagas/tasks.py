@@ -27,8 +27,10 @@ log = get_logger(__name__)
 @shared_task(name="sagas.run_step", ignore_result=True, acks_late=True,
              reject_on_worker_lost=True)
 def run_step(saga_id: str) -> None:
-    """Run the saga's current step once; queue the next run (or the retry) if any."""
-    delay = engine.run_step(saga_id)
+    """Run the saga's steps while the next is due at once; queue the retry (after its
+    backoff) if one is due later. Running on here saves a trip through the broker per step;
+    each step is still claimed and recorded on its own."""
+    delay = engine.run_step(saga_id, follow=True)
     if delay is not None:
         run_step.apply_async((saga_id,), countdown=delay)
 
