@@ -15,7 +15,7 @@ from django.conf import settings
 
 from apps.adapters import services as adapters
 from apps.adapters.base import InvoicePayments, StockReservations
-from apps.sagas.contracts import InvalidSagaInput
+from apps.sagas.contracts import InvalidSagaInput, SagaError
 from apps.sagas.definitions import RetryPolicy, SagaDefinition, Step, StepContext, register
 
 CREATE_INVOICE = "create_invoice"
@@ -47,15 +47,24 @@ def validate(saga_input: dict[str, Any]) -> dict[str, Any]:
     items = _items(saga_input.get("items"))
     if not customer_id:
         raise InvalidSagaInput("customer_id is required.", "UNKNOWN_CUSTOMER")
-    customers = adapters.data_product_for("customer").get_entities("customer", [customer_id])
-    if customer_id not in customers.found:
+    if _missing("customer", [customer_id]):
         raise InvalidSagaInput(f"No customer {customer_id!r}.", "UNKNOWN_CUSTOMER")
-    skus = sorted({item["product_id"] for item in items})
-    products = adapters.data_product_for("product").get_entities("product", skus)
-    unknown = [sku for sku in skus if sku not in products.found]
+    unknown = _missing("product", sorted({item["product_id"] for item in items}))
     if unknown:
         raise InvalidSagaInput(f"No product {', '.join(unknown)}.", "UNKNOWN_PRODUCT")
     return {"customer_id": customer_id, "items": items}
+
+
+def _missing(entity_type: str, ids: list[str]) -> list[str]:
+    """The ids the source says do not exist; SagaError when it cannot say (down with no
+    cached copy, or records that do not map), since that is no proof of absence."""
+    lookup = adapters.data_product_for(entity_type).get_entities(entity_type, ids)
+    unsure = sorted(lookup.unavailable.keys() | lookup.malformed.keys())
+    if unsure:
+        raise SagaError(f"Cannot check {entity_type} {', '.join(unsure)} now: its source is "
+                        "unavailable or answers records that do not map. Nothing was "
+                        "started; try again later.")
+    return [entity_id for entity_id in ids if entity_id not in lookup.found]
 
 
 def _items(raw: Any) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from apps.sagas.contracts import (
     IdempotencyConflict,
     InvalidSagaInput,
     InvalidTransition,
+    SagaError,
     SagaNotFound,
     SagaState,
     StepOutcome,
@@ -241,3 +242,12 @@ def test_the_broker_must_not_redeliver_a_step_that_still_runs(settings):
     check_visibility_timeout([49.0])
     with pytest.raises(ImproperlyConfigured, match="CELERY_VISIBILITY_TIMEOUT_SECONDS=60"):
         check_visibility_timeout([50.0])
+
+
+def test_a_source_that_cannot_answer_is_not_taken_for_a_missing_customer(saga_tenant,
+                                                                         sources):
+    control(sources.directus_url, "faults", {"down": True})
+    with pytest.raises(SagaError, match="Cannot check customer 48 now") as refused:
+        start(customer="48")  # never read before: no cached copy to fall back on
+    assert not isinstance(refused.value, InvalidSagaInput)
+    assert not SagaInstance.objects.exists()
