@@ -251,3 +251,39 @@ def test_a_source_that_cannot_answer_is_not_taken_for_a_missing_customer(saga_te
         start(customer="48")  # never read before: no cached copy to fall back on
     assert not isinstance(refused.value, InvalidSagaInput)
     assert not SagaInstance.objects.exists()
+
+
+def test_a_running_saga_keeps_the_definition_version_it_started_with(saga_tenant):
+    from apps.sagas.definitions import SagaDefinition, Step, register
+
+    def version(label: str) -> SagaDefinition:
+        return SagaDefinition("versioned_probe", int(label[1:]), (
+            Step("only", lambda context: label),))
+
+    register(version("v1"))
+    old = services.start_saga("versioned_probe", {})
+    register(version("v2"))  # deployed while the first saga waits for its step
+    new = services.start_saga("versioned_probe", {})
+    assert (old.version, new.version) == (1, 2)
+    engine.run_step(old.id)
+    engine.run_step(new.id)
+    assert services.get_saga(old.id).outputs == {"only": "v1"}
+    assert services.get_saga(new.id).outputs == {"only": "v2"}
+    with pytest.raises(ValueError, match="already registered"):
+        register(version("v2"))
+
+
+def test_sagas_are_listed_newest_first_by_state_in_pages(saga_tenant):
+    started = [start(customer=c).id for c in ("1", "2", "3")]
+    services.abort_saga(started[1])  # FAILED: nothing had run
+    first = services.list_sagas(first=2)
+    assert [s.id for s in first.sagas] == started[::-1][:2]
+    rest = services.list_sagas(first=2, after=first.next_cursor)
+    assert ([s.id for s in rest.sagas], rest.next_cursor) == ([started[0]], None)
+    failed = services.list_sagas(state=SagaState.FAILED)
+    assert [s.id for s in failed.sagas] == [started[1]]
+    assert services.list_sagas(definition="nothing_like_it").sagas == ()
+    with pytest.raises(SagaError, match="not a cursor"):
+        services.list_sagas(after="garbage!")
+    with pytest.raises(SagaError, match="1 to 500"):
+        services.list_sagas(first=0)
