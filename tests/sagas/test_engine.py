@@ -287,3 +287,24 @@ def test_sagas_are_listed_newest_first_by_state_in_pages(saga_tenant):
         services.list_sagas(after="garbage!")
     with pytest.raises(SagaError, match="1 to 500"):
         services.list_sagas(first=0)
+
+
+def test_concurrent_starts_with_one_key_make_one_saga(saga_tenant):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from django_tenants.utils import schema_context
+
+    start(customer="1")  # warm the validation reads, so the starts race on the insert
+
+    def one() -> str:
+        try:
+            with schema_context(saga_tenant):
+                return start(key="same-order").id
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ids = list(pool.map(lambda _: one(), range(6)))
+    assert len(set(ids)) == 1
+    assert SagaInstance.objects.filter(idempotency_key="same-order").count() == 1
