@@ -9,13 +9,19 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.sagas.contracts import IdempotencyConflict, InvalidTransition, SagaState, StepPhase
+from apps.sagas.contracts import (
+    IdempotencyConflict,
+    InvalidTransition,
+    SagaState,
+    StepOutcome,
+    StepPhase,
+)
 from apps.sagas.definitions import get_definition
 from apps.sagas.engine import current_step_name, grace
 from apps.sagas.models import SagaInstance
 from apps.sagas.runner import traceparent_now
 from apps.sagas.tasks import enqueue_step
-from apps.sagas.transitions import save, transition
+from apps.sagas.transitions import log_attempt, save, transition
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -79,6 +85,11 @@ def _refuse(saga: SagaInstance, action: str, applies: str) -> InvalidTransition:
 def _restart_current_step(saga: SagaInstance) -> None:
     """Run the current step again now, with a fresh attempt budget."""
     previous = SagaState(saga.state)
+    step = current_step_name(saga)
+    if saga.claim is not None and step is not None:  # its worker is gone: say so in the log
+        log_attempt(saga, step, StepPhase(saga.phase), saga.claimed_at or timezone.now(),
+                    StepOutcome.TIMED_OUT, "presumed lost past its deadline; an operator "
+                    "restarted the step")
     if previous is SagaState.NEEDS_ATTENTION:
         target = (SagaState.COMPENSATING if saga.phase == StepPhase.COMPENSATION
                   else SagaState.RUNNING)

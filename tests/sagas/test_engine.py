@@ -308,3 +308,19 @@ def test_concurrent_starts_with_one_key_make_one_saga(saga_tenant):
         ids = list(pool.map(lambda _: one(), range(6)))
     assert len(set(ids)) == 1
     assert SagaInstance.objects.filter(idempotency_key="same-order").count() == 1
+
+
+def test_resume_restarts_a_step_whose_worker_is_gone(saga_tenant, sources):
+    saga = start()
+    assert isinstance(engine.claim(saga.id), engine.Claimed)  # ... and the worker dies
+    with pytest.raises(InvalidTransition, match="resume applies to NEEDS_ATTENTION"):
+        services.resume_saga(saga.id)  # not overdue yet: it may still be running
+    SagaInstance.objects.filter(pk=saga.id).update(
+        deadline=timezone.now() - timedelta(seconds=1))
+    resumed = services.resume_saga(saga.id)
+    assert (resumed.state, resumed.attempt) == (SagaState.RUNNING, 0)
+    assert [(r.step, r.outcome) for r in resumed.timeline] == [
+        ("reserve_stock", StepOutcome.TIMED_OUT)]
+    engine.run_step(saga.id, follow=True)
+    assert services.get_saga(saga.id).state is SagaState.COMPLETED
+    assert Effects(sources, saga.id).created()["reservations"] == 1
