@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from celery import Celery  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from dictamesh.tenancy import install_tenant_propagation  # noqa: E402
 
@@ -36,4 +37,7 @@ app.conf.beat_schedule = {
                                       "schedule": 30.0},
     # A full listing per source: hourly is plenty for deletions nobody reported.
     "adapters.reconcile_sources": {"task": "adapters.reconcile_sources", "schedule": 3600.0},
+    # Sagas whose step passed its deadline (a worker died mid-step): resumed from their row.
+    "sagas.recover_overdue": {"task": "sagas.recover_overdue",
+                              "schedule": settings.SAGA_RECOVERY_INTERVAL_SECONDS},
 }

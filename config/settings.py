@@ -162,6 +162,24 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacked task after this long; it must exceed the longest saga step
+# (checked at start by apps.sagas), or a slow step would run on two workers.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=1),
+}
+
+# --- Sagas ----------------------------------------------------------------------------------
+SAGA_STEP_TIMEOUT_SECONDS = env_float("SAGA_STEP_TIMEOUT_SECONDS", 10.0, minimum=0.001)
+SAGA_STEP_MAX_ATTEMPTS = env_int("SAGA_STEP_MAX_ATTEMPTS", 3, minimum=1)
+SAGA_COMPENSATION_MAX_ATTEMPTS = env_int("SAGA_COMPENSATION_MAX_ATTEMPTS", 5, minimum=1)
+SAGA_RETRY_INITIAL_BACKOFF_SECONDS = env_float("SAGA_RETRY_INITIAL_BACKOFF_SECONDS", 0.2,
+                                               minimum=0.0)
+SAGA_RETRY_MAX_BACKOFF_SECONDS = env_float("SAGA_RETRY_MAX_BACKOFF_SECONDS", 10.0, minimum=0.0)
+# How long past a step's deadline recovery waits before it calls the worker dead.
+SAGA_STEP_GRACE_SECONDS = env_float("SAGA_STEP_GRACE_SECONDS", 10.0, minimum=0.0)
+SAGA_RECOVERY_INTERVAL_SECONDS = env_float("SAGA_RECOVERY_INTERVAL_SECONDS", 10.0,
+                                           minimum=0.1)
+SAGA_INVOICE_MAX_LINES = env_int("SAGA_INVOICE_MAX_LINES", 50, minimum=1)
 
 # --- Kafka ----------------------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", default=["127.0.0.1:9092"])

@@ -108,6 +108,7 @@ def _truncate_tenant_tables(schemas: tuple[str, ...]) -> None:
         with transaction.atomic(), connection.cursor() as cursor:
             # The event log refuses TRUNCATE unless the retention path is declared.
             cursor.execute("SET LOCAL dictamesh.event_log_retention = 'on'")
+            cursor.execute("SET LOCAL dictamesh.saga_log_retention = 'on'")
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 

@@ -50,15 +50,24 @@ class _TypesRead(Visitor):
             self.names.add(get_named_type(field_type).name)
 
 
-def entity_types_read(schema: GraphQLSchema, document: DocumentNode,
-                      entity_of_type: dict[str, str]) -> list[str]:
-    """The generations a document's answer depends on: the entity types of the GraphQL
-    types it selects, plus ANY_CHANGE when it selects anything else (catalog views)."""
+def types_read(schema: GraphQLSchema, document: DocumentNode) -> set[str]:
+    """The names of the GraphQL types a document selects."""
     type_info = TypeInfo(schema)
     reader = _TypesRead(type_info)
     visit(document, TypeInfoVisitor(type_info, reader))
-    read = {entity_of_type[name] for name in reader.names if name in entity_of_type}
-    others = {name for name in reader.names
+    return reader.names
+
+
+def entity_types_read(schema: GraphQLSchema, document: DocumentNode,
+                      entity_of_type: dict[str, str],
+                      names: set[str] | None = None) -> list[str]:
+    """The generations a document's answer depends on: the entity types of the GraphQL
+    types it selects, plus ANY_CHANGE when it selects anything else (catalog views).
+    ``names``: the document's :func:`types_read`, when the caller has them already."""
+    if names is None:
+        names = types_read(schema, document)
+    read = {entity_of_type[name] for name in names if name in entity_of_type}
+    others = {name for name in names
               if name not in entity_of_type and not name.startswith("__")
               and name not in _VALUE_TYPES}
     if others:

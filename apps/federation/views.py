@@ -39,7 +39,7 @@ from apps.federation.auth import AuthError, Principal, authenticate, require_sco
 from apps.federation.limits import QueryLimits, check_batch, parse_limited, validate_limits
 from apps.federation.loaders import ExecutionContext, RequestContext
 from apps.federation.ratelimit import RateLimited, check_rate
-from apps.federation.schema import ENTITY_OF_TYPE, unified_schema
+from apps.federation.schema import ENTITY_OF_TYPE, UNCACHED_TYPES, unified_schema
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +167,13 @@ class GraphQLView(View):
                  document: DocumentNode, operation: OperationDefinitionNode,
                  operation_name: str | None, variables: dict[str, Any] | None) -> _Outcome:
         key = None
-        if operation.operation == OperationType.QUERY:
+        read = cache.types_read(schema, document)
+        # Mutations change things; live types (sagas) change with no event to invalidate on.
+        if operation.operation == OperationType.QUERY and not read & UNCACHED_TYPES:
             scope = f"{self.schema_name}:{','.join(sorted(principal.scopes))}"
             key = cache.response_key(scope, document, operation_name, variables,
-                                     cache.entity_types_read(schema, document, ENTITY_OF_TYPE))
+                                     cache.entity_types_read(schema, document,
+                                                             ENTITY_OF_TYPE, read))
             hit = cache.get(key)
             if hit is not None:
                 return _Outcome(200, hit)

@@ -15,7 +15,8 @@ from typing import Any
 ENTITY_CHANGE_EVENT = "entity_change_event"
 ENTITY_REGISTERED = "entity_registered"
 RELATIONSHIP_CREATED = "relationship_created"
-EVENT_SCHEMAS = (ENTITY_CHANGE_EVENT, ENTITY_REGISTERED, RELATIONSHIP_CREATED)
+SAGA_STATE_CHANGED = "saga_state_changed"
+EVENT_SCHEMAS = (ENTITY_CHANGE_EVENT, ENTITY_REGISTERED, RELATIONSHIP_CREATED, SAGA_STATE_CHANGED)
 
 # The Avro schema vocabulary shared by the codec and the compatibility checker.
 AvroSchema = dict[str, Any] | list[Any] | str

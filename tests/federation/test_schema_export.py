@@ -36,7 +36,9 @@ def test_exports_the_unified_schema_without_federation(tmp_path: Path) -> None:
     schema = graphql.build_schema((tmp_path / "unified.graphql").read_text("utf-8"))
     query = schema.query_type
     assert query is not None
-    assert {"customers", "products", "invoices"} <= set(query.fields)
+    assert {"customers", "products", "invoices", "saga", "sagas"} <= set(query.fields)
+    assert schema.mutation_type is not None
+    assert set(schema.mutation_type.fields) == {"createInvoice"}
     assert "_service" not in query.fields
     assert "_entities" not in query.fields
     assert _keys(schema, "Customer") == []

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+
 import graphql
 import pytest
 
+from apps.sagas import services
 from tests.federation.conftest import Api
 
 ENTITY_TYPES = {"customers": {"Customer"}, "products": {"Product"},
-                "invoices": {"Invoice", "Customer", "Product"}, "catalog": {"CatalogEntity"}}
+                "invoices": {"Invoice", "Customer", "Product"}, "catalog": {"CatalogEntity"},
+                "sagas": {"Saga"}}
 
 # The federation spec's own definitions, which a subgraph's SDL uses but does not declare.
 FEDERATION_DEFINITIONS = """
@@ -69,3 +73,25 @@ def test_catalog_subgraph_resolves_catalog_entities(api: Api):
         path="/graphql/catalog")
     assert "errors" not in body, body
     assert body["data"]["_entities"] == [None]
+
+
+def test_sagas_subgraph_resolves_sagas_by_reference(api: Api):
+    started = services.start_saga(services.CREATE_INVOICE, {
+        "customer_id": "1", "items": [{"product_id": "SKU-00001", "quantity": 1}]})
+    body = api.query("""
+      query($reps: [_Any!]!) { _entities(representations: $reps) {
+        ... on Saga { id definition state } } }""",
+        {"reps": [{"__typename": "Saga", "id": started.id},
+                  {"__typename": "Saga", "id": str(uuid.uuid4())}]},
+        path="/graphql/sagas")
+    assert "errors" not in body, body
+    found, missing = body["data"]["_entities"]
+    assert (found["id"], found["definition"]) == (started.id, services.CREATE_INVOICE)
+    assert missing is None
+
+
+def test_the_sagas_subgraph_serves_the_mutation(api: Api):
+    sdl = api.query("{ _service { sdl } }", path="/graphql/sagas")["data"]["_service"]["sdl"]
+    schema = graphql.build_schema(FEDERATION_DEFINITIONS + sdl)
+    assert schema.mutation_type is not None
+    assert "createInvoice" in schema.mutation_type.fields

@@ -1,5 +1,6 @@
 """The graphs the API serves, one module each: `unified` (what `/graphql` serves) and one
-Apollo Federation v2 subgraph per domain (`customers`, `products`, `invoices`, `catalog`).
+Apollo Federation v2 subgraph per domain (`customers`, `products`, `invoices`, `catalog`,
+`sagas`).
 
 A graph module declares its types as plain classes built from the domain modules' field
 classes: the unified `Customer` has every domain's customer fields, while the invoices

@@ -1,8 +1,9 @@
 """The unified graph, what `/graphql` serves: every domain's fields on one set of types
 (no federation directives; it is not a subgraph).
 
-Value types without federation directives (`InvoiceItem`, `InvoicePage`, `EventPage`) are
-the same classes as in their subgraphs: `graph_type` references resolve per graph anyway.
+Value types without federation directives (`InvoiceItem`, `InvoicePage`, `EventPage`,
+`SagaPage`) are the same classes as in their subgraphs: `graph_type` references resolve per
+graph anyway.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from apps.federation.schema.common import EntityBase, PageInfoFields
 from apps.federation.schema.customers import CustomerFields, CustomerQueries
 from apps.federation.schema.graphs.catalog import EventPage
 from apps.federation.schema.graphs.invoices import InvoiceItem, InvoicePage
+from apps.federation.schema.graphs.sagas import SagaPage
 from apps.federation.schema.invoices import (
     CustomerInvoiceFields,
     InvoiceFields,
     InvoiceQueries,
 )
 from apps.federation.schema.products import ProductFields, ProductQueries
+from apps.federation.schema.sagas import SagaFields, SagaMutations, SagaQueries, SagaStep
 
 
 class PageInfo(PageInfoFields, graphene.ObjectType):
@@ -44,10 +47,19 @@ class CatalogEntity(CatalogEntityFields, graphene.ObjectType):
         description = CatalogEntityFields.__doc__
 
 
-class Query(CustomerQueries, ProductQueries, InvoiceQueries, CatalogQueries,
+class Saga(SagaFields, graphene.ObjectType):
+    class Meta:
+        description = SagaFields.__doc__
+
+
+class Query(CustomerQueries, ProductQueries, InvoiceQueries, CatalogQueries, SagaQueries,
             graphene.ObjectType):
     pass
 
 
+class Mutation(SagaMutations, graphene.ObjectType):
+    """Writes: each starts a saga (needs a key with the write scope)."""
+
+
 TYPES = [PageInfo, Customer, Product, Invoice, InvoiceItem, InvoicePage, CatalogEntity,
-         EventPage]
+         EventPage, Saga, SagaStep, SagaPage]
