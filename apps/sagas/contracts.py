@@ -97,6 +97,11 @@ class InvalidSagaInput(SagaError):
         self.code = code
 
 
+class SourceUnavailableForSaga(SagaError):
+    """A source needed to check the input cannot answer now; nothing was started and the
+    same request can be sent again later."""
+
+
 class IdempotencyConflict(SagaError):
     """The idempotency key was already used to start a saga with other input."""
 

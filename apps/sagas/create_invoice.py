@@ -15,7 +15,7 @@ from django.conf import settings
 
 from apps.adapters import services as adapters
 from apps.adapters.base import InvoicePayments, StockReservations
-from apps.sagas.contracts import InvalidSagaInput, SagaError
+from apps.sagas.contracts import InvalidSagaInput, SourceUnavailableForSaga
 from apps.sagas.definitions import RetryPolicy, SagaDefinition, Step, StepContext, register
 
 CREATE_INVOICE = "create_invoice"
@@ -56,14 +56,14 @@ def validate(saga_input: dict[str, Any]) -> dict[str, Any]:
 
 
 def _missing(entity_type: str, ids: list[str]) -> list[str]:
-    """The ids the source says do not exist; SagaError when it cannot say (down with no
-    cached copy, or records that do not map), since that is no proof of absence."""
+    """The ids the source says do not exist; SourceUnavailableForSaga when it cannot say
+    (down with no cached copy, or records that do not map): that is no proof of absence."""
     lookup = adapters.data_product_for(entity_type).get_entities(entity_type, ids)
     unsure = sorted(lookup.unavailable.keys() | lookup.malformed.keys())
     if unsure:
-        raise SagaError(f"Cannot check {entity_type} {', '.join(unsure)} now: its source is "
-                        "unavailable or answers records that do not map. Nothing was "
-                        "started; try again later.")
+        raise SourceUnavailableForSaga(
+            f"Cannot check {entity_type} {', '.join(unsure)} now: its source is unavailable "
+            "or answers records that do not map. Nothing was started; try again later.")
     return [entity_id for entity_id in ids if entity_id not in lookup.found]
 
 

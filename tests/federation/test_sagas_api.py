@@ -15,6 +15,7 @@ from apps.sagas.contracts import SagaState
 from apps.tenancy.api_keys import create_api_key
 from apps.tenancy.graphql_limits import set_tenant_graphql_limits
 from tests.federation.conftest import Api
+from tests.sources.conftest import control
 
 CREATE = """
 mutation Create($input: CreateInvoiceInput!) {
@@ -114,6 +115,18 @@ def test_bad_input_is_an_error_with_its_code_and_starts_nothing(api: Api, writer
     assert error["extensions"]["code"] == code, body
     assert error["path"] == ["createInvoice"]
     assert error["message"]
+    assert _saga_count() == 0
+
+
+def test_a_customers_source_that_cannot_answer_is_an_outage_not_a_bad_input(api: Api,
+                                                                         writer: str):
+    control(api.sources.directus_url, "faults", {"down": True})
+    try:
+        body = _create(api, writer, _input(customer="117"))  # never read: nothing cached
+    finally:
+        control(api.sources.directus_url, "faults", {})
+    assert body["data"] == {"createInvoice": None}
+    assert body["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE", body
     assert _saga_count() == 0
 
 

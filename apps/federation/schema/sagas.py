@@ -19,7 +19,7 @@ import graphene
 from graphene.types.generic import GenericScalar
 from graphql import GraphQLError, GraphQLResolveInfo
 
-from apps.federation.loaders import INVALID_ARGUMENT
+from apps.federation.loaders import INVALID_ARGUMENT, SOURCE_UNAVAILABLE
 from apps.federation.schema.graphs import graph_type
 from apps.sagas import services
 from apps.sagas.contracts import (
@@ -29,6 +29,7 @@ from apps.sagas.contracts import (
     SagaNotFound,
     SagaState,
     SagaView,
+    SourceUnavailableForSaga,
     StepOutcome,
     StepPhase,
 )
@@ -65,6 +66,8 @@ def _refusal(exc: SagaError) -> GraphQLError:
         return _error(str(exc), IDEMPOTENCY_CONFLICT)
     if isinstance(exc, SagaNotFound):
         return _error(str(exc), SAGA_NOT_FOUND)
+    if isinstance(exc, SourceUnavailableForSaga):
+        return _error(str(exc), SOURCE_UNAVAILABLE)
     return _error(str(exc), SAGA_ERROR)
 
 
