@@ -20,8 +20,6 @@ is the property under test, for the price of one worker start and one recovery d
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +31,7 @@ from apps.sagas.contracts import SagaState, SagaView, StepOutcome, StepPhase
 from apps.sagas.models import SagaInstance, SagaStepLog
 from apps.sagas.tasks import recover_overdue
 from devtools.reference import ReferenceSources
-from tests.sagas.conftest import Effects, control, start
+from tests.sagas.conftest import Effects, control, start, wait_until
 from tests.sagas.worker_process import worker_processes  # noqa: F401 - a fixture
 
 RUNS = 20
@@ -108,14 +106,6 @@ def _configure_faults(sources: ReferenceSources, boundary: Boundary) -> None:
         control(url, "endpoint-faults", knobs)
 
 
-def _wait(what: str, done: Callable[[], bool], timeout: float = 30.0,
-          pause: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"not in {timeout}s: {what}"
-        time.sleep(pause)
-
-
 def _applied(sources: ReferenceSources, boundary: Boundary, saga_id: str) -> bool:
     if boundary.compensating:  # a release or cancel: the saga's effect is no longer held
         return Effects(sources, saga_id).held()[boundary.kind] == 0
@@ -124,9 +114,9 @@ def _applied(sources: ReferenceSources, boundary: Boundary, saga_id: str) -> boo
 
 def _reach(sources: ReferenceSources, boundary: Boundary, saga_ids: list[str]) -> None:
     """Until every saga's call is held at the boundary; then check none was recorded."""
-    _wait(f"{RUNS} calls held at {boundary}", lambda: boundary.held_calls_left(sources) == 0)
+    wait_until(f"{RUNS} calls held at {boundary}", lambda: boundary.held_calls_left(sources) == 0)
     if boundary.when == APPLIED:
-        _wait("the held writes applied", lambda: all(
+        wait_until("the held writes applied", lambda: all(
             _applied(sources, boundary, saga_id) for saga_id in saga_ids))
     claimed = SagaInstance.objects.filter(pk__in=saga_ids, claim__isnull=False,
                                           phase=boundary.phase.value)
@@ -141,7 +131,7 @@ def _recover(saga_ids: list[str], timeout: float = 60.0) -> None:
         recover_overdue()
         return not SagaInstance.objects.filter(pk__in=saga_ids).exclude(
             state__in=[SagaState.COMPLETED.value, SagaState.COMPENSATED.value]).exists()
-    _wait("every saga ended COMPLETED or COMPENSATED", all_ended, timeout, pause=0.3)
+    wait_until("every saga ended COMPLETED or COMPENSATED", all_ended, timeout, pause=0.3)
 
 
 def _assert_one_effect_per_step(sources: ReferenceSources, saga: SagaView,
