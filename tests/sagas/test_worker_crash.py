@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import requests
+from django.db import transaction
 
 from apps.sagas import services
 from apps.sagas.contracts import SagaState, SagaView, StepOutcome, StepPhase
@@ -35,9 +36,10 @@ from tests.sagas.conftest import Effects, control, start, wait_until
 from tests.sagas.worker_process import worker_processes  # noqa: F401 - a fixture
 
 RUNS = 20
-# A step's calls time out after this: longer than 20 sagas need to reach a boundary on two
-# busy cores, so no held call gives up before the kill. Recovery finds a killed step
-# 2 x 3 + 1 + 0.5 s after its claim (the step's timeout covers a replay and its undo).
+# A step's calls time out after this: far longer than 20 sagas need to reach a boundary
+# (0.15-0.3 s from the first claim to the kill, measured on two cores), so no held call
+# gives up before the kill. Recovery finds a killed step 2 x 3 + 1 + 0.5 s after its
+# claim (a step's timeout covers two calls: an unsure action's replay and its undo).
 WORKER_ENV = {"SAGA_STEP_TIMEOUT_SECONDS": "3", "SAGA_STEP_GRACE_SECONDS": "0.5",
               "SAGA_RETRY_INITIAL_BACKOFF_SECONDS": "0.01",
               "SAGA_RETRY_MAX_BACKOFF_SECONDS": "0.05", "BREAKER_FAIL_MAX": "1000"}
@@ -157,7 +159,8 @@ def test_a_worker_killed_at_a_step_boundary_ends_every_saga_with_one_effect_per_
         saga_tenant, sources, boundary, worker_processes):  # noqa: F811
     _configure_faults(sources, boundary)
     first = worker_processes.start(concurrency=RUNS, **WORKER_ENV)
-    saga_ids = [start().id for _ in range(RUNS)]
+    with transaction.atomic():  # their first steps are queued together, at the commit
+        saga_ids = [start().id for _ in range(RUNS)]
     _reach(sources, boundary, saga_ids)
 
     first.kill()
