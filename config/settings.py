@@ -60,6 +60,12 @@ TENANT_DOMAIN_MODEL = "tenancy.Domain"
 # metrics, schema registry) instead of answering 404.
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = True
 PUBLIC_SCHEMA_NAME = "public"
+# Send `SET search_path` when a connection's schema changes, not before every query (a
+# CreateInvoice saga sent it 16 times in 40 queries). Safe here: connections are per
+# thread, and each schema switch (schema_context, set_tenant) clears the remembered path,
+# as do close, rollback and savepoint rollback (which undo a SET made inside them);
+# nothing in the project sets search_path by hand (tests/tenancy/test_search_path.py).
+TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
     "dictamesh.health.middleware.ProbeMiddleware",  # first: probes need no tenant lookup

@@ -13,8 +13,13 @@ command it serves: `reserve_stock`, `charge_invoice`, ...) and these knobs:
                              without an answer ("commit then drop the answer": only an
                              idempotency key makes the client's retry safe)
     drop_answer_always: true every call is
+    hold_answer_ms: 30000    apply the call, then wait this long before answering ...
+    hold_answer_next: N      ... for the next N calls only (absent: every call); a test
+                             kills the caller meanwhile: the write is done, the caller
+                             never learnt it (a crash after the source committed)
 
-Counts run down as calls use them; a call that fails is not applied, so it uses no drop.
+Counts run down as calls use them; a call that fails is not applied, so it uses no drop
+and no hold.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 from devtools.reference.faults import as_bool, as_int
 
 _KNOBS = ("fail_next", "fail_always", "status", "delay_ms", "delay_next", "drop_answer_next",
-          "drop_answer_always")
+          "drop_answer_always", "hold_answer_ms", "hold_answer_next")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class EndpointKnobs:
     delay_next: int | None = None  # None: every call is delayed
     drop_answer_next: int = 0
     drop_answer_always: bool = False
+    hold_answer_ms: int = 0
+    hold_answer_next: int | None = None  # None: every applied call is held
 
     @classmethod
     def parse(cls, endpoint: str, raw: Any) -> EndpointKnobs:
@@ -54,6 +61,7 @@ class EndpointKnobs:
             if not 400 <= status <= 599:
                 raise ValueError(f"status must be an HTTP error status (400-599), got {status}")
             delay_next = raw.get("delay_next")
+            hold_next = raw.get("hold_answer_next")
             return cls(
                 fail_next=as_int(raw.get("fail_next", 0)),
                 fail_always=as_bool(raw.get("fail_always", False)),
@@ -62,6 +70,8 @@ class EndpointKnobs:
                 delay_next=None if delay_next is None else as_int(delay_next, minimum=1),
                 drop_answer_next=as_int(raw.get("drop_answer_next", 0)),
                 drop_answer_always=as_bool(raw.get("drop_answer_always", False)),
+                hold_answer_ms=as_int(raw.get("hold_answer_ms", 0)),
+                hold_answer_next=None if hold_next is None else as_int(hold_next, minimum=1),
             )
         except ValueError as exc:
             raise ValueError(f"{endpoint}: {exc}") from None
@@ -78,6 +88,11 @@ class EndpointKnobs:
     def drops(self) -> bool:
         return self.drop_answer_always or self.drop_answer_next > 0
 
+    @property
+    def holds(self) -> bool:
+        return self.hold_answer_ms > 0 and (self.hold_answer_next is None
+                                            or self.hold_answer_next > 0)
+
 
 @dataclass(frozen=True)
 class CallPlan:
@@ -86,6 +101,7 @@ class CallPlan:
     delay_s: float = 0.0
     fail_status: int | None = None  # answer this instead of handling the call
     drop_answer: bool = False  # handle the call, then close without an answer
+    hold_answer_s: float = 0.0  # handle the call, then wait this long before answering
 
 
 class EndpointFaults:
@@ -123,11 +139,15 @@ class EndpointFaults:
                 knobs = replace(knobs, delay_next=knobs.delay_next - 1)
             fail_status = knobs.status if knobs.fails else None
             drop = fail_status is None and knobs.drops
+            hold = fail_status is None and knobs.holds
             knobs = replace(knobs,
                             fail_next=max(0, knobs.fail_next - (fail_status is not None)),
                             drop_answer_next=max(0, knobs.drop_answer_next - drop))
+            if hold and knobs.hold_answer_next is not None:
+                knobs = replace(knobs, hold_answer_next=knobs.hold_answer_next - 1)
             self._knobs[endpoint] = knobs
-        return CallPlan(delay_s, fail_status, drop)
+        return CallPlan(delay_s, fail_status, drop,
+                        knobs.hold_answer_ms / 1000 if hold else 0.0)
 
     def to_json(self) -> dict[str, Any]:
         """Every endpoint's knobs as they stand (counts already used are gone)."""

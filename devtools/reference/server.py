@@ -14,7 +14,8 @@ never counted and needs no credentials:
     GET  /__control/endpoint-faults   each named write endpoint's knobs, as they stand
     POST /__control/endpoint-faults   replace them: {"<endpoint>": {"fail_next", "fail_always",
                              "status", "delay_ms", "delay_next", "drop_answer_next",
-                             "drop_answer_always"}}; {} clears them (see endpoint_faults.py)
+                             "drop_answer_always", "hold_answer_ms", "hold_answer_next"}};
+                             {} clears them (see endpoint_faults.py)
     GET  /__control/effects[?key=|?key_prefix=]   what each idempotency key's writes created
                              and what of it is still in effect (see effects.py)
 """
@@ -241,6 +242,8 @@ class ReferenceServer(ABC):
         if plan.fail_status is not None:
             return self._injected(plan.fail_status)
         response = self._handle(request, matched, arguments)
+        if plan.hold_answer_s:
+            time.sleep(plan.hold_answer_s)  # applied; the caller has not heard of it yet
         return None if plan.drop_answer else response
 
     def _injected(self, status: int) -> Response:

@@ -92,6 +92,42 @@ def test_delay_without_a_count_holds_every_call(products):
     assert (knobs["delay_ms"], knobs["delay_next"]) == (300, None)
 
 
+
+def test_hold_answer_applies_the_write_then_keeps_the_caller_waiting(ecommerce):
+    ecommerce.control("endpoint-faults", {"create_invoice": {"hold_answer_ms": 800,
+                                                             "hold_answer_next": 1}})
+    body = {"customer_id": 5, "items": ITEMS}
+    started = time.monotonic()
+    # The caller gives up (or dies) while the answer is held ...
+    with pytest.raises(requests.ReadTimeout):
+        ecommerce.post("/api/v1/invoices", json=body, headers={"Idempotency-Key": "held"},
+                       timeout=0.3)
+    # ... and the write is already done: held after it was applied, not before.
+    assert time.monotonic() - started < 0.7
+    assert effects(ecommerce, key="held")["invoices"]["held"]["created"] == 1
+    knobs = ecommerce.control("endpoint-faults")["faults"]["create_invoice"]
+    assert (knobs["hold_answer_ms"], knobs["hold_answer_next"]) == (800, 0)
+    started = time.monotonic()
+    retry = ecommerce.post("/api/v1/invoices", json=body, headers={"Idempotency-Key": "held"})
+    assert time.monotonic() - started < 0.5  # only the next call was held
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert effects(ecommerce, key="held")["invoices"]["held"]["created"] == 1
+
+
+def test_a_failing_call_is_not_applied_and_uses_no_hold(products):
+    products.control("endpoint-faults", {"reserve_stock": {
+        "fail_next": 1, "hold_answer_ms": 300, "hold_answer_next": 1}})
+    reservation = {"items": ITEMS, "idempotency_key": "r-held"}
+    started = time.monotonic()
+    assert products.post("/v1/reservations", json=reservation).status_code == 503
+    assert time.monotonic() - started < 0.25
+    assert products.control("endpoint-faults")["faults"]["reserve_stock"][
+        "hold_answer_next"] == 1
+    started = time.monotonic()
+    assert products.post("/v1/reservations", json=reservation).status_code == 201
+    assert time.monotonic() - started >= 0.3
+
+
 def _keyed_write(name: str, products, ecommerce) -> tuple[Any, Any, str]:
     """(server, a function sending the write once with its key, the effect kind)."""
     if name == "reserve_stock":
@@ -175,6 +211,9 @@ def test_reads_are_never_hit_by_write_knobs_and_reset_clears_them(products):
     ({"charge_invoice": {"status": 200}}, "status must be an HTTP error status"),
     ({"charge_invoice": {"fail_next": -1}}, "expected an integer >= 0, got -1"),
     ({"charge_invoice": {"delay_ms": 10, "delay_next": 0}}, "expected an integer >= 1"),
+    ({"charge_invoice": {"hold_answer_ms": 10, "hold_answer_next": 0}},
+     "expected an integer >= 1"),
+    ({"charge_invoice": {"hold_answer_ms": -5}}, "expected an integer >= 0, got -5"),
     ({"charge_invoice": {"drop_answer_always": "yes"}}, "expected true or false"),
     ({"charge_invoice": 3}, "charge_invoice: expected an object of knobs"),
     ([], "must be a JSON object"),

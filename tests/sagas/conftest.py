@@ -68,6 +68,15 @@ def wait_for(saga_id: str, done: Callable[[SagaView], bool], timeout: float = 30
         time.sleep(0.05)
 
 
+def wait_until(what: str, done: Callable[[], bool], timeout: float = 30.0,
+               pause: float = 0.05) -> None:
+    """Poll ``done`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not in {timeout}s: {what}"
+        time.sleep(pause)
+
+
 def wait_final(saga_id: str, timeout: float = 30.0) -> SagaView:
     return wait_for(saga_id, lambda s: s.state.is_final
                     or s.state is SagaState.NEEDS_ATTENTION, timeout)

@@ -2,7 +2,9 @@
 
 The in-thread ``celery_worker`` fixture cannot be killed like a process; these can
 (``kill()`` is SIGKILL: no shutdown, no ack, no cleanup). Each factory uses one private
-queue, shared by the test process's sends and every worker it starts.
+queue, shared by the test process's sends and every worker it starts. A worker runs one
+task at a time (solo pool) unless started with ``concurrency``: then that many threads, so
+that many sagas can be held at one step boundary when the process is killed.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class WorkerProcess:
-    def __init__(self, queue: str, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, queue: str, env: Mapping[str, str], log_path: Path,
+                 concurrency: int = 1) -> None:
         self.name = f"saga-test-{uuid.uuid4().hex[:8]}@localhost"
         self.log_path = log_path
         self._log = log_path.open("ab")
+        pool = ["--pool", "solo"] if concurrency == 1 else [
+            "--pool", "threads", "--concurrency", str(concurrency)]
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-n",
-             self.name, "--pool", "solo", "--without-gossip", "--without-mingle",
+             self.name, *pool, "--without-gossip", "--without-mingle",
              "--loglevel", "WARNING"],
             cwd=ROOT, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -72,8 +77,8 @@ def _database_url() -> str:
 
 @pytest.fixture
 def worker_processes(tenants_committed, tmp_path) -> Iterator[object]:
-    """``start(**env)`` -> a ready WorkerProcess on this test's private queue; ``env``
-    overrides settings of the worker (e.g. SAGA_STEP_TIMEOUT_SECONDS="1")."""
+    """``start(concurrency=1, **env)`` -> a ready WorkerProcess on this test's private
+    queue; ``env`` overrides settings of the worker (e.g. SAGA_STEP_TIMEOUT_SECONDS="1")."""
     from config.celery import app
 
     queue = f"test-proc-{uuid.uuid4().hex[:12]}"
@@ -82,13 +87,15 @@ def worker_processes(tenants_committed, tmp_path) -> Iterator[object]:
     started: list[WorkerProcess] = []
 
     class Factory:
-        def start(self, **env: str) -> WorkerProcess:
+        def start(self, concurrency: int = 1, **env: str) -> WorkerProcess:
+            if concurrency < 1:
+                raise ValueError(f"concurrency must be at least 1, got {concurrency}")
             worker = WorkerProcess(queue, {
                 "DATABASE_URL": _database_url(),
                 "CELERY_TASK_DEFAULT_QUEUE": queue, "OUTBOX_RELAY_ENABLED": "false",
                 "KAFKA_WORKER_CONSUMER_GROUPS": "", "WORKER_METRICS_PORT": "0",
                 "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.KAFKA_BOOTSTRAP_SERVERS), **env,
-            }, tmp_path / f"worker-{len(started)}.log")
+            }, tmp_path / f"worker-{len(started)}.log", concurrency)
             started.append(worker)
             worker.wait_ready()
             return worker
