@@ -9,7 +9,9 @@ never counted and needs no credentials:
                              {"requests", "window_s", "retry_after_s"}, "down", "malformed",
                              plus the server's own knobs}; {} clears them
     POST /__control/reset    the launch seed and sizes again, no faults, zeroed stats
-    GET  /__control/stats    requests received, per path, per "METHOD path" and per status
+    GET  /__control/stats    requests received, per path, per "METHOD path" and per status;
+                             "in_flight": received and not answered yet (a reset keeps it:
+                             a call still held or delayed is still coming)
     POST /__control/seed     {"seed", "customers", "products", "invoices"}: rebuild the data
     GET  /__control/endpoint-faults   each named write endpoint's knobs, as they stand
     POST /__control/endpoint-faults   replace them: {"<endpoint>": {"fail_next", "fail_always",
@@ -71,6 +73,7 @@ def _status_code(status: int) -> str:
 class _Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.in_flight = 0
         self.clear()
 
     def clear(self) -> None:
@@ -82,11 +85,13 @@ class _Stats:
     def received(self, request: Request) -> None:
         with self._lock:
             self.total += 1
+            self.in_flight += 1
             self.paths[request.path] += 1
             self.requests[f"{request.method} {request.path}"] += 1
 
     def answered(self, response: Response | None) -> None:
         with self._lock:
+            self.in_flight -= 1
             if response is None:
                 self.dropped += 1
             else:
@@ -96,7 +101,7 @@ class _Stats:
         with self._lock:
             return {"total": self.total, "paths": dict(self.paths),
                     "requests": dict(self.requests), "statuses": dict(self.statuses),
-                    "dropped": self.dropped}
+                    "dropped": self.dropped, "in_flight": self.in_flight}
 
 
 class ReferenceServer(ABC):

@@ -94,13 +94,13 @@ def test_no_source_with_those_commands_is_a_clear_error(connected):
 
 
 def test_a_hung_call_ends_at_its_timeout_and_is_retryable(connected, controls):
-    controls["ecommerce"].faults(latency_ms=3000)
+    controls["ecommerce"].faults(latency_ms=8000)
     payments = services.commands_for("invoice", InvoicePayments)
     started = time.monotonic()
     with pytest.raises(SourceUnavailable, match="did not answer") as error:
         payments.create_invoice("3", [{"sku": "SKU-00002", "quantity": 1}], "hung",
                                 timeout=0.3)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # cut at the timeout, not the 8 s answer
     assert services.is_retryable(error.value)
 
 
