@@ -17,7 +17,7 @@ from apps.sagas.contracts import (
     StepPhase,
 )
 from apps.sagas.definitions import get_definition
-from apps.sagas.engine import current_step_name, grace
+from apps.sagas.engine import ACTIVE, current_step_name, grace
 from apps.sagas.models import SagaInstance
 from apps.sagas.runner import traceparent_now
 from apps.sagas.tasks import enqueue_step
@@ -106,12 +106,18 @@ def resume(saga_id: str) -> SagaInstance:
         state = SagaState(saga.state)
         stuck = saga.deadline is not None and saga.deadline <= timezone.now()
         if state is not SagaState.NEEDS_ATTENTION and not (
-                state in (SagaState.PENDING, SagaState.RUNNING, SagaState.COMPENSATING)
-                and stuck):
+                state in ACTIVE and stuck):
             raise _refuse(saga, "resume", "NEEDS_ATTENTION, or a running saga past its "
                           "step deadline")
         _restart_current_step(saga)
     return saga
+
+
+def _refuse_while_a_step_runs(saga: SagaInstance, action: str) -> None:
+    """An attempt holding its claim inside its deadline is running right now."""
+    if saga.claim is not None and saga.deadline and saga.deadline > timezone.now():
+        raise InvalidTransition(f"Saga {saga.id}: step {current_step_name(saga)} is "
+                                f"running right now; {action} once that attempt ends.")
 
 
 def retry_step(saga_id: str) -> SagaInstance:
@@ -119,9 +125,7 @@ def retry_step(saga_id: str) -> SagaInstance:
         saga = _locked(saga_id)
         if SagaState(saga.state).is_final:
             raise _refuse(saga, "retry a step of", "sagas that have not ended")
-        if saga.claim is not None and saga.deadline and saga.deadline > timezone.now():
-            raise InvalidTransition(f"Saga {saga.id}: step {current_step_name(saga)} is "
-                                    "running right now; retry it once that attempt ends.")
+        _refuse_while_a_step_runs(saga, "retry it")
         _restart_current_step(saga)
     return saga
 
@@ -132,9 +136,7 @@ def abort(saga_id: str) -> SagaInstance:
         state = SagaState(saga.state)
         if state.is_final:
             raise _refuse(saga, "abort", "sagas that have not ended")
-        if saga.claim is not None and saga.deadline and saga.deadline > timezone.now():
-            raise InvalidTransition(f"Saga {saga.id}: step {current_step_name(saga)} is "
-                                    "running right now; abort once that attempt ends.")
+        _refuse_while_a_step_runs(saga, "abort")
         saga.error = saga.error or "aborted by an operator"
         saga.attempt, saga.claim, saga.claimed_at, saga.not_before = 0, None, None, None
         if saga.phase == StepPhase.ACTION:
