@@ -15,10 +15,6 @@ import hypothesis
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devtools import broker
 from dictamesh.tenancy import activate_public_schema
@@ -48,18 +44,6 @@ def kafka_bootstrap() -> Iterator[str]:
     if process is not None:
         process.terminate()
         process.wait(timeout=10)
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """The spans finished during the test, as the SDK exports them."""
-    provider = trace.get_tracer_provider()
-    # dictamesh.observability installs the SDK provider in every process (AppConfig.ready).
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ of lost attempts, timeouts, metrics and traces."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,9 @@ import requests
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
 from apps.events.models import OutboxMessage
@@ -172,6 +176,16 @@ def test_operator_actions_refuse_sagas_that_ended(saga_tenant):
     for action in (services.resume_saga, services.retry_step, services.abort_saga):
         with pytest.raises(InvalidTransition, match="FAILED"):
             action(saga.id)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()
 
 
 @pytest.mark.usefixtures("celery_worker")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from dictamesh.events.consumer import ConsumerRunner
 from dictamesh.events.dlq import OFFSET_HEADER, REASON_HEADER
@@ -34,6 +38,17 @@ def _handlers(group: str, topics: Topics, handler=record_effects) -> HandlerRegi
     handlers = HandlerRegistry()
     handlers.register(group, topics.pattern)(handler)
     return handlers
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    provider = trace.get_tracer_provider()
+    # dictamesh.observability installs the SDK provider in every process (AppConfig.ready).
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()
 
 
 def test_events_are_applied_once_each_in_the_schema_of_their_topics_tenant(
