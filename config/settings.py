@@ -229,6 +229,9 @@ KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES = env_int(
 KAFKA_CONSUMER_COMMIT_TIMEOUT_MS = env_int("KAFKA_CONSUMER_COMMIT_TIMEOUT_MS", 3000)
 KAFKA_CONSUMER_RETRY_BACKOFF_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MS", 200)
 KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS", 5000)
+# A failure of unknown kind (not a lost connection, lock timeout or deadlock, and not bad
+# data) is retried this many times before the event causing it is dead-lettered.
+KAFKA_CONSUMER_MAX_ATTEMPTS = env_int("KAFKA_CONSUMER_MAX_ATTEMPTS", 5)
 # Consumer dedupe records older than this are purged: keep it above the longest topic
 # retention (90 days for invoices) plus the time a replay may reach back.
 KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env_int("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS", 120)

@@ -10,6 +10,7 @@ the whole batch.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -100,11 +101,18 @@ def _read_change(event: ConsumedEvent) -> _Change:
     return _Change(event, registration, relationships, log_entry)
 
 
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def _trace_id(event: ConsumedEvent) -> str:
+    """The trace id of a W3C ``traceparent`` header (version-traceid-spanid-flags); a
+    malformed header is ignored, like OpenTelemetry's propagator ignores it."""
     for name, value in event.headers:
         if name == "traceparent":
             parts = value.decode("ascii", "replace").split("-")
-            return parts[1] if len(parts) == 4 else ""
+            if len(parts) == 4 and _TRACE_ID.fullmatch(parts[1]) and parts[1] != "0" * 32:
+                return parts[1]
+            return ""
     return ""
 
 

@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -37,6 +37,7 @@ from dictamesh.events.consumer import (
     ConsumerSettings,
     Decoder,
 )
+from dictamesh.events.failures import FailureKind, as_permanent, classify
 from dictamesh.events.handlers import (
     ConsumedEvent,
     Handler,
@@ -67,11 +68,14 @@ _CLAIM_SQL = f"""
 
 
 @contextmanager
-def _database_errors_are_retryable() -> Iterator[None]:
+def _transient_errors_are_retryable() -> Iterator[None]:
+    """Turn a database that cannot answer into a RetryableError; let the rest through."""
     try:
         yield
-    except (OperationalError, InterfaceError) as exc:
-        connection.close()  # the next attempt reconnects
+    except Exception as exc:
+        if classify(exc) is not FailureKind.TRANSIENT or isinstance(exc, RetryableError):
+            raise
+        connection.close()  # the next attempt reconnects (a no-op if it is still open)
         raise RetryableError(f"The database is unavailable ({exc}); retrying.") from exc
 
 
@@ -89,59 +93,79 @@ class ProcessedEventStore:
             self._tenants_loaded_at = time.monotonic()
         if tenant in self._tenants:
             return True
-        with _database_errors_are_retryable():
+        with _transient_errors_are_retryable():
             exists = tenancy_services.tenant_exists(tenant)
         if exists:
             self._tenants.add(tenant)
         return exists
 
     def apply(
-        self, tenant: str, events: Sequence[ConsumedEvent], dispatch: Handler
+        self, tenant: str, events: Sequence[ConsumedEvent], dispatch: Handler,
+        *, unknown_is_permanent: bool = False,
     ) -> ApplyResult:
-        """Apply the batch in one transaction; when a handler rejects an event it names,
-        apply the batch again without it; when it names none, apply one event at a time."""
-        remaining = list(events)
-        rejected: list[tuple[ConsumedEvent, PermanentError]] = []
-        with _database_errors_are_retryable():
-            while True:
-                try:
-                    with schema_context(tenant), transaction.atomic():
-                        fresh, duplicates = self._claim(remaining)
-                        if fresh:
-                            dispatch(fresh)
-                    return ApplyResult(applied=fresh, duplicates=duplicates, rejected=rejected)
-                except PermanentError as exc:
-                    culprit = next((e for e in remaining if e is exc.event), None)
-                    if culprit is None:
-                        return self._apply_one_by_one(tenant, remaining, dispatch, rejected)
-                    remaining = [e for e in remaining if e is not culprit]
-                    rejected.append((culprit, exc))
+        """Apply the batch in one transaction. When an event cannot be applied (a
+        permanent failure, or an unknown one with ``unknown_is_permanent``), find it by
+        applying halves of the batch in savepoints, reject it, and apply the rest.
+
+        Transient failures raise RetryableError; unknown ones are raised as they are.
+        """
+        def rejects(exc: Exception) -> bool:
+            kind = classify(exc)
+            return kind is FailureKind.PERMANENT or (
+                unknown_is_permanent and kind is FailureKind.UNKNOWN)
+
+        with _transient_errors_are_retryable():
+            try:
+                with schema_context(tenant), transaction.atomic():
+                    fresh, duplicates = self._claim(events)
+                    if fresh:
+                        dispatch(fresh)
+                return ApplyResult(applied=fresh, duplicates=duplicates)
+            except Exception as exc:
+                if not rejects(exc):
+                    raise
+            result = ApplyResult()
+            with schema_context(tenant), transaction.atomic():
+                self._isolate(list(events), dispatch, rejects, result)
+            return result
 
     def close(self) -> None:
         connection.close()  # this thread's connection; Django opens a new one if needed
 
-    def _apply_one_by_one(
+    def _isolate(
         self,
-        tenant: str,
-        events: Sequence[ConsumedEvent],
+        events: list[ConsumedEvent],
         dispatch: Handler,
-        rejected: list[tuple[ConsumedEvent, PermanentError]],
-    ) -> ApplyResult:
-        applied: list[ConsumedEvent] = []
-        duplicates: list[ConsumedEvent] = []
-        with schema_context(tenant), transaction.atomic():
-            for event in events:
-                try:
-                    with transaction.atomic():  # a savepoint: a rejected event leaves no trace
-                        fresh, seen = self._claim([event])
-                        if fresh:
-                            dispatch(fresh)
-                except PermanentError as exc:
-                    rejected.append((event, exc))
-                    continue
-                applied.extend(fresh)
-                duplicates.extend(seen)
-        return ApplyResult(applied=applied, duplicates=duplicates, rejected=rejected)
+        rejects: Callable[[Exception], bool],
+        result: ApplyResult,
+    ) -> None:
+        """Apply ``events`` in a savepoint; if that fails with an error ``rejects``, split
+        them in halves (in order) until the culprits are single events, and reject those.
+        A batch with one bad event costs about 2·log2(n) savepoints, not n."""
+        try:
+            with transaction.atomic():  # a savepoint: a failed attempt leaves no trace
+                fresh, seen = self._claim(events)
+                if fresh:
+                    dispatch(fresh)
+        except Exception as exc:
+            if not rejects(exc):
+                raise
+            named = exc.event if isinstance(exc, PermanentError) else None
+            if named is not None and any(e is named for e in events):
+                result.rejected.append((named, as_permanent(exc)))
+                rest = [e for e in events if e is not named]
+                if rest:
+                    self._isolate(rest, dispatch, rejects, result)
+            elif len(events) == 1:
+                permanent = classify(exc) is FailureKind.PERMANENT
+                result.rejected.append((events[0], as_permanent(exc, gave_up=not permanent)))
+            else:
+                middle = len(events) // 2
+                self._isolate(events[:middle], dispatch, rejects, result)
+                self._isolate(events[middle:], dispatch, rejects, result)
+            return
+        result.applied.extend(fresh)
+        result.duplicates.extend(seen)
 
     def _claim(
         self, events: Sequence[ConsumedEvent]
@@ -183,6 +207,7 @@ def consumer_settings(group: str) -> ConsumerSettings:
             commit_timeout_ms=settings.KAFKA_CONSUMER_COMMIT_TIMEOUT_MS,
             retry_backoff_ms=settings.KAFKA_CONSUMER_RETRY_BACKOFF_MS,
             retry_backoff_max_ms=settings.KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS,
+            max_attempts=settings.KAFKA_CONSUMER_MAX_ATTEMPTS,
         )
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from None

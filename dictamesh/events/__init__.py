@@ -17,6 +17,14 @@ ENTITY_REGISTERED = "entity_registered"
 RELATIONSHIP_CREATED = "relationship_created"
 SAGA_STATE_CHANGED = "saga_state_changed"
 EVENT_SCHEMAS = (ENTITY_CHANGE_EVENT, ENTITY_REGISTERED, RELATIONSHIP_CREATED, SAGA_STATE_CHANGED)
+# A topic's last name segment is its event type, and each event type carries one schema
+# (evolving under one record name): <tenant>.<domain>.<source>.<event_type>.
+SCHEMA_OF_EVENT_TYPE = {
+    "entity_changed": ENTITY_CHANGE_EVENT,
+    "entity_registered": ENTITY_REGISTERED,
+    "relationship_created": RELATIONSHIP_CREATED,
+    "state_changed": SAGA_STATE_CHANGED,
+}
 
 # The Avro schema vocabulary shared by the codec and the compatibility checker.
 AvroSchema = dict[str, Any] | list[Any] | str
@@ -38,6 +46,22 @@ def load_schema(name: str) -> dict[str, Any]:
     text = (resources.files(__name__) / "schemas" / f"{name}.avsc").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def record_full_name(schema: Any) -> str:
+    """The full name (namespace.name) of a record schema; its type name otherwise."""
+    if not isinstance(schema, dict):
+        return str(schema)
+    name = str(schema.get("name") or schema.get("type"))
+    namespace = schema.get("namespace")
+    return f"{namespace}.{name}" if namespace and "." not in name else name
+
+
+def expected_record_name(topic: str) -> str | None:
+    """The full record name the events on ``topic`` must have, by its event type; None for
+    an event type of no platform schema (then any record is accepted)."""
+    schema = SCHEMA_OF_EVENT_TYPE.get(topic.rsplit(".", 1)[-1])
+    return None if schema is None else record_full_name(load_schema(schema))
 
 
 def strip_wrappers(node: Any) -> Any:

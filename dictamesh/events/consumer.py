@@ -3,21 +3,27 @@
 One runner is one member of one consumer group. Each batch goes through
 
 1. collect: ``batch_size`` records, or whatever arrived within ``batch_max_wait_ms``;
-2. decode: messages that can never be applied (undecodable bytes, unknown schema id, a
-   topic naming no tenant) become dead letters;
+2. decode and validate: messages that can never be applied become dead letters before any
+   transaction: undecodable bytes, an unknown schema id, a topic naming no tenant, a record
+   of another schema than the topic's event type, or one the handlers' validators refuse
+   (too long for its column, a NUL character PostgreSQL cannot store);
 3. apply: per tenant, the EventStore opens one transaction in the tenant's schema, skips
    the events this group already applied, calls the handlers and records the others as
-   applied; events a handler rejects become dead letters;
+   applied; an event that fails for a permanent reason is found (by halves, in
+   savepoints) and dead-lettered, and its neighbours apply;
 4. publish the dead letters and wait for the broker's acks;
-5. only then commit the offsets (last processed + 1 per partition).
+5. only then commit the offsets (last processed + 1) of the partitions that applied.
 
 Step 3 runs in a second thread while the consumer thread collects and decodes the next
 batch (the database works while Python decodes), one batch in flight at most, so batches
 still apply in order. A crash anywhere before step 5 redelivers the batch, and step 3 makes
-the redelivery a no-op for what the database already has. Any failure in steps 2-4 other
-than a poison message (a RetryableError, a database or registry outage, a bug) rewinds to
-the batch's first offsets and retries it with backoff, forever: events are never skipped,
-and the lag gauge shows the stall.
+the redelivery a no-op for what the database already has.
+
+Failures are classified (``failures.py``). A transient one (the database unreachable, a
+lock timeout, a deadlock) rewinds only the partitions of the tenant it hit, and pauses them
+with backoff (``stalls.py``) while the other partitions, other tenants, keep flowing; they
+are retried until they apply. An unknown one is retried ``max_attempts`` times, then the
+event that causes it is dead-lettered: one poison event never stalls a partition for ever.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from prometheus_client import Counter, Gauge, Histogram
 
+from dictamesh.events import expected_record_name, record_full_name
 from dictamesh.events.codec import CodecError, Decoded
 from dictamesh.events.dlq import (
     DeadLetter,
@@ -54,13 +61,14 @@ from dictamesh.events.dlq import (
 )
 from dictamesh.events.handlers import (
     ConsumedEvent,
+    EventValidator,
     Handler,
     PermanentError,
-    RetryableError,
     Route,
     subscription_regex,
 )
 from dictamesh.events.kafka_config import KafkaConnection, client_options
+from dictamesh.events.stalls import PartitionStalls
 from dictamesh.events.topics import TopicError, parse_topic
 from dictamesh.observability.logging import get_logger
 
@@ -87,9 +95,6 @@ DEAD_LETTERED = Counter(
     "Messages sent to the dead-letter topic.",
     ["group", "topic", "reason"],
 )
-BATCH_RETRIES = Counter(
-    "dictamesh_consumer_batch_retries", "Batches rolled back to be retried.", ["group"]
-)
 BATCH_SECONDS = Histogram(
     "dictamesh_consumer_batch_seconds",
     "Time from a batch's decode to its offset commit.",
@@ -100,7 +105,6 @@ _DLQ_LINGER_MS = 5
 _MAX_LINKS = 128  # the OpenTelemetry SDK's default limit of links per span
 _LAG_REFRESH_SECONDS = 1.0
 _KEEPALIVE_POLL_MS = 100  # while a slow batch applies: how often to look at its progress
-_ESCALATE_AFTER_FAILURES = 5  # consecutive failed attempts before the log turns to errors
 _EVENT_ID_NAMESPACE = uuid.UUID("5c0d6a53-9a0b-4c44-8f3e-2f0a3c1f6c11")
 
 
@@ -124,11 +128,14 @@ class EventStore(Protocol):
     def tenant_exists(self, tenant: str) -> bool: ...
 
     def apply(
-        self, tenant: str, events: Sequence[ConsumedEvent], dispatch: Handler
+        self, tenant: str, events: Sequence[ConsumedEvent], dispatch: Handler,
+        *, unknown_is_permanent: bool = False,
     ) -> ApplyResult:
         """In one transaction in the tenant's schema: dispatch the events not yet applied
-        by this group, and record them as applied. Events that ``dispatch`` rejects with
-        PermanentError are returned and recorded as nothing."""
+        by this group, and record them as applied. Events that fail for a permanent
+        reason (see ``failures.classify``; with ``unknown_is_permanent``, for an unknown
+        one too) are returned as rejected and recorded as nothing; the others apply.
+        A transient failure raises RetryableError, an unknown one is raised as it is."""
         ...
 
     def close(self) -> None:
@@ -151,8 +158,9 @@ class ConsumerSettings:
     max_partition_fetch_bytes: int = 1024 * 1024
     auto_offset_reset: str = "earliest"  # a new group starts at the oldest retained event
     commit_timeout_ms: int = 3000  # also bounds the dead-letter acks; two fit a poll interval
-    retry_backoff_ms: int = 200
+    retry_backoff_ms: int = 200  # a stalled partition's first backoff, doubled per attempt
     retry_backoff_max_ms: int = 5000
+    max_attempts: int = 5  # for a failure of unknown kind, before its event is dead-lettered
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.batch_max_wait_ms < 1:
@@ -163,12 +171,8 @@ class ConsumerSettings:
                 f"max poll interval ({self.max_poll_interval_ms} ms): dead-letter acks and "
                 "the offset commit, back to back, must not get the consumer evicted."
             )
-        if self.retry_backoff_max_ms >= self.max_poll_interval_ms:
-            raise ValueError(
-                f"The retry backoff ({self.retry_backoff_max_ms} ms) must stay below the max "
-                f"poll interval ({self.max_poll_interval_ms} ms), or a retrying consumer is "
-                "evicted from its group: lower the one or raise the other."
-            )
+        if self.max_attempts < 1:
+            raise ValueError("The consumer's max attempts must be at least 1.")
 
     def consumer_config(self) -> dict[str, Any]:
         return client_options(
@@ -227,7 +231,8 @@ class _Batch:
     started: float
     events: list[ConsumedEvent] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
-    failure: Exception | None = None  # decoding could not finish: retry the batch
+    # Partitions whose decoding could not finish (the registry did not answer): read again.
+    failed: dict[TopicPartition, Exception] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -241,23 +246,42 @@ class _Batch:
 
     def without(self, committed: dict[TopicPartition, int]) -> _Batch | None:
         """This batch less the messages below ``committed`` (already handled)."""
-        def handled(tp: TopicPartition, offset: int) -> bool:
-            return offset < committed.get(tp, -1)
+        return self._keeping(lambda tp, offset: offset >= committed.get(tp, -1))
 
-        if not any(handled(tp, records[0].offset) for tp, records in self.records.items()):
+    def without_partitions(self, partitions: Iterable[TopicPartition]) -> _Batch | None:
+        """This batch less every message of ``partitions`` (to be read again)."""
+        dropped = set(partitions)
+        return self._keeping(lambda tp, _offset: tp not in dropped)
+
+    def _keeping(self, keep: Callable[[TopicPartition, int], bool]) -> _Batch | None:
+        if all(keep(tp, records[0].offset) and keep(tp, records[-1].offset)
+               for tp, records in self.records.items()):
             return self
-        kept = {tp: [r for r in records if not handled(tp, r.offset)]
+        kept = {tp: [r for r in records if keep(tp, r.offset)]
                 for tp, records in self.records.items()}
         kept = {tp: records for tp, records in kept.items() if records}
         if not kept:
             return None
         return _Batch(
-            records=kept, started=self.started, failure=self.failure,
-            events=[e for e in self.events
-                    if not handled(TopicPartition(e.topic, e.partition), e.offset)],
-            letters=[d for d in self.letters
-                     if not handled(TopicPartition(d.topic, d.partition), d.offset)],
+            records=kept, started=self.started,
+            events=[e for e in self.events if keep(TopicPartition(e.topic, e.partition),
+                                                   e.offset)],
+            letters=[d for d in self.letters if keep(TopicPartition(d.topic, d.partition),
+                                                     d.offset)],
+            failed={tp: exc for tp, exc in self.failed.items() if tp in kept},
         )
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """A batch whose transactions are over: what was committed, what must be read again."""
+
+    batch: _Batch
+    failed: dict[TopicPartition, BaseException]
+
+
+# What applying one tenant's events came to: its result, or the failure to retry.
+_Outcome = ApplyResult | Exception
 
 
 class ConsumerRunner:
@@ -283,10 +307,15 @@ class ConsumerRunner:
         self._stop = stop_event or threading.Event()
         self._on_batch = on_batch
         self._routes_by_topic: dict[str, tuple[int, ...]] = {}
+        self._validators_by_topic: dict[str, tuple[EventValidator, ...]] = {}
         self._tenant_by_topic: dict[str, str] = {}  # parsing a name costs more than decoding
-        self._failures = 0
+        self._record_by_topic: dict[str, str | None] = {}  # the record name a topic carries
+        self._record_names: dict[int, str] = {}  # schema id -> full record name
+        self._stalls = PartitionStalls(
+            self.group, backoff_ms=settings.retry_backoff_ms,
+            backoff_max_ms=settings.retry_backoff_max_ms, max_attempts=settings.max_attempts)
         self._lag_refreshed_at = 0.0
-        self._in_flight: tuple[_Batch, Future[list[ApplyResult]]] | None = None
+        self._in_flight: tuple[_Batch, Future[dict[str, _Outcome]]] | None = None
         self._rebalanced = threading.Event()  # positions restarted from the commits
         self._committed: dict[TopicPartition, int] = {}  # what this session committed
         self.lag: int | None = None
@@ -335,29 +364,37 @@ class ConsumerRunner:
             cleanup.callback(self._close_applier, applier)
             consumer.subscribe(pattern=self._subscription,
                                listener=_Rebalance(self.group, self._rebalanced.set))
-            self._committed, self._in_flight = {}, None  # nothing carries over a reconnect
+            # Nothing carries over a reconnect: positions restart at the commits.
+            self._committed, self._in_flight = {}, None
+            self._stalls.clear()
             log.info("consumer started", group=self.group, pattern=self._subscription)
             while not self._stop.is_set():
+                self._resume_due(consumer)
                 batch = self._next_batch(consumer)  # meanwhile the in-flight batch applies
-                failed = self._settle(consumer, publisher)
-                if failed is not None:  # and this batch was read past it: read both again
-                    self._retry_later(consumer, [failed, batch] if batch else [failed])
-                    continue
+                settled = self._settle(consumer, publisher)
+                if settled is not None and settled.failed:
+                    # The next batch was read past them: drop it there, read both again.
+                    self._stall(consumer, settled.batch, settled.failed)
+                    batch = batch.without_partitions(settled.failed) if batch else None
                 if batch is not None and self._rebalanced.is_set():
                     batch = None  # a rebalance while settling: it comes again from the commits
                 if batch is not None:
                     batch = batch.without(self._committed)
-                if batch is not None and batch.failure is not None:
-                    self._retry_later(consumer, [batch], batch.failure)
-                elif batch is not None and not self._stop.is_set():
-                    self._in_flight = (batch, applier.submit(self._apply_batch, batch))
+                if batch is not None and batch.failed:
+                    self._stall(consumer, batch, batch.failed)
+                    batch = batch.without_partitions(batch.failed)
+                if batch is not None and not self._stop.is_set():
+                    self._in_flight = (batch, applier.submit(self._apply_batch, batch,
+                                                             self._giving_up(batch)))
                 self._refresh_lag(consumer)
             self._settle(consumer, publisher)
+            self._refresh_lag(consumer, force=True)  # what `consume` prints as it stops
         log.info("consumer stopped", group=self.group)
 
-    def _settle(self, consumer: KafkaConsumer, publisher: DeadLetterPublisher) -> _Batch | None:
+    def _settle(self, consumer: KafkaConsumer, publisher: DeadLetterPublisher) -> _Settled | None:
         """Finish the batch in flight, if any: wait for its transactions, dead-letter,
-        commit. Return it if it failed and must be read again.
+        commit the partitions that applied. Return which partitions failed (to be read
+        again) with their errors.
 
         A rebalance while it was in flight (in the poll for the next batch) restarts the
         positions at the last commit, so the next batch may hold its records again: they
@@ -369,26 +406,71 @@ class ConsumerRunner:
         batch, applying = self._in_flight
         self._in_flight = None
         try:
-            results = self._wait_applied(consumer, applying)
-            letters = batch.letters + [letter_for_event(event, exc.reason, str(exc))
-                                       for result in results for event, exc in result.rejected]
+            outcomes = self._wait_applied(consumer, applying)
+        except Exception as exc:  # noqa: BLE001 - the apply thread itself failed: retry all
+            return _Settled(batch, dict.fromkeys(batch.records, exc))
+        failed: dict[TopicPartition, BaseException] = dict(batch.failed)
+        for event in batch.events:
+            outcome = outcomes[event.tenant]
+            if isinstance(outcome, Exception):
+                failed.setdefault(TopicPartition(event.topic, event.partition), outcome)
+        results = [outcome for outcome in outcomes.values()
+                   if isinstance(outcome, ApplyResult)]
+        letters = [letter for letter in batch.letters
+                   if TopicPartition(letter.topic, letter.partition) not in failed]
+        letters += [letter_for_event(event, exc.reason, str(exc))
+                    for result in results for event, exc in result.rejected]
+        try:
             publisher.publish(letters)
         except KafkaConfigurationError:
             raise  # our settings are wrong: retrying cannot help
-        except Exception as exc:  # noqa: BLE001 - whatever failed, retry; never skip
-            self._count_failure(exc)
-            return batch
-        self._failures = 0
-        offsets = batch.next_offsets()
-        if self.commit_offsets(consumer, offsets):
+        except Exception as exc:  # noqa: BLE001 - the letters must land before the commit
+            return _Settled(batch, dict.fromkeys(batch.records, exc))
+        offsets = {tp: offset for tp, offset in batch.next_offsets().items()
+                   if tp not in failed}
+        if offsets and self.commit_offsets(consumer, offsets):
             self._committed.update(offsets)
+        for tp in offsets:
+            self._stalls.applied(tp)
         self._report(batch, results, letters)
-        return None
+        return _Settled(batch, failed)
+
+    def _stall(
+        self, consumer: KafkaConsumer, batch: _Batch, failed: dict[TopicPartition, Any]
+    ) -> None:
+        """Rewind each failed partition to its first offset in ``batch`` and pause it for
+        its backoff; the other partitions (other tenants) keep flowing."""
+        first = batch.first_offsets()
+        assigned = consumer.assignment()
+        for tp, exc in failed.items():
+            self._stalls.failed(tp, first[tp], exc)
+            if tp in assigned:  # a partition lost in a rebalance resumes at its commit
+                consumer.seek(tp, first[tp])
+                consumer.pause(tp)
+
+    def _resume_due(self, consumer: KafkaConsumer) -> None:
+        if not len(self._stalls):
+            return
+        assigned = consumer.assignment()
+        self._stalls.keep_only(assigned)
+        paused = consumer.paused()
+        due = [tp for tp in self._stalls.due() if tp in paused]
+        if due:
+            consumer.resume(*due)
+
+    def _giving_up(self, batch: _Batch) -> frozenset[str]:
+        """The tenants of this batch whose next attempt is their last for an unknown
+        failure: the event that causes it is then dead-lettered."""
+        if not len(self._stalls):
+            return frozenset()
+        tenants = {event.tenant for event in batch.events
+                   if self._stalls.gives_up(TopicPartition(event.topic, event.partition))}
+        return frozenset(tenants)
 
     def _wait_applied(
-        self, consumer: KafkaConsumer, applying: Future[list[ApplyResult]]
-    ) -> list[ApplyResult]:
-        """The batch's results. A batch slower than a quarter of the max poll interval
+        self, consumer: KafkaConsumer, applying: Future[dict[str, _Outcome]]
+    ) -> dict[str, _Outcome]:
+        """The batch's outcomes. A batch slower than a quarter of the max poll interval
         keeps this member in its group meanwhile, by polling with every partition paused
         (Kafka evicts a member that stops polling, and its batch would apply again)."""
         try:
@@ -396,7 +478,7 @@ class ConsumerRunner:
         except TimeoutError:
             log.warning("slow batch: keeping the group membership alive while it applies",
                         group=self.group)
-        paused = consumer.assignment()
+        paused = consumer.assignment() - consumer.paused()  # stalled ones stay paused
         consumer.pause(*paused)
         try:
             while True:
@@ -429,27 +511,38 @@ class ConsumerRunner:
                 records.clear()
                 count = 0
             for tp, partition_records in polled.items():
+                if self._stalls.waiting(tp):
+                    # Reassigned in a rebalance, a stalled partition comes back unpaused:
+                    # it waits out its backoff all the same.
+                    consumer.seek(tp, partition_records[0].offset)
+                    consumer.pause(tp)
+                    continue
                 records.setdefault(tp, []).extend(partition_records)
                 count += len(partition_records)
         if not records:
             return None
         batch = _Batch(records=records, started=time.monotonic())
-        try:
-            self._decode_all(batch)
-        # A schema registry or database that cannot answer while decoding is a reason to
-        # retry the batch, not to dead-letter it.
-        except Exception as exc:  # noqa: BLE001 - whatever failed, retry; never skip
-            batch.failure = exc
+        self._decode_all(batch)
         return batch
 
     def _decode_all(self, batch: _Batch) -> None:
         known_tenants: dict[str, bool] = {}  # one lookup per tenant per batch
-        for partition_records in batch.records.values():
-            for record in partition_records:
-                try:
-                    batch.events.append(self._decode(record, known_tenants))
-                except _Poison as poison:
-                    batch.letters.append(letter_for_record(record, poison.reason, str(poison)))
+        for tp, partition_records in batch.records.items():
+            decoded: list[ConsumedEvent] = []
+            letters: list[DeadLetter] = []
+            try:
+                for record in partition_records:
+                    try:
+                        decoded.append(self._decode(record, known_tenants))
+                    except _Poison as poison:
+                        letters.append(letter_for_record(record, poison.reason, str(poison)))
+            # A schema registry or database that cannot answer while decoding is a reason
+            # to read the partition again, not to dead-letter its messages.
+            except Exception as exc:  # noqa: BLE001 - whatever failed, retry; never skip
+                batch.failed[tp] = exc
+                continue
+            batch.events += decoded
+            batch.letters += letters
 
     def _decode(self, record: Any, known_tenants: dict[str, bool]) -> ConsumedEvent:
         tenant = self._tenant_by_topic.get(record.topic)
@@ -471,37 +564,90 @@ class ConsumerRunner:
             decoded = self._codec.decode(record.value)
         except CodecError as exc:
             raise _Poison(exc.reason, str(exc)) from exc
+        self._check_record_name(record.topic, decoded)
+        if not isinstance(decoded.record, dict):
+            raise _Poison("wrong_schema", f"Schema id {decoded.schema_id} is not a record "
+                                          "schema: events are Avro records.")
         claimed = decoded.record.get("tenant")
         if claimed is not None and claimed != tenant:
             raise _Poison("tenant_mismatch", (
                 f"The event says tenant {claimed!r} but was published on {record.topic!r}: "
                 "fix the producer; events are applied only to their topic's tenant."))
-        return ConsumedEvent(
+        event = ConsumedEvent(
             topic=record.topic, partition=record.partition, offset=record.offset,
             key=record.key, headers=tuple(record.headers or ()),
             timestamp_ms=record.timestamp, tenant=tenant,
             event_id=_event_id(decoded.record, record), schema_id=decoded.schema_id,
             record=decoded.record, value=record.value,
         )
+        self._validate(event)
+        return event
 
-    def _apply_batch(self, batch: _Batch) -> list[ApplyResult]:
-        """In the apply thread: each tenant's events in its own transaction."""
+    def _check_record_name(self, topic: str, decoded: Decoded) -> None:
+        """The record must be of the schema the topic's event type names (a valid record
+        of another registered schema would fail in the handlers, every time)."""
+        if topic not in self._record_by_topic:
+            self._record_by_topic[topic] = expected_record_name(topic)
+        expected = self._record_by_topic[topic]
+        if expected is None:
+            return
+        name = self._record_names.get(decoded.schema_id)
+        if name is None:
+            name = self._record_names[decoded.schema_id] = record_full_name(decoded.schema)
+        if name != expected:
+            raise _Poison("wrong_schema", (
+                f"Topic {topic!r} carries {expected} records, but this message was written "
+                f"with schema id {decoded.schema_id} ({name}): publish it on the topic of "
+                "its own event type."))
+
+    def _validate(self, event: ConsumedEvent) -> None:
+        """Run the validators of the handlers that will get ``event``, before any
+        transaction: what they refuse is dead-lettered with their reason."""
+        validators = self._validators_by_topic.get(event.topic)
+        if validators is None:
+            found = (self._routes[i].validator for i in self._route_indexes(event.topic))
+            validators = self._validators_by_topic[event.topic] = tuple(
+                validate for validate in found if validate is not None)
+        for validate in validators:
+            try:
+                validate(event)
+            except PermanentError as exc:
+                raise _Poison(exc.reason, str(exc)) from exc
+            except _SHAPE_ERRORS as exc:  # the validator tripped over the record's shape
+                raise _Poison("invalid_event", f"{type(exc).__name__}: {exc}") from exc
+
+    def _apply_batch(self, batch: _Batch, giving_up: frozenset[str]) -> dict[str, _Outcome]:
+        """In the apply thread: each tenant's events in its own transaction; a tenant's
+        failure is its outcome, and does not stop the others."""
         with tracer.start_as_current_span(
             f"{self.group} process", kind=trace.SpanKind.CONSUMER,
             attributes={"messaging.system": "kafka",
                         "messaging.consumer.group.name": self.group,
                         "messaging.batch.message_count": batch.size},
         ):
-            return [self._apply_tenant(tenant, events)
-                    for tenant, events in _by_tenant(batch.events).items()]
+            outcomes: dict[str, _Outcome] = {}
+            for tenant, events in _by_tenant(batch.events).items():
+                try:
+                    outcomes[tenant] = self._apply_tenant(tenant, events, tenant in giving_up)
+                except Exception as exc:  # noqa: BLE001 - classified by the stall book
+                    outcomes[tenant] = exc
+            return outcomes
 
-    def _apply_tenant(self, tenant: str, events: list[ConsumedEvent]) -> ApplyResult:
+    def _apply_tenant(
+        self, tenant: str, events: list[ConsumedEvent], giving_up: bool
+    ) -> ApplyResult:
         links = [trace.Link(context) for context in _trace_contexts(events)]
         with tracer.start_as_current_span(
             f"{self.group} apply", kind=trace.SpanKind.CONSUMER, links=links,
             attributes={"dictamesh.tenant": tenant, "messaging.batch.message_count": len(events)},
-        ):
-            return self._store.apply(tenant, events, self._dispatch)
+        ) as span:
+            try:
+                return self._store.apply(tenant, events, self._dispatch,
+                                         unknown_is_permanent=giving_up)
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+                raise
 
     def _dispatch(self, events: Sequence[ConsumedEvent]) -> None:
         """Call each route's handler with its events, routes in registration order."""
@@ -518,33 +664,6 @@ class ConsumerRunner:
             indexes = tuple(i for i, route in enumerate(self._routes) if route.matches(topic))
             self._routes_by_topic[topic] = indexes
         return indexes
-
-    def _retry_later(
-        self, consumer: KafkaConsumer, batches: list[_Batch], failure: Exception | None = None
-    ) -> None:
-        """Seek back to the batches' first offsets, so that the next poll fetches them
-        again, and back off."""
-        if failure is not None:
-            self._count_failure(failure)
-        first: dict[TopicPartition, int] = {}
-        for batch in batches:
-            for tp, offset in batch.first_offsets().items():
-                first[tp] = min(offset, first.get(tp, offset))
-        assigned = consumer.assignment()
-        for tp, offset in first.items():
-            if tp in assigned:  # a partition lost in a rebalance resumes at its commit
-                consumer.seek(tp, offset)
-        delay_ms = min(self.settings.retry_backoff_ms * 2 ** (self._failures - 1),
-                       self.settings.retry_backoff_max_ms)
-        self._stop.wait(delay_ms / 1000)
-
-    def _count_failure(self, exc: Exception) -> None:
-        self._failures += 1
-        BATCH_RETRIES.labels(self.group).inc()
-        report = log.error if self._failures >= _ESCALATE_AFTER_FAILURES else log.warning
-        report("batch failed, retrying", group=self.group, attempt=self._failures,
-               error=f"{type(exc).__name__}: {exc}",
-               exc_info=not isinstance(exc, _EXPECTED_FAILURES))
 
     def _report(self, batch: _Batch, results: list[ApplyResult], letters: list[DeadLetter]) -> None:
         seconds = time.monotonic() - batch.started
@@ -572,17 +691,21 @@ class ConsumerRunner:
                 seconds=seconds, lag=self.lag,
             ))
 
-    def _refresh_lag(self, consumer: KafkaConsumer) -> None:
+    def _refresh_lag(self, consumer: KafkaConsumer, *, force: bool = False) -> None:
+        """Per partition: the high watermark minus what this member has committed (or,
+        for a partition it has not committed yet, its position)."""
         now = time.monotonic()
-        if now - self._lag_refreshed_at < _LAG_REFRESH_SECONDS:
+        if not force and now - self._lag_refreshed_at < _LAG_REFRESH_SECONDS:
             return
         self._lag_refreshed_at = now
         total: int | None = None
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
-            position = consumer.position(tp, timeout_ms=0)
-            if highwater is not None and position is not None:
-                lag = max(highwater - position, 0)
+            done = self._committed.get(tp)
+            if done is None:
+                done = consumer.position(tp, timeout_ms=0)
+            if highwater is not None and done is not None:
+                lag = max(highwater - done, 0)
                 LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
                 total = (total or 0) + lag
         self.lag = total
@@ -594,8 +717,9 @@ class _Poison(Exception):
         self.reason = reason
 
 
-# Failures that explain themselves; anything else is logged with its traceback.
-_EXPECTED_FAILURES: tuple[type[Exception], ...] = (RetryableError, KafkaError)
+# A validator that trips over a record's shape (a missing field, a wrong type) has found a
+# record its handler would trip over too: the event is dead-lettered, not retried.
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -45,6 +45,25 @@ class ConsumedEvent:
 
 
 Handler = Callable[[Sequence[ConsumedEvent]], None]
+# Checks one decoded event before any transaction; raises PermanentError to dead-letter it.
+EventValidator = Callable[[ConsumedEvent], None]
+_VALIDATOR_ATTRIBUTE = "validate_event"
+
+
+def validated_by(validator: EventValidator) -> Callable[[Handler], Handler]:
+    """Decorator: the runner calls ``validator`` on each event for ``handler`` as it
+    decodes it (in the consumer thread, before any transaction). What it refuses with a
+    PermanentError goes to the dead-letter topic with its reason, as an undecodable
+    message would, and never reaches a transaction where it could fail the batch::
+
+        @validated_by(check_entity_change)
+        def apply_entity_changes(events): ...
+    """
+    def decorate(handler: Handler) -> Handler:
+        setattr(handler, _VALIDATOR_ATTRIBUTE, validator)  # noqa: B010 - a function attribute
+        return handler
+
+    return decorate
 
 
 class RetryableError(Exception):
@@ -72,6 +91,7 @@ class Route:
     group: str
     pattern: re.Pattern[str]
     handler: Handler
+    validator: EventValidator | None = None  # see ``validated_by``
 
     def matches(self, topic: str) -> bool:
         return self.pattern.match(topic) is not None
@@ -119,7 +139,8 @@ class HandlerRegistry:
         compiled = compile_pattern(pattern)
 
         def decorate(handler: Handler) -> Handler:
-            self._routes.append(Route(group=group, pattern=compiled, handler=handler))
+            self._routes.append(Route(group=group, pattern=compiled, handler=handler,
+                                      validator=getattr(handler, _VALIDATOR_ATTRIBUTE, None)))
             return handler
 
         return decorate

@@ -53,12 +53,20 @@ def test_the_tenant_comes_from_the_topic_prefix():
         tenant_of("Not A Topic")
 
 
-def test_a_retry_backoff_longer_than_the_poll_interval_is_refused(settings):
-    with pytest.raises(ValueError, match="max poll interval"):
-        ConsumerSettings(["localhost:9092"], "g", retry_backoff_max_ms=10_000,
-                         max_poll_interval_ms=10_000)
+def test_a_long_retry_backoff_is_allowed_because_a_stalled_partition_does_not_block_polling(
+    settings,
+):
+    # A stalled partition waits paused while the member keeps polling its other partitions,
+    # so its backoff may exceed the max poll interval without the member being evicted.
     settings.KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = 60_000
-    with pytest.raises(ImproperlyConfigured, match="max poll interval"):
+    assert consumer_settings("catalog").retry_backoff_max_ms == 60_000
+
+
+def test_max_attempts_below_one_is_refused(settings):
+    with pytest.raises(ValueError, match="at least 1"):
+        ConsumerSettings(["localhost:9092"], "g", max_attempts=0)
+    settings.KAFKA_CONSUMER_MAX_ATTEMPTS = 0
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
         consumer_settings("catalog")
 
 

@@ -76,5 +76,6 @@ class Command(BaseCommand):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        progress.lag = runner.lag  # measured after the last commit, not before the batch
         progress.print()
         self.stdout.write(self.style.SUCCESS("Stopped; every applied event is committed."))
