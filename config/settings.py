@@ -232,6 +232,9 @@ KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS = env_int("KAFKA_CONSUMER_RETRY_BACKOFF_MAX_
 # A failure of unknown kind (not a lost connection, lock timeout or deadlock, and not bad
 # data) is retried this many times before the event causing it is dead-lettered.
 KAFKA_CONSUMER_MAX_ATTEMPTS = env_int("KAFKA_CONSUMER_MAX_ATTEMPTS", 5)
+# How long a consumer transaction waits for a lock (e.g. an operator's LOCK TABLE) before it
+# gives up and pauses just that tenant's partitions; 0 waits for ever.
+KAFKA_CONSUMER_LOCK_TIMEOUT_MS = env_int("KAFKA_CONSUMER_LOCK_TIMEOUT_MS", 2000)
 # Consumer dedupe records older than this are purged: keep it above the longest topic
 # retention (90 days for invoices) plus the time a replay may reach back.
 KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env_int("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS", 120)

@@ -82,8 +82,12 @@ def _transient_errors_are_retryable() -> Iterator[None]:
 class ProcessedEventStore:
     """The runner's EventStore, on the thread's own database connection."""
 
-    def __init__(self, group: str) -> None:
+    def __init__(self, group: str, *, lock_timeout_ms: int | None = None) -> None:
         self.group = group
+        # A transaction that waits longer than this for a lock fails as transient: its
+        # partitions are paused and retried, and the other tenants' partitions flow.
+        self._lock_timeout_ms = (settings.KAFKA_CONSUMER_LOCK_TIMEOUT_MS
+                                 if lock_timeout_ms is None else lock_timeout_ms)
         self._tenants: set[str] = set()
         self._tenants_loaded_at = time.monotonic()
 
@@ -117,6 +121,7 @@ class ProcessedEventStore:
         with _transient_errors_are_retryable():
             try:
                 with schema_context(tenant), transaction.atomic():
+                    self._limit_lock_waits()
                     fresh, duplicates = self._claim(events)
                     if fresh:
                         dispatch(fresh)
@@ -126,11 +131,18 @@ class ProcessedEventStore:
                     raise
             result = ApplyResult()
             with schema_context(tenant), transaction.atomic():
+                self._limit_lock_waits()
                 self._isolate(list(events), dispatch, rejects, result)
             return result
 
     def close(self) -> None:
         connection.close()  # this thread's connection; Django opens a new one if needed
+
+    def _limit_lock_waits(self) -> None:
+        if self._lock_timeout_ms > 0:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)",
+                               [f"{self._lock_timeout_ms}ms"])
 
     def _isolate(
         self,

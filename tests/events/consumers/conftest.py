@@ -12,16 +12,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.utils.module_loading import import_string
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from prometheus_client import REGISTRY
 
 from apps.events.consumers import ProcessedEventStore, build_runner, consumer_settings
 from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema
-from dictamesh.events.codec import AvroCodec, InMemorySchemaResolver, subject_for_topic
+from dictamesh.events.codec import AvroCodec, subject_for_topic
 from dictamesh.events.consumer import BatchReport, ConsumerRunner
 from dictamesh.events.handlers import ConsumedEvent, HandlerRegistry
+from tests.events.consumers.consumer_process import consumer_processes  # noqa: F401 - fixture
 
 EFFECT_TABLE = "consumer_test_effect"
 WAIT_SECONDS = 60
@@ -120,8 +123,11 @@ def producer(kafka_bootstrap) -> Iterator[KafkaProducer]:
 
 
 @pytest.fixture
-def codec() -> AvroCodec:
-    return AvroCodec(InMemorySchemaResolver())
+def codec(tenants_committed) -> AvroCodec:
+    """A codec on the platform's real schema registry (in the test database). A fresh one
+    per test: the process' shared codec remembers ids that a transactional test's flush of
+    the registry tables has since removed, which a consumer process could not resolve."""
+    return AvroCodec(import_string(settings.EVENT_SCHEMA_RESOLVER)())
 
 
 @pytest.fixture
