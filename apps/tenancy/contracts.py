@@ -20,3 +20,7 @@ class VerifiedKey:
     tenant: str
     name: str
     scopes: frozenset[str]
+
+
+class MembershipError(ValueError):
+    """A tenant membership operation was refused; the message says why and what to do."""

@@ -1,0 +1,63 @@
+"""Tenant members: users of the public schema with a role in one tenant."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from apps.tenancy.contracts import MembershipError
+from apps.tenancy.models import Membership, Role, Tenant
+
+
+@dataclass(frozen=True)
+class NewMember:
+    username: str
+    role: str
+    user_created: bool
+    # Set only when the user was created now: shown once, stored only as a hash.
+    password: str | None = None
+
+
+def _tenant(slug: str) -> Tenant:
+    tenant = Tenant.objects.filter(schema_name=slug).first()
+    if tenant is None:
+        raise MembershipError(f"No tenant {slug!r}: onboard it first "
+                              f"(`manage.py onboard_tenant {slug}`).")
+    return tenant
+
+
+def add_member(slug: str, username: str, role: str) -> NewMember:
+    """Give ``username`` the role ``role`` in the tenant ``slug`` (replacing any role it had
+    there). A missing user is created with a random password, returned once; users are
+    staff (they may sign in to an admin) but reach only the tenants they are members of."""
+    if role not in Role.values:
+        raise MembershipError(f"Unknown role {role!r}: use one of {', '.join(Role.values)}.")
+    username = username.strip()
+    if not username:
+        raise MembershipError("Give the member's user name.")
+    users = get_user_model()
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        tenant = _tenant(slug)
+        user = users.objects.filter(username=username).first()
+        password = None
+        if user is None:
+            password = secrets.token_urlsafe(18)
+            user = users.objects.create_user(username, "", password, is_staff=True)
+        elif not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
+    return NewMember(username=username, role=role, user_created=password is not None,
+                     password=password)
+
+
+def remove_member(slug: str, username: str) -> bool:
+    """End ``username``'s membership of the tenant; True if it had one. The user stays."""
+    with schema_context(get_public_schema_name()):
+        deleted, _ = Membership.objects.filter(tenant__schema_name=slug,
+                                               user__username=username).delete()
+    return deleted > 0
