@@ -366,6 +366,10 @@ if AXES_IPWARE_PROXY_COUNT:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "apps.tenancy.throttling.lockout_response"
+# The registry remembers a verified Basic password this long (a password hash costs ~0.5 s
+# per request otherwise); a changed password or a deactivated user ends it at once.
+REGISTRY_PASSWORD_CACHE_SECONDS = env_float("REGISTRY_PASSWORD_CACHE_SECONDS", 60.0,
+                                            minimum=0.001)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

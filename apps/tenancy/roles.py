@@ -47,16 +47,23 @@ def is_platform_admin(user: Any) -> bool:
     return bool(user.is_superuser) or ModelBackend().has_perm(user, PLATFORM_PERMISSION)
 
 
+def roles_of(user: Any) -> dict[str, str]:
+    """Every tenant (by schema) the user is a member of, with its role there; one query,
+    remembered on the user object (one request's), so a page's many permission checks
+    cost one query."""
+    if not getattr(user, "is_active", False) or user.pk is None:
+        return {}
+    roles: dict[str, str] | None = user.__dict__.get(_ROLES_ATTRIBUTE)
+    if roles is None:
+        roles = dict(Membership.objects.filter(user_id=user.pk)
+                     .values_list("tenant__schema_name", "role"))
+        user.__dict__[_ROLES_ATTRIBUTE] = roles
+    return roles
+
+
 def role_in(user: Any, schema: str) -> str | None:
-    """The user's role in the tenant of ``schema``, or None; remembered on the user object
-    (one request's), so a page's many permission checks cost one query."""
-    if not getattr(user, "is_active", False) or user.pk is None or is_public(schema):
-        return None
-    roles: dict[str, str | None] = user.__dict__.setdefault(_ROLES_ATTRIBUTE, {})
-    if schema not in roles:
-        roles[schema] = (Membership.objects.filter(user_id=user.pk, tenant__schema_name=schema)
-                         .values_list("role", flat=True).first())
-    return roles[schema]
+    """The user's role in the tenant of ``schema``, or None."""
+    return None if is_public(schema) else roles_of(user).get(schema)
 
 
 def may_enter_admin(user: Any, schema: str) -> bool:

@@ -28,8 +28,12 @@ from apps.tenancy.api_keys import (
 from apps.tenancy.graphql_limits import set_tenant_graphql_limits, tenant_graphql_limits
 from apps.tenancy.members import NewMember, add_member, remove_member
 from apps.tenancy.models import Domain, Role, Tenant
-from apps.tenancy.roles import at_least, is_platform_admin, may_enter_admin, role_in
-from apps.tenancy.throttling import LOCKED_OUT_MESSAGE, is_locked_out
+from apps.tenancy.roles import at_least, is_platform_admin, may_enter_admin, role_in, roles_of
+from apps.tenancy.throttling import (
+    LOCKED_OUT_MESSAGE,
+    is_locked_out,
+    record_failed_sign_in,
+)
 from dictamesh.events.topics import (
     TopicProvisioningError,
     delete_tenant_topics,
@@ -50,10 +54,12 @@ __all__ = [
     "may_enter_admin",
     "remove_member",
     "role_in",
+    "roles_of",
     "TenancyError",
     "create_api_key",
     "ensure_superuser",
     "offboard_tenant",
+    "record_failed_sign_in",
     "onboard_tenant",
     "revoke_api_key",
     "set_tenant_graphql_limits",

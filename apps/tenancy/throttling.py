@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse
 
 LOCKED_OUT_STATUS = 429
@@ -27,3 +28,11 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
         return original_response
     return HttpResponse(LOCKED_OUT_MESSAGE, status=LOCKED_OUT_STATUS,
                         content_type="text/plain; charset=utf-8")
+
+
+def record_failed_sign_in(request: HttpRequest, username: str | None) -> bool:
+    """Count a failed sign-in that did not go through ``django.contrib.auth.authenticate``
+    (e.g. an unknown API key) like any other; True if the client is now locked out."""
+    user_login_failed.send(sender=__name__, credentials={"username": username},
+                           request=request)
+    return is_locked_out(request)
