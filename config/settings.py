@@ -343,6 +343,8 @@ LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
 # The worker's own /metrics (relay and consumer threads live in its main process); 0: off.
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9808)
 WORKER_METRICS_ADDR = env_str("WORKER_METRICS_ADDR", default="127.0.0.1" if DEBUG else "0.0.0.0")  # noqa: S104
+# /metrics answers on the public host only; with a token, only to `Bearer <token>`.
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", default="")
 HEALTH_CHECK_TIMEOUT_SECONDS = float(env_int("HEALTH_CHECK_TIMEOUT_MS", 2000)) / 1000
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
