@@ -30,10 +30,11 @@ def _tenant(slug: str) -> Tenant:
     return tenant
 
 
-def add_member(slug: str, username: str, role: str) -> NewMember:
+def add_member(slug: str, username: str, role: str, password: str | None = None) -> NewMember:
     """Give ``username`` the role ``role`` in the tenant ``slug`` (replacing any role it had
-    there). A missing user is created with a random password, returned once; users are
-    staff (they may sign in to an admin) but reach only the tenants they are members of."""
+    there). A missing user is created with ``password`` or a random one, returned once;
+    members are staff (they may sign in to an admin) but reach only their tenants. An
+    existing user's password is left as it is."""
     if role not in Role.values:
         raise MembershipError(f"Unknown role {role!r}: use one of {', '.join(Role.values)}.")
     username = username.strip()
@@ -43,16 +44,16 @@ def add_member(slug: str, username: str, role: str) -> NewMember:
     with schema_context(get_public_schema_name()), transaction.atomic():
         tenant = _tenant(slug)
         user = users.objects.filter(username=username).first()
-        password = None
+        created_password = None
         if user is None:
-            password = secrets.token_urlsafe(18)
-            user = users.objects.create_user(username, "", password, is_staff=True)
+            created_password = password or secrets.token_urlsafe(18)
+            user = users.objects.create_user(username, "", created_password, is_staff=True)
         elif not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
         Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
-    return NewMember(username=username, role=role, user_created=password is not None,
-                     password=password)
+    return NewMember(username=username, role=role, user_created=created_password is not None,
+                     password=created_password)
 
 
 def remove_member(slug: str, username: str) -> bool:
