@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_tenants.utils import get_public_schema_name, schema_context
 
-from apps.tenancy.contracts import MembershipError
+from apps.tenancy.contracts import MembershipError, NewMember
 from apps.tenancy.models import Membership, Role, Tenant
-
-
-@dataclass(frozen=True)
-class NewMember:
-    username: str
-    role: str
-    user_created: bool
-    # Set only when the user was created now: shown once, stored only as a hash.
-    password: str | None = None
 
 
 def _tenant(slug: str) -> Tenant:

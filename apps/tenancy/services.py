@@ -25,8 +25,9 @@ from apps.tenancy.api_keys import (
     tenant_has_keys,
     verify_api_key,
 )
+from apps.tenancy.contracts import NewMember
 from apps.tenancy.graphql_limits import set_tenant_graphql_limits, tenant_graphql_limits
-from apps.tenancy.members import NewMember, add_member, remove_member
+from apps.tenancy.members import add_member, remove_member
 from apps.tenancy.models import Domain, Role, Tenant
 from apps.tenancy.roles import at_least, is_platform_admin, may_enter_admin, role_in, roles_of
 from apps.tenancy.throttling import (

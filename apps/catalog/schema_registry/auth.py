@@ -45,7 +45,7 @@ _MAX_HEADER_LENGTH = 1024
 
 _verified_lock = threading.Lock()
 _verified: TTLCache[bytes, bool] = TTLCache(
-    maxsize=10_000, ttl=getattr(settings, "REGISTRY_PASSWORD_CACHE_SECONDS", 60.0))
+    maxsize=10_000, ttl=settings.REGISTRY_PASSWORD_CACHE_SECONDS)
 
 
 @dataclass

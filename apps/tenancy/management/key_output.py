@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import OutputWrapper
 from django.core.management.color import Style
 
-from apps.tenancy.members import NewMember
+from apps.tenancy.contracts import NewMember
 
 
 def write_new_key(stdout: OutputWrapper, style: Style, plaintext: str, scope: str) -> None:
