@@ -10,7 +10,8 @@ Credentials, cheapest first:
   user, its stored hash and the password: a changed password or a deactivated user stops
   matching at once. Failures go through django-axes, which locks the account and the
   client address out after LOGIN_FAILURE_LIMIT failures (HTTP 429); unknown API keys count
-  as failures of the address.
+  as failures of the address. A password verified before a lockout keeps working until
+  its remembered entry expires: whoever sends it already knows it.
 
 What a caller may do (``RegistryPrincipal``): subjects ``<tenant>.*`` belong to that
 tenant (``ownership.py``); its members and its keys read them, its curators and admins and
