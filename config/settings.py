@@ -6,6 +6,7 @@ PostgreSQL and Redis on 127.0.0.1. With DEBUG off, a secret key must be given.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,7 +36,8 @@ SHARED_APPS = [
     "django_tenants",
     "apps.tenancy",
     "apps.catalog.schema_registry",
-    "django.contrib.admin",
+    # The admin with tenant memberships and roles (apps/tenancy/admin_site.py).
+    "apps.tenancy.admin_config.DictaMeshAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +45,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "dictamesh.observability",
+    "axes",  # admin and registry sign-in throttling; its records are the platform's
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -78,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -345,9 +349,35 @@ LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
 # The worker's own /metrics (relay and consumer threads live in its main process); 0: off.
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 9808)
 WORKER_METRICS_ADDR = env_str("WORKER_METRICS_ADDR", default="127.0.0.1" if DEBUG else "0.0.0.0")  # noqa: S104
+# /metrics answers on the public host only; with a token, only to `Bearer <token>`.
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", default="")
 HEALTH_CHECK_TIMEOUT_SECONDS = float(env_int("HEALTH_CHECK_TIMEOUT_MS", 2000)) / 1000
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
+# django-axes refuses sign-ins to an account after repeated failures (admin and registry
+# Basic credentials); tenant roles and the platform role become permissions in
+# apps.tenancy.roles. The security model is in the README.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "apps.tenancy.roles.TenantRoleBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# By account (guessing one password from many addresses) and by client address (trying
+# many accounts). An attacker can lock an account for LOGIN_LOCKOUT_MINUTES; `manage.py
+# axes_reset_username` lifts it. Behind N reverse proxies, set LOGIN_TRUSTED_PROXY_COUNT=N
+# so the address comes from X-Forwarded-For, not the proxy's (which would lock everyone).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_IPWARE_PROXY_COUNT = env_int("LOGIN_TRUSTED_PROXY_COUNT", 0, minimum=0) or None
+if AXES_IPWARE_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "apps.tenancy.throttling.lockout_response"
+# The registry remembers a verified Basic password this long (a password hash costs ~0.5 s
+# per request otherwise); a changed password or a deactivated user ends it at once.
+REGISTRY_PASSWORD_CACHE_SECONDS = env_float("REGISTRY_PASSWORD_CACHE_SECONDS", 60.0,
+                                            minimum=0.001)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

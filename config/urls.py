@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from dictamesh.observability.metrics import metrics
+
 urlpatterns = [
     # /healthz and /readyz are answered by dictamesh.health.middleware.ProbeMiddleware.
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", metrics, name="prometheus-django-metrics"),  # public host only
+    path("", include("apps.adapters.health_urls")),  # /sources/health, a tenant's admins
     path("admin/", admin.site.urls),
     path("schema-registry/", include("apps.catalog.schema_registry.urls")),
     path("webhooks/", include("apps.adapters.urls")),

@@ -56,12 +56,26 @@ def reference_sources(webhook_secret: str) -> tuple[ReferenceSource, ...]:
     )
 
 
-def ensure_local_admin(username: str, password: str) -> bool:
-    """The admin user of the local run, with a well-known password; True if created now."""
+def _require_debug() -> None:
     if not settings.DEBUG:
-        raise DemoSetupError("The local admin user is for development only and DEBUG is off; "
-                             "use `manage.py createsuperuser` instead.")
+        raise DemoSetupError("The local admin users are for development only and DEBUG is "
+                             "off; use `manage.py createsuperuser` and `manage.py "
+                             "add_tenant_member` instead.")
+
+
+def ensure_local_admin(username: str, password: str) -> bool:
+    """The platform admin (a superuser) of the local run, with a well-known password; True
+    if created now."""
+    _require_debug()
     return tenancy_services.ensure_superuser(username, password)
+
+
+def ensure_tenant_admin(tenant: str, username: str, password: str) -> bool:
+    """A tenant admin of ``tenant`` with a well-known password (signs in at the tenant's
+    host only); True if the user was created now. An existing user keeps its password."""
+    _require_debug()
+    return tenancy_services.add_member(tenant, username, tenancy_services.Role.ADMIN,
+                                       password=password).user_created
 
 
 def connect_reference_sources(

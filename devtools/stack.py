@@ -29,6 +29,9 @@ WEB_PORT = int(os.environ.get("DICTAMESH_WEB_PORT", "8000"))
 DEMO_TENANT = "demo"
 DEV_ADMIN_USER = "admin"
 DEV_ADMIN_PASSWORD = "admin"  # noqa: S105 - local development only, printed at start
+# The demo tenant's own admin: it signs in at demo.localhost only (a tenant membership).
+DEMO_ADMIN_USER = "demo-admin"
+DEMO_ADMIN_PASSWORD = "demo-admin"  # noqa: S105 - local development only, printed at start
 
 
 class StackError(RuntimeError):
@@ -138,7 +141,9 @@ def set_up_demo() -> str:
     webhook_secret = demo.demo_webhook_secret()
     try:
         if demo.ensure_local_admin(DEV_ADMIN_USER, DEV_ADMIN_PASSWORD):
-            say(f"Created the local admin user {DEV_ADMIN_USER!r}")
+            say(f"Created the local platform admin {DEV_ADMIN_USER!r}")
+        if demo.ensure_tenant_admin(DEMO_TENANT, DEMO_ADMIN_USER, DEMO_ADMIN_PASSWORD):
+            say(f"Created the {DEMO_TENANT!r} tenant's admin {DEMO_ADMIN_USER!r}")
         say("Connecting the demo tenant to the reference sources...")
         for line in demo.connect_reference_sources(DEMO_TENANT, webhook_secret):
             say(f"  {line}")
@@ -165,10 +170,12 @@ def print_urls(webhook_secret: str) -> None:
     base = f"http://{WEB_HOST}:{WEB_PORT}"
     say("DictaMesh is running:")
     for label, url in [
-        ("admin", f"{base}/admin/  (user {DEV_ADMIN_USER} / password {DEV_ADMIN_PASSWORD})"),
+        ("admin", f"{base}/admin/  (platform admin {DEV_ADMIN_USER} / password "
+                  f"{DEV_ADMIN_PASSWORD})"),
         ("metrics", f"{base}/metrics"),
         ("readiness", f"{base}/readyz"),
-        ("demo tenant", f"http://{DEMO_TENANT}.localhost:{WEB_PORT}/admin/"),
+        ("demo tenant", f"http://{DEMO_TENANT}.localhost:{WEB_PORT}/admin/  (tenant admin "
+                        f"{DEMO_ADMIN_USER} / password {DEMO_ADMIN_PASSWORD})"),
         ("graphql", f"http://{DEMO_TENANT}.localhost:{WEB_PORT}/graphql  (Authorization: "
                     "Bearer <the key onboarding printed>; manage.py create_api_key demo "
                     "--scope read makes another)"),

@@ -14,6 +14,7 @@ from apps.adapters import services
 from apps.adapters.models import SourceConnection
 from apps.adapters.registry import adapter_classes
 from dictamesh.admin import TenantOnlyAdmin
+from dictamesh.health.redact import redact_userinfo
 
 
 class SourceConnectionForm(forms.ModelForm):
@@ -60,12 +61,16 @@ class SourceConnectionForm(forms.ModelForm):
 @admin.register(SourceConnection)
 class SourceConnectionAdmin(TenantOnlyAdmin):
     form = SourceConnectionForm
-    list_display = ("name", "adapter", "base_url", "enabled", "health_state",
+    list_display = ("name", "adapter", "source_url", "enabled", "health_state",
                     "health_checked_at", "last_polled_at", "last_poll_error")
     list_filter = ("adapter", "enabled", "health_state")
     readonly_fields = ("credential_names", "change_cursor", "last_polled_at",
                        "last_poll_error", "health_state", "health_detail", "health_checked_at")
     actions = ["check_health", "poll_now"]
+
+    @admin.display(description="base URL", ordering="base_url")
+    def source_url(self, obj: SourceConnection) -> str:
+        return redact_userinfo(obj.base_url)  # credentials belong in the credentials field
 
     @admin.display(description="stored credentials")
     def credential_names(self, obj: SourceConnection) -> str:

@@ -40,6 +40,7 @@ from dictamesh.cache import StoredEntry
 from dictamesh.events import ENTITY_CHANGE_EVENT, load_schema
 from dictamesh.events.payload import build_payload
 from dictamesh.events.topics import topic_name
+from dictamesh.health.redact import redact_userinfo
 from dictamesh.resilience import CircuitOpenError
 from dictamesh.tenancy import current_schema
 
@@ -130,7 +131,8 @@ def poll(data_product: DataProduct, max_batches: int = 50) -> PollResult:
                 break
     except (AdapterError, CircuitOpenError) as exc:  # the cursor holds: retried next poll
         SourceConnection.objects.filter(pk=connection.pk).update(
-            last_polled_at=timezone.now(), last_poll_error=f"{type(exc).__name__}: {exc}")
+            last_polled_at=timezone.now(),
+            last_poll_error=redact_userinfo(f"{type(exc).__name__}: {exc}"))
         return PollResult(connection.name, changes, batches, error=str(exc))
     SourceConnection.objects.filter(pk=connection.pk).update(
         last_polled_at=timezone.now(), last_poll_error="")

@@ -35,6 +35,7 @@ from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
 from apps.catalog import services as catalog_services
 from dictamesh.cache import SourceUnavailableNoCache, TieredCache, get_invalidation_bus
+from dictamesh.health.redact import redact_userinfo
 from dictamesh.resilience import (
     CircuitOpenError,
     SourceBreaker,
@@ -193,7 +194,8 @@ class DataProduct:
         except AdapterError as exc:
             status = HealthStatus(HealthState.DOWN, str(exc))
         state = breaker_state(self.tenant, self.name)
-        detail = status.detail or ""
+        # Client errors quote the URL they failed on: never keep a user:password from it.
+        detail = redact_userinfo(status.detail or "")
         if state.state != "closed":
             detail = f"circuit {state.state}; {detail}".strip("; ")
         SourceConnection.objects.filter(pk=self.connection.pk).update(

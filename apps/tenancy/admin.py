@@ -4,7 +4,8 @@ from django.http import HttpRequest
 from django_tenants.admin import TenantAdminMixin
 
 from apps.tenancy.api_keys import revoke_api_key
-from apps.tenancy.models import ApiKey, Domain, Tenant
+from apps.tenancy.models import ApiKey, Domain, Membership, Tenant
+from dictamesh.admin import TenantScopedAdmin
 
 # API keys are shown by prefix only: the secret is stored as a hash and cannot be shown.
 # They are created with `manage.py create_api_key` (which prints the key once).
@@ -46,7 +47,10 @@ class DomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(TenantScopedAdmin):
+    """Every tenant's keys on the public host; on a tenant host, that tenant's own keys,
+    for its tenant admins."""
+
     list_display = ("prefix", "tenant", "name", "scopes", "created_at", "last_used_at",
                     "revoked_at")
     list_filter = ("tenant", ("revoked_at", admin.EmptyFieldListFilter))
@@ -55,15 +59,37 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ("tenant", *_KEY_FIELDS)
     actions = ["revoke"]
 
+    def scope_to_tenant(self, queryset: QuerySet[ApiKey], schema: str) -> QuerySet[ApiKey]:
+        return queryset.filter(tenant__schema_name=schema)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # revoked keys stay, as a record of who had access
 
-    @admin.action(description="Revoke the selected API keys")
+    @admin.action(description="Revoke the selected API keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = list(queryset.select_related("tenant").filter(revoked_at__isnull=True))
         for key in keys:
             revoke_api_key(key.tenant.schema_name, key.prefix)
         self.message_user(request, f"Revoked {len(keys)} API key(s).", messages.SUCCESS)
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    """Who may use a tenant's admin, and as what. Members are added with
+    `manage.py add_tenant_member` (users are platform objects, not listed to tenants)."""
+
+    list_display = ("user", "tenant", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__username", "tenant__schema_name")
+    fields = ("user", "tenant", "role", "created_at")
+    readonly_fields = ("user", "tenant", "created_at")
+
+    def scope_to_tenant(self, queryset: QuerySet[Membership],
+                        schema: str) -> QuerySet[Membership]:
+        return queryset.filter(tenant__schema_name=schema)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

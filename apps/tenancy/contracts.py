@@ -20,3 +20,18 @@ class VerifiedKey:
     tenant: str
     name: str
     scopes: frozenset[str]
+
+
+class MembershipError(ValueError):
+    """A tenant membership operation was refused; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """A membership just given: the user's name, its role, and whether the user was made."""
+
+    username: str
+    role: str
+    user_created: bool
+    # Set only when the user was created now: shown once, stored only as a hash.
+    password: str | None = None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
@@ -64,3 +65,33 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class Role(models.TextChoices):
+    """What a member may do in its tenant's admin and registry subjects, weakest first."""
+
+    VIEWER = "viewer", "viewer (reads)"
+    CURATOR = "curator", "curator (reads and changes the tenant's objects)"
+    ADMIN = "admin", "tenant admin (also API keys and members)"
+
+
+class Membership(models.Model):
+    """A user's role in one tenant. Users live in the public schema and belong to no tenant
+    by themselves: only a membership lets a user into a tenant host's admin."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="tenant_memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "user"]
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"],
+                                               name="tenancy_one_membership_per_tenant")]
+        # Not a model permission but the platform role: operators who are not superusers
+        # get it (directly or through a group) to manage tenants, domains, users and keys.
+        permissions = [("platform_admin", "Administers the platform (all tenants)")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant.schema_name} as {self.role}"

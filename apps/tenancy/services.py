@@ -1,5 +1,5 @@
 """The public API of the tenancy app: onboarding and offboarding tenants, admin superusers,
-the tenant list, API keys and per-tenant GraphQL limits.
+tenant members and their roles, the tenant list, API keys and per-tenant GraphQL limits.
 
 Management commands, the admin and other apps call these; nothing else creates or drops
 schemas. Values and errors other apps receive are in ``contracts.py``.
@@ -25,8 +25,16 @@ from apps.tenancy.api_keys import (
     tenant_has_keys,
     verify_api_key,
 )
+from apps.tenancy.contracts import NewMember
 from apps.tenancy.graphql_limits import set_tenant_graphql_limits, tenant_graphql_limits
-from apps.tenancy.models import Domain, Tenant
+from apps.tenancy.members import add_member, remove_member
+from apps.tenancy.models import Domain, Role, Tenant
+from apps.tenancy.roles import at_least, is_platform_admin, may_enter_admin, role_in, roles_of
+from apps.tenancy.throttling import (
+    LOCKED_OUT_MESSAGE,
+    is_locked_out,
+    record_failed_sign_in,
+)
 from dictamesh.events.topics import (
     TopicProvisioningError,
     delete_tenant_topics,
@@ -36,11 +44,23 @@ from dictamesh.redis_clients import new_redis_client
 from dictamesh.tenancy import current_schema
 
 __all__ = [
+    "LOCKED_OUT_MESSAGE",
+    "NewMember",
     "OnboardingResult",
+    "Role",
+    "add_member",
+    "at_least",
+    "is_locked_out",
+    "is_platform_admin",
+    "may_enter_admin",
+    "remove_member",
+    "role_in",
+    "roles_of",
     "TenancyError",
     "create_api_key",
     "ensure_superuser",
     "offboard_tenant",
+    "record_failed_sign_in",
     "onboard_tenant",
     "revoke_api_key",
     "set_tenant_graphql_limits",
@@ -75,6 +95,9 @@ class OnboardingResult:
     # The plaintext of the admin API key made by the first successful onboarding; None on
     # later runs. It is shown once and stored nowhere.
     admin_key: str | None = None
+    # The tenant admin user named at onboarding (None if none was asked for); its password
+    # is set only if the user was created now, and is shown once like the key.
+    admin_user: NewMember | None = None
 
 
 def validate_slug(slug: str) -> str:
@@ -120,9 +143,11 @@ def tenant_exists(slug: str) -> bool:
 
 
 def onboard_tenant(
-    slug: str, name: str, domain: str, progress: Progress | None = None
+    slug: str, name: str, domain: str, progress: Progress | None = None,
+    admin_username: str | None = None,
 ) -> OnboardingResult:
-    """Create the tenant, its schema and migrations, and its domain; safe to run twice."""
+    """Create the tenant, its schema and migrations, and its domain; safe to run twice.
+    With ``admin_username``, that user (created if missing) becomes the tenant's admin."""
     say = progress or (lambda _msg: None)
     validate_slug(slug)
     domain = validate_domain(domain)
@@ -162,8 +187,13 @@ def onboard_tenant(
     admin_key = None
     if not tenant_has_keys(slug):
         _, admin_key = create_api_key(slug, "admin key created at onboarding", ["admin"])
+    admin_user = None
+    if admin_username:
+        say(f"Making {admin_username!r} an admin of {slug!r}...")
+        admin_user = add_member(slug, admin_username, Role.ADMIN)
     return OnboardingResult(tenant=tenant, tenant_created=tenant_created,
-                            domain_created=domain_created, admin_key=admin_key)
+                            domain_created=domain_created, admin_key=admin_key,
+                            admin_user=admin_user)
 
 
 def _provision_topics(slug: str, say: Progress) -> None:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connections
 
 from dictamesh.events.kafka_config import KafkaConnection, client_options
+from dictamesh.health.redact import redact_userinfo
 from dictamesh.redis_clients import RedisClientOptions, new_redis_client
 
 
@@ -42,26 +43,6 @@ _CHECKS: dict[str, Check] = {}
 def register_check(name: str, check: Check) -> None:
     """Add a readiness check; it must raise (with a helpful message) when not ready."""
     _CHECKS[name] = check
-
-
-Detail = Callable[[], dict[str, Any]]
-_DETAILS: dict[str, Detail] = {}
-
-
-def register_detail(name: str, detail: Detail) -> None:
-    """Add information to /readyz that does not decide readiness (e.g. each source's
-    health: the platform stays ready, degraded, while one source is down)."""
-    _DETAILS[name] = detail
-
-
-def collect_details() -> dict[str, Any]:
-    collected: dict[str, Any] = {}
-    for name, detail in _DETAILS.items():
-        try:
-            collected[name] = detail()
-        except Exception as exc:  # noqa: BLE001 - a detail must never break the probe
-            collected[name] = {"error": f"{type(exc).__name__}: {exc}"}
-    return collected
 
 
 def check_postgres(timeout: float) -> None:
@@ -102,7 +83,7 @@ def _run_one(check: Check, timeout: float) -> CheckResult:
     try:
         check(timeout)
     except Exception as exc:  # noqa: BLE001 - any failure makes the dependency not ready
-        return CheckResult(False, f"{type(exc).__name__}: {exc}",
+        return CheckResult(False, redact_userinfo(f"{type(exc).__name__}: {exc}"),
                            (time.perf_counter() - started) * 1000)
     return CheckResult(True, "ok", (time.perf_counter() - started) * 1000)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from dictamesh.health.checks import collect_details, run_checks
+from dictamesh.health.checks import run_checks
 
 
 @require_GET
@@ -14,13 +14,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: 200 when every dependency answers, else 503 naming those that failed."""
+    """Readiness: 200 when every dependency answers, else 503 naming those that failed.
+
+    It needs no credentials, so it reports the platform's dependencies only: a tenant's
+    sources are shown to that tenant's admins (GET /sources/health on its host)."""
     results = run_checks()
     failed = sorted(name for name, result in results.items() if not result.ok)
     body = {
         "status": "ok" if not failed else "fail",
         "failed": failed,
         "checks": {name: result.as_dict() for name, result in results.items()},
-        **collect_details(),
     }
     return JsonResponse(body, status=503 if failed else 200)

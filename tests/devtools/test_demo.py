@@ -89,3 +89,18 @@ def test_the_local_admin_is_refused_with_debug_off(db, settings):
     with pytest.raises(demo.DemoSetupError, match="DEBUG is off"):
         demo.ensure_local_admin("local_admin", "admin")
     assert not get_user_model().objects.filter(username="local_admin").exists()
+
+
+def test_the_demo_has_a_platform_admin_and_a_tenant_admin(tenant_a, settings):
+    from apps.tenancy.services import is_platform_admin, role_in
+
+    settings.DEBUG = True
+    assert demo.ensure_local_admin("admin", "admin") is True
+    assert demo.ensure_tenant_admin(tenant_a.schema_name, "demo-admin", "demo-admin") is True
+    assert demo.ensure_tenant_admin(tenant_a.schema_name, "demo-admin", "other") is False
+    users = get_user_model().objects
+    assert is_platform_admin(users.get(username="admin"))
+    tenant_admin = users.get(username="demo-admin")
+    assert tenant_admin.check_password("demo-admin")  # the second run kept it
+    assert not is_platform_admin(tenant_admin)
+    assert role_in(tenant_admin, tenant_a.schema_name) == "admin"

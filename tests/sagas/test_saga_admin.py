@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -17,6 +16,7 @@ from django_tenants.utils import schema_context
 from apps.sagas import services
 from apps.sagas.contracts import SagaState, SagaView
 from apps.sagas.models import SagaInstance
+from apps.tenancy.services import add_member
 from tests.conftest import tenant_host
 from tests.sagas.conftest import start, wait_final
 from tests.sources.conftest import _connect, _forget_breakers, control
@@ -132,9 +132,9 @@ def test_a_refused_operation_says_why_and_changes_nothing(operator: Client):
 
 def test_operating_needs_the_change_permission(operator: Client, tenant_a):
     saga = _start()
-    viewer = get_user_model().objects.create_user("viewer", "", "pw-viewer-1",
-                                                  is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_sagainstance"))
+    # A member with the viewer role: it may read sagas, not operate them.
+    add_member(tenant_a.schema_name, "viewer", "viewer")
+    viewer = get_user_model().objects.get(username="viewer")
     client = Client(HTTP_HOST=tenant_host(tenant_a.schema_name))
     client.force_login(viewer)
     page = client.get(_change_url(saga.id)).content.decode()

@@ -41,9 +41,23 @@ def basic_auth(username: str, password: str = PASSWORD) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
+@pytest.fixture(autouse=True)
+def _forget_verified_passwords():
+    from apps.catalog.schema_registry.auth import forget_verified_passwords
+
+    forget_verified_passwords()
+    yield
+    forget_verified_passwords()
+
+
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user("curator", password=PASSWORD, is_staff=True)
+    """A platform admin (the platform role, not a superuser): it changes any subject."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("curator", password=PASSWORD, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="platform_admin"))
+    return user
 
 
 @pytest.fixture

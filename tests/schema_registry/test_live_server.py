@@ -14,7 +14,8 @@ HEADERS = {"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE}
 
 
 def test_register_and_fetch_over_http(live_server, django_user_model, transactional_db):
-    django_user_model.objects.create_user("producer", password=PASSWORD, is_staff=True)
+    # Subjects without a tenant prefix are the platform's: a platform admin registers them.
+    django_user_model.objects.create_superuser("producer", "", PASSWORD)
     django_user_model.objects.create_user("consumer", password=PASSWORD)
     base = f"{live_server.url}/schema-registry"
     producer = requests.Session()

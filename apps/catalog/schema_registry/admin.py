@@ -1,7 +1,8 @@
 """Read-only admin pages so curators can browse subjects, versions and schemas.
 
 Changes go through the registry API (services.py), which checks compatibility; the admin
-would bypass that, so it offers no add, change or delete.
+would bypass that, so it offers no add, change or delete. A tenant host lists only its
+tenant's subjects and the schemas they use; the global configuration is a platform object.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from apps.catalog.schema_registry.models import RegistryConfig, Schema, Subject, SubjectVersion
+from apps.catalog.schema_registry.ownership import tenant_prefix
+from dictamesh.admin import TenantScopedAdmin
+from dictamesh.tenancy import current_schema, is_public
 
 
 def _pretty(schema_text: str) -> str:
@@ -48,12 +53,15 @@ class SubjectVersionInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Subject)
-class SubjectAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SubjectAdmin(ReadOnlyMixin, TenantScopedAdmin):
     list_display = ("name", "compatibility", "deleted", "created_at")
     list_filter = ("deleted", "compatibility")
     search_fields = ("name",)
     readonly_fields = ("name", "compatibility", "deleted", "created_at")
     inlines = [SubjectVersionInline]
+
+    def scope_to_tenant(self, queryset: QuerySet[Subject], schema: str) -> QuerySet[Subject]:
+        return queryset.filter(name__startswith=tenant_prefix(schema))
 
 
 class SchemaUsageInline(ReadOnlyMixin, admin.TabularInline):
@@ -63,14 +71,25 @@ class SchemaUsageInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     verbose_name_plural = "registered as"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SubjectVersion]:
+        # Equal schemas share one id across tenants: show a tenant only its own subjects.
+        queryset = super().get_queryset(request)
+        if is_public():
+            return queryset
+        return queryset.filter(subject__name__startswith=tenant_prefix(current_schema()))
+
 
 @admin.register(Schema)
-class SchemaAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SchemaAdmin(ReadOnlyMixin, TenantScopedAdmin):
     list_display = ("id", "schema_type", "created_at")
     search_fields = ("id__exact", "schema")  # id__exact: non-numeric terms match nothing
     fields = ("id", "schema_type", "fingerprint", "created_at", "pretty_schema")
     readonly_fields = fields
     inlines = [SchemaUsageInline]
+
+    def scope_to_tenant(self, queryset: QuerySet[Schema], schema: str) -> QuerySet[Schema]:
+        return queryset.filter(
+            subject_versions__subject__name__startswith=tenant_prefix(schema)).distinct()
 
     @admin.display(description="schema")
     def pretty_schema(self, obj: Schema) -> str:

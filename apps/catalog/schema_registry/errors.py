@@ -138,11 +138,22 @@ class Unauthorized(SchemaRegistryError):
     error_code = 40101
 
     def __init__(self) -> None:
-        super().__init__("Unauthorized: send HTTP Basic credentials of an active user")
+        super().__init__("Unauthorized: send a tenant's API key (`Authorization: Bearer "
+                         "<key>`, or as the Basic password) or Basic credentials of an "
+                         "active user")
 
 
 class Forbidden(SchemaRegistryError):
     error_code = 40301
 
-    def __init__(self) -> None:
-        super().__init__("Forbidden: only staff users may change the schema registry")
+    def __init__(self, message: str = "Forbidden: these credentials may not do this") -> None:
+        super().__init__(message)
+
+
+class TooManyFailures(SchemaRegistryError):
+    """Sign-in throttling refused the credentials (HTTP 429)."""
+
+    error_code = 42901
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)

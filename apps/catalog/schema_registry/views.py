@@ -16,10 +16,15 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.catalog.schema_registry import services
-from apps.catalog.schema_registry.auth import WWW_AUTHENTICATE, require_user
+from apps.catalog.schema_registry.auth import (
+    WWW_AUTHENTICATE,
+    RegistryPrincipal,
+    authenticate_registry,
+)
 from apps.catalog.schema_registry.contracts import SubjectSchema
 from apps.catalog.schema_registry.errors import (
     InvalidSchema,
+    SchemaNotFound,
     SchemaRegistryError,
     Unauthorized,
 )
@@ -104,18 +109,25 @@ def _subject_schema_body(found: SubjectSchema) -> dict[str, Any]:
 
 @method_decorator(csrf_exempt, name="dispatch")
 class RegistryView(View):
-    """Authenticates, then maps typed errors to Confluent error bodies.
+    """Authenticates and authorises, then maps typed errors to Confluent error bodies.
 
-    ``write_methods`` lists the methods that change the registry (staff only); the others
-    are reads (any active user), including POSTs that only look things up.
+    ``write_methods`` lists the methods that change the registry: the subject's tenant's
+    curators and write keys (a view without a subject: platform admins). The others are
+    reads of the subject, including POSTs that only look things up (auth.py).
     """
 
     write_methods: frozenset[str] = frozenset()
+    principal: RegistryPrincipal
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         method = (request.method or "").lower()
         try:
-            require_user(request, write=method in self.write_methods)
+            self.principal = authenticate_registry(request)
+            subject = kwargs.get("subject")
+            if method in self.write_methods:
+                self.principal.require_write(subject)
+            elif subject is not None:
+                self.principal.require_read(subject)
             return super().dispatch(request, *args, **kwargs)
         except SchemaRegistryError as exc:
             return _registry_error(exc)
@@ -134,7 +146,8 @@ class RegistryView(View):
 
 class SubjectListView(RegistryView):
     def get(self, request: HttpRequest) -> HttpResponse:
-        return _respond(services.list_subjects(include_deleted=_flag(request, "deleted")))
+        subjects = services.list_subjects(include_deleted=_flag(request, "deleted"))
+        return _respond([name for name in subjects if self.principal.may_read(name)])
 
 
 class SubjectView(RegistryView):
@@ -185,16 +198,27 @@ class SubjectVersionSchemaView(RegistryView):
         return HttpResponse(found.schema, content_type=CONTENT_TYPE)
 
 
+def _require_readable_schema(principal: RegistryPrincipal, schema_id: int) -> None:
+    """A schema is readable through any subject the caller may read that uses it: equal
+    schemas of two tenants share an id, and neither learns the other's subjects."""
+    refs = services.get_versions_by_id(schema_id, include_deleted=True)
+    if not any(principal.may_read(ref.subject) for ref in refs):
+        raise SchemaNotFound(f"Schema {schema_id} not found")
+
+
 class SchemaByIdView(RegistryView):
     def get(self, request: HttpRequest, schema_id: int) -> HttpResponse:
+        _require_readable_schema(self.principal, schema_id)
         found = services.get_by_id(schema_id)
         return _respond(_schema_fields(found.schema, found.schema_type))
 
 
 class SchemaVersionsByIdView(RegistryView):
     def get(self, request: HttpRequest, schema_id: int) -> HttpResponse:
+        _require_readable_schema(self.principal, schema_id)
         refs = services.get_versions_by_id(schema_id, include_deleted=_flag(request, "deleted"))
-        return _respond([{"subject": ref.subject, "version": ref.version} for ref in refs])
+        return _respond([{"subject": ref.subject, "version": ref.version} for ref in refs
+                         if self.principal.may_read(ref.subject)])
 
 
 class SchemaTypesView(RegistryView):

@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.tenancy import services
-from apps.tenancy.management.key_output import write_new_key
+from apps.tenancy.contracts import MembershipError
+from apps.tenancy.management.key_output import write_new_key, write_new_member
 
 
 class Command(BaseCommand):
@@ -19,6 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--name", help="display name (default: the slug, capitalised)")
         parser.add_argument("--domain", help="host name routed to the tenant "
                             "(default: <slug>.localhost)")
+        parser.add_argument("--admin-user", help="make this user (created if missing, with "
+                            "a password printed once) the tenant's first admin")
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str = options["slug"]
@@ -26,11 +29,14 @@ class Command(BaseCommand):
         domain = options["domain"] or f"{slug.replace('_', '-')}.localhost"
         try:
             result = services.onboard_tenant(
-                slug, name=name, domain=domain, progress=self.stdout.write
+                slug, name=name, domain=domain, progress=self.stdout.write,
+                admin_username=options["admin_user"],
             )
-        except services.TenancyError as exc:
+        except (services.TenancyError, MembershipError) as exc:
             raise CommandError(str(exc)) from exc
         verb = "Onboarded" if result.tenant_created else "Already onboarded, up to date:"
         self.stdout.write(self.style.SUCCESS(f"{verb} tenant {slug!r} at {domain}"))
         if result.admin_key:
             write_new_key(self.stdout, self.style, result.admin_key, "admin")
+        if result.admin_user:
+            write_new_member(self.stdout, self.style, slug, result.admin_user)
