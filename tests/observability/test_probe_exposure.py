@@ -82,9 +82,9 @@ def test_source_health_with_an_admin_key(tenant_a, tenant_b, source_of_a):
     _, admin_key = create_api_key(tenant_a.schema_name, "ops", ["admin"])
     _, read_key = create_api_key(tenant_a.schema_name, "app", ["read"])
     host_a, host_b = tenant_host(tenant_a.schema_name), tenant_host(tenant_b.schema_name)
-    bearer = {"HTTP_AUTHORIZATION": f"Bearer {admin_key}"}
-    assert Client(HTTP_HOST=host_a).get(HEALTH, **bearer).status_code == 200
-    assert Client(HTTP_HOST=host_b).get(HEALTH, **bearer).status_code == 403
+    bearer = f"Bearer {admin_key}"
+    assert Client(HTTP_HOST=host_a).get(HEALTH, HTTP_AUTHORIZATION=bearer).status_code == 200
+    assert Client(HTTP_HOST=host_b).get(HEALTH, HTTP_AUTHORIZATION=bearer).status_code == 403
     assert Client(HTTP_HOST=host_a).get(
         HEALTH, HTTP_AUTHORIZATION=f"Bearer {read_key}").status_code == 403
 

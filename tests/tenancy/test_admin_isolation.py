@@ -185,7 +185,9 @@ def test_onboarding_creates_the_tenants_first_admin(tenant_a):
     call_command("onboard_tenant", tenant_a.schema_name, "--name", tenant_a.name,
                  "--domain", tenant_host(tenant_a.schema_name), "--admin-user", "boss",
                  stdout=out)
-    password = re.search(r"Created user 'boss' with password: (\S+)", out.getvalue()).group(1)
+    created = re.search(r"Created user 'boss' with password: (\S+)", out.getvalue())
+    assert created is not None, out.getvalue()
+    password = created.group(1)
     client = _client(tenant_host(tenant_a.schema_name))
     signed_in = client.post("/admin/login/?next=/admin/",
                             {"username": "boss", "password": password})
