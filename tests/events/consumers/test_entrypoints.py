@@ -74,4 +74,8 @@ def test_manage_py_consume_prints_progress_and_stops_cleanly_on_ctrl_c(
     assert "SIGINT: finishing the current batch" in output
     assert "applied 7," in output
     assert "Stopped" in output
+    lines = output.strip().splitlines()
+    # The totals printed as it stops: the lag after the last commit, not before the batch.
+    assert lines[-2].startswith("applied 7,")
+    assert lines[-2].endswith("lag 0"), lines[-2]
     assert effects(beta) == []  # --topics kept the command to alpha's topics
