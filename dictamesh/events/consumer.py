@@ -356,14 +356,16 @@ class ConsumerRunner:
     def _consume(self) -> None:
         with ExitStack() as cleanup:
             consumer = KafkaConsumer(**self.settings.consumer_config())
-            cleanup.callback(consumer.close, autocommit=False)
+            membership = _Membership()
+            cleanup.callback(self._leave_group, consumer, membership)
             publisher = DeadLetterPublisher(self.settings.producer_config(),
                                             timeout_seconds=self.settings.commit_timeout_ms / 1000)
             cleanup.callback(publisher.close)
             applier = ThreadPoolExecutor(1, thread_name_prefix=f"consumer-{self.group}-apply")
             cleanup.callback(self._close_applier, applier)
             consumer.subscribe(pattern=self._subscription,
-                               listener=_Rebalance(self.group, self._rebalanced.set))
+                               listener=_Rebalance(self.group, membership,
+                                                   self._rebalanced.set))
             # Nothing carries over a reconnect: positions restart at the commits.
             self._committed, self._in_flight = {}, None
             self._stalls.clear()
@@ -390,6 +392,27 @@ class ConsumerRunner:
             self._settle(consumer, publisher)
             self._refresh_lag(consumer, force=True)  # what `consume` prints as it stops
         log.info("consumer stopped", group=self.group)
+
+    def _leave_group(self, consumer: KafkaConsumer, membership: _Membership) -> None:
+        """Close the consumer, which sends LeaveGroup. A member stopped while its join is
+        on its way first lets the join finish: Kafka ends a join round within the
+        rebalance timeout (kafka-python sends the max poll interval), the development
+        broker (Tansu) after half a session timeout. Tansu keeps a group unassignable, for
+        good, when the member a join just made its leader leaves before sending the
+        assignment; Apache Kafka copes, and loses only the wait."""
+        deadline = time.monotonic() + max(self.settings.max_poll_interval_ms,
+                                          self.settings.session_timeout_ms) / 1000
+        if membership.joining:
+            log.info("finishing the group join before leaving the group", group=self.group)
+        try:
+            while membership.joining and time.monotonic() < deadline:
+                # Whatever this fetches is dropped: its offsets are never committed.
+                consumer.poll(timeout_ms=_KEEPALIVE_POLL_MS)
+        except KafkaError as exc:
+            log.warning("could not finish the group join before leaving", group=self.group,
+                        error=str(exc))
+        finally:
+            consumer.close(autocommit=False)
 
     def _settle(self, consumer: KafkaConsumer, publisher: DeadLetterPublisher) -> _Settled | None:
         """Finish the batch in flight, if any: wait for its transactions, dead-letter,
@@ -722,21 +745,37 @@ class _Poison(Exception):
 _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
+class _Membership:
+    """Whether a JoinGroup of this member is on its way, as the rebalance callbacks tell:
+    kafka-python revokes before each join (an empty set on the first) and assigns after
+    the SyncGroup (possibly nothing)."""
+
+    def __init__(self) -> None:
+        self.joining = False  # written by the IO thread, read by the consumer thread
+
+
 class _Rebalance(ConsumerRebalanceListener):
     """Runs on kafka-python's IO thread during a rebalance: it must not block or call the
     consumer (a commit from here would wait for the very thread it runs on)."""
 
-    def __init__(self, group: str, after_assign: Callable[[], None]) -> None:
+    def __init__(self, group: str, membership: _Membership,
+                 after_assign: Callable[[], None]) -> None:
         self._group = group
+        self._membership = membership
         self._after_assign = after_assign
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._membership.joining = True
+        log.info("joining the group", group=self._group)
         for tp in revoked:
             # The new owner reports these; a stale value here would keep an alert firing.
             with suppress(KeyError):  # never reported
                 LAG.remove(self._group, tp.topic, str(tp.partition))
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        # Operators (and the restart drill) read this line as "the member is serving".
+        self._membership.joining = False
+        log.info("partitions assigned", group=self._group, partitions=len(list(assigned)))
         self._after_assign()
 
 

@@ -1,0 +1,112 @@
+"""A quick Ctrl-C and restart of `manage.py consume`, as a developer does it.
+
+A member stopped while its group join is on its way must leave cleanly: on the development
+broker, a member that left right after the join made it the group's leader kept the group
+unassignable for good (the next member waited forever for an assignment that never came).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from apps.events.services import get_codec
+from tests.events.consumers.conftest import effects, publish, wait_for
+from tests.sagas.worker_process import _database_url
+
+ROOT = Path(__file__).resolve().parents[3]
+EXIT_SECONDS = 30
+ASSIGNED_SECONDS = 20  # a clean restart takes ~3 s on the development broker; a wedged one, forever
+
+
+class ConsumeProcess:
+    """One `manage.py consume` process; its output lines are collected as they come."""
+
+    def __init__(self, group: str, topics: str) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "tests.events.consumers.consume_process", group, topics],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "DATABASE_URL": _database_url(), "LOG_FORMAT": "json",
+                 "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.KAFKA_BOOTSTRAP_SERVERS),
+                 "KAFKA_CONSUMER_BATCH_MAX_WAIT_MS": "100"})
+        self.lines: list[str] = []
+        self._seen: queue.Queue[tuple[float, str]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            self._seen.put((time.monotonic(), line))
+
+    def wait_for_line(self, text: str, timeout: float = 60.0, before: str = "") -> float:
+        """When the line containing ``text`` came (the monotonic clock)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                seen_at, line = self._seen.get(timeout=0.1)
+            except queue.Empty:
+                if self.process.poll() is not None and self._seen.empty():
+                    break
+                continue
+            if text in line:
+                return seen_at
+        raise AssertionError(f"no {text!r} line within {timeout}s; output:\n{before}{self.output}")
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def interrupt(self) -> int:
+        """Ctrl-C; the exit code, once it has exited."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=EXIT_SECONDS)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def test_ctrl_c_during_the_group_join_then_an_immediate_restart_consumes_within_seconds(
+    effect_table, topics, producer, group
+):
+    alpha, _ = effect_table
+    topic = topics.create(alpha)
+    pattern = f"{alpha}.{topics.token}.*"
+    first = ConsumeProcess(group, pattern)
+    second = None
+    try:
+        first.wait_for_line('"joining the group"')
+        assert first.interrupt() == 0, first.output
+        before_ctrl_c, after_ctrl_c = first.output.split("SIGINT", 1)
+        assert "partitions assigned" not in before_ctrl_c, (
+            "the join finished before the Ctrl-C: this run does not test a stop mid-join")
+        # It finished its join, then left the group (rather than being timed out of it).
+        left = f"LeaveGroup request for group {group} returned successfully"
+        assert "partitions assigned" in after_ctrl_c, first.output
+        assert left in after_ctrl_c, first.output
+        assert after_ctrl_c.index("partitions assigned") < after_ctrl_c.index(left)
+
+        second = ConsumeProcess(group, pattern)
+        started = second.wait_for_line('"consumer started"')
+        assigned = second.wait_for_line('"partitions assigned"', timeout=ASSIGNED_SECONDS,
+                                        before=first.output)
+        assert assigned - started < ASSIGNED_SECONDS
+
+        sent = publish(producer, get_codec(), topic, alpha, 10)
+        wait_for(lambda: len(effects(alpha)) == 10, timeout=30, what="10 events applied")
+        assert second.interrupt() == 0, second.output
+        assert sorted(str(row[0]) for row in effects(alpha)) == sorted(r["event_id"] for r in sent)
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
