@@ -144,11 +144,21 @@ def test_webhooks_for_create_update_and_delete(directus, sources, controls, rece
     api(sources.directus_url, "DELETE", f"/items/customers/{created['id']}", auth(sources))
     events = [receiver.next() for _ in range(3)]
     assert all(directus.verify_webhook(headers, SECRET) for headers, _ in events)
+    key = created["id"]
+    assert [(body["event"], body["collection"]) for _, body in events] == [
+        ("items.create", "customers"), ("items.update", "customers"),
+        ("items.delete", "customers")]
+    assert events[0][1]["key"] == key
+    # An update names the item by the key in the URL and carries the request body it sent.
+    assert [str(k) for k in events[1][1]["keys"]] == [str(key)]
+    assert events[1][1]["payload"] == {"status": "archived"}
     calls_before = controls["directus"].calls(ITEMS)
 
-    # The item is gone by now, as happens when a webhook is handled late.
+    # The item is gone by now, as happens when a webhook is handled late: the create and the
+    # update each cost one lookup and report nothing (the delete reports the removal).
     assert directus.changes_from_webhook(events[0][1]) == []
-    assert controls["directus"].calls(ITEMS) == calls_before + 1
+    assert directus.changes_from_webhook(events[1][1]) == []
+    assert controls["directus"].calls(ITEMS) == calls_before + 2
 
     deleted = directus.changes_from_webhook(events[2][1])
     assert [(c.change_type, c.entity_id, c.entity) for c in deleted] == [
