@@ -63,7 +63,9 @@ def test_fail_always_fails_every_call_with_the_status_chosen(products):
 
 
 def test_delay_holds_the_next_calls_and_the_late_write_still_applies(ecommerce):
-    ecommerce.control("endpoint-faults", {"create_invoice": {"delay_ms": 3000, "delay_next": 1}})
+    # The delay is far above any plain answer on a busy machine, so the retry's timeout
+    # below can tell a delayed answer from a prompt one.
+    ecommerce.control("endpoint-faults", {"create_invoice": {"delay_ms": 8000, "delay_next": 1}})
     body = {"customer_id": 5, "items": ITEMS}
     # The caller gives up first, as a saga step with a timeout would ...
     with pytest.raises(requests.ReadTimeout):
@@ -75,8 +77,10 @@ def test_delay_holds_the_next_calls_and_the_late_write_still_applies(ecommerce):
         time.sleep(0.05)
     assert effects(ecommerce, key="slow")["invoices"]["slow"]["created"] == 1
     # Only the next call was delayed: a delayed retry would outlast this timeout.
+    knobs = ecommerce.control("endpoint-faults")["faults"]["create_invoice"]
+    assert (knobs["delay_ms"], knobs["delay_next"]) == (8000, 0)
     retry = ecommerce.post("/api/v1/invoices", json=body, headers={"Idempotency-Key": "slow"},
-                           timeout=2)
+                           timeout=6)
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert effects(ecommerce, key="slow")["invoices"]["slow"]["created"] == 1
 
