@@ -105,7 +105,12 @@ def test_hold_answer_applies_the_write_then_keeps_the_caller_waiting(ecommerce):
     with pytest.raises(requests.ReadTimeout):
         ecommerce.post("/api/v1/invoices", json=body, headers={"Idempotency-Key": "held"},
                        timeout=0.3)
-    # ... and the write is already done while the answer is still held: applied first.
+    # ... and the write is done while the answer is still held: applied first. (The 0.3 s
+    # timeout may fire before a busy server has even applied it: wait for the write.)
+    deadline = time.monotonic() + 30
+    while not effects(ecommerce, key="held")["invoices"]:
+        assert time.monotonic() < deadline, "the held write was never applied"
+        time.sleep(0.05)
     assert ecommerce.control("stats")["in_flight"] == 1
     assert effects(ecommerce, key="held")["invoices"]["held"]["created"] == 1
     knobs = ecommerce.control("endpoint-faults")["faults"]["create_invoice"]
