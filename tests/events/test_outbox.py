@@ -179,7 +179,8 @@ def test_rows_written_while_kafka_is_down_are_delivered_once(spare_broker, tenan
         assert down.unreachable
         assert down.sent == 0
         assert "Kafka at" in down.error
-        rows = OutboxMessage.objects.all()
+        rows = list(OutboxMessage.objects.all())
+        assert len(rows) == 20
         assert all(r.sent_at is None and r.attempts == 1 and r.last_error for r in rows)
 
         spare_broker.start()  # empty: memory storage
