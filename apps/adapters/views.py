@@ -2,7 +2,10 @@
 
 POST /webhooks/sources/<connection name> on the tenant's host, with the connection's
 shared secret in the header the adapter expects. Accepted changes are published like
-polled ones (apps.adapters.changes.apply_changes).
+polled ones (apps.adapters.changes.apply_changes): 202 with the number published. Errors
+are JSON ``{"error": {"code", "message"}}`` and publish nothing: 404 (NO_TENANT,
+UNKNOWN_SOURCE, NO_WEBHOOKS), 401 BAD_SECRET, 409 SOURCE_DISABLED, 400 (BAD_JSON,
+BAD_BODY, BAD_WEBHOOK), 503 SOURCE_UNAVAILABLE with Retry-After.
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ def source_webhook(request: HttpRequest, name: str) -> JsonResponse:
     secret = data_product.connection.credentials.get("webhook_secret", "")
     if not secret or not adapter.verify_webhook(request.headers, secret):
         return _error(401, "BAD_SECRET", "The webhook secret is missing or wrong.")
+    if not data_product.connection.enabled:
+        # Polling skips a disabled connection; a pushed change must not get past that either.
+        # Checked after the secret, so only the source itself learns the connection is off.
+        return _error(409, "SOURCE_DISABLED",
+                      f"Source connection {name!r} is disabled, so its changes are not "
+                      "taken: enable it in the admin (Adapters → Source connections), then "
+                      "let its next poll catch up.")
     try:
         body = json.loads(request.body)
     except ValueError:

@@ -37,7 +37,7 @@ from graphql import (
 from apps.federation import cache
 from apps.federation.auth import AuthError, Principal, authenticate, require_scope
 from apps.federation.limits import QueryLimits, check_batch, parse_limited, validate_limits
-from apps.federation.loaders import ExecutionContext, RequestContext
+from apps.federation.loaders import SOURCE_UNAVAILABLE, ExecutionContext, RequestContext
 from apps.federation.ratelimit import RateLimited, check_rate
 from apps.federation.schema import ENTITY_OF_TYPE, UNCACHED_TYPES, unified_schema
 
@@ -75,6 +75,30 @@ def _masked(error: GraphQLError) -> GraphQLError:
     return GraphQLError(f"Internal error while resolving this field (reference {reference}); "
                         "retry, and report the reference if it persists.",
                         path=error.path, extensions={"code": "INTERNAL_SERVER_ERROR"})
+
+
+def _status_without_data(errors: list[GraphQLError]) -> int:
+    """The status of an answer with no data: variables that did not coerce and refused
+    arguments are the caller's to fix (400), but a required field our code or a source
+    failed to resolve is not a bad request."""
+    codes = {(error.extensions or {}).get("code") for error in errors}
+    if "INTERNAL_SERVER_ERROR" in codes:
+        return 500
+    if SOURCE_UNAVAILABLE in codes:
+        return 503
+    return 400
+
+
+def _execution_failed(exc: Exception) -> _Outcome:
+    """An exception out of execute() itself (a data loader's batch runs outside any
+    resolver, so graphql-core cannot turn it into a field error): the same masking, for
+    the whole operation, instead of Django's 500 page."""
+    reference = uuid.uuid4().hex[:12]
+    log.error("graphql execution failed (ref %s)", reference, exc_info=exc)
+    return _Outcome(500, {"data": None, **_errors(GraphQLError(
+        f"Internal error while executing this operation (reference {reference}); retry, "
+        "and report the reference if it persists.",
+        extensions={"code": "INTERNAL_SERVER_ERROR"}))})
 
 
 class GraphQLView(View):
@@ -178,13 +202,16 @@ class GraphQLView(View):
             if hit is not None:
                 return _Outcome(200, hit)
         context = RequestContext(request=request, scope=",".join(sorted(principal.scopes)))
-        result = execute(schema, document, context_value=context, variable_values=variables,
-                         operation_name=operation_name,
-                         execution_context_class=ExecutionContext)
+        try:
+            result = execute(schema, document, context_value=context,
+                             variable_values=variables, operation_name=operation_name,
+                             execution_context_class=ExecutionContext)
+        except Exception as exc:  # noqa: BLE001 - every failure is answered, none leaks
+            return _execution_failed(exc)
         assert isinstance(result, ExecutionResult)  # sync execution  # noqa: S101
         errors = [_masked(e) for e in result.errors or ()] + context.degraded
-        if result.data is None and errors:  # variables did not coerce: a request error
-            return _Outcome(400, _errors(*errors))
+        if result.data is None and errors:  # nothing to answer: the errors say why
+            return _Outcome(_status_without_data(errors), _errors(*errors))
         body: dict[str, Any] = {"data": result.data}
         if errors:
             body["errors"] = [e.formatted for e in errors]

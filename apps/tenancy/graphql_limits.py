@@ -99,3 +99,8 @@ def set_tenant_graphql_limits(slug: str, changes: Mapping[str, Any],
 
 def clear_cache() -> None:
     _cache.clear()
+
+
+def forget_tenant_graphql_limits(slug: str) -> None:
+    """Drop this process's cached copy of one tenant's limits (it was offboarded)."""
+    _cache.pop(slug, None)

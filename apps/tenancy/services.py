@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
+from django.dispatch import Signal
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from apps.tenancy.api_keys import (
@@ -26,7 +27,11 @@ from apps.tenancy.api_keys import (
     verify_api_key,
 )
 from apps.tenancy.contracts import NewMember
-from apps.tenancy.graphql_limits import set_tenant_graphql_limits, tenant_graphql_limits
+from apps.tenancy.graphql_limits import (
+    forget_tenant_graphql_limits,
+    set_tenant_graphql_limits,
+    tenant_graphql_limits,
+)
 from apps.tenancy.members import add_member, remove_member
 from apps.tenancy.models import Domain, Role, Tenant
 from apps.tenancy.roles import at_least, is_platform_admin, may_enter_admin, role_in, roles_of
@@ -67,6 +72,7 @@ __all__ = [
     "tenant_exists",
     "tenant_graphql_limits",
     "tenant_has_keys",
+    "tenant_offboarded",
     "tenant_schemas",
     "validate_domain",
     "validate_slug",
@@ -81,6 +87,12 @@ DOMAIN_PATTERN = re.compile(
 )
 
 Progress = Callable[[str], None]
+
+
+#: Sent with ``slug=`` by offboard_tenant once the tenant's schema is dropped. Apps that keep
+#: a tenant's state outside its schema (the schema registry: the subjects of its topics)
+#: clear it here; tenancy is the lowest app layer and cannot call them.
+tenant_offboarded = Signal()
 
 
 class TenancyError(Exception):
@@ -214,18 +226,30 @@ def _provision_topics(slug: str, say: Progress) -> None:
         ) from exc
 
 
+def _redis_key_patterns(slug: str) -> tuple[str, ...]:
+    """Every Redis key family that holds the tenant's state, as SCAN patterns.
+
+    ``<slug>:*`` is the Django cache (its KEY_FUNCTION puts the schema first),
+    ``breaker:<slug>:*`` the circuit breakers of its source connections
+    (dictamesh.resilience.breaker) and ``ratelimit:graphql:<slug>:*`` its API keys' request
+    counters (apps.federation.ratelimit). A slug holds no glob characters (SLUG_PATTERN).
+    """
+    return (f"{slug}:*", f"breaker:{slug}:*", f"ratelimit:graphql:{slug}:*")
+
+
 def _purge_cache(slug: str) -> int:
-    """Delete every Redis cache key of the tenant (its keys all start with ``<slug>:``), so
-    a tenant later created with the same slug never sees the old one's entries."""
+    """Delete every Redis key of the tenant, so a tenant later created with the same slug
+    never sees the old one's cache entries, open breakers or spent rate limits."""
     deleted = 0
     batch: list[bytes] = []
-    # The Django cache lives at settings.REDIS_URL too (settings.CACHES).
+    # The Django cache, breakers and rate limits all live at settings.REDIS_URL.
     with closing(new_redis_client()) as client:
-        for key in client.scan_iter(match=f"{slug}:*", count=1000):
-            batch.append(key)
-            if len(batch) == 1000:
-                deleted += cast(int, client.delete(*batch))
-                batch.clear()
+        for pattern in _redis_key_patterns(slug):
+            for key in client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) == 1000:
+                    deleted += cast(int, client.delete(*batch))
+                    batch.clear()
         if batch:
             deleted += cast(int, client.delete(*batch))
     return deleted
@@ -240,8 +264,11 @@ def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
         raise TenancyError(f"No tenant {slug!r}: `manage.py list_tenants` shows the tenants.")
     say(f"Dropping schema {slug!r} and everything in it...")
     tenant.delete(force_drop=True)
-    say(f"Deleting the cached entries of {slug!r}...")
+    say(f"Deleting the cached entries, breaker states and rate-limit counters of {slug!r}...")
     _purge_cache(slug)
+    forget_tenant_graphql_limits(slug)  # this process's copy; others' expire in seconds
+    say(f"Deleting what other apps keep of {slug!r} outside its schema...")
+    tenant_offboarded.send(sender=Tenant, slug=slug)
     if settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:
         say(f"Deleting the Kafka topics of {slug!r}...")
         try:

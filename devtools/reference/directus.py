@@ -18,9 +18,15 @@ set on update only), so change detection must look at both.
 
 Flows-style webhooks: after `POST /__control/webhook {"url", "secret", "header"?}` every
 create, update and delete POSTs `{"event": "items.create|items.update|items.delete",
-"collection", "keys", "payload"}` (create also has `key`; update's payload is the changed
-fields; delete's payload is the list of keys) with the secret in the header, by default
-`X-Directus-Webhook-Secret`.
+"collection", "keys", "payload"}` with the secret in the header, by default
+`X-Directus-Webhook-Secret`; a create names its new item in `key` instead of `keys`. This
+follows how Directus builds its action events: api/src/controllers/items.ts calls
+`service.updateOne(req.params['pk'], req.body)` and `deleteOne(req.params['pk'])`, and
+api/src/services/items.ts emits `items.create` with `{payload, key, collection}`,
+`items.update` with `{payload, keys, collection}` and `items.delete` with
+`{payload: keys, keys, collection}`. So an update's and a delete's keys are the key from the
+URL, a string; an update's payload is the request body as the client sent it, fields the
+collection lacks included; a delete's payload is its keys.
 """
 
 from __future__ import annotations
@@ -179,7 +185,7 @@ class DirectusServer(ReferenceServer):
                               date_updated=None)
                 self.items[values["id"]] = {name: values[name] for name in SCHEMA}
         for values, payload in zip(created, payloads, strict=True):
-            self._emit("items.create", values["id"], _known(payload), key=values["id"])
+            self._emit("items.create", None, _known(payload), key=values["id"])
         fields = self._fields(request)
         data = [project(self.items.get(values["id"], values), fields) for values in created]
         return json_response(HTTPStatus.OK, {"data": data if isinstance(body, list) else data[0]})
@@ -192,7 +198,9 @@ class DirectusServer(ReferenceServer):
             changes = self._writable(payload, creating=False, current=item)
             updated = {**item, **changes, "date_updated": self.clock.now()}
             self.items[item["id"]] = updated
-        self._emit("items.update", item["id"], _known(payload))
+        # Directus passes the URL's key (a string) and the request body, as sent, to the
+        # update's action event (see the module docstring).
+        self._emit("items.update", [key], payload)
         return json_response(HTTPStatus.OK, {"data": project(updated, self._fields(request))})
 
     def _delete(self, request: Request, collection: str, key: str) -> Response:
@@ -200,7 +208,7 @@ class DirectusServer(ReferenceServer):
         with self.lock:
             item = self._find(key)
             del self.items[item["id"]]
-        self._emit("items.delete", item["id"], [item["id"]])
+        self._emit("items.delete", [key], [key])
         return Response(HTTPStatus.NO_CONTENT)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -255,9 +263,10 @@ class DirectusServer(ReferenceServer):
             raise _not_unique("email")
         return values
 
-    def _emit(self, event: str, item_id: int, payload: Any, **extra: Any) -> None:
-        self.webhooks.send({"event": event, "collection": COLLECTION, **extra,
-                            "keys": [item_id], "payload": payload})
+    def _emit(self, event: str, keys: list[Any] | None, payload: Any, **extra: Any) -> None:
+        names = {} if keys is None else {"keys": keys}  # a create names its item in `key`
+        self.webhooks.send({"event": event, "collection": COLLECTION, **extra, **names,
+                            "payload": payload})
 
     def _configure_webhook(self, request: Request) -> Response:
         body = request.json()

@@ -100,7 +100,8 @@ def test_a_hung_call_ends_at_its_timeout_and_is_retryable(connected, controls):
     with pytest.raises(SourceUnavailable, match="did not answer") as error:
         payments.create_invoice("3", [{"sku": "SKU-00002", "quantity": 1}], "hung",
                                 timeout=0.3)
-    assert time.monotonic() - started < 5  # cut at the timeout, not the 8 s answer
+    # Cut at the 0.3 s timeout, not the 8 s answer: the bound leaves a busy machine 7 s.
+    assert time.monotonic() - started < 7.5
     assert services.is_retryable(error.value)
 
 

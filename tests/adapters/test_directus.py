@@ -144,11 +144,21 @@ def test_webhooks_for_create_update_and_delete(directus, sources, controls, rece
     api(sources.directus_url, "DELETE", f"/items/customers/{created['id']}", auth(sources))
     events = [receiver.next() for _ in range(3)]
     assert all(directus.verify_webhook(headers, SECRET) for headers, _ in events)
+    key = created["id"]
+    assert [(body["event"], body["collection"]) for _, body in events] == [
+        ("items.create", "customers"), ("items.update", "customers"),
+        ("items.delete", "customers")]
+    assert events[0][1]["key"] == key
+    # An update names the item by the key in the URL and carries the request body it sent.
+    assert events[1][1]["keys"] == [str(key)]  # as Directus: the URL's key, a string
+    assert events[1][1]["payload"] == {"status": "archived"}
     calls_before = controls["directus"].calls(ITEMS)
 
-    # The item is gone by now, as happens when a webhook is handled late.
+    # The item is gone by now, as happens when a webhook is handled late: the create and the
+    # update each cost one lookup and report nothing (the delete reports the removal).
     assert directus.changes_from_webhook(events[0][1]) == []
-    assert controls["directus"].calls(ITEMS) == calls_before + 1
+    assert directus.changes_from_webhook(events[1][1]) == []
+    assert controls["directus"].calls(ITEMS) == calls_before + 2
 
     deleted = directus.changes_from_webhook(events[2][1])
     assert [(c.change_type, c.entity_id, c.entity) for c in deleted] == [
@@ -157,9 +167,13 @@ def test_webhooks_for_create_update_and_delete(directus, sources, controls, rece
 
 def test_update_webhook_fetches_the_items_in_one_call(directus, sources, controls, receiver):
     controls["directus"].post("webhook", {"url": receiver.url, "secret": SECRET})
-    api(sources.directus_url, "PATCH", "/items/customers/4", auth(sources), {"name": "Renamed"})
+    # Directus' update payload is the body as sent: a name the collection lacks is in it too,
+    # and must not be reported as a changed attribute.
+    api(sources.directus_url, "PATCH", "/items/customers/4", auth(sources),
+        {"name": "Renamed", "nickname": "ignored"})
     _, event = receiver.next()
-    body = {**event, "keys": [4, 5, 6]}  # a Flow on a batch update names every key
+    assert event["payload"] == {"name": "Renamed", "nickname": "ignored"}
+    body = {**event, "keys": ["4", 5, "6"]}  # a Flow on a batch update names every key
     calls_before = controls["directus"].calls(ITEMS)
     changes = directus.changes_from_webhook(body)
     assert controls["directus"].calls(ITEMS) == calls_before + 1

@@ -1,12 +1,10 @@
-"""An L3 store implementing the protocol over a dict (per tenant schema, as the catalog's
-tables will be), a source that counts its calls, and caches wired to the real Redis."""
+"""The real L3 store (the catalog's table in the tenant's schema) with a record of what it
+was asked, a source that counts its calls, and caches wired to the real Redis."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,43 +13,36 @@ from django.conf import settings
 from django_tenants.utils import schema_context
 
 from apps.adapters.base import SourceUnavailable
+from apps.catalog.cache_store import CatalogCacheStore
 from dictamesh.cache import CachePolicy, InvalidationBus, StoredEntry, TieredCache
-from dictamesh.tenancy import current_schema
 
 
-class DictL3Store:
-    """The L3 protocol over a dict keyed by tenant schema, recording what it is asked."""
+class RecordingStore(CatalogCacheStore):
+    """The real L3 (the catalog's cache_status table in the tenant's schema), remembering
+    which ids it was asked for and told to invalidate; reads and writes are the store's."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.entries: dict[tuple[str, str, str], StoredEntry] = {}
         self.gets: list[list[str]] = []
         self.invalidated: list[list[str]] = []
 
-    def get_many(self, entity_type: str, ids: Sequence[str]) -> dict[str, StoredEntry]:
-        schema = current_schema()
-        with self._lock:
-            self.gets.append(list(ids))
-            return {i: self.entries[(schema, entity_type, i)] for i in ids
-                    if (schema, entity_type, i) in self.entries}
-
-    def put_many(self, entity_type: str, entries: Mapping[str, StoredEntry]) -> None:
-        schema = current_schema()
-        with self._lock:
-            for entity_id, entry in entries.items():
-                self.entries[(schema, entity_type, entity_id)] = entry
+    def get_many(self, entity_type: str, ids: Sequence[str]) -> Mapping[str, StoredEntry]:
+        self.gets.append(list(ids))
+        return super().get_many(entity_type, ids)
 
     def invalidate(self, entity_type: str, ids: Sequence[str]) -> None:
-        schema = current_schema()
-        with self._lock:
-            self.invalidated.append(list(ids))
-            for entity_id in ids:
-                key = (schema, entity_type, entity_id)
-                if key in self.entries:
-                    self.entries[key] = replace(self.entries[key], invalidated=True)
+        self.invalidated.append(list(ids))
+        super().invalidate(entity_type, ids)
 
     def drop(self, entity_type: str, entity_id: str) -> None:
-        self.entries.pop((current_schema(), entity_type, entity_id), None)
+        self.delete(entity_type, [entity_id])
+
+    def replace(self, entity_type: str, entity_id: str, entry: StoredEntry) -> None:
+        """Hold exactly ``entry`` (the store never lets an older copy replace a newer one,
+        and a put is never invalidated: a change event's invalidate() does that)."""
+        self.delete(entity_type, [entity_id])
+        self.put_many(entity_type, {entity_id: entry})
+        if entry.invalidated:
+            super().invalidate(entity_type, [entity_id])
 
 
 class Source:
@@ -82,8 +73,8 @@ def entity_type() -> str:
 
 
 @pytest.fixture
-def l3() -> DictL3Store:
-    return DictL3Store()
+def l3() -> RecordingStore:
+    return RecordingStore()
 
 
 @pytest.fixture

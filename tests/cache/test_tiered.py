@@ -16,6 +16,7 @@ from django_tenants.utils import schema_context
 from prometheus_client import REGISTRY
 
 from apps.adapters.base import SourceAuthError, SourceUnavailable
+from apps.catalog.cache_store import CatalogCacheStore
 from dictamesh.cache import (
     CachedValue,
     CachePolicy,
@@ -25,7 +26,7 @@ from dictamesh.cache import (
     TieredCache,
 )
 from dictamesh.resilience import CircuitOpenError
-from tests.cache.conftest import DictL3Store, Source
+from tests.cache.conftest import Source
 
 SHORT = CachePolicy(fresh_for_s=0.2, l1_ttl_s=0.1, stale_for_s=60)
 TEST_POLICY_LONG_L1 = CachePolicy(fresh_for_s=600, l1_ttl_s=600, stale_for_s=600)
@@ -142,7 +143,7 @@ def test_the_newest_copy_of_all_levels_is_served(in_tenant_a, l3, source, entity
     cache = TieredCache(l3, unavailable_errors=(SourceUnavailable,), policy=SHORT)
     _get(cache, entity_type, "1", source.load)
     long_ago = datetime.now(tz=UTC) - timedelta(hours=1)
-    l3.put_many(entity_type, {"1": StoredEntry({"id": "1", "name": "old"}, long_ago)})
+    l3.replace(entity_type, "1", StoredEntry({"id": "1", "name": "old"}, long_ago))
     time.sleep(0.3)
     cache.clear_local()
     source.down = True
@@ -151,8 +152,8 @@ def test_the_newest_copy_of_all_levels_is_served(in_tenant_a, l3, source, entity
 
     # An L3 copy that a change event invalidated is newer than L2's: it wins, still stale.
     newer_at = datetime.now(tz=UTC)
-    l3.put_many(entity_type, {"1": StoredEntry({"id": "1", "name": "newer"}, newer_at,
-                                               invalidated=True)})
+    l3.replace(entity_type, "1", StoredEntry({"id": "1", "name": "newer"}, newer_at,
+                                             invalidated=True))
     found = _get(cache, entity_type, "1", source.load)
     assert (found.level, found.value["name"], found.stale) == ("l3", "newer", True)
     # Its age is the L3 copy's (L2's copy is older by the 0.3 s slept above).
@@ -319,7 +320,7 @@ def test_hits_misses_and_stale_serves_are_counted_per_level(in_tenant_a, l3, sou
 def test_bad_settings_fail_fast_naming_the_setting(settings, name, value):
     setattr(settings, name, value)
     with pytest.raises(ImproperlyConfigured, match=name):
-        TieredCache(DictL3Store())
+        TieredCache(CatalogCacheStore())
 
 
 def test_bad_policy_and_arguments_are_refused(in_tenant_a, cache):

@@ -47,17 +47,22 @@ def _wait_for(condition, timeout: float = 45.0) -> bool:
 
 def test_change_event_on_the_broker_becomes_catalog_state(kafka_bootstrap, tenants_committed):
     alpha, beta = (t.schema_name for t in tenants_committed)
+    # Ids no other test or earlier run uses: the topics are shared, and a consumer reading
+    # them from the start may also apply other events about customer 42 or INV-1.
+    run = uuid.uuid4().hex[:8]
+    customer_id, invoice_id = f"c-{run}", f"INV-{run}"
     provision_tenant_topics(alpha)
     with schema_context(alpha):
-        sent = [publish_event("customers.directus.entity_changed", "42",
+        sent = [publish_event("customers.directus.entity_changed", customer_id,
                               load_schema(ENTITY_CHANGE_EVENT),
-                              _change(alpha, "customer", "42", 1, {"email": "ada@example.com"}))]
-        sent.append(publish_event("invoices.ecommerce.entity_changed", "INV-1",
+                              _change(alpha, "customer", customer_id, 1,
+                                      {"email": "ada@example.com"}))]
+        sent.append(publish_event("invoices.ecommerce.entity_changed", invoice_id,
                       load_schema(ENTITY_CHANGE_EVENT),
-                      _change(alpha, "invoice", "INV-1", 1, {"total": "12.50"}, [
-                          PayloadRelationship("billed_to", "customer", "42"),
+                      _change(alpha, "invoice", invoice_id, 1, {"total": "12.50"}, [
+                          PayloadRelationship("billed_to", "customer", customer_id),
                           PayloadRelationship("references", "product", "SKU-7",
-                                              "invoice_item", "INV-1/1"),
+                                              "invoice_item", f"{invoice_id}/1"),
                       ])))
         producer = EventProducer.from_settings()
         try:
@@ -85,13 +90,13 @@ def test_change_event_on_the_broker_becomes_catalog_state(kafka_bootstrap, tenan
         thread.join(30)
 
     with schema_context(alpha):
-        customer = EntityCatalog.objects.get(entity_type="customer", entity_id="42")
+        customer = EntityCatalog.objects.get(entity_type="customer", entity_id=customer_id)
         assert customer.attributes == {"email": "ada@example.com"}
         assert customer.source_system == "directus"
-        graph = services.query_relationship_graph("invoice", "INV-1", direction="outgoing")
+        graph = services.query_relationship_graph("invoice", invoice_id, direction="outgoing")
         assert {(e.relationship_type, str(e.object)) for e in graph.edges} == {
-            ("billed_to", "customer:42")}
-        item_graph = services.query_relationship_graph("invoice_item", "INV-1/1")
+            ("billed_to", f"customer:{customer_id}")}
+        item_graph = services.query_relationship_graph("invoice_item", f"{invoice_id}/1")
         assert {str(e.object) for e in item_graph.edges} == {"product:SKU-7"}
         assert "topic:" + f"{alpha}.customers.directus.entity_changed" in services.query_lineage(
             "catalog:customer", "upstream", depth=1).nodes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 import uuid
@@ -16,10 +17,11 @@ from django.utils import timezone
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
 
+from apps.catalog.schema_registry import services as registry
 from apps.events import outbox, relay
 from apps.events.models import OutboxMessage
 from apps.events.relay_worker import RelayRunner
-from dictamesh.events.codec import AvroCodec, InMemorySchemaResolver
+from apps.events.services import get_codec
 from dictamesh.events.producer import EventProducer
 from dictamesh.tenancy import tenant_context
 from tests.events.conftest import (
@@ -117,16 +119,19 @@ def test_publish_in_a_rolled_back_transaction_leaves_nothing(tenant_a):
 
 
 def test_publish_event_encodes_and_keeps_the_records_event_id(tenant_a):
-    codec = AvroCodec(InMemorySchemaResolver())
+    # The platform's own codec, on the real schema registry: the subject is the tenant's topic.
     schema = {"type": "record", "name": "Ping", "namespace": "test",
               "fields": [{"name": "event_id", "type": "string"}, {"name": "n", "type": "int"}]}
     record = {"event_id": str(uuid.uuid4()), "n": 7}
     with tenant_context(tenant_a.schema_name):
         event_id = outbox.publish_event("customers.directus.entity_changed", "c-1", schema,
-                                        record, codec=codec)
+                                        record)
         row = OutboxMessage.objects.get()
     assert str(event_id) == record["event_id"] == str(row.event_id)
-    assert codec.decode(bytes(row.value)).record == record
+    decoded = get_codec().decode(bytes(row.value))
+    assert decoded.record == record
+    subject = f"{tenant_a.schema_name}.customers.directus.entity_changed-value"
+    assert registry.lookup(subject, json.dumps(schema)).id == decoded.schema_id
 
 
 # --- relay ---------------------------------------------------------------------------------
@@ -174,7 +179,8 @@ def test_rows_written_while_kafka_is_down_are_delivered_once(spare_broker, tenan
         assert down.unreachable
         assert down.sent == 0
         assert "Kafka at" in down.error
-        rows = OutboxMessage.objects.all()
+        rows = list(OutboxMessage.objects.all())
+        assert len(rows) == 20
         assert all(r.sent_at is None and r.attempts == 1 and r.last_error for r in rows)
 
         spare_broker.start()  # empty: memory storage

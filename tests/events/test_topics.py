@@ -206,6 +206,7 @@ def test_provisioning_reports_drift_and_changes_nothing(kafka_bootstrap):
     }
     assert not report.created
     assert not report.unchanged
+    assert len(lines) == 3  # one line per drifted setting, each saying it was left
     assert all(line.startswith("DRIFT") and "left as is" in line for line in lines)
     assert _configs(kafka_bootstrap, name) == (
         2, {"retention.ms": "3600000", "cleanup.policy": "delete"})

@@ -19,12 +19,15 @@ from tests.conftest import tenant_host
 from tests.sources.conftest import _connect, _forget_breakers
 
 CUSTOMERS = 120
+# The reference servers' seed and sizes: tests compute their expectations from the data set
+# these give (devtools.reference.dataset), never from the API under test.
+SEED = 11
+SIZES = Sizes(customers=CUSTOMERS, products=40, invoices=300)
 
 
 @pytest.fixture(scope="session")
 def gql_sources() -> Iterator[ReferenceSources]:
-    with start_reference_sources(seed=11, sizes=Sizes(customers=CUSTOMERS, products=40,
-                                                      invoices=300)) as running:
+    with start_reference_sources(seed=SEED, sizes=SIZES) as running:
         yield running
 
 

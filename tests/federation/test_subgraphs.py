@@ -7,8 +7,11 @@ import uuid
 import graphql
 import pytest
 
+from apps.catalog import services as catalog
+from apps.catalog.contracts import EntityRegistration
 from apps.sagas import services
 from tests.federation.conftest import Api
+from tests.federation.expected import CUSTOMERS, invoices_of
 
 ENTITY_TYPES = {"customers": {"Customer"}, "products": {"Product"},
                 "invoices": {"Invoice", "Customer", "Product"}, "catalog": {"CatalogEntity"},
@@ -44,9 +47,9 @@ def test_entities_resolve_references_through_the_loaders(api: Api):
         {"reps": [{"__typename": "Customer", "id": "1"}, {"__typename": "Customer", "id": "2"}]},
         path="/graphql/customers")
     assert "errors" not in body, body
-    entities = body["data"]["_entities"]
-    assert [e["id"] for e in entities] == ["1", "2"]
-    assert all(e["email"] and e["name"] for e in entities)
+    assert body["data"]["_entities"] == [
+        {"__typename": "Customer", "id": key, "email": CUSTOMERS[key]["email"],
+         "name": CUSTOMERS[key]["name"]} for key in ("1", "2")]
 
 
 def test_invoices_subgraph_resolves_customer_invoices_by_reference(api: Api):
@@ -56,7 +59,12 @@ def test_invoices_subgraph_resolves_customer_invoices_by_reference(api: Api):
         {"reps": [{"__typename": "Customer", "id": "1"}]}, path="/graphql/invoices")
     assert "errors" not in body, body
     customer = body["data"]["_entities"][0]
-    assert all(inv["customer"]["id"] == "1" for inv in customer["invoices"])
+    expected = invoices_of("1")
+    assert expected, "the seed bills customer 1"
+    assert sorted(customer["invoices"], key=lambda invoice: invoice["id"]) == [
+        {"id": invoice["id"], "customer": {"id": "1"},
+         "items": [{"product": {"id": item["sku"]}} for item in invoice["items"]]}
+        for invoice in sorted(expected, key=lambda invoice: invoice["id"])]
 
 
 def test_the_unified_graph_is_not_a_subgraph(api: Api):
@@ -66,13 +74,17 @@ def test_the_unified_graph_is_not_a_subgraph(api: Api):
 
 
 def test_catalog_subgraph_resolves_catalog_entities(api: Api):
+    catalog.register_entities([EntityRegistration("customer", "42", "directus", 1,
+                                                  {"email": "ada@example.com"})])
     body = api.query("""
       query($reps: [_Any!]!) { _entities(representations: $reps) {
         ... on CatalogEntity { type id sourceSystem } } }""",
-        {"reps": [{"__typename": "CatalogEntity", "type": "customer", "id": "nobody"}]},
+        {"reps": [{"__typename": "CatalogEntity", "type": "customer", "id": "42"},
+                  {"__typename": "CatalogEntity", "type": "customer", "id": "nobody"}]},
         path="/graphql/catalog")
     assert "errors" not in body, body
-    assert body["data"]["_entities"] == [None]
+    assert body["data"]["_entities"] == [
+        {"type": "customer", "id": "42", "sourceSystem": "directus"}, None]
 
 
 def test_sagas_subgraph_resolves_sagas_by_reference(api: Api):

@@ -95,12 +95,26 @@ def test_a_weighted_check_counts_each_operation_of_a_batch(db, long_window):
 
 
 def test_keys_and_tenants_are_counted_apart(db, long_window):
-    first, second = _principal("test_alpha"), _principal("test_beta")
+    first = _principal("test_alpha")
+    # The same key id in another tenant (ids are per tenant schema), and another key id in
+    # the same tenant: neither shares the first one's count.
+    same_id_other_tenant = Principal(key_id=first.key_id, tenant="test_beta",
+                                     scopes=first.scopes, name="t")
+    other_key_same_tenant = _principal("test_alpha")
     for _ in range(3):
         check_rate(first)
     with pytest.raises(RateLimited):
         check_rate(first)
-    check_rate(second)
+    for _ in range(3):  # each may still spend its whole limit
+        check_rate(same_id_other_tenant)
+        check_rate(other_key_same_tenant)
+    with pytest.raises(RateLimited):
+        check_rate(same_id_other_tenant)
+    with pytest.raises(RateLimited):
+        check_rate(other_key_same_tenant)
+    counts = get_redis_connection("default")
+    assert [int(counts.get(rate_key(p))) for p in
+            (first, same_id_other_tenant, other_key_same_tenant)] == [4, 4, 4]
 
 
 def test_a_tenant_override_replaces_the_platform_limit(tenant_a, long_window):
@@ -124,7 +138,17 @@ def test_redis_down_fails_open_fast_and_is_counted(db, tiny_window, settings):
     assert UNAVAILABLE._value.get() == before + 5
 
 
-def test_a_given_client_that_fails_also_fails_open(db, tiny_window):
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+def test_a_given_client_that_fails_also_fails_open(db, long_window):
+    # Nothing listens on port 1: the connection is refused at once, no timeout involved.
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=10,
                        retry=Retry(NoBackoff(), 0))
-    check_rate(_principal(), client=dead)
+    principal = _principal()
+    before = UNAVAILABLE._value.get()
+    for _ in range(5):  # over the limit of 3, yet let through
+        check_rate(principal, client=dead)
+    assert UNAVAILABLE._value.get() == before + 5
+    # A given client's failure does not make the limiter skip its own Redis afterwards.
+    for _ in range(3):
+        check_rate(principal)
+    with pytest.raises(RateLimited):
+        check_rate(principal)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from devtools.reference import Sizes, start_reference_sources
+from devtools.reference import ReferenceSources, Sizes, start_reference_sources
 from devtools.reference.__main__ import READY_LINE
 
 SMALL = Sizes(customers=3, products=3, invoices=3)
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def free_ports(count: int) -> list[int]:
+    """Ports free a moment ago; another process may take one before we bind it."""
     sockets = [socket.socket() for _ in range(count)]
     for sock in sockets:
         sock.bind(("127.0.0.1", 0))
@@ -29,10 +31,23 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+def start_on_given_ports(attempts: int = 5) -> tuple[ReferenceSources, list[int]]:
+    """Start on ports named in advance. Between freeing a port and binding it another
+    process on a busy machine may take it: then the start fails with "in use", and a
+    fresh set of ports is tried, instead of the test failing for the machine's sake."""
+    for attempt in range(attempts):
+        ports = free_ports(3)
+        try:
+            return start_reference_sources(seed=1, sizes=SMALL, ports=dict(
+                zip(("directus", "products", "ecommerce"), ports, strict=True))), ports
+        except OSError as exc:
+            if "in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_given_ports_are_used_and_stop_closes_open_connections():
-    directus_port, products_port, ecommerce_port = free_ports(3)
-    sources = start_reference_sources(seed=1, sizes=SMALL, ports={
-        "directus": directus_port, "products": products_port, "ecommerce": ecommerce_port})
+    sources, (directus_port, products_port, ecommerce_port) = start_on_given_ports()
     session = requests.Session()
     try:
         assert sources.directus_url == f"http://127.0.0.1:{directus_port}"
@@ -78,19 +93,29 @@ def read_until_ready(process: subprocess.Popen[str], limit_s: float = 60) -> lis
     raise AssertionError(f"the command was not ready within {limit_s}s; it printed {lines}")
 
 
+def _url_in(banner: list[str], label: str) -> str:
+    [line] = [line for line in banner if line.startswith(label)]
+    match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    assert match, line
+    return match.group(0)
+
+
 def test_the_command_runs_until_interrupted():
-    directus_port, products_port, ecommerce_port = free_ports(3)
+    # Port 0: the command binds free ports itself and prints them, so no port can be taken
+    # between our choosing it and the child binding it.
     with subprocess.Popen(
             [sys.executable, "-m", "devtools.reference", "--seed", "7", "--customers", "5",
-             "--products", "5", "--invoices", "5", "--directus-port", str(directus_port),
-             "--products-port", str(products_port), "--ecommerce-port", str(ecommerce_port)],
+             "--products", "5", "--invoices", "5", "--directus-port", "0",
+             "--products-port", "0", "--ecommerce-port", "0"],
             cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
             banner = read_until_ready(process)
-            assert f"http://127.0.0.1:{products_port}" in banner[2]
+            products_url = _url_in(banner, "Products")
             assert "ref-products-key-1" in banner[2]
-            response = requests.get(f"http://127.0.0.1:{products_port}/v1/products",
+            assert len({_url_in(banner, label) for label in
+                        ("Directus", "Products", "E-commerce")}) == 3
+            response = requests.get(f"{products_url}/v1/products",
                                     headers={"X-API-Key": "ref-products-key-1"}, timeout=5)
             assert response.json()["total"] == 5
             process.send_signal(signal.SIGINT)

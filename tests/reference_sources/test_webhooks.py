@@ -27,13 +27,31 @@ def receiver() -> Iterator[WebhookReceiver]:
     hook.close()
 
 
+# What the platform relies on matches Directus' own source (directus/directus, api/src):
+# controllers/items.ts answers `PATCH /items/:collection/:pk` with
+# `service.updateOne(req.params['pk'], req.body)` and `DELETE` with
+# `deleteOne(req.params['pk'])`, so the keys are the URL's, as strings; services/items.ts
+# (updateMany) emits `items.update` with `{payload, keys, collection}`, the payload being the
+# body after filter hooks and presets (none here), not narrowed to the collection's fields,
+# and (deleteMany) `items.delete` with `{payload: keys, keys, collection}`.
+
+
 def test_patch_delivers_a_webhook_with_the_secret(directus, receiver):
     directus.control("webhook", {"url": receiver.url, "secret": SECRET})
     assert directus.patch("/items/customers/4", json={"name": "Changed"}).status_code == 200
     headers, event = receiver.next()
     assert headers["X-Directus-Webhook-Secret"] == SECRET
-    assert event == {"event": "items.update", "collection": "customers", "keys": [4],
+    assert event == {"event": "items.update", "collection": "customers", "keys": ["4"],
                      "payload": {"name": "Changed"}}
+
+
+def test_an_updates_payload_is_the_request_body_as_sent(directus, receiver):
+    directus.control("webhook", {"url": receiver.url, "secret": SECRET})
+    body = {"name": "Changed", "nickname": "not a field of customers"}
+    assert directus.patch("/items/customers/4", json=body).status_code == 200
+    assert "nickname" not in directus.get("/items/customers/4").json()["data"]
+    _, event = receiver.next()
+    assert event["payload"] == body
 
 
 def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, receiver):
@@ -45,11 +63,12 @@ def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, recei
     assert headers["X-Hook"] == SECRET
     assert create["event"] == "items.create"
     assert create["key"] == created["id"]
-    assert create["keys"] == [created["id"]]
+    assert "keys" not in create  # services/items.ts createOne: `{payload, key, collection}`
     assert create["payload"] == {"email": "hook@example.com", "name": "Hook"}
     _, delete = receiver.next()
+    key = str(created["id"])
     assert delete == {"event": "items.delete", "collection": "customers",
-                      "keys": [created["id"]], "payload": [created["id"]]}
+                      "keys": [key], "payload": [key]}
     wait_for_webhook_stats(directus, "delivered", 2)
 
 

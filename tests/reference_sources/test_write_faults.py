@@ -63,7 +63,9 @@ def test_fail_always_fails_every_call_with_the_status_chosen(products):
 
 
 def test_delay_holds_the_next_calls_and_the_late_write_still_applies(ecommerce):
-    ecommerce.control("endpoint-faults", {"create_invoice": {"delay_ms": 3000, "delay_next": 1}})
+    # The delay is far above any plain answer on a busy machine, so the retry's timeout
+    # below can tell a delayed answer from a prompt one.
+    ecommerce.control("endpoint-faults", {"create_invoice": {"delay_ms": 8000, "delay_next": 1}})
     body = {"customer_id": 5, "items": ITEMS}
     # The caller gives up first, as a saga step with a timeout would ...
     with pytest.raises(requests.ReadTimeout):
@@ -75,8 +77,10 @@ def test_delay_holds_the_next_calls_and_the_late_write_still_applies(ecommerce):
         time.sleep(0.05)
     assert effects(ecommerce, key="slow")["invoices"]["slow"]["created"] == 1
     # Only the next call was delayed: a delayed retry would outlast this timeout.
+    knobs = ecommerce.control("endpoint-faults")["faults"]["create_invoice"]
+    assert (knobs["delay_ms"], knobs["delay_next"]) == (8000, 0)
     retry = ecommerce.post("/api/v1/invoices", json=body, headers={"Idempotency-Key": "slow"},
-                           timeout=2)
+                           timeout=6)
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert effects(ecommerce, key="slow")["invoices"]["slow"]["created"] == 1
 
@@ -101,7 +105,12 @@ def test_hold_answer_applies_the_write_then_keeps_the_caller_waiting(ecommerce):
     with pytest.raises(requests.ReadTimeout):
         ecommerce.post("/api/v1/invoices", json=body, headers={"Idempotency-Key": "held"},
                        timeout=0.3)
-    # ... and the write is already done while the answer is still held: applied first.
+    # ... and the write is done while the answer is still held: applied first. (The 0.3 s
+    # timeout may fire before a busy server has even applied it: wait for the write.)
+    deadline = time.monotonic() + 30
+    while not effects(ecommerce, key="held")["invoices"]:
+        assert time.monotonic() < deadline, "the held write was never applied"
+        time.sleep(0.05)
     assert ecommerce.control("stats")["in_flight"] == 1
     assert effects(ecommerce, key="held")["invoices"]["held"]["created"] == 1
     knobs = ecommerce.control("endpoint-faults")["faults"]["create_invoice"]

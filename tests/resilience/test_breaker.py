@@ -255,12 +255,12 @@ def test_after_the_cool_down_one_probe_of_several_processes_goes_through(
 def test_a_probe_lock_left_by_a_dead_prober_expires(server, session, connection_name,
                                                    redis_client):
     breaker = SourceBreaker(TENANT, connection_name, client=redis_client,
-                            config=BreakerConfig(fail_max=1, reset_timeout_s=0.2,
-                                                 probe_timeout_s=0.4))
+                            config=BreakerConfig(fail_max=1, reset_timeout_s=COOL_DOWN,
+                                                 probe_timeout_s=WAIT_S))
     server.answer(Reply(status=500))
     with pytest.raises(SourceUnavailable):
         breaker.call(fetch, session, server.url)
-    time.sleep(0.25)  # past the cool-down
+    time.sleep(COOL_DOWN + 0.05)  # past the cool-down
     # A prober that died mid-call: it took the lock and set half-open, then vanished. The
     # lock's expiry is what the breaker's probe_timeout_s would have given it.
     probe_key = f"breaker:{TENANT}:{connection_name}:probe"

@@ -168,12 +168,18 @@ class DirectusAdapter(HttpSourceAdapter):
         """The changes an `items.create|update|delete` Flow event reports. Created and
         updated items are fetched (one call per 100 keys), since an update's payload holds
         only the changed fields; a key gone by then is left to its own delete event.
-        Events of other collections are not ours: no changes."""
+        Events of other collections are not ours: no changes.
+
+        Directus names the items of an update or a delete in `keys`, but the one item a
+        create made in `key` (its items service's action events), so a create may carry
+        either."""
         event, keys = body.get("event"), body.get("keys")
+        if event == "items.create" and keys is None and body.get("key") is not None:
+            keys = [body["key"]]
         if event not in WEBHOOK_EVENTS or not isinstance(keys, list):
             raise MalformedRecord(f"Not a Directus items webhook (event {event!r}, keys "
                                   f"{keys!r}); the Flow must send the event's `event`, "
-                                  "`collection`, `keys` and `payload`.")
+                                  "`collection`, `keys` (`key` for a create) and `payload`.")
         if body.get("collection") != self.collection:
             return []
         ours = unique(key for key in map(mapping.directus_key, keys) if key is not None)

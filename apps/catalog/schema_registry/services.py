@@ -361,6 +361,20 @@ def delete_subject(subject: str, permanent: bool = False) -> list[int]:
     return live
 
 
+@_in_public_schema
+def delete_tenant_subjects(slug: str) -> list[str]:
+    """Remove, permanently, every subject of a tenant's topics (``<slug>.<topic>-key|value``)
+    once the tenant is offboarded: a new tenant of the same slug starts with no versions
+    and no compatibility settings. Schemas (global ids) stay, as Confluent keeps them."""
+    with transaction.atomic():
+        subjects = Subject.objects.select_for_update().filter(name__startswith=f"{slug}.")
+        names = list(subjects.values_list("name", flat=True))
+        subjects.delete()
+    if names:
+        logger.info("deleted %d subjects of offboarded tenant %s", len(names), slug)
+    return names
+
+
 # --- Compatibility --------------------------------------------------------------------------
 
 
