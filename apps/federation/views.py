@@ -13,7 +13,6 @@ POST `{"query", "variables", "operationName"}` (or a JSON array of them: a batch
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 import graphene
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 from graphql import (
@@ -40,6 +40,8 @@ from apps.federation.limits import QueryLimits, check_batch, parse_limited, vali
 from apps.federation.loaders import ExecutionContext, RequestContext
 from apps.federation.ratelimit import RateLimited, check_rate
 from apps.federation.schema import ENTITY_OF_TYPE, UNCACHED_TYPES, unified_schema
+from apps.federation.schema.edge import ID_ARGUMENTS
+from dictamesh import jsonbody
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class GraphQLView(View):
         return self._serve(request, lambda: dict(request.GET.items()), read_only=True)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        return self._serve(request, lambda: json.loads(request.body or b"null"),
+        return self._serve(request, lambda: jsonbody.loads(request.body or b"null"),
                            read_only=False)
 
     def _serve(self, request: HttpRequest, payload: Callable[[], Any],
@@ -103,6 +105,12 @@ class GraphQLView(View):
             return _refusal(exc.status, exc.code, exc.message, exc.headers)
         except RateLimited as exc:
             return _refusal(429, exc.code, str(exc), exc.headers)
+        except RequestDataTooBig:
+            return _refusal(413, "REQUEST_TOO_LARGE",
+                            f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes: "
+                            "send a smaller query or fewer operations per batch.")
+        except jsonbody.JSONTooDeep as exc:
+            return _refusal(400, "BAD_REQUEST", f"The body is not usable: {exc}.")
         except (ValueError, UnicodeDecodeError):
             return _refusal(400, "BAD_REQUEST", "The body is not JSON: send "
                             '{"query": "...", "variables": {...}} as application/json.')
@@ -127,7 +135,7 @@ class GraphQLView(View):
         variables = params.get("variables") or None
         if isinstance(variables, str):  # GET sends them as JSON text
             try:
-                variables = json.loads(variables)
+                variables = jsonbody.loads(variables)
             except ValueError:
                 variables = "invalid"
         if variables is not None and not isinstance(variables, dict):
@@ -179,7 +187,7 @@ class GraphQLView(View):
                 return _Outcome(200, hit)
         context = RequestContext(request=request, scope=",".join(sorted(principal.scopes)))
         result = execute(schema, document, context_value=context, variable_values=variables,
-                         operation_name=operation_name,
+                         operation_name=operation_name, middleware=[ID_ARGUMENTS],
                          execution_context_class=ExecutionContext)
         assert isinstance(result, ExecutionResult)  # sync execution  # noqa: S101
         errors = [_masked(e) for e in result.errors or ()] + context.degraded

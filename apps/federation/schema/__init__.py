@@ -14,6 +14,7 @@ import graphene
 from graphene_federation import LATEST_VERSION, build_schema, shareable
 
 from apps.federation.schema.common import Money
+from apps.federation.schema.edge import guard_entities
 from apps.federation.schema.graphs import building, unified
 from apps.federation.schema.graphs import catalog as catalog_graph
 from apps.federation.schema.graphs import customers as customers_graph
@@ -48,8 +49,10 @@ def subgraph_schema(domain: str) -> graphene.Schema:
     """One domain as a Federation v2 subgraph (`_service { sdl }`, `_entities`)."""
     graph = DOMAINS[domain]
     with building(graph):
-        return build_schema(query=graph.Query, mutation=getattr(graph, "Mutation", None),
-                            types=graph.TYPES, federation_version=LATEST_VERSION)
+        schema = build_schema(query=graph.Query, mutation=getattr(graph, "Mutation", None),
+                              types=graph.TYPES, federation_version=LATEST_VERSION)
+    guard_entities(schema.graphql_schema)
+    return schema
 
 
 def schema_sdl_files() -> dict[str, str]:
