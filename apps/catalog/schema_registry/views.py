@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
@@ -20,9 +22,11 @@ from apps.catalog.schema_registry.auth import WWW_AUTHENTICATE, require_user
 from apps.catalog.schema_registry.contracts import SubjectSchema
 from apps.catalog.schema_registry.errors import (
     InvalidSchema,
+    SchemaNotFound,
     SchemaRegistryError,
     Unauthorized,
 )
+from dictamesh import jsonbody
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPTED_CONTENT_TYPES = frozenset({
@@ -68,7 +72,10 @@ def _read_body(request: HttpRequest) -> dict[str, Any]:
     if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
         raise _BadRequest(415, f"HTTP 415 Unsupported Media Type: {content_type}")
     try:
-        body = json.loads(request.body or b"null")
+        body = jsonbody.loads(request.body or b"null")
+    except RequestDataTooBig:
+        raise _BadRequest(413, "The request body is over "
+                          f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise _BadRequest(400, f"The request body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
@@ -185,15 +192,23 @@ class SubjectVersionSchemaView(RegistryView):
         return HttpResponse(found.schema, content_type=CONTENT_TYPE)
 
 
+def _schema_id(text: str) -> int:
+    """A schema id from the path; anything but a positive integer is no schema's id."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) < 1:
+        raise SchemaNotFound(f"Schema {text} not found: schema ids are positive integers")
+    return int(text)
+
+
 class SchemaByIdView(RegistryView):
-    def get(self, request: HttpRequest, schema_id: int) -> HttpResponse:
-        found = services.get_by_id(schema_id)
+    def get(self, request: HttpRequest, schema_id: str) -> HttpResponse:
+        found = services.get_by_id(_schema_id(schema_id))
         return _respond(_schema_fields(found.schema, found.schema_type))
 
 
 class SchemaVersionsByIdView(RegistryView):
-    def get(self, request: HttpRequest, schema_id: int) -> HttpResponse:
-        refs = services.get_versions_by_id(schema_id, include_deleted=_flag(request, "deleted"))
+    def get(self, request: HttpRequest, schema_id: str) -> HttpResponse:
+        refs = services.get_versions_by_id(_schema_id(schema_id),
+                                           include_deleted=_flag(request, "deleted"))
         return _respond([{"subject": ref.subject, "version": ref.version} for ref in refs])
 
 
@@ -245,3 +260,11 @@ class SubjectConfigView(RegistryView):
 
     def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
         return _respond({"compatibilityLevel": services.delete_compatibility(subject)})
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class NotFoundView(View):
+    """Any path under the registry that names no endpoint: JSON, as clients expect."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return _error(404, 404, "HTTP 404 Not Found")
