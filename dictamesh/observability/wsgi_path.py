@@ -29,7 +29,7 @@ def wsgi_form(path: str) -> str:
     return path
 
 
-class TracingMiddleware(_DjangoMiddleware):  # type: ignore[misc]
+class TracingMiddleware(_DjangoMiddleware):
     def process_request(self, request: Any) -> None:
         meta = request.META
         path = meta.get("PATH_INFO")
