@@ -182,7 +182,7 @@ class GraphQLView(View):
             key = cache.response_key(scope, document, operation_name, variables,
                                      cache.entity_types_read(schema, document,
                                                              ENTITY_OF_TYPE, read))
-            hit = cache.get(key)
+            hit = cache.get(key) if key is not None else None  # None: Redis is down
             if hit is not None:
                 return _Outcome(200, hit)
         context = RequestContext(request=request, scope=",".join(sorted(principal.scopes)))
