@@ -30,7 +30,9 @@ The defaults, and why (compared with graphql-armor, Apollo and GitHub's API):
   enables batching on request, and 10 is its documented example ceiling.
 - introspection: off unless settings.GRAPHQL_INTROSPECTION (default: settings.DEBUG) turns
   it on, as Apollo Router does in production; a tenant can override it. When off, "Did you
-  mean ...?" suggestions are hidden as well, since they would leak the schema anyway.
+  mean ...?" suggestions are hidden as well, since they would leak the schema anyway, and
+  a subgraph's `_service { sdl }` (the whole schema) is answered to admin-scoped keys only
+  (the ones a gateway composing the subgraphs is given).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from apps.tenancy.services import tenant_graphql_limits
 # document made of one huge string or comment is still refused before it is lexed.
 SOURCE_CHARS_PER_TOKEN = 64
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+SDL_FIELD = "_service"
 # Units of graphql-core's field-merge check (field maps, argument lists and fragment pairs
 # compared). 5 000 is about 10 ms of CPU here, and far above what a document within the
 # other limits needs once identical fields are folded (the standard introspection query
@@ -200,9 +203,10 @@ def _judged(node: OperationDefinitionNode, measure: Measure,
     return errors
 
 
-def _introspection_errors(document: DocumentNode) -> list[GraphQLError]:
-    """__schema and __type wherever they appear, fragments included (every definition of
-    the document is walked, not only what the operations reach)."""
+def _introspection_errors(document: DocumentNode, sdl_allowed: bool) -> list[GraphQLError]:
+    """__schema and __type (and _service, unless ``sdl_allowed``) wherever they appear,
+    fragments included (every definition of the document is walked, not only what the
+    operations reach)."""
     errors: list[GraphQLError] = []
     pending = [d.selection_set for d in document.definitions
                if isinstance(d, ExecutableDefinitionNode)]
@@ -214,6 +218,13 @@ def _introspection_errors(document: DocumentNode) -> list[GraphQLError]:
                 errors.append(_error(
                     "Introspection is disabled for this API; ask your DictaMesh "
                     "administrator for the schema (SDL) instead.", "INTROSPECTION_DISABLED",
+                    nodes=[selection]))
+            elif isinstance(selection, FieldNode) and not sdl_allowed and \
+                    selection.name.value == SDL_FIELD:
+                errors.append(_error(
+                    "The subgraph's SDL (`_service`) is served only to admin-scoped API keys "
+                    "while introspection is disabled; use the key your gateway is given, or "
+                    "ask your administrator for the schema files.", "INTROSPECTION_DISABLED",
                     nodes=[selection]))
             child = getattr(selection, "selection_set", None)
             if child is not None:
@@ -234,13 +245,15 @@ _STANDARD_RULES = [_BudgetedMergeRule if rule is OverlappingFieldsCanBeMergedRul
 
 
 def validate_limits(schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits,
-                    variables: dict[str, Any] | None) -> list[GraphQLError]:
+                    variables: dict[str, Any] | None, *,
+                    sdl_allowed: bool = False) -> list[GraphQLError]:
     """This module's limits, then (for a document within them) graphql-core's standard
     validation; an empty list means the document may execute. Every error carries
-    ``extensions.code`` (standard errors: GRAPHQL_VALIDATION_FAILED)."""
+    ``extensions.code`` (standard errors: GRAPHQL_VALIDATION_FAILED). ``sdl_allowed``:
+    the caller may ask for `_service` while introspection is off (an admin key)."""
     errors = _measure_errors(schema, document, limits, variables)
     if not limits.introspection:
-        errors += _introspection_errors(document)
+        errors += _introspection_errors(document, sdl_allowed)
     if errors:
         return errors
     errors = validate(schema, document, rules=_STANDARD_RULES,

@@ -156,7 +156,8 @@ class GraphQLView(View):
                 except AuthError as exc:
                     return _Outcome(exc.status, _errors(GraphQLError(
                         exc.message, extensions={"code": exc.code})))
-        errors = validate_limits(schema, document, limits, variables)
+        errors = validate_limits(schema, document, limits, variables,
+                                 sdl_allowed="admin" in principal.scopes)
         if errors:
             return _Outcome(400, _errors(*errors))
         operation = get_operation_ast(document, operation_name)

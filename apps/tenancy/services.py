@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db import transaction
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from apps.tenancy.api_keys import (
+    api_key_expired_at,
     create_api_key,
     revoke_api_key,
     tenant_has_keys,
@@ -38,6 +40,7 @@ from dictamesh.tenancy import current_schema
 __all__ = [
     "OnboardingResult",
     "TenancyError",
+    "api_key_expired_at",
     "create_api_key",
     "ensure_superuser",
     "offboard_tenant",
@@ -120,9 +123,11 @@ def tenant_exists(slug: str) -> bool:
 
 
 def onboard_tenant(
-    slug: str, name: str, domain: str, progress: Progress | None = None
+    slug: str, name: str, domain: str, progress: Progress | None = None,
+    admin_key_expires_at: datetime | None = None,
 ) -> OnboardingResult:
-    """Create the tenant, its schema and migrations, and its domain; safe to run twice."""
+    """Create the tenant, its schema and migrations, and its domain; safe to run twice.
+    ``admin_key_expires_at``: when the first admin key (made on the first run) expires."""
     say = progress or (lambda _msg: None)
     validate_slug(slug)
     domain = validate_domain(domain)
@@ -161,7 +166,8 @@ def onboard_tenant(
     # count) keeps re-runs from minting keys.
     admin_key = None
     if not tenant_has_keys(slug):
-        _, admin_key = create_api_key(slug, "admin key created at onboarding", ["admin"])
+        _, admin_key = create_api_key(slug, "admin key created at onboarding", ["admin"],
+                                      expires_at=admin_key_expires_at)
     return OnboardingResult(tenant=tenant, tenant_created=tenant_created,
                             domain_created=domain_created, admin_key=admin_key)
 

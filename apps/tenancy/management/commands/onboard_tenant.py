@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.tenancy import services
-from apps.tenancy.management.key_output import write_new_key
+from apps.tenancy.management.key_output import add_expiry_argument, expiry, write_new_key
 
 
 class Command(BaseCommand):
@@ -19,18 +19,22 @@ class Command(BaseCommand):
         parser.add_argument("--name", help="display name (default: the slug, capitalised)")
         parser.add_argument("--domain", help="host name routed to the tenant "
                             "(default: <slug>.localhost)")
+        add_expiry_argument(parser, "--admin-key-expires-in-days",
+                            "the admin API key made on the first run")
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str = options["slug"]
         name = options["name"] or slug.replace("_", " ").title()
         domain = options["domain"] or f"{slug.replace('_', '-')}.localhost"
+        expires_at = expiry(options["admin_key_expires_in_days"])
         try:
             result = services.onboard_tenant(
-                slug, name=name, domain=domain, progress=self.stdout.write
+                slug, name=name, domain=domain, progress=self.stdout.write,
+                admin_key_expires_at=expires_at,
             )
         except services.TenancyError as exc:
             raise CommandError(str(exc)) from exc
         verb = "Onboarded" if result.tenant_created else "Already onboarded, up to date:"
         self.stdout.write(self.style.SUCCESS(f"{verb} tenant {slug!r} at {domain}"))
         if result.admin_key:
-            write_new_key(self.stdout, self.style, result.admin_key, "admin")
+            write_new_key(self.stdout, self.style, result.admin_key, "admin", expires_at)
