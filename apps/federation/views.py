@@ -40,7 +40,6 @@ from apps.federation.limits import QueryLimits, check_batch, parse_limited, vali
 from apps.federation.loaders import ExecutionContext, RequestContext
 from apps.federation.ratelimit import RateLimited, check_rate
 from apps.federation.schema import ENTITY_OF_TYPE, UNCACHED_TYPES, unified_schema
-from apps.federation.schema.edge import ID_ARGUMENTS
 from dictamesh import jsonbody
 
 log = logging.getLogger(__name__)
@@ -188,7 +187,7 @@ class GraphQLView(View):
                 return _Outcome(200, hit)
         context = RequestContext(request=request, scope=",".join(sorted(principal.scopes)))
         result = execute(schema, document, context_value=context, variable_values=variables,
-                         operation_name=operation_name, middleware=[ID_ARGUMENTS],
+                         operation_name=operation_name,
                          execution_context_class=ExecutionContext)
         assert isinstance(result, ExecutionResult)  # sync execution  # noqa: S101
         errors = [_masked(e) for e in result.errors or ()] + context.degraded

@@ -15,6 +15,7 @@ from graphql_sync_dataloaders import SyncDataLoader
 from apps.federation.limits import QueryLimits, parse_limited, validate_limits
 from apps.federation.loaders import ExecutionContext, guarded
 from apps.federation.schema import unified_schema
+from apps.tenancy.api_keys import create_api_key
 from tests.federation.conftest import Api
 
 
@@ -177,3 +178,28 @@ def test_conflicting_fields_without_aliases_are_refused_within_the_merge_budget(
     assert [e.extensions["code"] for e in errors] == ["QUERY_TOO_COMPLEX"]
     assert "split the query" in errors[0].message
     assert spent < 0.25, f"refusing it took {spent * 1000:.1f} ms of CPU"
+
+
+def test_ids_inside_input_objects_are_checked_too(api: Api):
+    _, write_key = create_api_key(api.tenant, "writer", ["write"])
+    mutation = ("mutation($input: CreateInvoiceInput!) { createInvoice(input: $input) "
+                "{ id } }")
+    bad_line = {"customerId": "1", "idempotencyKey": "bad-line",
+                "items": [{"productId": "SKU\u000000001", "quantity": 1}]}
+    response = api.post(mutation, {"input": bad_line}, key=write_key)
+    assert response.status_code == 200, response.content
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "`input.items[0].productId`" in error["message"]
+    no_customer = {**bad_line, "customerId": "", "items": [{"productId": "SKU-00001",
+                                                           "quantity": 1}]}
+    response = api.post(mutation, {"input": no_customer}, key=write_key)
+    assert "`input.customerId`" in response.json()["errors"][0]["message"]
+
+
+def test_a_nul_in_a_string_argument_is_bad_user_input(api: Api):
+    response = api.post('{ catalogEntity(type: "cust\\u0000omer", id: "1") { id } }')
+    assert response.status_code == 200
+    body = response.json()
+    assert _codes(body) == ["BAD_USER_INPUT"]
+    assert "`type`" in body["errors"][0]["message"]

@@ -1,5 +1,6 @@
 """Checks on what a caller hands the API, made before anything reaches a source or the
-database: ids (every argument of type ``ID``, anywhere in the schema) and the
+database: ids and strings (every argument of type ``ID`` or ``String``, in input objects
+too: see ``guard_id_arguments``, applied to every schema as it is built) and the
 representations given to ``_entities``. A bad value is a field error with
 ``extensions.code`` BAD_USER_INPUT that says what to send instead, never an exception
 deep in a loader (an empty id used to stop the whole request in the entity cache, a NUL
@@ -15,10 +16,15 @@ from graphql import (
     GraphQLError,
     GraphQLField,
     GraphQLID,
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
+    default_field_resolver,
     get_named_type,
+    get_nullable_type,
 )
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -38,10 +44,20 @@ def id_problem(value: Any) -> str | None:
         return f"an id has at most {MAX_ID_LENGTH} characters"
     if any(ord(char) < 32 or ord(char) == 127 for char in value):
         return "an id may not contain control characters (such as NUL)"
+    return text_problem(value)
+
+
+def text_problem(value: Any) -> str | None:
+    """Why the string ``value`` cannot be stored or sent on (PostgreSQL refuses NUL, UTF-8
+    a lone surrogate, which JSON's \\ud800 escape can carry), or None."""
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value:
+        return "text may not contain NUL characters"
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escape can carry
-        return "an id must be valid Unicode text"
+    except UnicodeEncodeError:
+        return "text must be valid Unicode (no lone surrogates)"
     return None
 
 
@@ -53,36 +69,65 @@ def check_id(where: str, value: Any) -> None:
                         "source shows it, e.g. \"42\".")
 
 
-def _id_arguments(field: GraphQLField) -> list[tuple[str, str]]:
-    """``(graphql name, resolver keyword)`` of the field's arguments of type ID or [ID]."""
-    return [(name, argument.out_name or name) for name, argument in field.args.items()
-            if get_named_type(argument.type) is GraphQLID]
+def _holds_text(input_type: Any, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether values of ``input_type`` can contain an ID or a String (through lists and
+    input objects; ``seen`` stops at input types that contain themselves)."""
+    named = get_named_type(input_type)
+    if named in (GraphQLID, GraphQLString):
+        return True
+    if isinstance(named, GraphQLInputObjectType) and named.name not in seen:
+        return any(_holds_text(field.type, seen | {named.name})
+                   for field in named.fields.values())
+    return False
 
 
-class IdArgumentsMiddleware:
-    """graphql-core middleware: refuses bad ids in any ID argument before the resolver
-    runs. The ID arguments of each field are worked out once per schema field."""
+def _text_arguments(field: GraphQLField) -> list[tuple[str, str, Any]]:
+    """``(graphql name, resolver keyword, type)`` of the arguments that can hold ids or
+    strings."""
+    return [(name, argument.out_name or name, argument.type)
+            for name, argument in field.args.items() if _holds_text(argument.type)]
 
-    def __init__(self) -> None:
-        # keyed by the type object: the unified graph and a subgraph share type names
-        self._known: dict[tuple[Any, str], list[tuple[str, str]]] = {}
 
-    def resolve(self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo,
-                **args: Any) -> Any:
-        if args:
-            key = (info.parent_type, info.field_name)
-            arguments = self._known.get(key)
-            if arguments is None:
-                field = info.parent_type.fields[info.field_name]
-                arguments = self._known[key] = _id_arguments(field)
-            for name, keyword in arguments:
-                value = args.get(keyword)
-                if isinstance(value, list):
-                    for index, item in enumerate(value):
-                        check_id(f"{name}[{index}]", item)
-                elif value is not None:
-                    check_id(name, value)
-        return next_(root, info, **args)
+def _check_value(where: str, input_type: Any, value: Any) -> None:
+    """Check every id and string in ``value``, an argument value of ``input_type`` as
+    coerced."""
+    if value is None:
+        return
+    nullable = get_nullable_type(input_type)
+    if isinstance(nullable, GraphQLList):
+        for index, item in enumerate(value):
+            _check_value(f"{where}[{index}]", nullable.of_type, item)
+    elif nullable is GraphQLID:
+        check_id(where, value)
+    elif nullable is GraphQLString and (problem := text_problem(value)) is not None:
+        raise bad_input(f"`{where}` is not usable ({problem}).")
+    elif isinstance(nullable, GraphQLInputObjectType) and isinstance(value, dict):
+        for name, field in nullable.fields.items():
+            _check_value(f"{where}.{name}", field.type, value.get(field.out_name or name))
+
+
+def guard_id_arguments(schema: GraphQLSchema) -> None:
+    """Wrap the resolver of every field with ID or String arguments so that bad ids (and
+    strings no database or source can take) are refused before it runs. Done once per
+    schema, at build time: fields without such arguments keep their resolver untouched
+    (no per-field cost, unlike an execution middleware)."""
+    for named in schema.type_map.values():
+        if not isinstance(named, GraphQLObjectType) or named.name.startswith("__"):
+            continue
+        for field in named.fields.values():
+            arguments = _text_arguments(field)
+            if arguments:
+                field.resolve = _guarded(field.resolve or default_field_resolver, arguments)
+
+
+def _guarded(resolve: Callable[..., Any], arguments: list[tuple[str, str, Any]]
+             ) -> Callable[..., Any]:
+    def checked(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        for name, keyword, input_type in arguments:
+            _check_value(name, input_type, args.get(keyword))
+        return resolve(root, info, **args)
+
+    return checked
 
 
 def checked_representations(representations: Any,
@@ -136,5 +181,3 @@ def guard_entities(schema: GraphQLSchema) -> None:
 
     field.resolve = checked
 
-
-ID_ARGUMENTS = IdArgumentsMiddleware()
