@@ -14,7 +14,7 @@ import graphene
 from graphene_federation import LATEST_VERSION, build_schema, shareable
 
 from apps.federation.schema.common import Money
-from apps.federation.schema.edge import guard_entities, guard_id_arguments
+from apps.federation.schema.edge import guard_arguments, guard_entities
 from apps.federation.schema.graphs import building, unified
 from apps.federation.schema.graphs import catalog as catalog_graph
 from apps.federation.schema.graphs import customers as customers_graph
@@ -42,7 +42,7 @@ def unified_schema() -> graphene.Schema:
     with building(unified):
         schema = graphene.Schema(query=unified.Query, mutation=unified.Mutation,
                                  types=unified.TYPES)
-    guard_id_arguments(schema.graphql_schema)
+    guard_arguments(schema.graphql_schema)
     return schema
 
 
@@ -53,7 +53,7 @@ def subgraph_schema(domain: str) -> graphene.Schema:
     with building(graph):
         schema = build_schema(query=graph.Query, mutation=getattr(graph, "Mutation", None),
                               types=graph.TYPES, federation_version=LATEST_VERSION)
-    guard_id_arguments(schema.graphql_schema)
+    guard_arguments(schema.graphql_schema)
     guard_entities(schema.graphql_schema)
     return schema
 

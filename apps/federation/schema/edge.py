@@ -1,6 +1,6 @@
 """Checks on what a caller hands the API, made before anything reaches a source or the
 database: ids and strings (every argument of type ``ID`` or ``String``, in input objects
-too: see ``guard_id_arguments``, applied to every schema as it is built) and the
+too: see ``guard_arguments``, applied to every schema as it is built) and the
 representations given to ``_entities``. A bad value is a field error with
 ``extensions.code`` BAD_USER_INPUT that says what to send instead, never an exception
 deep in a loader (an empty id used to stop the whole request in the entity cache, a NUL
@@ -26,6 +26,7 @@ from graphql import (
     get_named_type,
     get_nullable_type,
 )
+from graphql.pyutils import Undefined
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 #: longer than any source's key; bounds what one id can make a cache key or a query carry
@@ -106,24 +107,37 @@ def _check_value(where: str, input_type: Any, value: Any) -> None:
             _check_value(f"{where}.{name}", field.type, value.get(field.out_name or name))
 
 
-def guard_id_arguments(schema: GraphQLSchema) -> None:
-    """Wrap the resolver of every field with ID or String arguments so that bad ids (and
-    strings no database or source can take) are refused before it runs. Done once per
-    schema, at build time: fields without such arguments keep their resolver untouched
-    (no per-field cost, unlike an execution middleware)."""
+def _defaults(field: GraphQLField) -> dict[str, Any]:
+    """Resolver keyword -> default value, of the arguments that have a non-null default."""
+    return {argument.out_name or name: argument.default_value
+            for name, argument in field.args.items()
+            if argument.default_value is not Undefined and argument.default_value is not None}
+
+
+def guard_arguments(schema: GraphQLSchema) -> None:
+    """Wrap the resolver of every field with ID or String arguments, or arguments with a
+    default, before it runs: bad ids (and strings no database or source can take) are
+    refused, and an explicit null for an argument with a default means that default
+    (`sagas(first: null)` reached the resolver as None and failed on a comparison).
+    Done once per schema, at build time: other fields keep their resolver untouched (no
+    per-field cost, unlike an execution middleware)."""
     for named in schema.type_map.values():
         if not isinstance(named, GraphQLObjectType) or named.name.startswith("__"):
             continue
         for field in named.fields.values():
-            arguments = _text_arguments(field)
-            if arguments:
-                field.resolve = _guarded(field.resolve or default_field_resolver, arguments)
+            texts, defaults = _text_arguments(field), _defaults(field)
+            if texts or defaults:
+                field.resolve = _guarded(field.resolve or default_field_resolver, texts,
+                                         defaults)
 
 
-def _guarded(resolve: Callable[..., Any], arguments: list[tuple[str, str, Any]]
-             ) -> Callable[..., Any]:
+def _guarded(resolve: Callable[..., Any], texts: list[tuple[str, str, Any]],
+             defaults: dict[str, Any]) -> Callable[..., Any]:
     def checked(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
-        for name, keyword, input_type in arguments:
+        for keyword, default in defaults.items():
+            if keyword in args and args[keyword] is None:
+                args[keyword] = default
+        for name, keyword, input_type in texts:
             _check_value(name, input_type, args.get(keyword))
         return resolve(root, info, **args)
 
