@@ -97,3 +97,4 @@ def test_error_reports_hide_urls_that_carry_passwords(settings):
     shown = reporter.get_safe_settings()
     assert PASSWORD not in repr(shown)
     assert shown["DATABASE_URL"] == reporter.cleansed_substitute
+    assert shown["STATIC_URL"] == settings.STATIC_URL  # URLs without secrets stay readable
