@@ -17,6 +17,12 @@ from dictamesh.env import env_bool, env_float, env_int, env_list, env_parsed, en
 from dictamesh.events.kafka_config import KafkaSecurity
 from dictamesh.observability.logging import build_logging_config
 from dictamesh.secrets import derive_key
+from dictamesh.setting_values import (
+    allowed_hosts,
+    bootstrap_servers,
+    fernet_keys,
+    proxy_ssl_header,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,8 +33,27 @@ if not SECRET_KEY:
     raise ImproperlyConfigured(
         "Set the environment variable SECRET_KEY: it is required when DEBUG is off."
     )
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["localhost", ".localhost", "127.0.0.1"])
+ALLOWED_HOSTS = allowed_hosts("ALLOWED_HOSTS", env_list(
+    "ALLOWED_HOSTS", default=["localhost", ".localhost", "127.0.0.1"]))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS and cookies: secure unless DEBUG is on (`manage.py check --deploy` finds nothing
+# to warn about with the production environment the README documents). Probes are
+# answered before SecurityMiddleware, so plain-HTTP health checks are never redirected;
+# so is /metrics, scraped inside the cluster.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# "<header>=<value>" set by the TLS-terminating proxy, e.g. X-Forwarded-Proto=https. Only
+# behind a proxy that always sets (or strips) that header: a client could send it itself.
+SECURE_PROXY_SSL_HEADER = env_parsed("SECURE_PROXY_SSL_HEADER", "", proxy_ssl_header,
+                                     "<header>=<value>, e.g. X-Forwarded-Proto=https")
+# Django's error reports hide settings by name; URLs may carry passwords too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dictamesh.observability.reporting.SecretsFilter"
 
 # --- Applications -------------------------------------------------------------------------
 # django-tenants: SHARED_APPS live in the public schema, TENANT_APPS in every tenant schema.
@@ -122,7 +147,8 @@ def _parse_database_url(url: str) -> dict:
 
 
 _database = env_parsed(
-    "DATABASE_URL", DATABASE_URL, _parse_database_url, "a PostgreSQL URL"
+    "DATABASE_URL", DATABASE_URL, _parse_database_url, "a PostgreSQL URL",
+    url_with_password=True,
 )
 # django-tenants wraps the real backend; django-prometheus' backend counts queries.
 _database["ENGINE"] = "django_tenants.postgresql_backend"
@@ -142,7 +168,8 @@ def _parse_redis_url(url: str) -> str:
     return url
 
 
-REDIS_URL = env_parsed("REDIS_URL", REDIS_URL, _parse_redis_url, "a Redis URL")
+REDIS_URL = env_parsed("REDIS_URL", REDIS_URL, _parse_redis_url, "a Redis URL",
+                       url_with_password=True)
 # How long a Redis client waits to connect and for an answer (dictamesh.redis_clients).
 REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 2.0, minimum=0.001)
 CACHES = {
@@ -192,9 +219,8 @@ SAGA_RECOVERY_INTERVAL_SECONDS = env_float("SAGA_RECOVERY_INTERVAL_SECONDS", 10.
 SAGA_INVOICE_MAX_LINES = env_int("SAGA_INVOICE_MAX_LINES", 50, minimum=1)
 
 # --- Kafka ----------------------------------------------------------------------------------
-KAFKA_BOOTSTRAP_SERVERS = env_list("KAFKA_BOOTSTRAP_SERVERS", default=["127.0.0.1:9092"])
-if not KAFKA_BOOTSTRAP_SERVERS:
-    raise ImproperlyConfigured("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port[,host:port].")
+KAFKA_BOOTSTRAP_SERVERS = bootstrap_servers("KAFKA_BOOTSTRAP_SERVERS", env_list(
+    "KAFKA_BOOTSTRAP_SERVERS", default=["127.0.0.1:9092"]))
 # A real cluster's TLS and SASL, used by every Kafka client (dictamesh.events.kafka_config).
 # SSL files are PEM paths; an empty CA file means the system's trusted authorities.
 KAFKA_SECURITY_PROTOCOL = env_str("KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT").upper()
@@ -300,6 +326,7 @@ if not DICTAMESH_CREDENTIALS_KEYS:
         "Set DICTAMESH_CREDENTIALS_KEYS (comma-separated Fernet keys): it is required when "
         "DEBUG is off. Make one with `python -c 'from cryptography.fernet import Fernet; "
         "print(Fernet.generate_key().decode())'`.")
+fernet_keys("DICTAMESH_CREDENTIALS_KEYS", DICTAMESH_CREDENTIALS_KEYS)
 
 # --- Calls to sources: circuit breaker and the entity cache ----------------------------------
 # A source connection's breaker opens after this many failures in a row (across processes)

@@ -12,6 +12,8 @@ from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
+from dictamesh.setting_values import redact_url, without_secret
+
 T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -72,13 +74,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_parsed(name: str, default: str, parse: Callable[[str], T], expected: str) -> T:
-    """Parse the variable with ``parse``; any error names the variable and the expected form."""
+def env_parsed(name: str, default: str, parse: Callable[[str], T], expected: str,
+               *, url_with_password: bool = False) -> T:
+    """Parse the variable with ``parse``; any error names the variable and the expected form.
+    ``url_with_password``: the value is a URL that may carry a password, which the error
+    must not repeat (it ends up in logs and on consoles)."""
     raw = os.environ.get(name, default)
     try:
         return parse(raw)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}: {exc}") from None
+        if not url_with_password:
+            raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}: {exc}") from None
+        message = f"{name}={redact_url(raw)!r} is not {expected}: {without_secret(str(exc), raw)}"
+        raise ImproperlyConfigured(message) from None
 
 
 def require_number(name: str, value: object, *, minimum: float | None = None,

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django_tenants.utils import get_public_schema_name
 
 from apps.tenancy.contracts import SCOPES
-from apps.tenancy.services import verify_api_key
+from apps.tenancy.services import api_key_expired_at, verify_api_key
 
 REALM = "dictamesh"
 # A header longer than this is no key of ours; refuse it before any work.
@@ -74,6 +74,11 @@ def authenticate(request: HttpRequest) -> Principal:
         raise _unauthenticated("The Authorization header is malformed.")
     verified = verify_api_key(token)
     if verified is None:
+        expired = api_key_expired_at(token)
+        if expired is not None:
+            raise _unauthenticated(
+                f"The API key expired at {expired.isoformat(timespec='seconds')}; "
+                "use a newer key.")
         raise _unauthenticated("The API key is invalid or has been revoked.")
     schema = _request_schema(request)
     if schema == get_public_schema_name():

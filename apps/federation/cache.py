@@ -7,6 +7,10 @@ the generation numbers of the entity types the document reads. A change event bu
 type's generation (`bump`), so every answer that read that type is unreachable at once:
 invalidation is O(1) and never scans keys; the unreachable entries expire by their TTL.
 Only answers without errors are stored: a degraded answer must not outlive the outage.
+
+Redis down is no reason to fail a query: the cache is then bypassed (``response_key``
+gives None, nothing is read or stored) for a few seconds at a time, and each bypass is
+counted in ``dictamesh_redis_bypassed_total{component="graphql_response_cache"}``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from graphql import (
     print_ast,
     visit,
 )
+
+from dictamesh.cache.outage import REDIS_ERRORS, RedisOutage
+
+OUTAGE = RedisOutage("graphql_response_cache")
 
 #: the generation bumped by every change: catalog answers (graph, events) may change with any
 ANY_CHANGE = "any"
@@ -81,9 +89,16 @@ _VALUE_TYPES = frozenset({"String", "Int", "Float", "Boolean", "ID", "Money", "P
 
 
 def response_key(scope: str, document: DocumentNode, operation_name: str | None,
-                 variables: dict[str, Any] | None, entity_types: Iterable[str]) -> str:
+                 variables: dict[str, Any] | None, entity_types: Iterable[str]) -> str | None:
+    """The answer's cache key; None while Redis is unavailable (do not cache)."""
     types = list(entity_types)
-    generations = cache.get_many([_GENERATION.format(t) for t in types])
+    if OUTAGE.skipping():
+        return None
+    try:
+        generations = cache.get_many([_GENERATION.format(t) for t in types])
+    except REDIS_ERRORS as exc:
+        OUTAGE.failed(exc)
+        return None
     stamp = ",".join(f"{t}={generations.get(_GENERATION.format(t), 0)}" for t in types)
     text = json.dumps([scope, print_ast(document), operation_name or "", variables or {},
                        stamp], sort_keys=True, separators=(",", ":"), default=str)
@@ -91,12 +106,19 @@ def response_key(scope: str, document: DocumentNode, operation_name: str | None,
 
 
 def get(key: str) -> dict[str, Any] | None:
-    value = cache.get(key)
+    try:
+        value = cache.get(key)
+    except REDIS_ERRORS as exc:
+        OUTAGE.failed(exc)
+        return None
     return value if isinstance(value, dict) else None
 
 
 def put(key: str, response: dict[str, Any]) -> None:
-    cache.set(key, response, timeout=ttl_seconds())
+    try:
+        cache.set(key, response, timeout=ttl_seconds())
+    except REDIS_ERRORS as exc:
+        OUTAGE.failed(exc)
 
 
 def bump(entity_types: Iterable[str]) -> None:

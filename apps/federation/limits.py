@@ -1,9 +1,20 @@
 """Limits on what one GraphQL request may ask, checked before any resolver runs.
 
 The view calls, in order: ``check_batch`` (a JSON array of operations), ``parse_limited``
-(token count, syntax), then ``validate_limits`` (graphql-core's standard validation plus
-depth, cost, aliases and introspection). Every refusal is a GraphQLError whose
-``extensions.code`` says which limit was hit.
+(token count, syntax; exact duplicate fields are folded), then ``validate_limits``: first
+this module's cheap rules (depth, cost, aliases, introspection: linear in the document),
+and only for a document within them graphql-core's standard validation, whose field-merge
+check (OverlappingFieldsCanBeMerged) is quadratic in fields sharing a response name. Every
+refusal is a GraphQLError whose ``extensions.code`` says which limit was hit.
+
+Why the order and the folding: a 14 KB document of conflicting aliases cost 2.4-5 s of
+CPU in the merge check before it was refused for its aliases; refused by the alias rule
+first, it costs milliseconds. A valid query naming one field 900 times exhausted
+graphql-core's comparison budget ("Validation aborted"); identical fields are the same
+field to GraphQL (execution merges them by response name), so folding them changes no
+answer and leaves the merge check nothing to compare. What remains for that check is
+bounded by a comparison budget of MERGE_CHECK_BUDGET (about 10 ms); a document
+that exhausts it is refused as QUERY_TOO_COMPLEX.
 
 The defaults, and why (compared with graphql-armor, Apollo and GitHub's API):
 - max_depth 15: graphql-armor defaults to 6, but a federated entity graph nests deeper
@@ -19,28 +30,34 @@ The defaults, and why (compared with graphql-armor, Apollo and GitHub's API):
   enables batching on request, and 10 is its documented example ceiling.
 - introspection: off unless settings.GRAPHQL_INTROSPECTION (default: settings.DEBUG) turns
   it on, as Apollo Router does in production; a tenant can override it. When off, "Did you
-  mean ...?" suggestions are hidden as well, since they would leak the schema anyway.
+  mean ...?" suggestions are hidden as well, since they would leak the schema anyway, and
+  a subgraph's `_service { sdl }` (the whole schema) is answered to admin-scoped keys only
+  (the ones a gateway composing the subgraphs is given).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, ClassVar
+from typing import Any
 
 from django.conf import settings
 from graphql import (
     DocumentNode,
+    ExecutableDefinitionNode,
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
     GraphQLSyntaxError,
+    InlineFragmentNode,
     OperationDefinitionNode,
+    SelectionSetNode,
     parse,
     specified_rules,
     validate,
 )
-from graphql.validation import ValidationContext, ValidationRule
+from graphql.language import Node
+from graphql.validation import OverlappingFieldsCanBeMergedRule, ValidationContext
 
 from apps.federation.query_measure import Measure, QueryMeasurer
 from apps.tenancy.services import tenant_graphql_limits
@@ -49,6 +66,13 @@ from apps.tenancy.services import tenant_graphql_limits
 # document made of one huge string or comment is still refused before it is lexed.
 SOURCE_CHARS_PER_TOKEN = 64
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+SDL_FIELD = "_service"
+# Units of graphql-core's field-merge check (field maps, argument lists and fragment pairs
+# compared). 5 000 is about 10 ms of CPU here, and far above what a document within the
+# other limits needs once identical fields are folded (the standard introspection query
+# and every query of the test suite stay well below); graphql-core's default, 500 000,
+# let one document spend ~0.5 s.
+MERGE_CHECK_BUDGET = 5_000
 
 
 @dataclass(frozen=True)
@@ -91,9 +115,9 @@ def parse_limited(source: str, limits: QueryLimits) -> DocumentNode:
         raise _error("No query given: send the GraphQL document in `query`.",
                      "GRAPHQL_PARSE_FAILED")
     try:
-        return parse(source, no_location=False, max_lexical_tokens=limits.max_tokens,
-                     max_comments=limits.max_tokens,
-                     max_source_length=limits.max_tokens * SOURCE_CHARS_PER_TOKEN)
+        document = parse(source, no_location=False, max_lexical_tokens=limits.max_tokens,
+                         max_comments=limits.max_tokens,
+                         max_source_length=limits.max_tokens * SOURCE_CHARS_PER_TOKEN)
     except GraphQLSyntaxError as exc:
         if "Parsing aborted" in exc.message and "nested too deeply" in exc.message:
             raise _error(f"The query nests too deeply to be parsed; at most "
@@ -104,93 +128,143 @@ def parse_limited(source: str, limits: QueryLimits) -> DocumentNode:
                          "QUERY_TOO_LARGE") from exc
         raise _error(exc.message, "GRAPHQL_PARSE_FAILED", source=exc.source,
                      positions=exc.positions) from exc
+    for definition in document.definitions:
+        if isinstance(definition, ExecutableDefinitionNode):
+            _fold_duplicates(definition.selection_set)
+    return document
 
 
-class _LimitRule(ValidationRule):
-    """A rule bound to one request's limits and variables (see ``_bind``)."""
+def _fold_duplicates(selection_set: SelectionSetNode | None) -> None:
+    """Drop each selection structurally identical to an earlier one of the same selection
+    set, innermost first, in place (the document is this request's own)."""
+    if selection_set is None:
+        return
+    seen: set[Any] = set()
+    kept = []
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode | InlineFragmentNode):
+            _fold_duplicates(selection.selection_set)
+        shape = _shape(selection)
+        if shape not in seen:
+            seen.add(shape)
+            kept.append(selection)
+    if len(kept) < len(selection_set.selections):
+        selection_set.selections = tuple(kept)
 
-    limits: ClassVar[QueryLimits]
-    variables: ClassVar[dict[str, Any] | None]
+
+def _shape(node: Any) -> Any:
+    """A hashable value equal for AST nodes that print the same (locations left out);
+    much cheaper than printing them."""
+    if isinstance(node, Node):
+        return (node.kind, *(_shape(getattr(node, key)) for key in node.keys if key != "loc"))
+    if isinstance(node, list | tuple):
+        return tuple(_shape(item) for item in node)
+    return node
 
 
-class _MeasuredRule(_LimitRule):
-    """Measures each operation (through its fragments) and lets ``check`` judge it."""
-
-    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-        context: ValidationContext = self.context
-        fragments = {d.name.value: d for d in context.document.definitions
-                     if isinstance(d, FragmentDefinitionNode)}
-        measurer = QueryMeasurer(context.schema, fragments, self.variables,
-                                 depth_cap=self.limits.max_depth + 1)
+def _measure_errors(schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits,
+                    variables: dict[str, Any] | None) -> list[GraphQLError]:
+    """Depth, cost and aliases of each operation, straight from the AST: no visitor and no
+    TypeInfo, so the cost is a walk of the document (fragments measured once each)."""
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    errors: list[GraphQLError] = []
+    for node in document.definitions:
+        if not isinstance(node, OperationDefinitionNode):
+            continue
+        measurer = QueryMeasurer(schema, fragments, variables,
+                                 depth_cap=limits.max_depth + 1)
         try:
             measure = measurer.operation(node)
         except RecursionError:  # a chain of fragments longer than Python's stack
-            self.report_error(_error(
-                f"The query nests too deeply; at most {self.limits.max_depth} levels are "
-                "allowed.", "QUERY_TOO_DEEP", nodes=[node]))
-            return
-        self.check(node, measure)
-
-    def check(self, node: OperationDefinitionNode, measure: Measure) -> None:
-        raise NotImplementedError
+            measure = Measure(depth=limits.max_depth + 1)
+        errors.extend(_judged(node, measure, limits))
+    return errors
 
 
-class MaxDepthRule(_MeasuredRule):
-    def check(self, node: OperationDefinitionNode, measure: Measure) -> None:
-        if measure.depth > self.limits.max_depth:
-            self.report_error(_error(
-                f"The query nests deeper than {self.limits.max_depth} levels (the limit). "
-                "Ask for fewer nested fields, or fetch the deeper part in a second query.",
-                "QUERY_TOO_DEEP", nodes=[node]))
+def _judged(node: OperationDefinitionNode, measure: Measure,
+            limits: QueryLimits) -> list[GraphQLError]:
+    errors = []
+    if measure.depth > limits.max_depth:
+        errors.append(_error(
+            f"The query nests deeper than {limits.max_depth} levels (the limit). "
+            "Ask for fewer nested fields, or fetch the deeper part in a second query.",
+            "QUERY_TOO_DEEP", nodes=[node]))
+    if measure.cost > limits.max_cost:
+        errors.append(_error(
+            f"The query's estimated cost is {measure.cost}, above the limit of "
+            f"{limits.max_cost}. Lower `first` on list fields, ask for fewer ids "
+            "or fields, or split the query.", "QUERY_TOO_COSTLY", nodes=[node]))
+    if measure.aliases > limits.max_aliases:
+        errors.append(_error(
+            f"The query uses {measure.aliases} aliases; at most {limits.max_aliases} "
+            "are allowed. Use list fields with `ids` instead of one alias per item.",
+            "TOO_MANY_ALIASES", nodes=[node]))
+    return errors
 
 
-class MaxCostRule(_MeasuredRule):
-    def check(self, node: OperationDefinitionNode, measure: Measure) -> None:
-        if measure.cost > self.limits.max_cost:
-            self.report_error(_error(
-                f"The query's estimated cost is {measure.cost}, above the limit of "
-                f"{self.limits.max_cost}. Lower `first` on list fields, ask for fewer ids "
-                "or fields, or split the query.", "QUERY_TOO_COSTLY", nodes=[node]))
+def _introspection_errors(document: DocumentNode, sdl_allowed: bool) -> list[GraphQLError]:
+    """__schema and __type (and _service, unless ``sdl_allowed``) wherever they appear,
+    fragments included (every definition of the document is walked, not only what the
+    operations reach)."""
+    errors: list[GraphQLError] = []
+    pending = [d.selection_set for d in document.definitions
+               if isinstance(d, ExecutableDefinitionNode)]
+    while pending:
+        selection_set = pending.pop()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode) and \
+                    selection.name.value in INTROSPECTION_FIELDS:
+                errors.append(_error(
+                    "Introspection is disabled for this API; ask your DictaMesh "
+                    "administrator for the schema (SDL) instead.", "INTROSPECTION_DISABLED",
+                    nodes=[selection]))
+            elif isinstance(selection, FieldNode) and not sdl_allowed and \
+                    selection.name.value == SDL_FIELD:
+                errors.append(_error(
+                    "The subgraph's SDL (`_service`) is served only to admin-scoped API keys "
+                    "while introspection is disabled; use the key your gateway is given, or "
+                    "ask your administrator for the schema files.", "INTROSPECTION_DISABLED",
+                    nodes=[selection]))
+            child = getattr(selection, "selection_set", None)
+            if child is not None:
+                pending.append(child)
+    return errors
 
 
-class MaxAliasesRule(_MeasuredRule):
-    def check(self, node: OperationDefinitionNode, measure: Measure) -> None:
-        if measure.aliases > self.limits.max_aliases:
-            self.report_error(_error(
-                f"The query uses {measure.aliases} aliases; at most {self.limits.max_aliases} "
-                "are allowed. Use list fields with `ids` instead of one alias per item.",
-                "TOO_MANY_ALIASES", nodes=[node]))
+class _BudgetedMergeRule(OverlappingFieldsCanBeMergedRule):
+    """graphql-core's field-merge check with MERGE_CHECK_BUDGET instead of its default."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.rule_context.remaining_complexity_budget = MERGE_CHECK_BUDGET
 
 
-class NoIntrospectionRule(_LimitRule):
-    """Refuses __schema and __type wherever they appear, fragments included (the visitor
-    walks every definition of the document, not only the operations)."""
-
-    def enter_field(self, node: FieldNode, *_: Any) -> None:
-        if node.name.value in INTROSPECTION_FIELDS:
-            self.report_error(_error(
-                "Introspection is disabled for this API; ask your DictaMesh administrator "
-                "for the schema (SDL) instead.", "INTROSPECTION_DISABLED", nodes=[node]))
-
-
-def _bind(rule: type[_LimitRule], limits: QueryLimits,
-          variables: dict[str, Any] | None) -> type[_LimitRule]:
-    return type(rule.__name__, (rule,), {"limits": limits, "variables": variables})
+_STANDARD_RULES = [_BudgetedMergeRule if rule is OverlappingFieldsCanBeMergedRule else rule
+                   for rule in specified_rules]
 
 
 def validate_limits(schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits,
-                    variables: dict[str, Any] | None) -> list[GraphQLError]:
-    """graphql-core's standard validation plus this module's limits; an empty list means
-    the document may execute. Every error carries ``extensions.code`` (standard errors:
-    GRAPHQL_VALIDATION_FAILED)."""
-    ours: list[type[_LimitRule]] = [MaxDepthRule, MaxCostRule, MaxAliasesRule]
+                    variables: dict[str, Any] | None, *,
+                    sdl_allowed: bool = False) -> list[GraphQLError]:
+    """This module's limits, then (for a document within them) graphql-core's standard
+    validation; an empty list means the document may execute. Every error carries
+    ``extensions.code`` (standard errors: GRAPHQL_VALIDATION_FAILED). ``sdl_allowed``:
+    the caller may ask for `_service` while introspection is off (an admin key)."""
+    errors = _measure_errors(schema, document, limits, variables)
     if not limits.introspection:
-        ours.append(NoIntrospectionRule)
-    rules = [*specified_rules, *(_bind(rule, limits, variables) for rule in ours)]
-    errors = validate(schema, document, rules=rules,
+        errors += _introspection_errors(document, sdl_allowed)
+    if errors:
+        return errors
+    errors = validate(schema, document, rules=_STANDARD_RULES,
                       hide_suggestions=not limits.introspection)
-    for error in errors:
-        if not (error.extensions or {}).get("code"):
+    for index, error in enumerate(errors):
+        if error.message == "Validation aborted.":  # a budget of graphql-core ran out
+            errors[index] = _error(
+                "The query is too complex to validate: too many fields share a name or a "
+                "fragment. Give repeated fields distinct aliases or fewer variants, or split "
+                "the query.", "QUERY_TOO_COMPLEX")
+        elif not (error.extensions or {}).get("code"):
             error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
     return errors
 

@@ -20,6 +20,8 @@ few.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,8 @@ from apps.adapters.services import (
     data_product_for,
 )
 from dictamesh.resilience import CircuitOpenError
+
+log = logging.getLogger(__name__)
 
 # Error codes in `extensions.code`; the message always says what the consumer can do.
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
@@ -151,12 +155,37 @@ def load_invoices_by_customer(customer_ids: Sequence[str]) -> list[CustomerInvoi
             for key in customer_ids]
 
 
+def guarded(name: str, batch: Callable[[list[Any]], list[Any]]
+            ) -> Callable[[list[Any]], list[Any]]:
+    """``batch``, but an exception it raises becomes an error for each of its keys.
+
+    graphql-sync-dataloaders runs batches outside any field's error handling: an
+    exception there escaped `execute` and turned the whole request into a 500. As an
+    error value per key, it becomes a field error of exactly the fields that asked."""
+
+    def run(keys: list[Any]) -> list[Any]:
+        try:
+            return batch(keys)
+        except GraphQLError as exc:
+            return [exc] * len(keys)
+        except Exception:  # noqa: BLE001 - any failure is reported per key, not raised
+            reference = uuid.uuid4().hex[:12]
+            log.exception("loader %s failed for %d keys (ref %s)", name, len(keys), reference)
+            error = GraphQLError(
+                f"Internal error while loading this data (reference {reference}); retry, "
+                "and report the reference if it persists.",
+                extensions={"code": "INTERNAL_SERVER_ERROR"})
+            return [error] * len(keys)
+
+    return run
+
+
 def _loader(info: GraphQLResolveInfo, key: str,
             batch: Callable[[list[Any]], list[Any]]) -> SyncDataLoader:
     loaders = context_of(info).loaders
     loader = loaders.get(key)
     if loader is None:
-        loader = loaders[key] = SyncDataLoader(batch)
+        loader = loaders[key] = SyncDataLoader(guarded(key, batch))
     return loader
 
 

@@ -13,7 +13,6 @@ POST `{"query", "variables", "operationName"}` (or a JSON array of them: a batch
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 import graphene
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import View
 from graphql import (
@@ -40,6 +40,7 @@ from apps.federation.limits import QueryLimits, check_batch, parse_limited, vali
 from apps.federation.loaders import SOURCE_UNAVAILABLE, ExecutionContext, RequestContext
 from apps.federation.ratelimit import RateLimited, check_rate
 from apps.federation.schema import ENTITY_OF_TYPE, UNCACHED_TYPES, unified_schema
+from dictamesh import jsonbody
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class GraphQLView(View):
         return self._serve(request, lambda: dict(request.GET.items()), read_only=True)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        return self._serve(request, lambda: json.loads(request.body or b"null"),
+        return self._serve(request, lambda: jsonbody.loads(request.body or b"null"),
                            read_only=False)
 
     def _serve(self, request: HttpRequest, payload: Callable[[], Any],
@@ -127,6 +128,12 @@ class GraphQLView(View):
             return _refusal(exc.status, exc.code, exc.message, exc.headers)
         except RateLimited as exc:
             return _refusal(429, exc.code, str(exc), exc.headers)
+        except RequestDataTooBig:
+            return _refusal(413, "REQUEST_TOO_LARGE",
+                            f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes: "
+                            "send a smaller query or fewer operations per batch.")
+        except jsonbody.JSONTooDeep as exc:
+            return _refusal(400, "BAD_REQUEST", f"The body is not usable: {exc}.")
         except (ValueError, UnicodeDecodeError):
             return _refusal(400, "BAD_REQUEST", "The body is not JSON: send "
                             '{"query": "...", "variables": {...}} as application/json.')
@@ -151,7 +158,7 @@ class GraphQLView(View):
         variables = params.get("variables") or None
         if isinstance(variables, str):  # GET sends them as JSON text
             try:
-                variables = json.loads(variables)
+                variables = jsonbody.loads(variables)
             except ValueError:
                 variables = "invalid"
         if variables is not None and not isinstance(variables, dict):
@@ -172,7 +179,8 @@ class GraphQLView(View):
                 except AuthError as exc:
                     return _Outcome(exc.status, _errors(GraphQLError(
                         exc.message, extensions={"code": exc.code})))
-        errors = validate_limits(schema, document, limits, variables)
+        errors = validate_limits(schema, document, limits, variables,
+                                 sdl_allowed="admin" in principal.scopes)
         if errors:
             return _Outcome(400, _errors(*errors))
         operation = get_operation_ast(document, operation_name)
@@ -198,7 +206,7 @@ class GraphQLView(View):
             key = cache.response_key(scope, document, operation_name, variables,
                                      cache.entity_types_read(schema, document,
                                                              ENTITY_OF_TYPE, read))
-            hit = cache.get(key)
+            hit = cache.get(key) if key is not None else None  # None: Redis is down
             if hit is not None:
                 return _Outcome(200, hit)
         context = RequestContext(request=request, scope=",".join(sorted(principal.scopes)))

@@ -10,6 +10,11 @@ guessed at any speed, so a slow hash would only cost ~100 ms on every API reques
 keyed hash adds that a stolen database alone is not enough to test candidate keys: the
 pepper (settings.API_KEY_PEPPER, by default derived from SECRET_KEY) lives outside it.
 Changing the pepper (or SECRET_KEY while no pepper is set) invalidates every key.
+
+The tenant segment must name the key's own tenant: a key whose segment was edited (say,
+to look like another tenant's) is refused like a wrong secret. A key may carry an expiry
+(``expires_at``); after it the key is refused, and ``api_key_expired_at`` tells the
+caller why.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import hmac
 import secrets
 import string
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -83,9 +88,14 @@ def split_key(plaintext: str) -> tuple[str, str] | None:
     return prefix, secret
 
 
-def create_api_key(tenant_slug: str, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
-    """A new key for the tenant and its plaintext, which is shown this once and never again."""
+def create_api_key(tenant_slug: str, name: str, scopes: Iterable[str],
+                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """A new key for the tenant and its plaintext, which is shown this once and never again.
+    ``expires_at``: when the key stops working (None: when it is revoked)."""
     requested = list(scopes)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApiKeyError(f"The expiry {expires_at.isoformat()} is already past: give a "
+                          "future time (or none, for a key valid until revoked).")
     if not requested:
         raise ApiKeyError(f"Give the key a scope: one of {', '.join(SCOPES)}.")
     granted = expand_scopes(requested)
@@ -98,12 +108,14 @@ def create_api_key(tenant_slug: str, name: str, scopes: Iterable[str]) -> tuple[
                           f"(`manage.py onboard_tenant {tenant_slug}`).")
     prefix, secret = _random(PREFIX_LENGTH), _random(SECRET_LENGTH)
     key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix,
-                                secret_hash=hash_secret(secret), scopes=sorted(granted))
+                                secret_hash=hash_secret(secret), scopes=sorted(granted),
+                                expires_at=expires_at)
     return key, f"{KEY_PREFIX}_{tenant_slug}_{prefix}_{secret}"
 
 
-def verify_api_key(plaintext: str) -> VerifiedKey | None:
-    """The grant of a well-formed, known, unrevoked key; None for anything else."""
+def _genuine(plaintext: str) -> ApiKey | None:
+    """The key row ``plaintext`` is the key of (secret and tenant segment right), revoked
+    and expired ones included; None for anything else."""
     parts = split_key(plaintext)
     if parts is None:
         return None
@@ -112,11 +124,30 @@ def verify_api_key(plaintext: str) -> VerifiedKey | None:
     # compare_digest: the time taken must not reveal how much of the hash matched.
     if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
         return None
-    if key.revoked_at is not None:
+    if not plaintext.startswith(f"{KEY_PREFIX}_{key.tenant.schema_name}_{prefix}_"):
+        return None  # the tenant segment was changed: not the key that was issued
+    return key
+
+
+def verify_api_key(plaintext: str) -> VerifiedKey | None:
+    """The grant of a well-formed, known, unrevoked, unexpired key; None for anything else."""
+    key = _genuine(plaintext)
+    if key is None or key.revoked_at is not None:
+        return None
+    if key.expires_at is not None and key.expires_at <= timezone.now():
         return None
     _touch(key)
     return VerifiedKey(key_id=key.pk, tenant=key.tenant.schema_name, name=key.name,
                        scopes=expand_scopes(key.scopes))
+
+
+def api_key_expired_at(plaintext: str) -> datetime | None:
+    """When ``plaintext``, a genuine unrevoked key, expired; None if it is no such key or
+    has not expired (to tell a caller why verify_api_key refused it)."""
+    key = _genuine(plaintext)
+    if key is None or key.revoked_at is not None or key.expires_at is None:
+        return None
+    return key.expires_at if key.expires_at <= timezone.now() else None
 
 
 def _touch(key: ApiKey) -> None:

@@ -54,6 +54,8 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # None: the key is valid until revoked
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["tenant", "-created_at"]

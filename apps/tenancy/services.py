@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from django.dispatch import Signal
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from apps.tenancy.api_keys import (
+    api_key_expired_at,
     create_api_key,
     revoke_api_key,
     tenant_has_keys,
@@ -62,6 +64,7 @@ __all__ = [
     "role_in",
     "roles_of",
     "TenancyError",
+    "api_key_expired_at",
     "create_api_key",
     "ensure_superuser",
     "offboard_tenant",
@@ -157,9 +160,11 @@ def tenant_exists(slug: str) -> bool:
 def onboard_tenant(
     slug: str, name: str, domain: str, progress: Progress | None = None,
     admin_username: str | None = None,
+    admin_key_expires_at: datetime | None = None,
 ) -> OnboardingResult:
     """Create the tenant, its schema and migrations, and its domain; safe to run twice.
-    With ``admin_username``, that user (created if missing) becomes the tenant's admin."""
+    With ``admin_username``, that user (created if missing) becomes the tenant's admin.
+    ``admin_key_expires_at``: when the first admin key (made on the first run) expires."""
     say = progress or (lambda _msg: None)
     validate_slug(slug)
     domain = validate_domain(domain)
@@ -198,7 +203,8 @@ def onboard_tenant(
     # count) keeps re-runs from minting keys.
     admin_key = None
     if not tenant_has_keys(slug):
-        _, admin_key = create_api_key(slug, "admin key created at onboarding", ["admin"])
+        _, admin_key = create_api_key(slug, "admin key created at onboarding", ["admin"],
+                                      expires_at=admin_key_expires_at)
     admin_user = None
     if admin_username:
         say(f"Making {admin_username!r} an admin of {slug!r}...")

@@ -37,6 +37,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from dictamesh.cache.invalidation import InvalidationBus
+from dictamesh.cache.outage import BYPASSED
 from dictamesh.env import setting_number
 from dictamesh.observability.logging import get_logger
 from dictamesh.resilience.breaker import CircuitOpenError
@@ -60,6 +61,9 @@ HITS = Counter("dictamesh_cache_hits", "Entities served fresh, per cache level."
                ["entity_type", "level"])
 MISSES = Counter("dictamesh_cache_misses",
                  "Entities found fresh at no level and asked of the source.", ["entity_type"])
+# Reads and writes of L2 skipped because Redis was unavailable (the same metric as the
+# GraphQL response cache's bypasses, dictamesh.cache.outage).
+L2_BYPASSED = BYPASSED.labels("entity_cache_l2")
 STALE_SERVES = Counter("dictamesh_cache_stale_serves",
                        "Entities served stale because the source was unavailable.",
                        ["entity_type"])
@@ -304,6 +308,7 @@ class TieredCache:
         try:
             raw = caches[self._cache_alias].get_many(list(keys))
         except (RedisError, ConnectionInterrupted):
+            L2_BYPASSED.inc()
             log.warning("L2 (Redis) unavailable: reading past it", exc_info=True)
             return
         fills = {}
@@ -376,6 +381,7 @@ class TieredCache:
                  for i, (text, at) in entries.items()},
                 timeout=self.policy.stale_for_s)
         except (RedisError, ConnectionInterrupted):
+            L2_BYPASSED.inc()
             log.warning("L2 (Redis) unavailable: entries not written to it", exc_info=True)
         self._l1.put_many({read.l1_key(i): entry for i, entry in entries.items()})
 

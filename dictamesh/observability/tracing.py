@@ -38,13 +38,17 @@ def configure_tracing(service_name: str, otlp_endpoint: str = "") -> TracerProvi
 
 
 def _instrument_libraries() -> None:
+    from django.conf import settings
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
+    from dictamesh.observability.wsgi_path import use_safe_middleware
+
     DjangoInstrumentor().instrument()
+    use_safe_middleware(settings)  # paths outside Latin-1 crashed the instrumentor's own
     CeleryInstrumentor().instrument()
     PsycopgInstrumentor().instrument(skip_dep_check=True, enable_commenter=False)
     RedisInstrumentor().instrument()

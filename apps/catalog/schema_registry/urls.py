@@ -1,7 +1,7 @@
 """Confluent Schema Registry paths, mounted at /schema-registry/ (no trailing slashes:
 clients build these URLs themselves)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from apps.catalog.schema_registry import views
 
@@ -17,11 +17,14 @@ urlpatterns = [
     path("subjects/<str:subject>/versions/<str:version>/schema",
          views.SubjectVersionSchemaView.as_view(), name="subject-version-schema"),
     path("schemas/types", views.SchemaTypesView.as_view(), name="schema-types"),
-    path("schemas/ids/<int:schema_id>", views.SchemaByIdView.as_view(), name="schema"),
-    path("schemas/ids/<int:schema_id>/versions", views.SchemaVersionsByIdView.as_view(),
+    # <str:>: a non-integer id is the registry's JSON 404, not the site's HTML one.
+    path("schemas/ids/<str:schema_id>", views.SchemaByIdView.as_view(), name="schema"),
+    path("schemas/ids/<str:schema_id>/versions", views.SchemaVersionsByIdView.as_view(),
          name="schema-versions"),
     path("compatibility/subjects/<str:subject>/versions/<str:version>",
          views.CompatibilityView.as_view(), name="compatibility"),
     path("config", views.GlobalConfigView.as_view(), name="config"),
     path("config/<str:subject>", views.SubjectConfigView.as_view(), name="subject-config"),
+    # Anything else under the registry is a Confluent-style JSON 404.
+    re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
@@ -28,6 +30,7 @@ from apps.catalog.schema_registry.errors import (
     SchemaRegistryError,
     Unauthorized,
 )
+from dictamesh import jsonbody
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPTED_CONTENT_TYPES = frozenset({
@@ -73,7 +76,10 @@ def _read_body(request: HttpRequest) -> dict[str, Any]:
     if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
         raise _BadRequest(415, f"HTTP 415 Unsupported Media Type: {content_type}")
     try:
-        body = json.loads(request.body or b"null")
+        body = jsonbody.loads(request.body or b"null")
+    except RequestDataTooBig:
+        raise _BadRequest(413, "The request body is over "
+                          f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise _BadRequest(400, f"The request body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
@@ -198,6 +204,13 @@ class SubjectVersionSchemaView(RegistryView):
         return HttpResponse(found.schema, content_type=CONTENT_TYPE)
 
 
+def _schema_id(text: str) -> int:
+    """A schema id from the path; anything but a positive integer is no schema's id."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) < 1:
+        raise SchemaNotFound(f"Schema {text} not found: schema ids are positive integers")
+    return int(text)
+
+
 def _require_readable_schema(principal: RegistryPrincipal, schema_id: int) -> None:
     """A schema is readable through any subject the caller may read that uses it: equal
     schemas of two tenants share an id, and neither learns the other's subjects."""
@@ -207,16 +220,18 @@ def _require_readable_schema(principal: RegistryPrincipal, schema_id: int) -> No
 
 
 class SchemaByIdView(RegistryView):
-    def get(self, request: HttpRequest, schema_id: int) -> HttpResponse:
-        _require_readable_schema(self.principal, schema_id)
-        found = services.get_by_id(schema_id)
+    def get(self, request: HttpRequest, schema_id: str) -> HttpResponse:
+        found_id = _schema_id(schema_id)
+        _require_readable_schema(self.principal, found_id)
+        found = services.get_by_id(found_id)
         return _respond(_schema_fields(found.schema, found.schema_type))
 
 
 class SchemaVersionsByIdView(RegistryView):
-    def get(self, request: HttpRequest, schema_id: int) -> HttpResponse:
-        _require_readable_schema(self.principal, schema_id)
-        refs = services.get_versions_by_id(schema_id, include_deleted=_flag(request, "deleted"))
+    def get(self, request: HttpRequest, schema_id: str) -> HttpResponse:
+        found_id = _schema_id(schema_id)
+        _require_readable_schema(self.principal, found_id)
+        refs = services.get_versions_by_id(found_id, include_deleted=_flag(request, "deleted"))
         return _respond([{"subject": ref.subject, "version": ref.version} for ref in refs
                          if self.principal.may_read(ref.subject)])
 
@@ -269,3 +284,11 @@ class SubjectConfigView(RegistryView):
 
     def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
         return _respond({"compatibilityLevel": services.delete_compatibility(subject)})
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class NotFoundView(View):
+    """Any path under the registry that names no endpoint: JSON, as clients expect."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return _error(404, 404, "HTTP 404 Not Found")

@@ -14,6 +14,7 @@ import graphene
 from graphene_federation import LATEST_VERSION, build_schema, shareable
 
 from apps.federation.schema.common import Money
+from apps.federation.schema.edge import guard_arguments, guard_entities
 from apps.federation.schema.graphs import building, unified
 from apps.federation.schema.graphs import catalog as catalog_graph
 from apps.federation.schema.graphs import customers as customers_graph
@@ -39,8 +40,10 @@ UNCACHED_TYPES = LIVE_TYPES
 def unified_schema() -> graphene.Schema:
     """Every domain in one graph: what `/graphql` serves."""
     with building(unified):
-        return graphene.Schema(query=unified.Query, mutation=unified.Mutation,
-                               types=unified.TYPES)
+        schema = graphene.Schema(query=unified.Query, mutation=unified.Mutation,
+                                 types=unified.TYPES)
+    guard_arguments(schema.graphql_schema)
+    return schema
 
 
 @cache
@@ -48,8 +51,11 @@ def subgraph_schema(domain: str) -> graphene.Schema:
     """One domain as a Federation v2 subgraph (`_service { sdl }`, `_entities`)."""
     graph = DOMAINS[domain]
     with building(graph):
-        return build_schema(query=graph.Query, mutation=getattr(graph, "Mutation", None),
-                            types=graph.TYPES, federation_version=LATEST_VERSION)
+        schema = build_schema(query=graph.Query, mutation=getattr(graph, "Mutation", None),
+                              types=graph.TYPES, federation_version=LATEST_VERSION)
+    guard_arguments(schema.graphql_schema)
+    guard_entities(schema.graphql_schema)
+    return schema
 
 
 def schema_sdl_files() -> dict[str, str]:

@@ -6,7 +6,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.tenancy import services
 from apps.tenancy.contracts import MembershipError
-from apps.tenancy.management.key_output import write_new_key, write_new_member
+from apps.tenancy.management.key_output import (
+    add_expiry_argument,
+    expiry,
+    write_new_key,
+    write_new_member,
+)
 
 
 class Command(BaseCommand):
@@ -22,21 +27,25 @@ class Command(BaseCommand):
                             "(default: <slug>.localhost)")
         parser.add_argument("--admin-user", help="make this user (created if missing, with "
                             "a password printed once) the tenant's first admin")
+        add_expiry_argument(parser, "--admin-key-expires-in-days",
+                            "the admin API key made on the first run")
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str = options["slug"]
         name = options["name"] or slug.replace("_", " ").title()
         domain = options["domain"] or f"{slug.replace('_', '-')}.localhost"
+        expires_at = expiry(options["admin_key_expires_in_days"])
         try:
             result = services.onboard_tenant(
                 slug, name=name, domain=domain, progress=self.stdout.write,
                 admin_username=options["admin_user"],
+                admin_key_expires_at=expires_at,
             )
         except (services.TenancyError, MembershipError) as exc:
             raise CommandError(str(exc)) from exc
         verb = "Onboarded" if result.tenant_created else "Already onboarded, up to date:"
         self.stdout.write(self.style.SUCCESS(f"{verb} tenant {slug!r} at {domain}"))
         if result.admin_key:
-            write_new_key(self.stdout, self.style, result.admin_key, "admin")
+            write_new_key(self.stdout, self.style, result.admin_key, "admin", expires_at)
         if result.admin_user:
             write_new_member(self.stdout, self.style, slug, result.admin_user)
