@@ -303,3 +303,70 @@ def test_an_unknown_failure_is_retried_a_bounded_number_of_times_then_dead_lette
     assert b"RuntimeError: a bug this event triggers" in dict(letters[0].headers)[MESSAGE_HEADER]
     assert attempts[cursed] >= 3  # retried, not dead-lettered on the first failure
     wait_for(lambda: committed_lag(kafka_bootstrap, group, topic) == 0, what="commit")
+
+
+def test_tombstones_and_non_uuid_event_ids_are_dead_lettered_and_a_bad_traceparent_ignored(
+    tenants_committed, topics, producer, codec, group, start_consumer, kafka_bootstrap,
+):
+    alpha = tenants_committed[0].schema_name
+    topic = topics.create(alpha, partitions=1)
+    good = [good_event(alpha, n) for n in range(3)]
+    not_uuid = good_event(alpha, 99)
+    not_uuid["event_id"] = "order-99"
+    send(producer, topic, "c0", encode(codec, topic, good[0]))
+    producer.send(topic, key=b"c0", value=None)  # a tombstone: events are never deleted so
+    send(producer, topic, "c99", encode(codec, topic, not_uuid))
+    # A traceparent too long for a trace id column, and one of the wrong shape.
+    send(producer, topic, "c1", encode(codec, topic, good[1]),
+         headers=[("traceparent", b"00-" + b"a" * 64 + b"-b7ad6b7169203331-01")])
+    send(producer, topic, "c2", encode(codec, topic, good[2]),
+         headers=[("traceparent", b"\xff\x00not-a-traceparent")])
+    producer.flush()
+
+    consumer = start_consumer(group, _catalog_handlers(group, topics))
+    consumer.wait(lambda c: c.applied == 3 and c.dead_lettered == 2, "3 applied, 2 dead")
+
+    assert sorted(logged_event_ids(alpha)) == sorted(r["event_id"] for r in good)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT DISTINCT trace_id FROM "{alpha}".event_log')
+        assert [row[0] for row in cursor.fetchall()] == [""]  # ignored, not stored cut short
+    letters = read_all(kafka_bootstrap, f"{topic}.dlq")
+    assert sorted(dict(m.headers)[REASON_HEADER] for m in letters) == [b"bad_event_id",
+                                                                        b"no_value"]
+    wait_committed(kafka_bootstrap, group, topic, 60)
+
+
+def test_a_database_connection_killed_mid_batch_is_retried_and_applied_once(
+    settings, effect_table, topics, producer, codec, group, start_consumer, kafka_bootstrap,
+):
+    settings.KAFKA_CONSUMER_RETRY_BACKOFF_MS = 50
+    alpha, _ = effect_table
+    topic = topics.create(alpha, partitions=1)
+    records = [change_event(alpha, f"c{n}") for n in range(25)]
+    for record in records:
+        send(producer, topic, record["entity"]["id"], encode(codec, topic, record))
+    producer.flush()
+    outages: list[int] = []
+
+    def terminated_once(events: Sequence[ConsumedEvent]) -> None:
+        record_effects(events)  # rolled back with the connection
+        if not outages:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pid = cursor.fetchone()[0]
+            with psycopg.connect(_database_url(), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])  # as a DB restart
+            outages.append(pid)
+            record_effects(events[:1])  # the next statement finds the connection gone
+
+    handlers = HandlerRegistry()
+    handlers.register(group, topics.pattern)(terminated_once)
+    consumer = start_consumer(group, handlers)
+    consumer.wait(lambda c: c.applied == 25, "25 events applied")
+
+    assert len(outages) == 1
+    rows = effects(alpha)
+    assert len(rows) == 25  # once each: the first attempt's effects died with it
+    assert sorted(str(row[0]) for row in rows) == sorted(r["event_id"] for r in records)
+    assert consumer.dead_lettered == 0
+    wait_committed(kafka_bootstrap, group, topic, 60)
