@@ -18,7 +18,6 @@ from pathlib import Path
 
 from django.conf import settings
 
-from apps.events.services import get_codec
 from tests.events.consumers.conftest import effects, publish, wait_for
 from tests.sagas.worker_process import _database_url
 
@@ -77,7 +76,7 @@ class ConsumeProcess:
 
 
 def test_ctrl_c_during_the_group_join_then_an_immediate_restart_consumes_within_seconds(
-    effect_table, topics, producer, group
+    effect_table, topics, producer, group, codec
 ):
     alpha, _ = effect_table
     topic = topics.create(alpha)
@@ -102,7 +101,7 @@ def test_ctrl_c_during_the_group_join_then_an_immediate_restart_consumes_within_
                                         before=first.output)
         assert assigned - started < ASSIGNED_SECONDS
 
-        sent = publish(producer, get_codec(), topic, alpha, 10)
+        sent = publish(producer, codec, topic, alpha, 10)  # a codec that registers anew
         wait_for(lambda: len(effects(alpha)) == 10, timeout=30, what="10 events applied")
         assert second.interrupt() == 0, second.output
         assert sorted(str(row[0]) for row in effects(alpha)) == sorted(r["event_id"] for r in sent)
