@@ -30,6 +30,13 @@ from apps.adapters.base import (
     SourceConfig,
     SourceUnavailable,
 )
+from apps.adapters.declarative.description import Description, DescriptionError
+from apps.adapters.declarative.store import (
+    declared_descriptions,
+    description_versions,
+    probe_declared,
+    save_description,
+)
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
@@ -57,9 +64,10 @@ SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
                            "Duration of calls to source adapters (retries included).",
                            ["connection", "operation"])
 
-__all__ = ["DataProduct", "EntityResult", "Lookup", "NoSourceFor", "SourceUnavailableNoCache",
-           "commands_for", "data_product_for", "data_product_named", "data_products",
-           "is_retryable"]
+__all__ = ["DataProduct", "Description", "DescriptionError", "EntityResult", "Lookup",
+           "NoSourceFor", "SourceUnavailableNoCache", "commands_for", "connect_source",
+           "data_product_for", "data_product_named", "data_products", "declared_descriptions",
+           "description_versions", "is_retryable", "save_description"]
 
 
 class NoSourceFor(LookupError):
@@ -235,6 +243,7 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
     connection.polling_interval_seconds = polling_interval_seconds
     connection.set_credentials(credentials)
     connection.full_clean()
+    probe_declared(connection)  # a described source is probed live before it is connected
     connection.save()
     return connection, created
 

@@ -27,6 +27,7 @@ from typing import Any
 from devtools.reference import dataset
 from devtools.reference.clock import format_ts
 from devtools.reference.dataset import Record, Sizes
+from devtools.reference.faults import as_int
 from devtools.reference.rest import (
     error_response,
     invalid_parameter,
@@ -35,7 +36,6 @@ from devtools.reference.rest import (
     query_since,
     validation_error,
 )
-from devtools.reference.faults import as_int
 from devtools.reference.server import ApiError, ReferenceServer
 from devtools.reference.web import Request, Response, Route, json_response, route
 

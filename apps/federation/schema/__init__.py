@@ -7,13 +7,15 @@ serves from them (see `graphs/__init__.py`). This module builds the schemas.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from types import ModuleType
 
 import graphene
 from graphene_federation import LATEST_VERSION, build_schema, shareable
 
+from apps.adapters import services as adapter_services
 from apps.federation.schema.common import Money
+from apps.federation.schema.declared import declared_graph
 from apps.federation.schema.graphs import building, unified
 from apps.federation.schema.graphs import catalog as catalog_graph
 from apps.federation.schema.graphs import customers as customers_graph
@@ -21,6 +23,7 @@ from apps.federation.schema.graphs import invoices as invoices_graph
 from apps.federation.schema.graphs import products as products_graph
 from apps.federation.schema.graphs import sagas as sagas_graph
 from apps.federation.schema.sagas import LIVE_TYPES
+from dictamesh.tenancy import current_schema
 
 #: each domain's subgraph, by the domain's name (its URL: /graphql/<domain>)
 DOMAINS: dict[str, ModuleType] = {"customers": customers_graph, "products": products_graph,
@@ -41,6 +44,26 @@ def unified_schema() -> graphene.Schema:
     with building(unified):
         return graphene.Schema(query=unified.Query, mutation=unified.Mutation,
                                types=unified.TYPES)
+
+
+@cache
+def tenant_schema() -> graphene.Schema:
+    """What `/graphql` serves the current tenant: the unified schema, plus the entity types
+    its source descriptions declare (see `declared.py`), rebuilt when one of them changes."""
+    versions = adapter_services.description_versions()
+    if not versions:
+        return unified_schema()
+    return _declared_schema(current_schema(), versions)
+
+
+@lru_cache(maxsize=64)
+def _declared_schema(tenant: str, versions: tuple[tuple[str, int], ...]) -> graphene.Schema:
+    # ``versions`` is the cache key: the descriptions read here are those versions (or,
+    # after a save in between, newer ones, which the next request's key rebuilds).
+    graph = declared_graph([description for _, description
+                            in adapter_services.declared_descriptions()])
+    with building(graph):
+        return graphene.Schema(query=graph.Query, mutation=unified.Mutation, types=graph.TYPES)
 
 
 @cache

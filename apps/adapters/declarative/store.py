@@ -1,0 +1,165 @@
+"""A tenant's source descriptions: saving them (checked, versioned, probed live) and the
+adapter classes they make.
+
+A description is tenant data, so its adapter class is looked up in the current tenant's
+schema; classes are kept per (schema, name, version), so an edited description serves from
+the next data product built (saving touches the connections that use it, and the data
+products are rebuilt when their connection row changes).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.adapters.base import AdapterError, EntityQuery, SourceConfig
+from apps.adapters.declarative.adapter import DeclarativeAdapter, adapter_class
+from apps.adapters.declarative.description import (
+    Description,
+    DescriptionError,
+    parse_description,
+)
+from apps.adapters.models import SourceConnection, SourceDescription, SourceDescriptionVersion
+from apps.adapters.registry import adapter_classes
+from dictamesh.health.redact import redact_userinfo
+from dictamesh.tenancy import current_schema
+
+_classes: dict[tuple[str, str, int], type[DeclarativeAdapter]] = {}
+_classes_lock = threading.Lock()
+
+
+def declared_adapter_class(name: str) -> type[DeclarativeAdapter] | None:
+    """The adapter class of the current tenant's description ``name``, or None."""
+    row = SourceDescription.objects.filter(name=name).values_list("spec", "version").first()
+    if row is None:
+        return None
+    spec, version = row
+    key = (current_schema(), name, version)
+    with _classes_lock:
+        found = _classes.get(key)
+    if found is None:
+        found = adapter_class(name, parse_description(spec), version)
+        with _classes_lock:
+            _classes[key] = found
+    return found
+
+
+def declared_names() -> list[str]:
+    return list(SourceDescription.objects.values_list("name", flat=True))
+
+
+def description_versions() -> tuple[tuple[str, int], ...]:
+    """(name, version) of every description of the current tenant: one cheap query that
+    tells whether what was built from them is current."""
+    return tuple(SourceDescription.objects.order_by("name").values_list("name", "version"))
+
+
+def declared_descriptions() -> list[tuple[str, Description]]:
+    """Every description of the current tenant, checked, by name (a description that no
+    longer parses, say after a format change, is left out rather than break the API)."""
+    found = []
+    for name, spec in SourceDescription.objects.values_list("name", "spec"):
+        try:
+            found.append((name, parse_description(spec)))
+        except DescriptionError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class SavedDescription:
+    description: SourceDescription
+    changed: bool  # False: the same spec was saved again (no new version)
+
+
+def save_description(name: str, spec: Any, *, saved_by: str = "") -> SavedDescription:
+    """Check ``spec``, probe it live against every enabled connection that uses ``name``,
+    and store it as the next version. DescriptionError names what is wrong."""
+    if name in adapter_classes():
+        raise DescriptionError("name", f"{name!r} is the name of a built-in adapter; choose "
+                                       "another name for the description.")
+    description = parse_description(spec)
+    for connection in SourceConnection.objects.filter(adapter=name, enabled=True):
+        probe_connection(adapter_class(name, description), connection)
+    with transaction.atomic():
+        row = SourceDescription.objects.select_for_update().filter(name=name).first()
+        if row is not None and row.spec == spec:
+            return SavedDescription(row, changed=False)
+        if row is None:
+            row = SourceDescription.objects.create(name=name, spec=spec)
+        else:
+            row.spec, row.version = spec, row.version + 1
+            row.save()
+        SourceDescriptionVersion.objects.create(description=row, version=row.version,
+                                                spec=spec, saved_by=saved_by)
+        # Data products are rebuilt when their connection row changes.
+        SourceConnection.objects.filter(adapter=name).update(updated_at=timezone.now())
+    return SavedDescription(row, changed=True)
+
+
+def config_of(connection: SourceConnection) -> SourceConfig:
+    return SourceConfig(name=connection.name, base_url=connection.base_url,
+                        credentials=connection.credentials, options=connection.options)
+
+
+def probe_declared(connection: SourceConnection) -> None:
+    """Probe ``connection``'s source when its adapter is a description (see :func:`probe`)."""
+    declared = declared_adapter_class(connection.adapter)
+    if declared is not None and connection.enabled:
+        probe_connection(declared, connection)
+
+
+def probe_connection(cls: type[DeclarativeAdapter], connection: SourceConnection) -> None:
+    """:func:`probe` of ``connection``'s source read as ``cls`` says; the error names the
+    connection too."""
+    try:
+        adapter = cls(config_of(connection))
+    except (AdapterError, ValueError) as exc:  # a missing credential, a bad option
+        raise DescriptionError("auth", f"connection {connection.name!r}: {exc}") from None
+    try:
+        probe(adapter)
+    except DescriptionError as exc:
+        raise DescriptionError(exc.field, f"probing connection {connection.name!r} "
+                                          f"({redact_userinfo(connection.base_url)}): "
+                                          f"{exc.message}") from None
+    finally:
+        adapter.close()
+
+
+def probe(adapter: DeclarativeAdapter) -> None:
+    """A live check of a description against its source: list one page, map a record, read
+    it back by id (and by ids). DescriptionError says which part of the description (or
+    the connection) does not fit what the source answered."""
+    entity_type = adapter.description.entity_type
+    try:
+        page = adapter.query_entities(entity_type, EntityQuery(page_size=2))
+    except AdapterError as exc:
+        raise DescriptionError("list", f"listing {adapter.description.list['path']} failed: "
+                                       f"{exc}") from None
+    if page.malformed:
+        raise DescriptionError("fields", f"a listed record does not fit: {page.malformed[0]}")
+    if not page.entities:
+        return  # nothing to read back; the listing itself answered as described
+    sample = page.entities[0]
+    try:
+        again = adapter.get_entity(entity_type, sample.id)
+    except AdapterError as exc:
+        raise DescriptionError("get", f"reading {sample.id!r} back failed: {exc}") from None
+    if again is None or again.id != sample.id:
+        raise DescriptionError("get", f"reading {sample.id!r} back by "
+                                      f"{adapter.description.get['path']} found no such "
+                                      "record; check get.path and get.record.")
+    if adapter.description.by_ids is not None:
+        try:
+            found = adapter.query_entities(entity_type, EntityQuery(ids=[sample.id]))
+        except AdapterError as exc:
+            raise DescriptionError("by_ids", f"reading {sample.id!r} by ids failed: "
+                                             f"{exc}") from None
+        if [e.id for e in found.entities] != [sample.id]:
+            raise DescriptionError("by_ids", f"asking for {sample.id!r} by "
+                                             f"{adapter.description.by_ids['param']} did not "
+                                             "answer that record; check by_ids.param.")
