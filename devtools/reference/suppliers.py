@@ -4,7 +4,8 @@ product SKUs (so suppliers relate to the products source's products).
 
 Endpoints (bearer token; errors are `{"error": {"code", "message", "details"?}}`):
 
-    GET    /api/suppliers?limit=&cursor=&updated_since=   {"data": [...], "next_cursor": text|null}
+    GET    /api/suppliers?limit=&cursor=&updated_since=&country=
+                                                    {"data": [...], "next_cursor": text|null}
     GET    /api/suppliers?ids=a,b,c                        those suppliers (at most 100)
     GET    /api/suppliers/{id}                             {"supplier": {...}}, 404 when missing
     PATCH  /api/suppliers/{id}                             {"name"}: renames, bumps updated_at
@@ -129,10 +130,12 @@ class SuppliersServer(ReferenceServer):
             return self._answer({"data": found, "next_cursor": None})
         limit = query_int(request, "limit", DEFAULT_LIMIT, maximum=MAX_LIMIT)
         since, after = query_since(request), _after(request)
+        country = request.param("country")
         with self.lock:
             selected = sorted((s for s in self.records.values()
                                if (since is None or s["updated_at"] >= since)
-                               and (after is None or s["id"] > after)),
+                               and (after is None or s["id"] > after)
+                               and (country is None or s["country"] == country)),
                               key=lambda s: s["id"])
         window = selected[:limit]
         more = len(selected) > limit

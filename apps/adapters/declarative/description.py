@@ -184,8 +184,13 @@ def parse_description(raw: Any) -> Description:
         raise DescriptionError("", "A description is a JSON (or YAML) object; see the "
                                    "declarative sources section of the README.")
     for error in _VALIDATOR.iter_errors(dict(raw)):
-        where = ".".join(str(part) for part in error.instance_path)
-        raise DescriptionError(where or "(top level)", _readable(error, raw))
+        path = [str(part) for part in error.instance_path]
+        if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Required):
+            # Name the missing field itself, not the object that lacks it.
+            missing = ".".join([*path, str(error.kind.property)])
+            raise DescriptionError(missing, "is required; see the description format in "
+                                            "the README.")
+        raise DescriptionError(".".join(path) or "(top level)", _readable(error))
     fields = tuple(Field(f["name"], dotted(f.get("path", f["name"])), f["type"],
                          f.get("required", True), f.get("description", ""))
                    for f in raw["fields"])
@@ -243,8 +248,11 @@ def _check_field(by_name: Mapping[str, Field], where: str, name: str,
                                       "`required: false`).")
 
 
-def _readable(error: jsonschema_rs.ValidationError, raw: Mapping[str, Any]) -> str:
-    """The validator's message, with the choices spelled out where it says "oneOf"."""
+def _readable(error: jsonschema_rs.ValidationError) -> str:
+    """The validator's message, with the choices spelled out (it abbreviates them)."""
+    if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Enum):
+        return (f"{error.instance!r} is not one of "
+                f"{', '.join(map(str, error.kind.options))}.")
     schema_path = [str(part) for part in error.schema_path]
     if "oneOf" in schema_path:
         at = schema_path[schema_path.index("oneOf") - 1] if schema_path.index("oneOf") else ""

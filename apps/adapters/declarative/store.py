@@ -9,12 +9,16 @@ products are rebuilt when their connection row changes).
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kafka.errors import KafkaError
 
 from apps.adapters.base import AdapterError, EntityQuery, SourceConfig
 from apps.adapters.declarative.adapter import DeclarativeAdapter, adapter_class
@@ -25,10 +29,12 @@ from apps.adapters.declarative.description import (
 )
 from apps.adapters.models import SourceConnection, SourceDescription, SourceDescriptionVersion
 from apps.adapters.registry import adapter_classes
+from dictamesh.events.topics import TopicProvisioningError, provision_source_topics
 from dictamesh.health.redact import redact_userinfo
 from dictamesh.tenancy import current_schema
 
-_classes: dict[tuple[str, str, int], type[DeclarativeAdapter]] = {}
+log = logging.getLogger(__name__)
+_classes: dict[tuple[str, str, int, str], type[DeclarativeAdapter]] = {}
 _classes_lock = threading.Lock()
 
 
@@ -38,7 +44,9 @@ def declared_adapter_class(name: str) -> type[DeclarativeAdapter] | None:
     if row is None:
         return None
     spec, version = row
-    key = (current_schema(), name, version)
+    # The spec's text is part of the key: a version number alone can come back with other
+    # content (a rolled-back transaction, a restored backup).
+    key = (current_schema(), name, version, json.dumps(spec, sort_keys=True))
     with _classes_lock:
         found = _classes.get(key)
     if found is None:
@@ -107,10 +115,19 @@ def config_of(connection: SourceConnection) -> SourceConfig:
 
 
 def probe_declared(connection: SourceConnection) -> None:
-    """Probe ``connection``'s source when its adapter is a description (see :func:`probe`)."""
+    """When ``connection``'s adapter is a description: probe its source (see :func:`probe`)
+    and make sure its change topic exists (the topic spec lists only the code adapters')."""
     declared = declared_adapter_class(connection.adapter)
-    if declared is not None and connection.enabled:
-        probe_connection(declared, connection)
+    if declared is None or not connection.enabled:
+        return
+    probe_connection(declared, connection)
+    if settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:
+        try:
+            provision_source_topics(current_schema(), declared.domain, declared.name)
+        except (TopicProvisioningError, KafkaError) as exc:
+            # Not a reason to refuse the connection: the source answered. Saving the
+            # connection again once Kafka answers creates the topics.
+            log.warning("could not create the topics of %s: %s", declared.name, exc)
 
 
 def probe_connection(cls: type[DeclarativeAdapter], connection: SourceConnection) -> None:

@@ -1,0 +1,44 @@
+"""A source connected by description alone: the reference suppliers API, described in
+`suppliers.yaml`, next to the three code-adapter sources."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from django.core.cache import cache
+
+from apps.adapters import services
+from devtools.reference.suppliers import DEFAULT_TOKEN, SuppliersServer
+from tests.federation.conftest import api_committed, gql_sources  # noqa: F401 - fixtures
+from tests.sources.conftest import connected, control, sources  # noqa: F401 - fixtures
+
+SPEC = yaml.safe_load((Path(__file__).parent / "suppliers.yaml").read_text())
+
+
+def description(**changes: Any) -> dict[str, Any]:
+    """The suppliers description with top-level keys replaced."""
+    return {**copy.deepcopy(SPEC), **changes}
+
+
+@pytest.fixture(scope="session")
+def suppliers_server(sources) -> Iterator[SuppliersServer]:  # noqa: F811
+    # As many products as the session's products server, so every SKU has its supplier.
+    with SuppliersServer(seed=7, sizes=sources.products.sizes) as server:
+        yield server
+
+
+@pytest.fixture
+def suppliers(suppliers_server, connected) -> SuppliersServer:  # noqa: F811
+    """Tenant A with the suppliers source connected by its description (and the three code
+    sources, as `connected` sets up)."""
+    control(suppliers_server.base_url, "reset")
+    cache.clear()
+    services.save_description("suppliers", SPEC, saved_by="test")
+    services.connect_source("suppliers", "suppliers", suppliers_server.base_url,
+                            {"token": DEFAULT_TOKEN})
+    return suppliers_server
