@@ -54,14 +54,16 @@ def test_connecting_probes_the_source_and_names_what_does_not_fit(connected,
         services.connect_source("suppliers", "suppliers", suppliers_server.base_url,
                                 {"token": DEFAULT_TOKEN})
     assert caught.value.field == "list"
-    assert "list.records" in caught.value.message and "'items'" in caught.value.message
+    assert "list.records" in caught.value.message
+    assert "'items'" in caught.value.message
     assert not SourceConnection.objects.filter(name="suppliers").exists()
 
     services.save_description("suppliers", SPEC)
     with pytest.raises(DescriptionError) as caught:
         services.connect_source("suppliers", "suppliers", suppliers_server.base_url,
                                 {"token": "wrong"})
-    assert "401" in caught.value.message and "credentials" in caught.value.message
+    assert "401" in caught.value.message
+    assert "credentials" in caught.value.message
 
 
 def test_an_edit_that_breaks_a_connected_source_is_refused_and_the_old_version_serves(
@@ -73,7 +75,8 @@ def test_an_edit_that_breaks_a_connected_source_is_refused_and_the_old_version_s
     assert "connection 'suppliers'" in caught.value.message
     assert SourceDescription.objects.get(name="suppliers").version == 1
     found = services.data_product_named("suppliers").get_entity("supplier", "SUP-002")
-    assert found is not None and found.entity.attributes["name"].endswith("Supply 2")
+    assert found is not None
+    assert found.entity.attributes["name"].endswith("Supply 2")
 
 
 def test_a_described_source_is_read_through_the_data_product_and_its_cache(suppliers):
@@ -104,8 +107,8 @@ def test_listing_follows_the_sources_cursor_and_filters_as_declared(suppliers):
     assert rest.next_cursor is None
     country = first.entities[0].attributes["country"]
     matching = product.list_all("supplier", {"country": country})
-    assert matching.entities and {e.attributes["country"] for e in matching.entities} == {
-        country}
+    assert matching.entities
+    assert {e.attributes["country"] for e in matching.entities} == {country}
     with pytest.raises(InvalidQuery, match="filters by country"):
         product.query("supplier", EntityQuery(filters={"name": "x"}))
 
