@@ -60,10 +60,13 @@ def declared_names() -> list[str]:
     return list(SourceDescription.objects.values_list("name", flat=True))
 
 
-def description_versions() -> tuple[tuple[str, int], ...]:
-    """(name, version) of every description of the current tenant: one cheap query that
-    tells whether what was built from them is current."""
-    return tuple(SourceDescription.objects.order_by("name").values_list("name", "version"))
+def description_versions() -> tuple[tuple[str, int, str], ...]:
+    """(name, version, saved at) of every description of the current tenant: one cheap
+    query that tells whether what was built from them is current (the time too: a version
+    number can come back with other content after a rollback)."""
+    return tuple((name, version, saved.isoformat()) for name, version, saved in
+                 SourceDescription.objects.order_by("name").values_list(
+                     "name", "version", "updated_at"))
 
 
 def declared_descriptions() -> list[tuple[str, Description]]:

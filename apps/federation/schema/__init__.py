@@ -57,7 +57,8 @@ def tenant_schema() -> graphene.Schema:
 
 
 @lru_cache(maxsize=64)
-def _declared_schema(tenant: str, versions: tuple[tuple[str, int], ...]) -> graphene.Schema:
+def _declared_schema(tenant: str,
+                     versions: tuple[tuple[str, int, str], ...]) -> graphene.Schema:
     # ``versions`` is the cache key: the descriptions read here are those versions (or,
     # after a save in between, newer ones, which the next request's key rebuilds).
     graph = declared_graph([description for _, description

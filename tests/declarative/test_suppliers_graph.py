@@ -1,0 +1,113 @@
+"""A fourth source, described only in data, end to end: connected by its description,
+polled into change events, relayed to the broker, cataloged (entities and relationships)
+by the running catalog consumer, and queried in GraphQL as its own type and as
+`supplier { name }` on Product, through the relationship the catalog learned."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+
+import pytest
+
+from apps.adapters import services
+from apps.adapters.changes import poll
+from apps.catalog import services as catalog_services
+from apps.catalog.event_handlers import apply_entity_changes
+from apps.catalog.models import EntityCatalog, EntityRelationship
+from apps.events.consumers import build_runner
+from apps.events.relay import relay_pending
+from devtools.reference.suppliers import DEFAULT_TOKEN, SuppliersServer
+from dictamesh.events.handlers import HandlerRegistry
+from dictamesh.events.producer import EventProducer
+from tests.declarative.conftest import SPEC
+
+PRODUCT_QUERY = """{
+  products(ids: ["SKU-00001", "SKU-00008", "SKU-00040"]) {
+    id name supplier { id name country creditLimit { amount currency } products { id } }
+  }
+}"""
+
+
+def _wait_for(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout  # generous: a busy machine may take a while
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+@pytest.fixture
+def suppliers_api(gql_sources):
+    with SuppliersServer(seed=11, sizes=gql_sources.products.sizes) as server:
+        yield server
+
+
+def _catalog_consumer(tenant: str) -> tuple[threading.Event, threading.Thread]:
+    # Under a group of this test's own, so no other consumer of the shared broker takes
+    # its partitions.
+    handlers = HandlerRegistry()
+    group = f"catalog-declared-{uuid.uuid4().hex[:8]}"
+    handlers.register(group, "*.entity_changed")(apply_entity_changes)
+    stop = threading.Event()
+    runner = build_runner(group, topics=re.compile(
+        rf"{tenant}\.suppliers\.suppliers\.entity_changed"), handlers=handlers,
+        stop_event=stop)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_a_source_described_in_data_is_polled_cataloged_and_related_in_graphql(
+        api_committed, suppliers_api, kafka_bootstrap):
+    api = api_committed
+    services.save_description("suppliers", SPEC, saved_by="platform-team")
+    services.connect_source("suppliers", "suppliers", suppliers_api.base_url,
+                            {"token": DEFAULT_TOKEN})
+
+    # Its own type and root fields, straight from the source (no catalog needed).
+    answer = api.query('{ supplier(id: "SUP-002") { name active rating updatedAt '
+                       'products { id name } } suppliers(ids: ["SUP-006", "nope"]) { id } }')
+    assert "errors" not in answer, answer
+    supplier = answer["data"]["supplier"]
+    assert supplier["name"] == suppliers_api.records["SUP-002"]["name"]
+    assert [p["id"] for p in supplier["products"]] == suppliers_api.records[
+        "SUP-002"]["product_skus"]
+    assert supplier["products"][0]["name"]  # loaded from the products source
+    assert answer["data"]["suppliers"] == [{"id": "SUP-006"}, None]
+
+    result = poll(services.data_product_named("suppliers"))
+    assert (result.error, result.changes) == ("", 6)
+    producer = EventProducer.from_settings()
+    try:
+        assert relay_pending(producer).sent == 6
+    finally:
+        producer.close(timeout=5)
+
+    stop, thread = _catalog_consumer(api.tenant)
+    try:
+        assert _wait_for(lambda: EntityRelationship.objects.filter(
+            subject_entity_type="supplier", relationship_type="supplies").count() == 40), \
+            "the catalog consumer did not record the suppliers' relationships in time"
+    finally:
+        stop.set()
+        thread.join(30)
+
+    cataloged = EntityCatalog.objects.get(entity_type="supplier", entity_id="SUP-001")
+    assert cataloged.source_system == "suppliers"
+    graph = catalog_services.query_relationship_graph("product", "SKU-00008",
+                                                      direction="incoming", max_depth=1)
+    assert {(str(e.subject), e.relationship_type) for e in graph.edges} == {
+        ("supplier:SUP-002", "supplies")}
+
+    answer = api.query(PRODUCT_QUERY)
+    assert "errors" not in answer, answer
+    one, eight, forty = answer["data"]["products"]
+    assert (one["supplier"]["id"], eight["supplier"]["id"], forty["supplier"]["id"]) == (
+        "SUP-001", "SUP-002", "SUP-004")
+    assert eight["supplier"]["name"] == suppliers_api.records["SUP-002"]["name"]
+    assert eight["supplier"]["creditLimit"]["currency"] == "EUR"
+    assert {"id": "SKU-00008"} in eight["supplier"]["products"]
