@@ -57,7 +57,11 @@ class SourceConnectionForm(forms.ModelForm):
         """A described source is probed live with these settings before they are saved."""
         cleaned = super().clean() or {}
         if not self.errors:
-            connection = self.instance
+            # The instance gets the form's values only after clean(): probe a copy.
+            connection = SourceConnection(
+                name=cleaned["name"], adapter=cleaned["adapter"], base_url=cleaned["base_url"],
+                options=cleaned.get("options") or {}, enabled=cleaned.get("enabled", False),
+                credentials_encrypted=self.instance.credentials_encrypted)
             credentials = cleaned.get("new_credentials")
             if credentials is not None:
                 connection.set_credentials(credentials)

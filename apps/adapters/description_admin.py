@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from apps.adapters.declarative.description import DescriptionError
-from apps.adapters.declarative.store import SavedDescription, save_description
+from apps.adapters.declarative.store import check_description, store_description
 from apps.adapters.models import SourceDescription
 from dictamesh.admin import TenantOnlyAdmin
 
@@ -26,8 +26,6 @@ class SourceDescriptionForm(forms.ModelForm):
                   "pagination, changes, rate_limit, fields, relationships, sla (see the "
                   "README's declarative sources section). Saving probes the source of every "
                   "enabled connection that uses this description.")
-
-    saved: SavedDescription
 
     class Meta:
         model = SourceDescription
@@ -48,18 +46,17 @@ class SourceDescriptionForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if "text" in cleaned and "name" in cleaned:
-            # Checked, probed and stored as the next version here: the admin's own save
-            # below then has nothing left to write.
             try:
-                self.saved = save_description(cleaned["name"], cleaned["text"],
-                                              saved_by=getattr(self, "user", ""))
+                check_description(cleaned["name"], cleaned["text"])
             except DescriptionError as exc:
                 self.add_error("text", f"{exc.field}: {exc.message}" if exc.field
                                else exc.message)
         return cleaned
 
     def save(self, commit: bool = True) -> SourceDescription:
-        return self.saved.description
+        """Stored as the next version (with its history row), not as a plain row save."""
+        return store_description(self.cleaned_data["name"], self.cleaned_data["text"],
+                                 saved_by=getattr(self, "user", "")).description
 
 
 @admin.register(SourceDescription)
@@ -75,7 +72,7 @@ class SourceDescriptionAdmin(TenantOnlyAdmin):
         return form
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Stored by the form's clean (see there)."""
+        """Stored by the form's save (see there)."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any,
                      change: bool) -> None:

@@ -88,14 +88,26 @@ class SavedDescription:
 
 
 def save_description(name: str, spec: Any, *, saved_by: str = "") -> SavedDescription:
-    """Check ``spec``, probe it live against every enabled connection that uses ``name``,
-    and store it as the next version. DescriptionError names what is wrong."""
+    """:func:`check_description`, then :func:`store_description`."""
+    check_description(name, spec)
+    return store_description(name, spec, saved_by=saved_by)
+
+
+def check_description(name: str, spec: Any) -> Description:
+    """Check ``spec`` and probe it live against every enabled connection that uses
+    ``name``; DescriptionError names what is wrong."""
     if name in adapter_classes():
         raise DescriptionError("name", f"{name!r} is the name of a built-in adapter; choose "
                                        "another name for the description.")
     description = parse_description(spec)
     for connection in SourceConnection.objects.filter(adapter=name, enabled=True):
         probe_connection(adapter_class(name, description), connection)
+    return description
+
+
+def store_description(name: str, spec: Any, *, saved_by: str = "") -> SavedDescription:
+    """Store a checked ``spec`` as the next version of description ``name`` (nothing new
+    when it is the current version's)."""
     with transaction.atomic():
         row = SourceDescription.objects.select_for_update().filter(name=name).first()
         if row is not None and row.spec == spec:
