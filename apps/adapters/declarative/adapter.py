@@ -6,7 +6,11 @@ contract, the registry, topics, events and the catalog rely on, like a code adap
 Connection settings: the credentials the description's ``auth`` names (default ``token`` for
 bearer, ``api_key`` for an API key, ``username``/``password`` for basic); ``options``:
 ``change_batch_size``, ``health_slow_ms``, ``max_window_pages`` (pages one change poll may
-read, default 200).
+read, default 200), ``window_reuse_seconds`` (default 60), ``etag_cache_size`` (with
+``etag: true``, default 256).
+
+A code adapter that needs more than a description (write commands, webhooks) subclasses
+this class with its ``description`` and adds the rest, as the products adapter does.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import base64
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -32,12 +37,12 @@ from apps.adapters.base import (
     SourceConfig,
     SourceRateLimited,
 )
+from apps.adapters.conditional_gets import DEFAULT_ETAG_CACHE_SIZE, ConditionalGets
 from apps.adapters.cursors import Position, PositionCursor, decode_cursor, encode_cursor
 from apps.adapters.declarative.description import Description, dotted
 from apps.adapters.declarative.mapping import at_path, to_entity
 from apps.adapters.http_source import HttpSourceAdapter
 from apps.adapters.record_reader import parse_timestamp
-from dictamesh.resilience.http import parse_retry_after
 
 _PAGE = "declared-page"
 _CHANGES = PositionCursor("declared-changes", key_field="key", key_type=str)
@@ -47,6 +52,18 @@ DEFAULT_MAX_WINDOW_PAGES = 200
 MAX_RATE_LIMIT_PAUSE = 300.0
 
 Token = dict[str, Any]
+Placed = tuple[Position, CanonicalEntity]
+#: seconds a change window read stays usable for resuming from one of its batch cursors
+DEFAULT_WINDOW_REUSE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The changes one poll read, in change order, with each one's index by position."""
+
+    ordered: list[Placed]
+    index: dict[Position, int]
+    read_at: float  # time.monotonic()
 
 
 class DeclarativeAdapter(HttpSourceAdapter):
@@ -55,12 +72,31 @@ class DeclarativeAdapter(HttpSourceAdapter):
     description: ClassVar[Description]
     #: the description's version this class was built from
     description_version: ClassVar[int] = 0
+    #: the change cursor's encoding: stored cursors must keep working, so an adapter that
+    #: had one of its own before it was described keeps that one
+    change_cursor: ClassVar[PositionCursor] = _CHANGES
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass names its description; the rest of what the contract reads at class
+        # level follows from it (before the base derives entity_types from the schema).
+        description = cls.__dict__.get("description")
+        if description is not None:
+            cls.schema = description.schema
+            cls.domain = description.domain
+            cls.ids_per_call = description.by_ids.get("max", 100) if description.by_ids else 1
+            cls.max_page_size = description.list.get("max_page_size", 100)
+        super().__init_subclass__(**kwargs)
 
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)
         self.max_window_pages = self.option_number("max_window_pages", DEFAULT_MAX_WINDOW_PAGES)
         self._paused_until = 0.0  # time.monotonic(): the source's rate limit ran out
         self._pause_lock = threading.Lock()
+        self.gets = ConditionalGets(self.http, self.option_number(
+            "etag_cache_size", DEFAULT_ETAG_CACHE_SIZE)) if self.description.etag else None
+        self.window_reuse_seconds = self.option_number("window_reuse_seconds",
+                                                       DEFAULT_WINDOW_REUSE_SECONDS)
+        self._window_kept: _Window | None = None
 
     # -- requests ----------------------------------------------------------------------
 
@@ -78,26 +114,26 @@ class DeclarativeAdapter(HttpSourceAdapter):
         return {}
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
-        """(JSON body, response) of one GET, honouring the source's rate-limit headers: when
-        they say the budget is spent, calls wait for the reset as SourceRateLimited (the
-        resilience layer backs off) instead of spending 429s."""
+        """(JSON body, response) of one GET, conditional when the description says ``etag``,
+        honouring the source's rate-limit headers: when they say the budget is spent, calls
+        wait for the reset as SourceRateLimited (the resilience layer backs off) instead of
+        spending 429s. A 429 itself is SourceRateLimited with its Retry-After."""
         with self._pause_lock:
             wait = self._paused_until - time.monotonic()
         if wait > 0:
             raise SourceRateLimited(
                 f"{self.config.name}: the source's rate-limit headers said its budget is "
                 f"spent; holding back {wait:.1f} s until it resets.", wait)
-        response = self.http.send("GET", path, params=params, accept=(200, 429))
+        if self.gets is not None:
+            body, response = self.gets.get(path, params)
+        else:
+            response = self.http.send("GET", path, params=params)
+            body = self.http.json_of(response, f"GET {path}")
         pause = self._rate_limit_pause(response.headers)
         if pause is not None:
             with self._pause_lock:
                 self._paused_until = time.monotonic() + pause
-        if response.status_code == 429:
-            seconds = parse_retry_after(response.headers.get("Retry-After"))
-            seconds = seconds if seconds is not None else pause if pause is not None else 1.0
-            raise SourceRateLimited(f"{self.config.name} answered GET {path} with 429 (retry "
-                                    f"after {seconds:g} s).", seconds)
-        return self.http.json_of(response, f"GET {path}"), response
+        return body, response
 
     def _rate_limit_pause(self, headers: Mapping[str, str]) -> float | None:
         """Seconds to hold back when the rate-limit headers say nothing is left."""
@@ -176,12 +212,14 @@ class DeclarativeAdapter(HttpSourceAdapter):
         token: Token = decode_cursor(query.cursor, _PAGE) if query.cursor else {"n": size}
         filters = {self.description.list["filters"][name]: value
                    for name, value in query.filters.items()}
-        records, next_token = self._page(token, filters)
+        records, next_token, total = self._page(token, filters)
         return self.map_listed(records, self.to_entity,
-                               encode_cursor(_PAGE, **next_token) if next_token else None)
+                               encode_cursor(_PAGE, **next_token) if next_token else None, total)
 
-    def _page(self, token: Token, params: Mapping[str, Any]) -> tuple[list[Any], Token | None]:
-        """One page of the listing and the token of the next (None: it was the last).
+    def _page(self, token: Token, params: Mapping[str, Any]) -> tuple[list[Any], Token | None,
+                                                                      int | None]:
+        """One page of the listing, the token of the next (None: it was the last) and the
+        total the source reports (``list.total``), if any.
 
         ``token`` holds the page size ("n") and where the page starts: the source's cursor
         ("c"), page number ("p"), offset ("o") or the next link's path ("u")."""
@@ -217,7 +255,8 @@ class DeclarativeAdapter(HttpSourceAdapter):
                          if len(records) >= size else None)
         elif kind == "link_header":
             following = self._next_link(response, size)
-        return records, following
+        total = at_path(body, dotted(listing["total"])) if listing.get("total") else None
+        return records, following, total if isinstance(total, int) else None
 
     def _next_link(self, response: Any, size: int) -> Token | None:
         """The Link header's rel="next", as a path under the base URL: a link elsewhere is
@@ -238,26 +277,17 @@ class DeclarativeAdapter(HttpSourceAdapter):
         changed-since parameter the source lists only records changed at or after the
         last position's time (inclusive, so records sharing a time are neither skipped nor
         repeated); without one the whole listing is read and filtered here. The source
-        cannot tell creations from updates: every change is UPDATED."""
-        after = _CHANGES.decode(cursor)[0] if cursor else None
-        params = {}
-        if after is not None and self.description.since_param:
-            params[self.description.since_param] = after[0].isoformat()
-        placed: dict[Position, CanonicalEntity] = {}
-        token: Token | None = {"n": self.max_page_size}
-        for _ in range(self.max_window_pages):
-            if token is None:
-                break
-            records, token = self._page(token, params)
-            for record in records:
-                entity = self.map_or_report(record, self.to_entity)
-                if entity is None:
-                    continue
-                where = (parse_timestamp(entity.attributes[self.description.cursor_field]),
-                         entity.id)
-                if after is None or where > after:
-                    placed[where] = entity  # type: ignore[index]
-        ordered = sorted(placed.items(), key=lambda pair: pair[0])
+        cannot tell creations from updates: every change is UPDATED.
+
+        A listing is in the source's order, not in change order, so a poll reads the whole
+        window since the cursor before it can order it. The window is kept for a while
+        (``window_reuse_seconds``): resuming from one of its batch cursors serves the next
+        batch from it without a second read; a record changed meanwhile comes again, as
+        its newer version, in a later window."""
+        after = self.change_cursor.decode(cursor)[0] if cursor else None
+        ordered = self._kept_window_after(after)
+        if ordered is None:
+            ordered = self._read_window(after)
         if not ordered:
             yield ChangeBatch([], cursor, complete=True)
             return
@@ -267,7 +297,44 @@ class DeclarativeAdapter(HttpSourceAdapter):
             yield ChangeBatch(
                 [SourceChange(ChangeType.UPDATED, self.description.entity_type, entity.id,
                               entity, at) for (at, _), entity in batch],
-                _CHANGES.encode(batch[-1][0]), complete=start + size >= len(ordered))
+                self.change_cursor.encode(batch[-1][0]), complete=start + size >= len(ordered))
+
+    def _kept_window_after(self, after: Position | None) -> list[Placed] | None:
+        """The rest of the kept window after ``after``, if ``after`` is one of its
+        positions, not its last (past its end only a new read can tell), and the window is
+        recent enough; None otherwise."""
+        window = self._window_kept  # one read: another thread may replace it
+        if window is None or after is None or \
+                time.monotonic() - window.read_at > self.window_reuse_seconds:
+            return None
+        index = window.index.get(after)
+        if index is None or index + 1 == len(window.ordered):
+            return None
+        return window.ordered[index + 1:]
+
+    def _read_window(self, after: Position | None) -> list[Placed]:
+        params = {}
+        if after is not None and self.description.since_param:
+            params[self.description.since_param] = after[0].isoformat()
+        # Keyed by position: a record served on two pages (one added while paging shifts
+        # the order) is one change.
+        placed: dict[Position, CanonicalEntity] = {}
+        token: Token | None = {"n": self.max_page_size}
+        for _ in range(self.max_window_pages):
+            if token is None:
+                break
+            records, token, _ = self._page(token, params)
+            for record in records:
+                entity = self.map_or_report(record, self.to_entity)
+                moment = None if entity is None else parse_timestamp(
+                    entity.attributes[self.description.cursor_field])
+                if entity is not None and moment is not None and (
+                        after is None or (moment, entity.id) > after):
+                    placed[(moment, entity.id)] = entity
+        ordered = sorted(placed.items(), key=lambda pair: pair[0])
+        self._window_kept = _Window(ordered, {at: n for n, (at, _) in enumerate(ordered)},
+                                    time.monotonic())
+        return ordered
 
     # -- what the platform knows about this source -----------------------------------------
 
@@ -282,12 +349,7 @@ class DeclarativeAdapter(HttpSourceAdapter):
 def adapter_class(name: str, description: Description,
                   version: int = 0) -> type[DeclarativeAdapter]:
     """The adapter class of source ``name`` as ``description`` says."""
-    attributes = {
-        "name": name, "domain": description.domain, "schema": description.schema,
-        "description": description, "description_version": version,
-        "ids_per_call": description.by_ids.get("max", 100) if description.by_ids else 1,
-        "max_page_size": description.list.get("max_page_size", 100),
-        "__module__": __name__,
-    }
+    attributes = {"name": name, "description": description, "description_version": version,
+                  "__module__": __name__}
     class_name = "Declared" + "".join(part.title() for part in name.replace("-", "_").split("_"))
     return type(class_name, (DeclarativeAdapter,), attributes)

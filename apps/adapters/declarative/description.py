@@ -15,6 +15,7 @@ One description is one canonical entity type of one source::
     pagination: {type: cursor, cursor_param: cursor, next_cursor: next_cursor}
     changes: {cursor_field: updated_at, since_param: updated_since}
     rate_limit: {remaining_header: X-RateLimit-Remaining, reset_header: X-RateLimit-Reset}
+    etag: false                      # true: conditional GETs (If-None-Match), bodies reused
     fields:
       - {name: id, type: string}
       - {name: name, type: string}
@@ -73,6 +74,7 @@ DESCRIPTION_SCHEMA: dict[str, Any] = _object({
         "path": {"type": "string", "pattern": _PATH},
         "records": {"type": "string", "pattern": _DOTTED},
         "page_size_param": _TEXT, "max_page_size": _POSITIVE,
+        "total": {"type": "string", "pattern": _DOTTED, "minLength": 1},
         "filters": {"type": "object", "additionalProperties": _TEXT},
     }, ("path",)),
     "get": _object({"path": {"type": "string", "pattern": _PATH},
@@ -101,6 +103,7 @@ DESCRIPTION_SCHEMA: dict[str, Any] = _object({
         "path": {"type": "string", "pattern": _DOTTED, "minLength": 1},
         "type": {"enum": list(FIELD_TYPES)},
         "required": {"type": "boolean"},
+        "minimum": {"type": "integer"},
         "description": {"type": "string"},
     }, ("name", "type"))},
     "relationships": {"type": "array", "items": _object({
@@ -110,6 +113,7 @@ DESCRIPTION_SCHEMA: dict[str, Any] = _object({
         "name": {"type": "string", "pattern": _NAME},
         "reverse": {"type": "string", "pattern": _NAME},
     }, ("field", "entity_type", "type"))},
+    "etag": {"type": "boolean"},
     "sla": _object({"freshness_seconds": _POSITIVE,
                     "availability": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                     "latency_p99_ms": _POSITIVE}),
@@ -133,6 +137,7 @@ class Field:
     type: str
     required: bool
     description: str = ""
+    minimum: int | None = None  # integers only
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,7 @@ class Description:
     cursor_field: str
     since_param: str | None
     rate_limit: Mapping[str, Any] | None
+    etag: bool
     fields: tuple[Field, ...]
     relationships: tuple[Relation, ...]
     sla: ServiceLevel
@@ -192,7 +198,7 @@ def parse_description(raw: Any) -> Description:
                                             "the README.")
         raise DescriptionError(".".join(path) or "(top level)", _readable(error))
     fields = tuple(Field(f["name"], dotted(f.get("path", f["name"])), f["type"],
-                         f.get("required", True), f.get("description", ""))
+                         f.get("required", True), f.get("description", ""), f.get("minimum"))
                    for f in raw["fields"])
     by_name = {f.name: f for f in fields}
     twice = [name for name, count in Counter(f.name for f in fields).items() if count > 1]
@@ -202,6 +208,8 @@ def parse_description(raw: Any) -> Description:
     for n, f in enumerate(fields):
         if keyword.iskeyword(f.name) or f.name.startswith("_"):
             raise DescriptionError(f"fields.{n}.name", f"{f.name!r} is reserved; rename it.")
+        if f.minimum is not None and f.type != "integer":
+            raise DescriptionError(f"fields.{n}.minimum", "applies to integer fields only.")
     _check_field(by_name, "key", raw["key"], ("string", "integer"), required=True)
     cursor_field = raw["changes"]["cursor_field"]
     _check_field(by_name, "changes.cursor_field", cursor_field, ("datetime",), required=True)
@@ -228,6 +236,7 @@ def parse_description(raw: Any) -> Description:
         auth=raw["auth"], list=raw["list"], get=raw["get"], by_ids=raw.get("by_ids"),
         pagination=raw["pagination"], cursor_field=cursor_field,
         since_param=raw["changes"].get("since_param"), rate_limit=raw.get("rate_limit"),
+        etag=raw.get("etag", False),
         fields=fields, relationships=tuple(relations),
         sla=ServiceLevel(freshness_seconds=sla.get("freshness_seconds", 300),
                          availability=sla.get("availability", 0.99),

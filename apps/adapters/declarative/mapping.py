@@ -52,6 +52,8 @@ def _read(reader: RecordReader, field: Field) -> Any:
         reader = reader.nested(step)
     if not field.required and reader.record.get(last) is None:
         return None
+    if field.minimum is not None:
+        return reader.integer(last, minimum=field.minimum)
     return _READ[field.type](reader, last)
 
 
