@@ -2,10 +2,13 @@
 pagination, a changed-since filter, a by-ids lookup, rate-limit headers, and each supplier's
 product SKUs (so suppliers relate to the products source's products).
 
-Endpoints (bearer token; errors are `{"error": {"code", "message", "details"?}}`):
+Endpoints (the token as a bearer token, as `X-API-Key`, or as the password of HTTP basic
+auth with any user name, so a description can use each kind; errors are
+`{"error": {"code", "message", "details"?}}`):
 
     GET    /api/suppliers?limit=&cursor=&updated_since=&country=
                                                     {"data": [...], "next_cursor": text|null}
+    GET    /api/suppliers?limit=&offset=&...         the same, from an offset
     GET    /api/suppliers?ids=a,b,c                        those suppliers (at most 100)
     GET    /api/suppliers/{id}                             {"supplier": {...}}, 404 when missing
     PATCH  /api/suppliers/{id}                             {"name"}: renames, bumps updated_at
@@ -106,8 +109,17 @@ class SuppliersServer(ReferenceServer):
             route("PATCH", r"/api/suppliers/(?P<key>[^/]+)", self._update),
         ]
 
+    def credential(self, request: Request) -> str | None:
+        scheme, _, value = (request.header("authorization") or "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                return base64.b64decode(value.strip()).decode().partition(":")[2] or None
+            except (ValueError, UnicodeDecodeError):
+                return None
+        return request.bearer_token() or request.header("x-api-key")
+
     def authenticate(self, request: Request) -> None:
-        if request.bearer_token() != self.token:
+        if self.credential(request) != self.token:
             raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "Missing or invalid token.")
 
     def error(self, status: int, code: str, message: str, details: Mapping[str, Any]) -> Response:
@@ -130,6 +142,8 @@ class SuppliersServer(ReferenceServer):
             return self._answer({"data": found, "next_cursor": None})
         limit = query_int(request, "limit", DEFAULT_LIMIT, maximum=MAX_LIMIT)
         since, after = query_since(request), _after(request)
+        offset = query_int(request, "offset", 0, maximum=10**9) \
+            if request.param("offset") not in (None, "0") else 0
         country = request.param("country")
         with self.lock:
             selected = sorted((s for s in self.records.values()
@@ -137,8 +151,8 @@ class SuppliersServer(ReferenceServer):
                                and (after is None or s["id"] > after)
                                and (country is None or s["country"] == country)),
                               key=lambda s: s["id"])
-        window = selected[:limit]
-        more = len(selected) > limit
+        window = selected[offset:offset + limit]
+        more = len(selected) > offset + limit
         return self._answer({"data": [self._shaped(s) for s in window],
                              "next_cursor": _cursor(window[-1]["id"]) if more else None})
 

@@ -26,17 +26,23 @@ def description(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def suppliers_server(sources) -> Iterator[SuppliersServer]:  # noqa: F811
+def suppliers_session(sources) -> Iterator[SuppliersServer]:  # noqa: F811
     # As many products as the session's products server, so every SKU has its supplier.
     with SuppliersServer(seed=7, sizes=sources.products.sizes) as server:
         yield server
 
 
 @pytest.fixture
+def suppliers_server(suppliers_session) -> SuppliersServer:
+    """The suppliers API as at launch: its data, no faults."""
+    control(suppliers_session.base_url, "reset")
+    return suppliers_session
+
+
+@pytest.fixture
 def suppliers(suppliers_server, connected) -> SuppliersServer:  # noqa: F811
     """Tenant A with the suppliers source connected by its description (and the three code
     sources, as `connected` sets up)."""
-    control(suppliers_server.base_url, "reset")
     cache.clear()
     services.save_description("suppliers", SPEC, saved_by="test")
     services.connect_source("suppliers", "suppliers", suppliers_server.base_url,

@@ -181,3 +181,23 @@ def test_page_and_link_header_paging_read_the_whole_product_api(sources, paging)
         assert [c.occurred_at for c in changes] == sorted(c.occurred_at for c in changes)
     finally:
         adapter.close()
+
+
+@pytest.mark.parametrize("auth", [
+    {"type": "bearer", "credential": "token"},
+    {"type": "api_key", "header": "X-API-Key", "credential": "token"},
+    {"type": "basic", "username_credential": "user", "password_credential": "token"},
+])
+def test_each_kind_of_auth_and_offset_paging(suppliers_server, auth):
+    spec = description(auth=auth, pagination={"type": "offset", "offset_param": "offset"})
+    adapter = adapter_class("suppliers", parse_description(spec))(SourceConfig(
+        "s", suppliers_server.base_url, {"token": DEFAULT_TOKEN, "user": "ops"}))
+    try:
+        listing = [adapter.query_entities("supplier", EntityQuery(page_size=4))]
+        listing.append(adapter.query_entities("supplier", EntityQuery(
+            page_size=4, cursor=listing[0].next_cursor)))
+        assert [e.id for page in listing for e in page.entities] == [
+            f"SUP-{n:03d}" for n in range(1, 7)]
+        assert listing[1].next_cursor is None
+    finally:
+        adapter.close()
