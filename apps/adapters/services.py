@@ -232,8 +232,12 @@ def _data_product(connection: SourceConnection) -> DataProduct:
 
 def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str, str],
                    options: dict[str, Any] | None = None,
-                   polling_interval_seconds: int = 60) -> tuple[SourceConnection, bool]:
-    """Create or update a source connection of the current tenant; True if created."""
+                   polling_interval_seconds: int = 60,
+                   probe: bool = True) -> tuple[SourceConnection, bool]:
+    """Create or update a source connection of the current tenant; True if created. A
+    described source is probed live first (DescriptionError names what does not fit)
+    unless ``probe`` is off (for a setup that starts the source later; its first poll and
+    health check then tell)."""
     connection = SourceConnection.objects.filter(name=name).first()
     created = connection is None
     connection = connection or SourceConnection(name=name)
@@ -243,7 +247,7 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
     connection.polling_interval_seconds = polling_interval_seconds
     connection.set_credentials(credentials)
     connection.full_clean()
-    probe_declared(connection)  # a described source is probed live before it is connected
+    probe_declared(connection, probe=probe)
     connection.save()
     return connection, created
 

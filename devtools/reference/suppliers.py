@@ -26,7 +26,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from devtools.reference import dataset
 from devtools.reference.clock import format_ts
@@ -47,6 +50,9 @@ DEFAULT_TOKEN = "ref-suppliers-token"  # noqa: S105 - a development credential
 DEFAULT_SUPPLIERS = 6
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 RATE_LIMIT = 1000
+#: this API described in data, for a declarative source connection (no adapter code)
+DESCRIPTION: dict[str, Any] = yaml.safe_load(
+    (Path(__file__).parent / "suppliers.yaml").read_text(encoding="utf-8"))
 _COUNTRIES = ("DE", "FR", "NL", "PL", "SE", "IT")
 _NAMES = ("Acme", "Borealis", "Cobalt", "Delta", "Evergreen", "Fjord", "Granite", "Harbor")
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from django.core.cache import cache
 
 from apps.adapters import services
-from devtools.reference.suppliers import DEFAULT_TOKEN, SuppliersServer
+from devtools.reference.suppliers import DEFAULT_TOKEN, DESCRIPTION, SuppliersServer
 from tests.federation.conftest import api_committed, gql_sources  # noqa: F401 - fixtures
 from tests.sources.conftest import connected, control, sources  # noqa: F401 - fixtures
 
-SPEC = yaml.safe_load((Path(__file__).parent / "suppliers.yaml").read_text())
+SPEC = DESCRIPTION
 
 
 def description(**changes: Any) -> dict[str, Any]:

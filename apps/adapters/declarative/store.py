@@ -87,21 +87,23 @@ class SavedDescription:
     changed: bool  # False: the same spec was saved again (no new version)
 
 
-def save_description(name: str, spec: Any, *, saved_by: str = "") -> SavedDescription:
+def save_description(name: str, spec: Any, *, saved_by: str = "",
+                     probe: bool = True) -> SavedDescription:
     """:func:`check_description`, then :func:`store_description`."""
-    check_description(name, spec)
+    check_description(name, spec, probe=probe)
     return store_description(name, spec, saved_by=saved_by)
 
 
-def check_description(name: str, spec: Any) -> Description:
+def check_description(name: str, spec: Any, *, probe: bool = True) -> Description:
     """Check ``spec`` and probe it live against every enabled connection that uses
-    ``name``; DescriptionError names what is wrong."""
+    ``name`` (unless ``probe`` is off); DescriptionError names what is wrong."""
     if name in adapter_classes():
         raise DescriptionError("name", f"{name!r} is the name of a built-in adapter; choose "
                                        "another name for the description.")
     description = parse_description(spec)
     for connection in SourceConnection.objects.filter(adapter=name, enabled=True):
-        probe_connection(adapter_class(name, description), connection)
+        if probe:
+            probe_connection(adapter_class(name, description), connection)
     return description
 
 
@@ -129,13 +131,15 @@ def config_of(connection: SourceConnection) -> SourceConfig:
                         credentials=connection.credentials, options=connection.options)
 
 
-def probe_declared(connection: SourceConnection) -> None:
-    """When ``connection``'s adapter is a description: probe its source (see :func:`probe`)
-    and make sure its change topic exists (the topic spec lists only the code adapters')."""
+def probe_declared(connection: SourceConnection, *, probe: bool = True) -> None:
+    """When ``connection``'s adapter is a description: probe its source (see :func:`probe`;
+    unless ``probe`` is off) and make sure its change topic exists (the topic spec lists
+    only the code adapters')."""
     declared = declared_adapter_class(connection.adapter)
     if declared is None or not connection.enabled:
         return
-    probe_connection(declared, connection)
+    if probe:
+        probe_connection(declared, connection)
     if settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:
         try:
             provision_source_topics(current_schema(), declared.domain, declared.name)
