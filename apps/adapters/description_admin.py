@@ -14,7 +14,7 @@ from django.utils.html import format_html_join
 
 from apps.adapters.declarative.description import DescriptionError
 from apps.adapters.declarative.store import check_description, store_description
-from apps.adapters.models import SourceDescription
+from apps.adapters.models import SourceConnection, SourceDescription
 from dictamesh.admin import TenantOnlyAdmin
 
 
@@ -77,6 +77,13 @@ class SourceDescriptionAdmin(TenantOnlyAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any,
                      change: bool) -> None:
         """A description has no related rows to save."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A description in use would leave its connections without an adapter: delete or
+        # repoint those first.
+        if obj is not None and SourceConnection.objects.filter(adapter=obj.name).exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.display(description="entity type")
     def entity_type(self, obj: SourceDescription) -> str:

@@ -69,3 +69,6 @@ def test_a_connection_chooses_a_description_and_is_probed_on_save(curator, suppl
     assert added.status_code == 302, added.content[:2000]
     assert SourceConnection.objects.get(name="suppliers").credentials == {
         "token": DEFAULT_TOKEN}
+    # In use: the description cannot be deleted from under its connection.
+    row = SourceDescription.objects.get(name="suppliers")
+    assert curator.get(f"/admin/adapters/sourcedescription/{row.pk}/delete/").status_code == 403

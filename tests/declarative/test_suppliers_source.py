@@ -46,6 +46,14 @@ def test_a_description_may_not_take_a_code_adapters_name(connected):
     assert caught.value.field == "name"
 
 
+def test_one_description_serves_each_entity_type(connected):
+    services.save_description("suppliers", SPEC)
+    with pytest.raises(DescriptionError) as caught:
+        services.save_description("vendors", SPEC)
+    assert caught.value.field == "entity_type"
+    assert "'suppliers'" in caught.value.message
+
+
 def test_connecting_probes_the_source_and_names_what_does_not_fit(connected,
                                                                   suppliers_server):
     services.save_description("suppliers", description(

@@ -101,6 +101,13 @@ def check_description(name: str, spec: Any, *, probe: bool = True) -> Descriptio
         raise DescriptionError("name", f"{name!r} is the name of a built-in adapter; choose "
                                        "another name for the description.")
     description = parse_description(spec)
+    for other, spec_of_other in SourceDescription.objects.exclude(name=name).values_list(
+            "name", "spec"):
+        if isinstance(spec_of_other, dict) and \
+                spec_of_other.get("entity_type") == description.entity_type:
+            raise DescriptionError("entity_type", f"{description.entity_type!r} is served by "
+                                                  f"the description {other!r} already; one "
+                                                  "source serves each entity type.")
     for connection in SourceConnection.objects.filter(adapter=name, enabled=True):
         if probe:
             probe_connection(adapter_class(name, description), connection)
