@@ -12,7 +12,7 @@ from django.core.cache import cache
 
 from apps.adapters import services
 from devtools.reference.suppliers import DEFAULT_TOKEN, DESCRIPTION, SuppliersServer
-from tests.federation.conftest import api_committed, gql_sources  # noqa: F401 - fixtures
+from tests.federation.conftest import api, api_committed, gql_sources  # noqa: F401 - fixtures
 from tests.sources.conftest import connected, control, sources  # noqa: F401 - fixtures
 
 SPEC = DESCRIPTION

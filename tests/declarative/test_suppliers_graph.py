@@ -19,9 +19,11 @@ from apps.catalog.event_handlers import apply_entity_changes
 from apps.catalog.models import EntityCatalog, EntityRelationship
 from apps.events.consumers import build_runner
 from apps.events.relay import relay_pending
+from apps.tenancy.api_keys import create_api_key
 from devtools.reference.suppliers import DEFAULT_TOKEN, SuppliersServer
 from dictamesh.events.handlers import HandlerRegistry
 from dictamesh.events.producer import EventProducer
+from tests.conftest import tenant_host
 from tests.declarative.conftest import SPEC
 
 PRODUCT_QUERY = """{
@@ -41,7 +43,7 @@ def _wait_for(condition, timeout: float = 60.0) -> bool:
 
 
 @pytest.fixture
-def suppliers_api(gql_sources):
+def suppliers_api(gql_sources):  # noqa: F811
     with SuppliersServer(seed=11, sizes=gql_sources.products.sizes) as server:
         yield server
 
@@ -111,3 +113,28 @@ def test_a_source_described_in_data_is_polled_cataloged_and_related_in_graphql(
     assert eight["supplier"]["name"] == suppliers_api.records["SUP-002"]["name"]
     assert eight["supplier"]["creditLimit"]["currency"] == "EUR"
     assert {"id": "SKU-00008"} in eight["supplier"]["products"]
+
+
+def test_a_tenants_graph_follows_its_descriptions_and_no_other_tenant_sees_them(
+        api, suppliers_server, tenant_b):
+    query = '{ supplier(id: "SUP-001") { name } }'
+    before = api.post(query)
+    assert before.status_code == 400  # no such field yet
+    services.save_description("suppliers", SPEC)
+    services.connect_source("suppliers", "suppliers", suppliers_server.base_url,
+                            {"token": DEFAULT_TOKEN})
+    answer = api.query(query)
+    assert answer["data"]["supplier"]["name"] == suppliers_server.records["SUP-001"]["name"]
+
+    # Another description version rebuilds the graph: a renamed reverse field.
+    relation = {**SPEC["relationships"][0], "reverse": "vendor"}
+    services.save_description("suppliers", {**SPEC, "relationships": [relation]})
+    assert "errors" not in api.query('{ product(id: "SKU-00001") { vendor { id } } }')
+
+    _, other_key = create_api_key(tenant_b.schema_name, "tenant b", ["read"])
+    elsewhere = api.client.post("/graphql", data={"query": query},
+                                content_type="application/json",
+                                HTTP_HOST=tenant_host(tenant_b.schema_name),
+                                HTTP_AUTHORIZATION=f"Bearer {other_key}")
+    assert elsewhere.status_code == 400
+    assert "Cannot query field 'supplier'" in elsewhere.json()["errors"][0]["message"]

@@ -46,7 +46,6 @@ def unified_schema() -> graphene.Schema:
                                types=unified.TYPES)
 
 
-@cache
 def tenant_schema() -> graphene.Schema:
     """What `/graphql` serves the current tenant: the unified schema, plus the entity types
     its source descriptions declare (see `declared.py`), rebuilt when one of them changes."""
