@@ -30,7 +30,7 @@ from apps.adapters.base import (
     SourceConfig,
     SourceUnavailable,
 )
-from apps.adapters.declarative.description import Description, DescriptionError
+from apps.adapters.declarative.description import Description, DescriptionError, Relation
 from apps.adapters.declarative.store import (
     declared_descriptions,
     description_versions,
@@ -65,7 +65,7 @@ SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
                            ["connection", "operation"])
 
 __all__ = ["DataProduct", "Description", "DescriptionError", "EntityResult", "Lookup",
-           "NoSourceFor", "SourceUnavailableNoCache", "commands_for", "connect_source",
+           "NoSourceFor", "Relation", "SourceUnavailableNoCache", "commands_for", "connect_source",
            "data_product_for", "data_product_named", "data_products", "declared_descriptions",
            "description_versions", "is_retryable", "save_description"]
 

@@ -11,7 +11,8 @@ auth with any user name, so a description can use each kind; errors are
     GET    /api/suppliers?limit=&offset=&...         the same, from an offset
     GET    /api/suppliers?ids=a,b,c                        those suppliers (at most 100)
     GET    /api/suppliers/{id}                             {"supplier": {...}}, 404 when missing
-    PATCH  /api/suppliers/{id}                             {"name"}: renames, bumps updated_at
+    PATCH  /api/suppliers/{id}                             {"name"?, "product_skus"?}: bumps
+                                                           updated_at
 
 Suppliers are ordered by id; the cursor is opaque (the last id served). `updated_since` keeps
 suppliers with `updated_at >= updated_since`. Every answer carries `X-RateLimit-Limit`,
@@ -168,12 +169,16 @@ class SuppliersServer(ReferenceServer):
 
     def _update(self, request: Request, key: str) -> Response:
         body = request.json()
-        if not isinstance(body, dict) or set(body) != {"name"} or not isinstance(
-                body["name"], str) or not body["name"].strip():
-            raise validation_error("The body must be {\"name\": non-empty text}.")
+        if not isinstance(body, dict) or not body or not set(body) <= {"name", "product_skus"}:
+            raise validation_error("The body must be {name?, product_skus?}.")
+        if "name" in body and (not isinstance(body["name"], str) or not body["name"].strip()):
+            raise validation_error("`name` must be non-empty text.", fields=["name"])
+        skus = body.get("product_skus", [])
+        if not isinstance(skus, list) or not all(isinstance(s, str) and s for s in skus):
+            raise validation_error("`product_skus` must be a list of SKUs.",
+                                   fields=["product_skus"])
         with self.lock:
-            updated = {**self._find(key), "name": body["name"].strip(),
-                       "updated_at": self.clock.now()}
+            updated = {**self._find(key), **body, "updated_at": self.clock.now()}
             self.records[key] = updated
         return self._answer({"supplier": updated})
 

@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from apps.adapters import services
 from apps.adapters.changes import poll
@@ -19,6 +20,7 @@ from apps.catalog.event_handlers import apply_entity_changes
 from apps.catalog.models import EntityCatalog, EntityRelationship
 from apps.events.consumers import build_runner
 from apps.events.relay import relay_pending
+from apps.federation.event_handlers import invalidate_graphql_caches
 from apps.tenancy.api_keys import create_api_key
 from devtools.reference.suppliers import DEFAULT_TOKEN, SuppliersServer
 from dictamesh.events.handlers import HandlerRegistry
@@ -49,11 +51,12 @@ def suppliers_api(gql_sources):  # noqa: F811
 
 
 def _catalog_consumer(tenant: str) -> tuple[threading.Event, threading.Thread]:
-    # Under a group of this test's own, so no other consumer of the shared broker takes
-    # its partitions.
+    # The catalog group's handlers, under a group of this test's own, so no other consumer
+    # of the shared broker takes its partitions.
     handlers = HandlerRegistry()
     group = f"catalog-declared-{uuid.uuid4().hex[:8]}"
     handlers.register(group, "*.entity_changed")(apply_entity_changes)
+    handlers.register(group, "*.entity_changed")(invalidate_graphql_caches)
     stop = threading.Event()
     runner = build_runner(group, topics=re.compile(
         rf"{tenant}\.suppliers\.suppliers\.entity_changed"), handlers=handlers,
@@ -81,23 +84,51 @@ def test_a_source_described_in_data_is_polled_cataloged_and_related_in_graphql(
     assert supplier["products"][0]["name"]  # loaded from the products source
     assert answer["data"]["suppliers"] == [{"id": "SUP-006"}, None]
 
-    result = poll(services.data_product_named("suppliers"))
-    assert (result.error, result.changes) == ("", 6)
-    producer = EventProducer.from_settings()
-    try:
-        assert relay_pending(producer).sent == 6
-    finally:
-        producer.close(timeout=5)
-
+    _poll_and_relay(6)
     stop, thread = _catalog_consumer(api.tenant)
     try:
         assert _wait_for(lambda: EntityRelationship.objects.filter(
             subject_entity_type="supplier", relationship_type="supplies").count() == 40), \
             "the catalog consumer did not record the suppliers' relationships in time"
+        _check_the_graph(api, suppliers_api)
+
+        # SKU-00008 moves from SUP-002 to SUP-003: the catalog keeps the old edge too, and
+        # the answer follows what the supplier records say now.
+        _move("SKU-00008", suppliers_api, "SUP-002", "SUP-003")
+        _poll_and_relay(2)
+        assert _wait_for(lambda: EntityRelationship.objects.filter(
+            subject_entity_id="SUP-003", object_entity_id="SKU-00008").exists()), \
+            "the catalog consumer did not record the moved product in time"
+        assert _wait_for(lambda: api.query(PRODUCT_QUERY)["data"]["products"][1][
+            "supplier"]["id"] == "SUP-003"), "the product's supplier did not follow the move"
     finally:
         stop.set()
         thread.join(30)
 
+
+def _poll_and_relay(expected: int) -> None:
+    result = poll(services.data_product_named("suppliers"))
+    assert (result.error, result.changes) == ("", expected)
+    producer = EventProducer.from_settings()
+    try:
+        # (with what the catalog consumer published meanwhile: lineage announcements)
+        relayed = relay_pending(producer)
+        assert (relayed.failed, relayed.sent >= expected) == (0, True)
+    finally:
+        producer.close(timeout=5)
+
+
+def _move(sku: str, server: SuppliersServer, from_id: str, to_id: str) -> None:
+    for supplier_id, change in ((from_id, lambda skus: [s for s in skus if s != sku]),
+                                (to_id, lambda skus: [*skus, sku])):
+        skus = change(server.records[supplier_id]["product_skus"])
+        requests.patch(f"{server.base_url}/api/suppliers/{supplier_id}",
+                       json={"product_skus": skus}, timeout=10,
+                       headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+                       ).raise_for_status()
+
+
+def _check_the_graph(api, suppliers_api) -> None:
     cataloged = EntityCatalog.objects.get(entity_type="supplier", entity_id="SUP-001")
     assert cataloged.source_system == "suppliers"
     graph = catalog_services.query_relationship_graph("product", "SKU-00008",

@@ -8,7 +8,7 @@ per declared field, `id` included by `EntityBase`), the root fields `<type>(id)`
 - ``name``: a field on the declared type that follows it (`Supplier.products`), and
 - ``reverse``: a field on the type it points to that comes back (`Product.supplier`),
   answered from the catalog's relationship graph in one query per level (the first
-  related entity by id), then loaded like any entity.
+  related entity by id whose record still points here), then loaded like any entity.
 
 The graph is a module-like namespace, so :func:`graph_type` references resolve against it
 (the `Product` here is the unified one plus the reverse fields).
@@ -23,7 +23,8 @@ from typing import Any
 import graphene
 from graphql import GraphQLResolveInfo
 
-from apps.adapters.services import Description
+from apps.adapters.base import AdapterError
+from apps.adapters.services import Description, NoSourceFor, Relation, data_product_for
 from apps.catalog import services as catalog_services
 from apps.federation.loaders import _loader
 from apps.federation.schema.common import EntityBase, Money, Ref, money
@@ -34,6 +35,7 @@ from apps.federation.schema.resolvers import (
     entity_field,
     timestamp_field,
 )
+from dictamesh.resilience import CircuitOpenError
 
 #: entity types the unified graph has types for already (a description of one of them,
 #: such as the products API's, serves that type instead of declaring a new one)
@@ -66,17 +68,37 @@ def _refs(value: Any, attributes: dict[str, Any]) -> Any:
     return None if value is None else Ref(str(value))
 
 
-def _reverse_resolver(subject_type: str, relationship: str,
-                      object_type: str) -> Callable[..., Any]:
-    """Resolve the first ``subject_type`` related to this ``object_type`` entity, through
-    a per-request loader: one catalog query for the level's objects."""
+def _linked(entity: Any, field: str, object_id: str) -> bool:
+    value = entity.attributes.get(field)
+    return object_id in map(str, value) if isinstance(value, list) else str(value) == object_id
+
+
+def _reverse_resolver(subject_type: str, relation: Relation) -> Callable[..., Any]:
+    """Resolve the first ``subject_type`` entity related to this one, through a
+    per-request loader: one catalog query for the level's objects, then one read of the
+    candidates (through their data product and its cache) to keep only those whose record
+    still points here: the catalog keeps edges a later change dropped."""
     def batch(ids: list[str]) -> list[Ref | None]:
-        found = catalog_services.related_subjects(subject_type, relationship, object_type, ids)
-        return [Ref(found[key][0]) if found.get(key) else None for key in ids]
+        found = catalog_services.related_subjects(subject_type, relation.type,
+                                                  relation.entity_type, ids)
+        candidates = sorted({subject for subjects in found.values() for subject in subjects})
+        current: dict[str, Any] = {}
+        if candidates:
+            try:
+                lookup = data_product_for(subject_type).get_entities(subject_type, candidates)
+                current = {key: result.entity for key, result in lookup.found.items()}
+            except (AdapterError, CircuitOpenError, NoSourceFor):
+                pass  # the source is out: the catalog's answer is the best there is
+        answers: list[Ref | None] = []
+        for key in ids:
+            subjects = [s for s in found.get(key, ()) if s not in current
+                        or _linked(current[s], relation.field, key)]
+            answers.append(Ref(subjects[0]) if subjects else None)
+        return answers
 
     def resolve(ref: Ref, info: GraphQLResolveInfo) -> Any:
-        loader = _loader(info, f"reverse:{subject_type}:{relationship}:{object_type}", batch)
-        return loader.load(str(ref.id))
+        name = f"reverse:{subject_type}:{relation.type}:{relation.entity_type}"
+        return _loader(info, name, batch).load(str(ref.id))
 
     return resolve
 
@@ -115,8 +137,7 @@ def declared_graph(descriptions: Sequence[Description]) -> ModuleType:
             if relation.reverse and (pointed in new_types or hasattr(graph, pointed)):
                 extended.setdefault(pointed, {})[relation.reverse] = graphene.Field(
                     graph_type(type_name(description.entity_type)),
-                    resolver=_reverse_resolver(description.entity_type, relation.type,
-                                               relation.entity_type),
+                    resolver=_reverse_resolver(description.entity_type, relation),
                     description=f"The {description.entity_type} that {relation.type} this "
                                 f"{relation.entity_type} (by the catalog's relationship "
                                 "graph).")
