@@ -209,3 +209,17 @@ def test_each_kind_of_auth_and_offset_paging(suppliers_server, auth):
         assert listing[1].next_cursor is None
     finally:
         adapter.close()
+
+
+def test_without_a_by_ids_lookup_each_id_is_read_alone(suppliers_server):
+    spec = {key: value for key, value in SPEC.items() if key != "by_ids"}
+    adapter = adapter_class("suppliers", parse_description(spec))(SourceConfig(
+        "s", suppliers_server.base_url, {"token": DEFAULT_TOKEN}))
+    try:
+        before = calls(suppliers_server.base_url)
+        page = adapter.query_entities("supplier", EntityQuery(ids=["SUP-003", "nope",
+                                                                   "SUP-001"]))
+        assert [e.id for e in page.entities] == ["SUP-003", "SUP-001"]
+        assert calls(suppliers_server.base_url) == before + 3
+    finally:
+        adapter.close()

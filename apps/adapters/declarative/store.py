@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -34,7 +35,8 @@ from dictamesh.health.redact import redact_userinfo
 from dictamesh.tenancy import current_schema
 
 log = logging.getLogger(__name__)
-_classes: dict[tuple[str, str, int, str], type[DeclarativeAdapter]] = {}
+#: adapter classes by (schema, name, version, spec text); bounded, as edits add versions
+_classes: LRUCache[tuple[str, str, int, str], type[DeclarativeAdapter]] = LRUCache(256)
 _classes_lock = threading.Lock()
 
 
