@@ -32,6 +32,10 @@ def test_a_curator_describes_a_source_in_yaml_and_each_save_is_a_version(curator
     assert refused.status_code == 200
     assert b"pagination: must be one of: cursor {cursor_param, next_cursor}" in refused.content
     assert not SourceDescription.objects.exists()
+    for text, says in (("- a list\n", b"JSON (or YAML) object"), ("a: [", b"Neither YAML"),
+                       ("entity_type: 2024-01-01\n", b"quote dates")):
+        answer = curator.post(ADD, {"name": "suppliers", "text": text})
+        assert (answer.status_code, says in answer.content) == (200, True), text
 
     added = curator.post(ADD, {"name": "suppliers", "text": yaml.safe_dump(SPEC)})
     assert added.status_code == 302, added.content[:2000]

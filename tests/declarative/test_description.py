@@ -62,3 +62,11 @@ def test_a_field_declared_twice_and_an_optional_key_are_refused():
 
 def test_something_that_is_not_an_object_is_refused_plainly():
     assert "JSON (or YAML) object" in str(_error(["not", "a", "description"]))
+
+
+def test_values_json_cannot_hold_are_refused_with_what_to_do():
+    import datetime
+
+    fields = [*SPEC["fields"], {"name": "since", "type": "string",
+                                "description": datetime.date(2024, 1, 1)}]
+    assert "quote dates" in str(_error(description(fields=fields)))

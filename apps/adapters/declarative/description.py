@@ -34,6 +34,7 @@ that cross fields; every error names the field, e.g. ``changes.cursor_field``.
 
 from __future__ import annotations
 
+import json
 import keyword
 from collections import Counter
 from collections.abc import Mapping
@@ -98,7 +99,7 @@ DESCRIPTION_SCHEMA: dict[str, Any] = _object({
     "rate_limit": _object({"remaining_header": _TEXT, "reset_header": _TEXT,
                            "reset": {"enum": ["seconds", "epoch"]}},
                           ("remaining_header", "reset_header")),
-    "fields": {"type": "array", "minItems": 1, "items": _object({
+    "fields": {"type": "array", "minItems": 1, "maxItems": 200, "items": _object({
         "name": {"type": "string", "pattern": _NAME, "maxLength": 60},
         "path": {"type": "string", "pattern": _DOTTED, "minLength": 1},
         "type": {"enum": list(FIELD_TYPES)},
@@ -106,7 +107,7 @@ DESCRIPTION_SCHEMA: dict[str, Any] = _object({
         "minimum": {"type": "integer"},
         "description": {"type": "string"},
     }, ("name", "type"))},
-    "relationships": {"type": "array", "items": _object({
+    "relationships": {"type": "array", "maxItems": 50, "items": _object({
         "field": {"type": "string", "pattern": _NAME},
         "entity_type": {"type": "string", "pattern": _NAME},
         "type": {"type": "string", "pattern": _NAME},
@@ -189,6 +190,12 @@ def parse_description(raw: Any) -> Description:
     if not isinstance(raw, Mapping):
         raise DescriptionError("", "A description is a JSON (or YAML) object; see the "
                                    "declarative sources section of the README.")
+    try:
+        json.dumps(raw, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        # YAML reads unquoted dates and times as such; a description is JSON data.
+        raise DescriptionError("", f"Only JSON values may appear ({exc}); quote dates and "
+                                   "times, e.g. '2024-01-01'.") from None
     for error in _VALIDATOR.iter_errors(dict(raw)):
         path = [str(part) for part in error.instance_path]
         if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Required):
