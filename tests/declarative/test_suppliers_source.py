@@ -18,6 +18,7 @@ from apps.events.models import OutboxMessage
 from apps.events.services import get_codec
 from devtools.reference import products as products_api
 from devtools.reference.suppliers import DEFAULT_TOKEN
+from dictamesh.resilience import reset_breakers
 from tests.declarative.conftest import SPEC, description
 from tests.sources.conftest import calls, control
 
@@ -223,3 +224,23 @@ def test_without_a_by_ids_lookup_each_id_is_read_alone(suppliers_server):
         assert calls(suppliers_server.base_url) == before + 3
     finally:
         adapter.close()
+
+
+def test_a_described_source_that_fails_opens_its_breaker_and_serves_stale_copies(
+        suppliers, settings):
+    settings.BREAKER_RESET_TIMEOUT_SECONDS = 600.0  # stays open while the test looks
+    reset_breakers()
+    product = services.data_product_named("suppliers")
+    fresh = product.get_entity("supplier", "SUP-005")
+    assert fresh is not None
+    product.invalidate("supplier", ["SUP-005"])  # the next read must ask the source
+
+    control(suppliers.base_url, "faults", {"error_rate": 1.0, "status": 500})
+    stale = product.get_entity("supplier", "SUP-005")
+    assert stale is not None
+    assert (stale.stale, stale.entity.attributes) == (True, fresh.entity.attributes)
+    assert product.breaker.status().state == "open"
+    health = product.check_health()
+    assert health.state.value == "degraded"
+    assert SourceConnection.objects.get(name="suppliers").health_detail.startswith(
+        "circuit open")
