@@ -76,3 +76,22 @@ def test_a_connection_chooses_a_description_and_is_probed_on_save(curator, suppl
     # In use: the description cannot be deleted from under its connection.
     row = SourceDescription.objects.get(name="suppliers")
     assert curator.get(f"/admin/adapters/sourcedescription/{row.pk}/delete/").status_code == 403
+
+
+def test_the_schema_export_shows_a_tenants_declared_types(tenant_a, tmp_path):
+    from django.core.management import CommandError, call_command
+    from django_tenants.utils import schema_context
+
+    from apps.adapters import services
+
+    with schema_context(tenant_a.schema_name):
+        services.save_description("suppliers", SPEC, probe=False)
+    call_command("export_graphql_schema", "--out", str(tmp_path), "--tenant",
+                 tenant_a.schema_name)
+    sdl = (tmp_path / "unified.graphql").read_text("utf-8")
+    assert "type Supplier {" in sdl
+    assert "supplier: Supplier" in sdl  # on Product
+    call_command("export_graphql_schema", "--out", str(tmp_path / "plain"))
+    assert "Supplier" not in (tmp_path / "plain" / "unified.graphql").read_text("utf-8")
+    with pytest.raises(CommandError, match="onboard_tenant"):
+        call_command("export_graphql_schema", "--tenant", "nobody")

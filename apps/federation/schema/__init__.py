@@ -23,7 +23,7 @@ from apps.federation.schema.graphs import invoices as invoices_graph
 from apps.federation.schema.graphs import products as products_graph
 from apps.federation.schema.graphs import sagas as sagas_graph
 from apps.federation.schema.sagas import LIVE_TYPES
-from dictamesh.tenancy import current_schema
+from dictamesh.tenancy import current_schema, tenant_context
 
 #: each domain's subgraph, by the domain's name (its URL: /graphql/<domain>)
 DOMAINS: dict[str, ModuleType] = {"customers": customers_graph, "products": products_graph,
@@ -75,14 +75,20 @@ def subgraph_schema(domain: str) -> graphene.Schema:
                             types=graph.TYPES, federation_version=LATEST_VERSION)
 
 
-def schema_sdl_files() -> dict[str, str]:
-    """Each schema's SDL by file name: ``unified.graphql`` and ``<domain>.graphql``.
+def schema_sdl_files(tenant: str | None = None) -> dict[str, str]:
+    """Each schema's SDL by file name: ``unified.graphql`` and ``<domain>.graphql``. With
+    ``tenant``, ``unified.graphql`` is what `/graphql` serves that tenant: with the entity
+    types its source descriptions declare.
 
     A subgraph's text is what its ``_service { sdl }`` answers, with the federation
     ``@link`` and ``@key`` directives (graphql-core's ``print_schema``, which
     graphene-django's ``graphql_schema`` command uses, drops them).
     """
-    files = {"unified.graphql": str(unified_schema())}
+    if tenant is None:
+        files = {"unified.graphql": str(unified_schema())}
+    else:
+        with tenant_context(tenant):
+            files = {"unified.graphql": str(tenant_schema())}
     for domain in DOMAINS:
         # Asked, not printed: the subgraph's own text omits `_entities` and `_service`.
         result = subgraph_schema(domain).execute("{ _service { sdl } }")
