@@ -5,10 +5,7 @@ by the running catalog consumer, and queried in GraphQL as its own type and as
 
 from __future__ import annotations
 
-import re
-import threading
 import time
-import uuid
 
 import pytest
 import requests
@@ -16,16 +13,13 @@ import requests
 from apps.adapters import services
 from apps.adapters.changes import poll
 from apps.catalog import services as catalog_services
-from apps.catalog.event_handlers import apply_entity_changes
 from apps.catalog.models import EntityCatalog, EntityRelationship
-from apps.events.consumers import build_runner
 from apps.events.relay import relay_pending
-from apps.federation.event_handlers import invalidate_graphql_caches
 from apps.tenancy.api_keys import create_api_key
 from devtools.reference.suppliers import DEFAULT_TOKEN, SuppliersServer
-from dictamesh.events.handlers import HandlerRegistry
 from dictamesh.events.producer import EventProducer
 from tests.conftest import tenant_host
+from tests.consumers import catalog_consumer
 from tests.declarative.conftest import SPEC
 
 PRODUCT_QUERY = """{
@@ -50,22 +44,6 @@ def suppliers_api(gql_sources):  # noqa: F811
         yield server
 
 
-def _catalog_consumer(tenant: str) -> tuple[threading.Event, threading.Thread]:
-    # The catalog group's handlers, under a group of this test's own, so no other consumer
-    # of the shared broker takes its partitions.
-    handlers = HandlerRegistry()
-    group = f"catalog-declared-{uuid.uuid4().hex[:8]}"
-    handlers.register(group, "*.entity_changed")(apply_entity_changes)
-    handlers.register(group, "*.entity_changed")(invalidate_graphql_caches)
-    stop = threading.Event()
-    runner = build_runner(group, topics=re.compile(
-        rf"{tenant}\.suppliers\.suppliers\.entity_changed"), handlers=handlers,
-        stop_event=stop)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    return stop, thread
-
-
 def test_a_source_described_in_data_is_polled_cataloged_and_related_in_graphql(
         api_committed, suppliers_api, kafka_bootstrap):
     api = api_committed
@@ -85,8 +63,7 @@ def test_a_source_described_in_data_is_polled_cataloged_and_related_in_graphql(
     assert answer["data"]["suppliers"] == [{"id": "SUP-006"}, None]
 
     _poll_and_relay(6)
-    stop, thread = _catalog_consumer(api.tenant)
-    try:
+    with catalog_consumer(rf"{api.tenant}\.suppliers\.suppliers\.entity_changed", "declared"):
         assert _wait_for(lambda: EntityRelationship.objects.filter(
             subject_entity_type="supplier", relationship_type="supplies").count() == 40), \
             "the catalog consumer did not record the suppliers' relationships in time"
@@ -101,9 +78,6 @@ def test_a_source_described_in_data_is_polled_cataloged_and_related_in_graphql(
             "the catalog consumer did not record the moved product in time"
         assert _wait_for(lambda: api.query(PRODUCT_QUERY)["data"]["products"][1][
             "supplier"]["id"] == "SUP-003"), "the product's supplier did not follow the move"
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 def _poll_and_relay(expected: int) -> None:
