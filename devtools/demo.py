@@ -17,7 +17,7 @@ from django.conf import settings
 
 from apps.adapters import services as adapter_services
 from apps.tenancy import services as tenancy_services
-from devtools.reference import LOCAL_PORTS, directus, ecommerce, products
+from devtools.reference import LOCAL_PORTS, directus, ecommerce, products, suppliers
 from dictamesh.tenancy import tenant_context
 
 # Set it to keep the demo tenant's Directus webhook secret across runs; otherwise each run
@@ -45,7 +45,8 @@ def demo_webhook_secret() -> str:
 
 
 def reference_sources(webhook_secret: str) -> tuple[ReferenceSource, ...]:
-    """The three reference servers with the credentials they accept by default."""
+    """The reference servers with the credentials they accept by default (suppliers by its
+    description, saved first by :func:`connect_reference_sources`)."""
     return (
         ReferenceSource("customers", "directus", "directus",
                         {"token": directus.DEFAULT_TOKEN, "webhook_secret": webhook_secret}),
@@ -53,6 +54,8 @@ def reference_sources(webhook_secret: str) -> tuple[ReferenceSource, ...]:
                         {"api_key": products.DEFAULT_API_KEYS[0]}),
         ReferenceSource("invoices", "ecommerce", "ecommerce",
                         {"token": ecommerce.DEFAULT_TOKEN}),
+        ReferenceSource("suppliers", "suppliers", "suppliers",
+                        {"token": suppliers.DEFAULT_TOKEN}),
     )
 
 
@@ -87,11 +90,15 @@ def connect_reference_sources(
     done = []
     try:
         with tenant_context(tenant):
+            # A source without adapter code: its description is saved, then connected. The
+            # local stack starts the servers after this, so nothing is probed live here.
+            adapter_services.save_description("suppliers", suppliers.DESCRIPTION,
+                                              saved_by="demo", probe=False)
             for source in reference_sources(webhook_secret):
                 base_url = f"http://{host}:{ports[source.server]}"
                 _, created = adapter_services.connect_source(
                     source.connection, source.adapter, base_url, dict(source.credentials),
-                    polling_interval_seconds=polling_interval_seconds)
+                    polling_interval_seconds=polling_interval_seconds, probe=False)
                 done.append(f"{'Connected' if created else 'Updated'} {source.connection} "
                             f"({source.adapter}) at {base_url}")
     except Exception as exc:  # noqa: BLE001 - whatever failed, the stack reports it and stops

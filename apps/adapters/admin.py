@@ -11,10 +11,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.adapters import services
+from apps.adapters.declarative.description import DescriptionError
+from apps.adapters.declarative.store import probe_declared
+from apps.adapters.description_admin import SourceDescriptionAdmin
 from apps.adapters.models import SourceConnection
-from apps.adapters.registry import adapter_classes
+from apps.adapters.registry import adapter_names
 from dictamesh.admin import TenantOnlyAdmin
 from dictamesh.health.redact import redact_userinfo
+
+__all__ = ["SourceConnectionAdmin", "SourceDescriptionAdmin"]
 
 
 class SourceConnectionForm(forms.ModelForm):
@@ -34,7 +39,7 @@ class SourceConnectionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         adapter_field = self.fields["adapter"]
         assert isinstance(adapter_field, forms.ChoiceField)
-        adapter_field.choices = [(key, key) for key in sorted(adapter_classes())]
+        adapter_field.choices = [(key, key) for key in adapter_names()]
 
     def clean_new_credentials(self) -> dict[str, str] | None:
         raw = self.cleaned_data["new_credentials"].strip()
@@ -47,6 +52,24 @@ class SourceConnectionForm(forms.ModelForm):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise forms.ValidationError("Give a JSON object of text values.")
         return value
+
+    def clean(self) -> dict[str, Any]:
+        """A described source is probed live with these settings before they are saved."""
+        cleaned = super().clean() or {}
+        if not self.errors:
+            # The instance gets the form's values only after clean(): probe a copy.
+            connection = SourceConnection(
+                name=cleaned["name"], adapter=cleaned["adapter"], base_url=cleaned["base_url"],
+                options=cleaned.get("options") or {}, enabled=cleaned.get("enabled", False),
+                credentials_encrypted=self.instance.credentials_encrypted)
+            credentials = cleaned.get("new_credentials")
+            if credentials is not None:
+                connection.set_credentials(credentials)
+            try:
+                probe_declared(connection)
+            except DescriptionError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
 
     def save(self, commit: bool = True) -> SourceConnection:
         connection: SourceConnection = super().save(commit=False)

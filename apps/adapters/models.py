@@ -73,3 +73,44 @@ class SourceConnection(models.Model):
             raise ValidationError({"adapter": str(exc)}) from None
         if self.polling_interval_seconds < 5:
             raise ValidationError({"polling_interval_seconds": "Poll at most every 5 s."})
+
+
+class SourceDescription(models.Model):
+    """A REST source described in data (see apps/adapters/declarative/description.py): a
+    connection whose adapter is this name reads its source as the description says. Each
+    saved change is a new version, kept in SourceDescriptionVersion."""
+
+    name = models.SlugField(max_length=100, unique=True,
+                            help_text="The adapter name connections choose, e.g. suppliers; "
+                                      "also the source name of its events and topics.")
+    spec = models.JSONField(help_text="The description (JSON, or YAML in the admin).")
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "source_description"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class SourceDescriptionVersion(models.Model):
+    """One saved version of a description, as it was: what served when, and who saved it."""
+
+    description = models.ForeignKey(SourceDescription, on_delete=models.CASCADE,
+                                    related_name="versions")
+    version = models.PositiveIntegerField()
+    spec = models.JSONField()
+    saved_by = models.CharField(max_length=150, blank=True, default="")
+    saved_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "source_description_version"
+        ordering = ["description", "-version"]
+        constraints = [models.UniqueConstraint(fields=["description", "version"],
+                                               name="one_row_per_description_version")]
+
+    def __str__(self) -> str:
+        return f"{self.description.name} v{self.version}"

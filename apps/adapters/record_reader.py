@@ -87,6 +87,21 @@ class RecordReader:
             return 0
         return value
 
+    def boolean(self, name: str) -> bool:
+        value = self._get(name)
+        if not isinstance(value, bool):
+            self._problem(name, "true or false", value)
+            return False
+        return value
+
+    def text_list(self, name: str) -> list[str]:
+        """A list of non-empty texts (ids, tags)."""
+        value = self._get(name)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self._problem(name, "a list of non-empty texts", value)
+            return []
+        return list(value)
+
     def decimal(self, name: str) -> Decimal:
         """A decimal string such as "19.99" (floats are refused: money must not round)."""
         value = self._get(name)

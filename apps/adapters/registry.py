@@ -38,14 +38,24 @@ def adapter_classes() -> dict[str, type[DataProductAdapter]]:
 
 
 def get_adapter_class(name: str) -> type[DataProductAdapter]:
-    try:
-        return adapter_classes()[name]
-    except KeyError:
-        known = ", ".join(sorted(adapter_classes())) or "none"
+    """The code adapter ``name``, else the current tenant's source description ``name``."""
+    from apps.adapters.declarative.store import declared_adapter_class
+
+    found = adapter_classes().get(name) or declared_adapter_class(name)
+    if found is None:
+        known = ", ".join(adapter_names()) or "none"
         raise AdapterNotFound(
-            f"No adapter {name!r} (known: {known}). Add its class to DICTAMESH_ADAPTERS or "
-            f"install a package that registers it under the {ENTRY_POINT_GROUP!r} entry "
-            "point group.") from None
+            f"No adapter {name!r} (known: {known}). Describe the source (Adapters → Source "
+            "descriptions), add its class to DICTAMESH_ADAPTERS or install a package that "
+            f"registers it under the {ENTRY_POINT_GROUP!r} entry point group.")
+    return found
+
+
+def adapter_names() -> list[str]:
+    """The code adapters' names and the current tenant's source descriptions', sorted."""
+    from apps.adapters.declarative.store import declared_names
+
+    return sorted({*adapter_classes(), *declared_names()})
 
 
 def build_adapter(name: str, config: SourceConfig) -> DataProductAdapter:

@@ -30,6 +30,13 @@ from apps.adapters.base import (
     SourceConfig,
     SourceUnavailable,
 )
+from apps.adapters.declarative.description import Description, DescriptionError, Relation
+from apps.adapters.declarative.store import (
+    declared_descriptions,
+    description_versions,
+    probe_declared,
+    save_description,
+)
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
@@ -57,9 +64,10 @@ SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
                            "Duration of calls to source adapters (retries included).",
                            ["connection", "operation"])
 
-__all__ = ["DataProduct", "EntityResult", "Lookup", "NoSourceFor", "SourceUnavailableNoCache",
-           "commands_for", "data_product_for", "data_product_named", "data_products",
-           "is_retryable"]
+__all__ = ["DataProduct", "Description", "DescriptionError", "EntityResult", "Lookup",
+           "NoSourceFor", "Relation", "SourceUnavailableNoCache", "commands_for", "connect_source",
+           "data_product_for", "data_product_named", "data_products", "declared_descriptions",
+           "description_versions", "is_retryable", "save_description"]
 
 
 class NoSourceFor(LookupError):
@@ -224,8 +232,12 @@ def _data_product(connection: SourceConnection) -> DataProduct:
 
 def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str, str],
                    options: dict[str, Any] | None = None,
-                   polling_interval_seconds: int = 60) -> tuple[SourceConnection, bool]:
-    """Create or update a source connection of the current tenant; True if created."""
+                   polling_interval_seconds: int = 60,
+                   probe: bool = True) -> tuple[SourceConnection, bool]:
+    """Create or update a source connection of the current tenant; True if created. A
+    described source is probed live first (DescriptionError names what does not fit)
+    unless ``probe`` is off (for a setup that starts the source later; its first poll and
+    health check then tell)."""
     connection = SourceConnection.objects.filter(name=name).first()
     created = connection is None
     connection = connection or SourceConnection(name=name)
@@ -235,6 +247,7 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
     connection.polling_interval_seconds = polling_interval_seconds
     connection.set_credentials(credentials)
     connection.full_clean()
+    probe_declared(connection, probe=probe)
     connection.save()
     return connection, created
 

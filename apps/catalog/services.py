@@ -274,6 +274,22 @@ def query_relationship_graph(
     )
 
 
+def related_subjects(subject_type: str, relationship_type: str, object_type: str,
+                     object_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The subjects of active ``subject_type --relationship_type--> object_type`` edges
+    that end at ``object_ids``, by object id (ids sorted; objects without one absent): a
+    reverse lookup in one query, e.g. the supplier of each of a page of products."""
+    found: dict[str, list[str]] = {}
+    rows = EntityRelationship.objects.filter(
+        subject_entity_type=subject_type, relationship_type=relationship_type,
+        object_entity_type=object_type, object_entity_id__in=list(object_ids),
+        retired_at__isnull=True,
+    ).order_by("subject_entity_id").values_list("object_entity_id", "subject_entity_id")
+    for object_id, subject_id in rows:
+        found.setdefault(object_id, []).append(subject_id)
+    return found
+
+
 def _edge(row: Sequence[Any]) -> GraphEdge:
     edge_id, s_type, s_id, rel_type, o_type, o_id, origin = row
     return GraphEdge(edge_id, EntityKey(s_type, s_id), rel_type, EntityKey(o_type, o_id), origin)

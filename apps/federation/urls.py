@@ -12,14 +12,14 @@ from functools import partial
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.federation.schema import DOMAINS, subgraph_schema, unified_schema
+from apps.federation.schema import DOMAINS, subgraph_schema, tenant_schema
 from apps.federation.views import GraphQLView
 
 app_name = "federation"
 
 # API keys, not cookies, authenticate these endpoints: CSRF protection does not apply.
 urlpatterns = [
-    path("graphql", csrf_exempt(GraphQLView.as_view(schema_factory=unified_schema)),
+    path("graphql", csrf_exempt(GraphQLView.as_view(schema_factory=tenant_schema)),
          name="graphql"),
     *(path(f"graphql/{domain}", csrf_exempt(GraphQLView.as_view(
         schema_factory=partial(subgraph_schema, domain), schema_name=domain)),

@@ -1,4 +1,4 @@
-"""`python -m devtools.reference`: the three reference sources in the foreground."""
+"""`python -m devtools.reference`: the reference sources in the foreground."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ READY_LINE = "Reference sources ready; Ctrl-C stops them."
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.reference",
-        description="Run the Directus, products and e-commerce reference servers until Ctrl-C.")
+        description="Run the Directus, products, e-commerce and suppliers reference servers "
+                    "until Ctrl-C.")
     parser.add_argument("--host", default="127.0.0.1")
     for name in SOURCE_NAMES:
         parser.add_argument(f"--{name}-port", type=int, default=LOCAL_PORTS[name],

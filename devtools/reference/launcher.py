@@ -1,4 +1,5 @@
-"""Start the three reference sources together, from one seed, so their data agree."""
+"""Start the reference sources together, from one seed, so their data agree: Directus,
+products and e-commerce (read by code adapters) and suppliers (read by a description)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from devtools.reference.directus import DirectusServer
 from devtools.reference.ecommerce import EcommerceServer
 from devtools.reference.products import ProductsServer
 from devtools.reference.server import ReferenceServer
+from devtools.reference.suppliers import SuppliersServer
 
-SOURCE_NAMES = ("directus", "products", "ecommerce")
+SOURCE_NAMES = ("directus", "products", "ecommerce", "suppliers")
 # The ports of the local run (`make run`, `python -m devtools.reference`), defined once: the
 # launcher's command line, the local stack and the demo tenant's connections read them here.
 # Tests and benchmarks pass no ports and get free ones.
 LOCAL_PORTS: Mapping[str, int] = MappingProxyType(
-    {"directus": 8055, "products": 8056, "ecommerce": 8057})
+    {"directus": 8055, "products": 8056, "ecommerce": 8057, "suppliers": 8058})
 S = TypeVar("S", bound=ReferenceServer)
 
 
@@ -29,10 +31,11 @@ class ReferenceSources:
     directus: DirectusServer
     products: ProductsServer
     ecommerce: EcommerceServer
+    suppliers: SuppliersServer
 
     @property
     def servers(self) -> tuple[ReferenceServer, ...]:
-        return (self.directus, self.products, self.ecommerce)
+        return (self.directus, self.products, self.ecommerce, self.suppliers)
 
     @property
     def directus_url(self) -> str:
@@ -62,8 +65,12 @@ class ReferenceSources:
     def ecommerce_token(self) -> str:
         return self.ecommerce.token
 
+    @property
+    def suppliers_url(self) -> str:
+        return self.suppliers.base_url
+
     def reseed(self, seed: int, sizes: Sizes | None = None) -> None:
-        """New data on all three servers at once, so they stay consistent with each other."""
+        """New data on every server at once, so they stay consistent with each other."""
         for server in self.servers:
             server.reseed(seed, sizes or server.sizes)
 
@@ -88,6 +95,7 @@ class ReferenceSources:
             f"Directus   {self.directus_url}   Authorization: Bearer {self.directus_token}",
             f"Products   {self.products_url}   X-API-Key: {self.products_api_key}",
             f"E-commerce {self.ecommerce_url}   Authorization: Bearer {self.ecommerce_token}",
+            f"Suppliers  {self.suppliers_url}   Authorization: Bearer {self.suppliers.token}",
             "Control    <url>/__control/{faults,reset,stats,seed,endpoint-faults,effects} "
             "(and /webhook on Directus)",
         ])
@@ -95,10 +103,10 @@ class ReferenceSources:
 
 def start_reference_sources(seed: int = 42, sizes: Sizes | None = None, host: str = "127.0.0.1",
                             ports: Mapping[str, int] | None = None) -> ReferenceSources:
-    """Start Directus, products and e-commerce on background threads.
+    """Start Directus, products, e-commerce and suppliers on background threads.
 
-    `ports` maps "directus", "products" and "ecommerce" to a port; a missing name, or port 0,
-    gets a free port.
+    `ports` maps those names (SOURCE_NAMES) to a port; a missing name, or port 0, gets a free
+    port.
     """
     ports = ports or {}
     unknown = set(ports) - set(SOURCE_NAMES)
@@ -116,6 +124,7 @@ def start_reference_sources(seed: int = 42, sizes: Sizes | None = None, host: st
             directus=start(DirectusServer(port=ports.get("directus", 0), **options)),
             products=start(ProductsServer(port=ports.get("products", 0), **options)),
             ecommerce=start(EcommerceServer(port=ports.get("ecommerce", 0), **options)),
+            suppliers=start(SuppliersServer(port=ports.get("suppliers", 0), **options)),
         )
     except BaseException:
         for server in started:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -425,3 +425,24 @@ def delete_tenant_topics(tenant: str, *, progress: Progress | None = None) -> li
         ) from exc
     finally:
         admin.close()
+
+
+def provision_source_topics(tenant: str, domain: str, source: str) -> ProvisionReport:
+    """Create the change topic of a source the spec does not list (a source described in
+    data, connected at run time) and its dead-letter topic, for ``tenant``: shaped like the
+    spec's first ``entity_changed`` topic. Idempotent; offboarding deletes them with the
+    tenant's other topics."""
+    spec = configured_spec()
+    name = topic_name(domain, source, "entity_changed")
+    template = next((t for t in spec.topics if t.name == name), None) or next(
+        t for t in spec.topics if t.name.endswith(".entity_changed"))
+    dead_letter = next(t for t in spec.topics if t.name == dlq_name(template.name))
+    topics = [replace(template, name=name), replace(dead_letter, name=dlq_name(name))]
+    admin = open_admin(settings.KAFKA_BOOTSTRAP_SERVERS)
+    try:
+        report = provision(admin, [(t.physical_name(tenant), t) for t in topics])
+    finally:
+        admin.close()
+    if report.errors:
+        raise TopicProvisioningError("Kafka refused topics: " + "; ".join(report.errors))
+    return report

@@ -26,7 +26,7 @@ def sources() -> Iterator[ReferenceSources]:
 def _ports(sources: ReferenceSources) -> dict[str, int]:
     return {name: int(urlsplit(url).port or 0) for name, url in [
         ("directus", sources.directus_url), ("products", sources.products_url),
-        ("ecommerce", sources.ecommerce_url)]}
+        ("ecommerce", sources.ecommerce_url), ("suppliers", sources.suppliers_url)]}
 
 
 def test_connected_sources_answer_with_the_credentials_the_servers_accept(sources, tenant_a):
@@ -34,10 +34,11 @@ def test_connected_sources_answer_with_the_credentials_the_servers_accept(source
                                            ports=_ports(sources))
 
     assert [line.split(" (")[0] for line in lines] == [
-        "Connected customers", "Connected products", "Connected invoices"]
+        "Connected customers", "Connected products", "Connected invoices",
+        "Connected suppliers"]
     with schema_context(tenant_a.schema_name):
         products = {product.name: product for product in services.data_products()}
-        assert sorted(products) == ["customers", "invoices", "products"]
+        assert sorted(products) == ["customers", "invoices", "products", "suppliers"]
         for product in products.values():
             entity_type = product.adapter.entity_types[0]
             page = product.adapter.query_entities(entity_type, EntityQuery(page_size=2))

@@ -3,8 +3,6 @@ reaches the next answer once its event has travelled the broker and been consume
 
 from __future__ import annotations
 
-import re
-import threading
 import time
 import uuid
 
@@ -13,14 +11,11 @@ from django_tenants.utils import schema_context
 
 from apps.adapters import services
 from apps.adapters.changes import poll
-from apps.catalog.event_handlers import apply_entity_changes
-from apps.events.consumers import build_runner
 from apps.events.relay import relay_pending
-from apps.federation.event_handlers import invalidate_graphql_caches
 from devtools.reference import directus
-from dictamesh.events.handlers import HandlerRegistry
 from dictamesh.events.producer import EventProducer
 from dictamesh.events.topics import provision_tenant_topics
+from tests.consumers import catalog_consumer
 from tests.federation.conftest import Api
 from tests.sources.conftest import calls, control
 
@@ -67,19 +62,7 @@ def test_a_directus_change_is_visible_once_its_event_is_consumed(api_committed: 
     # Not consumed yet: the cached answer still stands.
     assert api.query(QUERY)["data"]["customer"]["name"] == before
 
-    group = f"graphql-cache-e2e-{uuid.uuid4().hex[:8]}"
-    handlers = HandlerRegistry()
-    handlers.register(group, "*.entity_changed")(apply_entity_changes)
-    handlers.register(group, "*.entity_changed")(invalidate_graphql_caches)
-    stop = threading.Event()
-    runner = build_runner(group, topics=re.compile(
-        rf"{api.tenant}\.customers\.directus\.entity_changed"), handlers=handlers,
-        stop_event=stop)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    try:
+    with catalog_consumer(rf"{api.tenant}\.customers\.directus\.entity_changed",
+                          "graphql-cache"):
         assert _wait_for(lambda: api.query(QUERY)["data"]["customer"]["name"] == new_name), \
             "the change did not reach the GraphQL answer"
-    finally:
-        stop.set()
-        thread.join(30)

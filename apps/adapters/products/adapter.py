@@ -1,206 +1,41 @@
 """Products from a third-party product API: the `products` source.
 
+Reading is described in data (`description.yaml`: API key, page pagination, by-SKU lookups,
+conditional GETs, the mapping) and served by the declarative adapter; this module adds what
+a description does not express: the stock reservations sagas use.
+
 Connection settings: ``credentials["api_key"]`` (sent as `X-API-Key`); ``options``:
 ``change_batch_size`` (default 200), ``etag_cache_size`` (default 256),
 ``window_reuse_seconds`` (default 60), ``health_slow_ms``.
-Every GET is conditional: the adapter keeps the last ETag and body per URL and reuses the
-body on a 304, so an unchanged answer costs no body transfer.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from importlib.resources import files
 from typing import Any
 from urllib.parse import quote
 
-from apps.adapters.base import (
-    CanonicalEntity,
-    ChangeBatch,
-    ChangeType,
-    EntityPage,
-    EntityQuery,
-    InsufficientStock,
-    InvalidQuery,
-    MalformedRecord,
-    RequestRejected,
-    Reservation,
-    ServiceLevel,
-    SourceChange,
-    SourceConfig,
-)
-from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
-from apps.adapters.http_source import HttpSourceAdapter
-from apps.adapters.products import mapping
-from apps.adapters.products.client import DEFAULT_ETAG_CACHE_SIZE, ConditionalGets
+import yaml
+
+from apps.adapters.base import InsufficientStock, RequestRejected, Reservation
+from apps.adapters.cursors import PositionCursor
+from apps.adapters.declarative.adapter import DeclarativeAdapter
+from apps.adapters.declarative.description import parse_description
 from apps.adapters.record_reader import RecordReader
 
 logger = logging.getLogger(__name__)
 
-#: SKUs per batch lookup, the API's documented maximum
-MAX_SKUS_PER_CALL = 100
-#: the API's largest page
-MAX_PER_PAGE = 250
-#: seconds a change window read stays usable for resuming from one of its batch cursors
-DEFAULT_WINDOW_REUSE_SECONDS = 60
-_PAGE = "products-page"
-_CHANGES = PositionCursor("products-changes", key_field="sku", key_type=str)
+DESCRIPTION = parse_description(yaml.safe_load(
+    files(__package__).joinpath("description.yaml").read_text(encoding="utf-8")))
 
 
-Placed = tuple[mapping.Position, Any]
-
-
-@dataclass(frozen=True)
-class _Window:
-    """The changes one poll read, in change order, with each one's index by position."""
-
-    ordered: list[Placed]
-    index: dict[mapping.Position, int]
-    read_at: float  # time.monotonic()
-
-
-class ProductsAdapter(HttpSourceAdapter):
+class ProductsAdapter(DeclarativeAdapter):
     name = "products"
-    domain = "products"
-    schema = mapping.SCHEMA
-    ids_per_call = MAX_SKUS_PER_CALL
-
-    def __init__(self, config: SourceConfig) -> None:
-        super().__init__(config)
-        self.gets = ConditionalGets(self.http, self.option_number("etag_cache_size",
-                                                                  DEFAULT_ETAG_CACHE_SIZE))
-        self.window_reuse_seconds = self.option_number("window_reuse_seconds",
-                                                       DEFAULT_WINDOW_REUSE_SECONDS)
-        self._window_kept: _Window | None = None
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.credential("api_key")}
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def fetch_record(self, entity_id: str) -> Any:
-        return self.gets.get(f"/v1/products/{quote(entity_id, safe='')}")
-
-    def fetch_records(self, ids: Sequence[str]) -> list[Any]:
-        return self._items(self.gets.get("/v1/products", {"skus": ",".join(ids)}))
-
-    def record_position(self, record: Any) -> mapping.Position | None:
-        return mapping.position(record)
-
-    def to_entity(self, record: Any, record_id: str | None = None) -> CanonicalEntity:
-        return mapping.to_product(record, self.config.name, record_id)
-
-    def check_filters(self, filters: Mapping[str, Any]) -> None:
-        if filters:
-            raise InvalidQuery("The product API cannot filter products; query by ids (SKUs) "
-                               "or page through all products without filters.")
-
-    def query_page(self, query: EntityQuery) -> EntityPage:
-        """Every product by SKU, page by page (the API's page numbers: a product added
-        while paging shifts the later pages by one); the API has no filters."""
-        if query.cursor:
-            # The cursor keeps its page size: page numbers mean nothing under another one.
-            at = decode_cursor(query.cursor, _PAGE)
-            page, per_page = at.get("page"), at.get("per_page")
-            if not (isinstance(page, int) and isinstance(per_page, int)):
-                raise InvalidQuery(f"{query.cursor[:40]!r} is not a page cursor of this adapter.")
-        else:
-            page, per_page = 1, max(1, min(query.page_size, MAX_PER_PAGE))
-        body = self.gets.get("/v1/products", {"page": page, "per_page": per_page})
-        records, total_pages = self._items(body), body.get("total_pages")
-        if not isinstance(total_pages, int):
-            raise MalformedRecord("The product API answered a page without `total_pages`.")
-        next_cursor = (encode_cursor(_PAGE, page=page + 1, per_page=per_page)
-                       if page < total_pages else None)
-        total = body.get("total")
-        return self.map_listed(records, self.to_entity, next_cursor,
-                               total if isinstance(total, int) else None)
-
-    @staticmethod
-    def _items(body: Any) -> list[Any]:
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise MalformedRecord("The product API answered without an `items` list; is the "
-                                  "base URL the product API?")
-        return items
-
-    # -- change detection ------------------------------------------------------------------
-
-    def stream_changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
-        """Changes in (updated_at, sku) order; the cursor is the last pair delivered, and
-        `updated_since` is inclusive, so products sharing a timestamp are neither skipped nor
-        repeated.
-
-        The API lists changed products by SKU, not by time, so a poll reads the whole window
-        since the cursor before it can order it. The window is kept for a while: resuming
-        from one of its batch cursors (a poller taking one batch per call) serves the next
-        batch from it without a second read; a product changed meanwhile comes again, as
-        its newer version, in a later window. The API cannot tell creations from updates:
-        every change is UPDATED.
-        """
-        after = _CHANGES.decode(cursor)[0] if cursor else None
-        ordered = self._kept_window_after(after)
-        if ordered is None:
-            ordered = self._read_window(after)
-        if not ordered:
-            yield ChangeBatch([], cursor, complete=True)
-            return
-        size = self.change_batch_size
-        for start in range(0, len(ordered), size):
-            batch = ordered[start:start + size]
-            changes = [change for (at, _), record in batch
-                       if (change := self._change(record, at)) is not None]
-            last = batch[-1][0]
-            yield ChangeBatch(changes, _CHANGES.encode(last),
-                              complete=start + size >= len(ordered))
-
-    def _kept_window_after(self, after: mapping.Position | None) -> list[Placed] | None:
-        """The rest of the kept window after ``after``, if ``after`` is one of its
-        positions, not its last (past its end only a new read can tell), and the window is
-        recent enough; None otherwise."""
-        window = self._window_kept  # one read: another thread may replace it
-        if window is None or after is None or \
-                time.monotonic() - window.read_at > self.window_reuse_seconds:
-            return None
-        index = window.index.get(after)
-        if index is None or index + 1 == len(window.ordered):
-            return None
-        return window.ordered[index + 1:]
-
-    def _read_window(self, after: mapping.Position | None) -> list[Placed]:
-        # Keyed by position: a record served on two pages (a product added while paging
-        # shifts the SKU order) is one change.
-        placed: dict[mapping.Position, Any] = {}
-        for record in self._window(after[0].isoformat() if after else None):
-            where = self.change_position(record)
-            if where is not None and (after is None or where > after):
-                placed[where] = record
-        ordered = sorted(placed.items(), key=lambda pair: pair[0])
-        self._window_kept = _Window(ordered, {where: n for n, (where, _) in enumerate(ordered)},
-                                    time.monotonic())
-        return ordered
-
-    def _window(self, since: str | None) -> Iterator[Any]:
-        page = 1
-        while True:
-            params: dict[str, Any] = {"page": page, "per_page": MAX_PER_PAGE}
-            if since is not None:
-                params["updated_since"] = since
-            body = self.gets.get("/v1/products", params)
-            yield from self._items(body)
-            total_pages = body.get("total_pages")
-            if not isinstance(total_pages, int) or page >= total_pages:
-                return
-            page += 1
-
-    def _change(self, record: Any, at: datetime) -> SourceChange | None:
-        entity = self.map_or_report(record, self.to_entity)
-        if entity is None:
-            return None
-        return SourceChange(ChangeType.UPDATED, mapping.ENTITY_TYPE, entity.id, entity, at)
+    description = DESCRIPTION
+    # The form of the cursors stored before the adapter was described.
+    change_cursor = PositionCursor("products-changes", key_field="sku", key_type=str)
 
     # -- stock reservations (for sagas) ----------------------------------------------------
 
@@ -253,16 +88,6 @@ class ProductsAdapter(HttpSourceAdapter):
                 return None
             raise
         return _reservation(answer, self.config.name)
-
-    # -- what the platform knows about this source -----------------------------------------
-
-    def get_sla(self) -> ServiceLevel:
-        # No webhooks: freshness is the polling interval plus a window read.
-        return ServiceLevel(freshness_seconds=300, availability=0.99, latency_p99_ms=800)
-
-    def health_request(self) -> tuple[str, Mapping[str, Any]]:
-        return "/v1/products", {"per_page": 1}
-
 
 def _reservation_path(reservation_id: str) -> str:
     return f"/v1/reservations/{quote(reservation_id, safe='')}"

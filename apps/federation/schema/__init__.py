@@ -7,13 +7,15 @@ serves from them (see `graphs/__init__.py`). This module builds the schemas.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from types import ModuleType
 
 import graphene
 from graphene_federation import LATEST_VERSION, build_schema, shareable
 
+from apps.adapters import services as adapter_services
 from apps.federation.schema.common import Money
+from apps.federation.schema.declared import declared_graph
 from apps.federation.schema.edge import guard_arguments, guard_entities
 from apps.federation.schema.graphs import building, unified
 from apps.federation.schema.graphs import catalog as catalog_graph
@@ -22,6 +24,7 @@ from apps.federation.schema.graphs import invoices as invoices_graph
 from apps.federation.schema.graphs import products as products_graph
 from apps.federation.schema.graphs import sagas as sagas_graph
 from apps.federation.schema.sagas import LIVE_TYPES
+from dictamesh.tenancy import current_schema, tenant_context
 
 #: each domain's subgraph, by the domain's name (its URL: /graphql/<domain>)
 DOMAINS: dict[str, ModuleType] = {"customers": customers_graph, "products": products_graph,
@@ -46,6 +49,29 @@ def unified_schema() -> graphene.Schema:
     return schema
 
 
+def tenant_schema() -> graphene.Schema:
+    """What `/graphql` serves the current tenant: the unified schema, plus the entity types
+    its source descriptions declare (see `declared.py`), rebuilt when one of them changes."""
+    versions = adapter_services.description_versions()
+    if not versions:
+        return unified_schema()
+    return _declared_schema(current_schema(), versions)
+
+
+@lru_cache(maxsize=64)
+def _declared_schema(tenant: str,
+                     versions: tuple[tuple[str, int, str], ...]) -> graphene.Schema:
+    # ``versions`` is the cache key: the descriptions read here are those versions (or,
+    # after a save in between, newer ones, which the next request's key rebuilds).
+    graph = declared_graph([description for _, description
+                            in adapter_services.declared_descriptions()])
+    with building(graph):
+        schema = graphene.Schema(query=graph.Query, mutation=unified.Mutation,
+                                 types=graph.TYPES)
+    guard_arguments(schema.graphql_schema)
+    return schema
+
+
 @cache
 def subgraph_schema(domain: str) -> graphene.Schema:
     """One domain as a Federation v2 subgraph (`_service { sdl }`, `_entities`)."""
@@ -58,14 +84,20 @@ def subgraph_schema(domain: str) -> graphene.Schema:
     return schema
 
 
-def schema_sdl_files() -> dict[str, str]:
-    """Each schema's SDL by file name: ``unified.graphql`` and ``<domain>.graphql``.
+def schema_sdl_files(tenant: str | None = None) -> dict[str, str]:
+    """Each schema's SDL by file name: ``unified.graphql`` and ``<domain>.graphql``. With
+    ``tenant``, ``unified.graphql`` is what `/graphql` serves that tenant: with the entity
+    types its source descriptions declare.
 
     A subgraph's text is what its ``_service { sdl }`` answers, with the federation
     ``@link`` and ``@key`` directives (graphql-core's ``print_schema``, which
     graphene-django's ``graphql_schema`` command uses, drops them).
     """
-    files = {"unified.graphql": str(unified_schema())}
+    if tenant is None:
+        files = {"unified.graphql": str(unified_schema())}
+    else:
+        with tenant_context(tenant):
+            files = {"unified.graphql": str(tenant_schema())}
     for domain in DOMAINS:
         # Asked, not printed: the subgraph's own text omits `_entities` and `_service`.
         result = subgraph_schema(domain).execute("{ _service { sdl } }")

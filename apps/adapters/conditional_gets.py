@@ -1,4 +1,5 @@
-"""Conditional GETs for the product API: the last ETag and body per URL, reused on a 304."""
+"""Conditional GETs: the last ETag and body per URL, reused on a 304, so an unchanged answer
+costs no body transfer (the products API's, and any described source with ``etag: true``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
+
+import requests
 
 from apps.adapters.base import MalformedRecord
 from apps.adapters.http_connection import SourceHttp
@@ -17,7 +20,7 @@ DEFAULT_ETAG_CACHE_SIZE = 256
 
 class ConditionalGets:
     """GETs with If-None-Match. The bodies are kept as parsed JSON and shared between
-    callers, who must not change them (the mapping only reads)."""
+    callers, who must not change them (mappings only read)."""
 
     def __init__(self, http: SourceHttp, max_entries: int = DEFAULT_ETAG_CACHE_SIZE) -> None:
         self.http = http
@@ -25,8 +28,9 @@ class ConditionalGets:
         self._lock = threading.Lock()
         self._answers: OrderedDict[str, tuple[str, Any]] = OrderedDict()  # url -> (etag, body)
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """The JSON body; on a 304, the body kept for the URL."""
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> tuple[Any,
+                                                                            requests.Response]:
+        """The JSON body and the response; on a 304, the body kept for the URL."""
         url = path + ("?" + urlencode(sorted(params.items())) if params else "")
         with self._lock:
             kept = self._answers.get(url)
@@ -35,12 +39,12 @@ class ConditionalGets:
                                   accept=(200, 304))
         if response.status_code == 304:
             if kept is None:
-                raise MalformedRecord(f"The product API answered GET {url} with 304 Not "
+                raise MalformedRecord(f"{self.http.source} answered GET {url} with 304 Not "
                                       "Modified, though we sent no If-None-Match.")
             with self._lock:
                 if url in self._answers:
                     self._answers.move_to_end(url)
-            return kept[1]
+            return kept[1], response
         body = self.http.json_of(response, f"GET {url}")
         etag = response.headers.get("ETag")
         if etag:
@@ -49,4 +53,4 @@ class ConditionalGets:
                 self._answers.move_to_end(url)
                 while len(self._answers) > self.max_entries:
                     self._answers.popitem(last=False)
-        return body
+        return body, response
