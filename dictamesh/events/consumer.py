@@ -412,6 +412,13 @@ class ConsumerRunner:
             log.warning("could not finish the group join before leaving", group=self.group,
                         error=str(exc))
         finally:
+            if membership.joining:
+                # The join kept restarting (metadata changing under it): leaving now could
+                # wedge the group, so go without a word, as a crashed member does; the
+                # broker drops this member after its session timeout.
+                log.warning("the group join did not finish: closing without LeaveGroup",
+                            group=self.group)
+                _skip_leave_group(consumer)
             consumer.close(autocommit=False)
 
     def _settle(self, consumer: KafkaConsumer, publisher: DeadLetterPublisher) -> _Settled | None:
@@ -743,6 +750,15 @@ class _Poison(Exception):
 # A validator that trips over a record's shape (a missing field, a wrong type) has found a
 # record its handler would trip over too: the event is dead-lettered, not retried.
 _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _skip_leave_group(consumer: KafkaConsumer) -> None:
+    """Make ``close()`` send no LeaveGroup. kafka-python has no switch for it, but sends none
+    for a static member (KIP-345), whose departure the broker learns by the session timeout:
+    mark this member static for its close."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is not None and hasattr(coordinator, "group_instance_id"):
+        coordinator.group_instance_id = "dictamesh-closing"
 
 
 class _Membership:
