@@ -2,8 +2,9 @@
 
 `filter` (JSON, or the `filter[field][_op]=value` bracket form), `fields`, `sort`, `limit`,
 `offset`, `page`, `search` and `meta`, with Directus' answers to bad input: a malformed
-parameter is 400 INVALID_QUERY, a field the collection does not have is 403 FORBIDDEN (Directus
-cannot tell "missing" from "not allowed"). Comparisons follow SQL as Directus runs it on
+parameter is 400 INVALID_QUERY, filtering or sorting by a field the collection does not have is
+403 FORBIDDEN (Directus cannot tell "missing" from "not allowed"), and such a field in `fields`
+is left out. Comparisons follow SQL as Directus runs it on
 PostgreSQL: null matches no comparison, nulls sort last ascending and first descending.
 """
 
@@ -67,11 +68,12 @@ def parse(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> ItemsQu
 
 
 def parse_fields(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> tuple[str, ...]:
+    """The fields to serve: a field the collection lacks is left out, not refused, as
+    Directus does for an admin token (a drifted collection shows as items without it)."""
     names = _list_param(params, "fields") or ["*"]
     if "*" in names:
         return tuple(schema)
-    _check_fields(names, schema)
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(name for name in names if name in schema))
 
 
 def run(items: Iterable[Record], query: ItemsQuery) -> tuple[list[Record], int]:

@@ -152,7 +152,6 @@ def test_invalid_query_is_400_invalid_query(directus, params):
 
 
 @pytest.mark.parametrize(("path", "params"), [
-    ("/items/customers", {"fields": "id,password"}),
     ("/items/customers", {"sort": "-password"}),
     ("/items/customers", {"filter": json.dumps({"password": {"_eq": "x"}})}),
     ("/items/customers/999999", {}),
@@ -163,6 +162,24 @@ def test_missing_fields_items_and_collections_are_403_forbidden(directus, path, 
     response = directus.get(path, params=params)
     assert response.status_code == 403
     assert response.json() == FORBIDDEN
+
+
+def test_a_requested_field_the_collection_lacks_is_left_out(directus):
+    response = directus.get("/items/customers", params={"fields": "id,password", "limit": 2})
+    assert response.status_code == 200
+    assert [set(item) for item in response.json()["data"]] == [{"id"}, {"id"}]
+
+
+def test_a_drifted_collection_serves_items_without_its_missing_fields(directus):
+    directus.control("faults", {"missing_fields": ["status"]})
+    [item] = directus.get("/items/customers", params={"limit": 1}).json()["data"]
+    assert "status" not in item
+    assert "email" in item
+    one = directus.get("/items/customers/1", params={"fields": "id,status"}).json()["data"]
+    assert one == {"id": 1}
+    assert directus.get("/items/customers", params={"sort": "status"}).status_code == 403
+    refused = directus.post("/__control/faults", json={"missing_fields": ["id"]})
+    assert refused.status_code == 400
 
 
 def test_auth_failures_answer_as_directus(sources, directus):

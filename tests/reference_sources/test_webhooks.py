@@ -32,8 +32,10 @@ def test_patch_delivers_a_webhook_with_the_secret(directus, receiver):
     assert directus.patch("/items/customers/4", json={"name": "Changed"}).status_code == 200
     headers, event = receiver.next()
     assert headers["X-Directus-Webhook-Secret"] == SECRET
-    assert event == {"event": "items.update", "collection": "customers", "keys": [4],
-                     "payload": {"name": "Changed"}}
+    # A Flow's {{$trigger}} on update: the event names the collection (api/src/flows.ts),
+    # the key comes from the URL as a string (api/src/services/items.ts, updateMany).
+    assert event == {"event": "customers.items.update", "payload": {"name": "Changed"},
+                     "keys": ["4"], "collection": "customers"}
 
 
 def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, receiver):
@@ -43,14 +45,29 @@ def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, recei
     directus.delete(f"/items/customers/{created['id']}")
     headers, create = receiver.next()
     assert headers["X-Hook"] == SECRET
-    assert create["event"] == "items.create"
-    assert create["key"] == created["id"]
-    assert create["keys"] == [created["id"]]
-    assert create["payload"] == {"email": "hook@example.com", "name": "Hook"}
+    # createOne's meta has `key` (the database's number), not `keys`.
+    assert create == {"event": "customers.items.create",
+                      "payload": {"email": "hook@example.com", "name": "Hook"},
+                      "key": created["id"], "collection": "customers"}
     _, delete = receiver.next()
-    assert delete == {"event": "items.delete", "collection": "customers",
-                      "keys": [created["id"]], "payload": [created["id"]]}
+    # deleteMany's meta: {payload: keys, keys, collection}, keys from the URL.
+    key = str(created["id"])
+    assert delete == {"event": "customers.items.delete", "payload": [key], "keys": [key],
+                      "collection": "customers"}
     wait_for_webhook_stats(directus, "delivered", 2)
+
+
+def test_the_legacy_webhooks_shape_on_request(directus, receiver):
+    directus.control("webhook", {"url": receiver.url, "secret": SECRET, "shape": "legacy"})
+    directus.patch("/items/customers/4", json={"status": "archived"})
+    _, event = receiver.next()
+    # api/src/webhooks.ts (10.x): {event, accountability: {user, role}, ...meta}
+    assert event["event"] == "items.update"
+    assert event["accountability"].keys() == {"user", "role"}
+    assert (event["keys"], event["payload"], event["collection"]) == (
+        ["4"], {"status": "archived"}, "customers")
+    assert directus.post("/__control/webhook", json={"url": receiver.url, "secret": SECRET,
+                                                     "shape": "v9"}).status_code == 400
 
 
 def test_a_slow_or_failing_target_never_blocks_the_api(directus):

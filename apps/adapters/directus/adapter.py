@@ -24,13 +24,12 @@ from apps.adapters.base import (
     SourceConfig,
 )
 from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
-from apps.adapters.directus import mapping
+from apps.adapters.directus import mapping, webhook
 from apps.adapters.directus.client import MAX_KEYS_PER_CALL, MAX_PAGE_SIZE, DirectusItems
 from apps.adapters.http_connection import header, secrets_match
 from apps.adapters.http_source import HttpSourceAdapter, unique
 
 DEFAULT_WEBHOOK_HEADER = "X-Directus-Webhook-Secret"
-WEBHOOK_EVENTS = ("items.create", "items.update", "items.delete")
 _PAGE = "directus-page"
 _CHANGES = PositionCursor("directus-changes", key_field="id", key_type=int)
 
@@ -165,27 +164,24 @@ class DirectusAdapter(HttpSourceAdapter):
         return secrets_match(header(headers, self.webhook_header), secret)
 
     def changes_from_webhook(self, body: Mapping[str, Any]) -> list[SourceChange]:
-        """The changes an `items.create|update|delete` Flow event reports. Created and
-        updated items are fetched (one call per 100 keys), since an update's payload holds
-        only the changed fields; a key gone by then is left to its own delete event.
-        Events of other collections are not ours: no changes."""
-        event, keys = body.get("event"), body.get("keys")
-        if event not in WEBHOOK_EVENTS or not isinstance(keys, list):
-            raise MalformedRecord(f"Not a Directus items webhook (event {event!r}, keys "
-                                  f"{keys!r}); the Flow must send the event's `event`, "
-                                  "`collection`, `keys` and `payload`.")
-        if body.get("collection") != self.collection:
+        """The changes a Directus Flow (or legacy webhook) reports; every shape is read (see
+        :mod:`apps.adapters.directus.webhook`). Created and updated items are fetched (one
+        call per 100 keys), since an update's payload holds only the changed fields; a key
+        gone by then is left to its own delete event. Events of other collections are not
+        ours: no changes."""
+        event = webhook.parse(body)
+        if event.collection != self.collection:
             return []
-        ours = unique(key for key in map(mapping.directus_key, keys) if key is not None)
-        if event == "items.delete":
+        ours = unique(key for key in map(mapping.directus_key, event.keys) if key is not None)
+        if event.action == "delete":
             now = datetime.now(tz=UTC)
             return [SourceChange(ChangeType.DELETED, mapping.ENTITY_TYPE, str(key), None, now)
                     for key in ours]
-        payload = body.get("payload")
-        change_type = ChangeType.CREATED if event == "items.create" else ChangeType.UPDATED
+        change_type = ChangeType.CREATED if event.action == "create" else ChangeType.UPDATED
         # An update's payload holds exactly the fields the update changed.
+        payload = event.payload if isinstance(event.payload, dict) else {}
         changed: tuple[str, ...] = () if change_type is ChangeType.CREATED else \
-            mapping.changed_attributes(payload if isinstance(payload, dict) else ())
+            mapping.changed_attributes(payload)
         return [change for item in self.records_of([str(key) for key in ours])
                 if (change := self._change(item, change_type, changed)) is not None]
 
