@@ -77,7 +77,8 @@ def test_an_update_names_the_fields_its_payload_holds(directus):
 
 def test_events_of_another_collection_are_not_ours(directus):
     for event in ("orders.items.update", "items.update"):
-        body: dict[str, Any] = {"event": event, "payload": {}, "keys": ["1"], "collection": "orders"}
+        body: dict[str, Any] = {"event": event, "payload": {}, "keys": ["1"],
+                                "collection": "orders"}
         assert directus.changes_from_webhook(body) == []
 
 
