@@ -31,6 +31,7 @@ from apps.adapters.base import (
     SourceChange,
     read_pages,
 )
+from apps.adapters.error_text import without_queries
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record
 from apps.adapters.services import DataProduct
@@ -132,7 +133,7 @@ def poll(data_product: DataProduct, max_batches: int = 50) -> PollResult:
     except (AdapterError, CircuitOpenError) as exc:  # the cursor holds: retried next poll
         SourceConnection.objects.filter(pk=connection.pk).update(
             last_polled_at=timezone.now(),
-            last_poll_error=redact_userinfo(f"{type(exc).__name__}: {exc}"))
+            last_poll_error=redact_userinfo(without_queries(f"{type(exc).__name__}: {exc}")))
         return PollResult(connection.name, changes, batches, error=str(exc))
     SourceConnection.objects.filter(pk=connection.pk).update(
         last_polled_at=timezone.now(), last_poll_error="")

@@ -30,6 +30,7 @@ from apps.adapters.base import (
     SourceConfig,
     SourceUnavailable,
 )
+from apps.adapters.error_text import without_queries
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
@@ -195,7 +196,7 @@ class DataProduct:
             status = HealthStatus(HealthState.DOWN, str(exc))
         state = breaker_state(self.tenant, self.name)
         # Client errors quote the URL they failed on: never keep a user:password from it.
-        detail = redact_userinfo(status.detail or "")
+        detail = redact_userinfo(without_queries(status.detail or ""))
         if state.state != "closed":
             detail = f"circuit {state.state}; {detail}".strip("; ")
         SourceConnection.objects.filter(pk=self.connection.pk).update(

@@ -105,6 +105,10 @@ def test_a_source_that_is_down_marks_nothing_deleted_and_keeps_its_cursor(connec
     connection = product.connection.__class__.objects.get(name="customers")
     assert connection.change_cursor == cursor
     assert "Source" in connection.last_poll_error
+    # Readable: the path of the failed call, not its kilobyte of URL-encoded filter.
+    assert "GET /items/customers (" in connection.last_poll_error
+    assert "?" not in connection.last_poll_error
+    assert ".." not in connection.last_poll_error
     assert CacheStatus.objects.filter(entity_type="customer").count() == 50
 
 
