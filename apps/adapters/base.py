@@ -44,9 +44,11 @@ class SourceAuthError(AdapterError):
 class MalformedRecord(AdapterError):
     """A source record does not fit the canonical mapping; the message names the field."""
 
-    def __init__(self, message: str, record_id: str | None = None) -> None:
+    def __init__(self, message: str, record_id: str | None = None,
+                 entity_type: str | None = None) -> None:
         super().__init__(message)
         self.record_id = record_id
+        self.entity_type = entity_type
 
 
 class UnknownEntityType(AdapterError):
@@ -230,6 +232,9 @@ class DataProductAdapter(abc.ABC):
     max_page_size: ClassVar[int] = 100
     #: pages ``list_all`` follows before it answers with what it has
     max_listing_pages: ClassVar[int] = 20
+    #: told of every malformed record the adapter skips, whatever the read (the platform
+    #: counts them per connection); None: nobody listens
+    on_malformed: Callable[[MalformedRecord], None] | None = None
 
     def __init__(self, config: SourceConfig) -> None:
         self.config = config

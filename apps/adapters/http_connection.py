@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import requests
@@ -153,19 +153,28 @@ class SourceHttp:
             self.metrics.malformed(error)
             raise error from None
 
-    def probe(self, path: str, params: Mapping[str, Any], slow_ms: float) -> HealthStatus:
+    def probe(self, path: str, params: Mapping[str, Any], slow_ms: float,
+              inspect: Callable[[Any], str | None] | None = None) -> HealthStatus:
         """One cheap call: DOWN when nothing answers or our credentials are refused,
-        DEGRADED on 5xx, 429 or an answer slower than ``slow_ms``."""
+        DEGRADED on 5xx, 429, an answer slower than ``slow_ms``, or an answer ``inspect``
+        (given its JSON body) finds a problem in, which it returns in words."""
         started = time.perf_counter()
         state, detail = HealthState.HEALTHY, "ok"
+        body: Any = None
         try:
-            self.send("GET", path, params=params)
+            response = self.send("GET", path, params=params)
+            if inspect is not None:
+                body = self.json_of(response, f"GET {path}")
         except (SourceUnreachable, SourceAuthError, RequestRejected) as exc:
             state, detail = HealthState.DOWN, str(exc)
-        except SourceUnavailable as exc:  # 5xx and 429: it answers, but not usefully
+        except (SourceUnavailable, MalformedRecord) as exc:  # it answers, but not usefully
             state, detail = HealthState.DEGRADED, str(exc)
         latency_ms = (time.perf_counter() - started) * 1000
-        if state is HealthState.HEALTHY and latency_ms > slow_ms:
+        problem = inspect(body) if inspect is not None and state is HealthState.HEALTHY \
+            else None
+        if problem:
+            state, detail = HealthState.DEGRADED, problem
+        elif state is HealthState.HEALTHY and latency_ms > slow_ms:
             state, detail = HealthState.DEGRADED, f"slow: {latency_ms:.0f} ms > {slow_ms:.0f} ms"
         return HealthStatus(state=state, detail=detail, latency_ms=latency_ms)
 

@@ -25,7 +25,12 @@ from apps.adapters.base import (
 )
 from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
 from apps.adapters.directus import mapping, webhook
-from apps.adapters.directus.client import MAX_KEYS_PER_CALL, MAX_PAGE_SIZE, DirectusItems
+from apps.adapters.directus.client import (
+    MAX_KEYS_PER_CALL,
+    MAX_PAGE_SIZE,
+    DirectusItems,
+    items_of,
+)
 from apps.adapters.http_connection import header, secrets_match
 from apps.adapters.http_source import HttpSourceAdapter, unique
 
@@ -192,8 +197,12 @@ class DirectusAdapter(HttpSourceAdapter):
         return ServiceLevel(freshness_seconds=60, availability=0.995, latency_p99_ms=500)
 
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
-        # A one-item read, not /server/ping: ping is public, so it cannot see a revoked token.
-        return self.items.path, {"limit": 1, "fields": "id"}
+        # A one-item read, not /server/ping: ping is public, so it cannot see a revoked token;
+        # and every field we map, so a field the collection lost shows (see health_sample).
+        return self.items.path, {"limit": 1, "fields": ",".join(mapping.FIELDS)}
+
+    def health_sample(self, body: Any) -> list[Any]:
+        return items_of(body, self.items.path)
 
 
 def _get(item: Any, name: str) -> Any:

@@ -42,13 +42,19 @@ class DirectusItems:
         if count:
             params["meta"] = "filter_count"
         body = self.http.get_json(self.path, params)
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, list):
-            raise MalformedRecord(f"Directus answered GET {self.path} without a `data` list; "
-                                  "is the base URL a Directus instance?")
+        data = items_of(body, self.path)
         total = None
         if count:
             meta = body.get("meta")
             raw_total = meta.get("filter_count") if isinstance(meta, dict) else None
             total = raw_total if isinstance(raw_total, int) else None
         return data, total
+
+
+def items_of(body: Any, path: str) -> list[Any]:
+    """The items of a list answer to GET ``path``; MalformedRecord when it has none."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise MalformedRecord(f"Directus answered GET {path} without a `data` list; is the "
+                              "base URL a Directus instance?")
+    return data

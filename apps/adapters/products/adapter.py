@@ -263,6 +263,9 @@ class ProductsAdapter(HttpSourceAdapter):
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
         return "/v1/products", {"per_page": 1}
 
+    def health_sample(self, body: Any) -> list[Any]:
+        return self._items(body)
+
 
 def _reservation_path(reservation_id: str) -> str:
     return f"/v1/reservations/{quote(reservation_id, safe='')}"
