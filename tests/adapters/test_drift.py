@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.adapters.base import EntityQuery, HealthState
+from apps.adapters.base import EntityQuery, HealthState, MalformedRecord
 from tests.adapters.conftest import SIZES
 from tests.adapters.test_failures import each_source
 
@@ -48,7 +48,7 @@ def test_each_missing_field_is_named(directus, controls, missing):
 
 
 def test_malformed_records_are_reported_to_the_listener_from_every_read(directus, controls):
-    seen = []
+    seen: list[MalformedRecord] = []
     directus.on_malformed = seen.append
     controls["directus"].faults(missing_fields=["status"])
     directus.query_entities("customer", EntityQuery(ids=["1", "2"]))
