@@ -12,9 +12,9 @@ Endpoints (a static token in `Authorization: Bearer <token>` or `?access_token=<
 
 As in Directus: errors are `{"errors": [{"message", "extensions": {"code", ...}}]}`; a request
 without a token gets the public role, which may read nothing (403 FORBIDDEN); a wrong token is
-401 INVALID_CREDENTIALS; a missing item or collection, or filtering or sorting by a missing
-field, is 403 FORBIDDEN, not 404, while a missing field asked for in `fields` is silently left
-out (what Directus does for the admin token a static token usually is); a
+401 INVALID_CREDENTIALS; a missing item or collection is 403 FORBIDDEN, not 404; a field the
+collection lacks is left out of `fields`, 400 in a filter and 500 in a sort (see
+directus_query.py); a
 create sets `date_created` and leaves `date_updated` null (Directus' `date-updated` field is
 set on update only), so change detection must look at both.
 
@@ -38,8 +38,8 @@ from devtools.reference.directus_query import (
     META_KEYS,
     STRING,
     TIMESTAMP,
-    ForbiddenField,
     InvalidQuery,
+    UnknownSortField,
     parse,
     parse_fields,
     project,
@@ -87,7 +87,8 @@ class DirectusServer(ReferenceServer):
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, **options: Any) -> None:
         self.token = token
-        self.webhooks = WebhookSender(user_agent="Directus (DictaMesh reference server)")
+        # A Flow's request operation sends with axios' own User-Agent.
+        self.webhooks = WebhookSender(user_agent="axios/1.7.3")
         self.webhook_shape = "flow"
         super().__init__(**options)
 
@@ -154,12 +155,13 @@ class DirectusServer(ReferenceServer):
     def _list(self, request: Request, collection: str) -> Response:
         self._check_collection(collection)
         try:
-            query = parse(request.query, self._schema())
+            query = parse(request.query, self._schema(), COLLECTION)
         except InvalidQuery as exc:
             raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_query", f"Invalid query. {exc}.",
                            reason=str(exc)) from None
-        except ForbiddenField:
-            raise _forbidden() from None
+        except UnknownSortField:
+            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_server_error",
+                           "An unexpected error occurred.") from None
         with self.lock:
             # Records are replaced, never changed in place, so this snapshot stays consistent.
             items = list(self.items.values())

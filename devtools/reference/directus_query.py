@@ -1,10 +1,11 @@
 """Directus' global query parameters over an in-memory collection.
 
 `filter` (JSON, or the `filter[field][_op]=value` bracket form), `fields`, `sort`, `limit`,
-`offset`, `page`, `search` and `meta`, with Directus' answers to bad input: a malformed
-parameter is 400 INVALID_QUERY, filtering or sorting by a field the collection does not have is
-403 FORBIDDEN (Directus cannot tell "missing" from "not allowed"), and such a field in `fields`
-is left out. Comparisons follow SQL as Directus runs it on
+`offset`, `page`, `search` and `meta`, with the answers Directus 10.13 gives a field the
+collection does not have (seen against a real instance, admin and non-admin tokens alike): in
+`fields` it is left out, in `filter` it is 400 INVALID_QUERY "Invalid filter key", in `sort` it
+is a 500 (Directus sends the column to the database). Any other malformed parameter is 400
+INVALID_QUERY. Comparisons follow SQL as Directus runs it on
 PostgreSQL: null matches no comparison, nulls sort last ascending and first descending.
 """
 
@@ -30,8 +31,8 @@ class InvalidQuery(Exception):
     """400 INVALID_QUERY; the message is Directus' `reason`."""
 
 
-class ForbiddenField(Exception):
-    """403 FORBIDDEN: the query names a field the collection does not have."""
+class UnknownSortField(Exception):
+    """Sorting by a field the collection does not have: Directus answers 500."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,11 @@ class ItemsQuery:
     meta: frozenset[str]
 
 
-def parse(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> ItemsQuery:
-    """The query for `GET /items/{collection}`; raises InvalidQuery or ForbiddenField."""
-    predicate = _compile(_filter_param(params), schema) if _has_filter(params) else None
+def parse(params: Mapping[str, list[str]], schema: Mapping[str, str],
+          collection: str) -> ItemsQuery:
+    """The query for `GET /items/{collection}`; raises InvalidQuery or UnknownSortField."""
+    predicate = (_compile(_filter_param(params), schema, collection) if _has_filter(params)
+                 else None)
     search = _last(params, "search")
     if search:
         searching = _search_predicate(search, schema)
@@ -125,15 +128,11 @@ def _integer(params: Mapping[str, list[str]], name: str, minimum: int) -> int | 
     return number
 
 
-def _check_fields(names: Iterable[str], schema: Mapping[str, str]) -> None:
-    if any(name not in schema for name in names):
-        raise ForbiddenField
-
-
 def _sort(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> list[tuple[str, bool]]:
     keys = [(name.removeprefix("-"), name.startswith("-"))
             for name in _list_param(params, "sort")]
-    _check_fields((name for name, _ in keys), schema)
+    if any(name not in schema for name, _ in keys):
+        raise UnknownSortField
     return keys
 
 
@@ -187,7 +186,7 @@ def _any_of(predicates: list[Predicate]) -> Predicate:
     return lambda item: any(predicate(item) for predicate in predicates)
 
 
-def _compile(node: Any, schema: Mapping[str, str]) -> Predicate:
+def _compile(node: Any, schema: Mapping[str, str], collection: str) -> Predicate:
     if not isinstance(node, dict):
         raise InvalidQuery("Filter must be an object")
     predicates = []
@@ -195,12 +194,13 @@ def _compile(node: Any, schema: Mapping[str, str]) -> Predicate:
         if key in ("_and", "_or"):
             if not isinstance(value, list):
                 raise InvalidQuery(f'"{key}" must be an array of filters')
-            children = [_compile(child, schema) for child in value]
+            children = [_compile(child, schema, collection) for child in value]
             predicates.append(_all_of(children) if key == "_and" else _any_of(children))
         elif key.startswith("_"):
             raise InvalidQuery(f'"{key}" is not a valid filter operator')
         else:
-            _check_fields([key], schema)
+            if key not in schema:
+                raise InvalidQuery(f'Invalid filter key "{key}" on "{collection}"')
             rules = value if isinstance(value, dict) else {"_eq": value}  # shorthand for _eq
             predicates.extend(_operator(key, schema[key], op, arg) for op, arg in rules.items())
     return _all_of(predicates)

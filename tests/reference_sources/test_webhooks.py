@@ -32,6 +32,9 @@ def test_patch_delivers_a_webhook_with_the_secret(directus, receiver):
     assert directus.patch("/items/customers/4", json={"name": "Changed"}).status_code == 200
     headers, event = receiver.next()
     assert headers["X-Directus-Webhook-Secret"] == SECRET
+    # As a Flow's request operation sent them to us from a real Directus 10.13.4:
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"].startswith("axios/")
     # A Flow's {{$trigger}} on update: the event names the collection (api/src/flows.ts),
     # the key comes from the URL as a string (api/src/services/items.ts, updateMany).
     assert event == {"event": "customers.items.update", "payload": {"name": "Changed"},
