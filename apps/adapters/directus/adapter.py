@@ -17,6 +17,7 @@ from apps.adapters.base import (
     ChangeType,
     EntityPage,
     EntityQuery,
+    IdListing,
     InvalidQuery,
     MalformedRecord,
     ServiceLevel,
@@ -112,6 +113,24 @@ class DirectusAdapter(HttpSourceAdapter):
     def _condition(attribute: str, value: Any) -> dict[str, Any]:
         field = mapping.ATTRIBUTE_FIELDS[attribute]
         return {field: {"_null": True} if value is None else {"_eq": value}}
+
+    def list_ids(self, entity_type: str) -> IdListing:
+        """Every primary key, ``fields=id`` in keyset pages of MAX_PAGE_SIZE: a few bytes
+        an item, so a deletion sweep every few polls stays cheap."""
+        self.check_entity_type(entity_type)
+        ids: set[str] = set()
+        after: int | None = None
+        for _ in range(self.max_id_listing_pages):
+            data, _ = self.items.list({"id": {"_gt": after}} if after is not None else None,
+                                      sort=("id",), limit=MAX_PAGE_SIZE, fields=("id",))
+            keys = [mapping.directus_key(_get(item, "id")) for item in data]
+            if None in keys:  # an item we cannot name might be any cached customer
+                return IdListing(frozenset(ids), complete=False)
+            ids.update(str(key) for key in keys)
+            if len(data) < MAX_PAGE_SIZE:
+                return IdListing(frozenset(ids), complete=True)
+            after = max(key for key in keys if key is not None)
+        return IdListing(frozenset(ids), complete=False)
 
     # -- change detection ------------------------------------------------------------------
 

@@ -32,10 +32,11 @@ class DirectusItems:
         return self.list({"id": {"_in": list(keys)}}, sort=("id",), limit=len(keys))[0]
 
     def list(self, rule: Mapping[str, Any] | None, *, sort: Sequence[str], limit: int,
-             count: bool = False) -> tuple[list[Any], int | None]:
+             count: bool = False,
+             fields: Sequence[str] = FIELDS) -> tuple[list[Any], int | None]:
         """One page of items matching ``rule`` (a Directus filter), and with ``count`` the
         number of items matching it (Directus' `filter_count`)."""
-        params: dict[str, Any] = {"fields": ",".join(FIELDS), "sort": ",".join(sort),
+        params: dict[str, Any] = {"fields": ",".join(fields), "sort": ",".join(sort),
                                   "limit": limit}
         if rule:
             params["filter"] = json.dumps(rule, separators=(",", ":"))
