@@ -32,6 +32,10 @@ class SourceConnectionForm(forms.ModelForm):
         model = SourceConnection
         fields = ("name", "adapter", "base_url", "options", "polling_interval_seconds",
                   "enabled")
+        help_texts = {"options": (
+            'JSON object, e.g. {"deletion_check_every_polls": 5}: a deletion at the source '
+            "shows within that many polling intervals (0: only the hourly reconcile). Each "
+            "adapter's own options are in docs/sources.md.")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
