@@ -14,7 +14,8 @@ As in Directus: errors are `{"errors": [{"message", "extensions": {"code", ...}}
 without a token gets the public role, which may read nothing (403 FORBIDDEN); a wrong token is
 401 INVALID_CREDENTIALS; a missing item or collection is 403 FORBIDDEN, not 404; a field the
 collection lacks is left out of `fields`, 400 in a filter and 500 in a sort (see
-directus_query.py); a
+directus_query.py), unless the `major_version` knob is 11: then any of them is a 403 naming
+the field, as Directus 11 answers; a
 create sets `date_created` and leaves `date_updated` null (Directus' `date-updated` field is
 set on update only), so change detection must look at both.
 
@@ -43,6 +44,7 @@ from devtools.reference.directus_query import (
     parse,
     parse_fields,
     project,
+    referenced_fields,
     run,
 )
 from devtools.reference.faults import as_bool
@@ -70,6 +72,12 @@ def _forbidden() -> ApiError:
     return ApiError(HTTPStatus.FORBIDDEN, "forbidden", FORBIDDEN_MESSAGE)
 
 
+def _as_major_version(value: Any) -> int:
+    if value not in (10, 11):
+        raise ValueError(f"major_version is 10 or 11, got {value!r}")
+    return int(value)
+
+
 def _as_missing_fields(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(
             isinstance(name, str) and name in SCHEMA and name != "id" for name in value):
@@ -81,7 +89,8 @@ def _as_missing_fields(value: Any) -> list[str]:
 
 class DirectusServer(ReferenceServer):
     name = "directus"
-    extra_fault_knobs = {"token_expired": as_bool, "missing_fields": _as_missing_fields}
+    extra_fault_knobs = {"token_expired": as_bool, "missing_fields": _as_missing_fields,
+                         "major_version": _as_major_version}
 
     items: dict[int, Record]
 
@@ -154,6 +163,7 @@ class DirectusServer(ReferenceServer):
 
     def _list(self, request: Request, collection: str) -> Response:
         self._check_collection(collection)
+        self._check_fields_as_11(request)
         try:
             query = parse(request.query, self._schema(), COLLECTION)
         except InvalidQuery as exc:
@@ -175,6 +185,7 @@ class DirectusServer(ReferenceServer):
 
     def _read(self, request: Request, collection: str, key: str) -> Response:
         self._check_collection(collection)
+        self._check_fields_as_11(request)
         item = self._find(key)
         return json_response(HTTPStatus.OK, {"data": project(self._shaped(item),
                                                              self._fields(request))})
@@ -236,6 +247,20 @@ class DirectusServer(ReferenceServer):
         (a collection created without them, as a drifted source is)."""
         missing = self.extra_fault("missing_fields", ())
         return {name: kind for name, kind in SCHEMA.items() if name not in missing}
+
+    def _check_fields_as_11(self, request: Request) -> None:
+        """Directus 11 (the `major_version` knob) refuses a query naming a field the
+        collection lacks, in `fields`, `sort` or `filter`, with a 403 naming it (seen
+        against 11.3.5, admin token included); 10.x answers field by field."""
+        if self.extra_fault("major_version", 10) < 11:
+            return
+        schema = self._schema()
+        unknown = next((name for name in referenced_fields(request.query)
+                        if name not in schema), None)
+        if unknown is not None:
+            message = (f'You don\'t have permission to access field "{unknown}" in collection '
+                       f'"{COLLECTION}" or it does not exist. Queried in root.')
+            raise ApiError(HTTPStatus.FORBIDDEN, "forbidden", message, reason=message)
 
     def _fields(self, request: Request) -> tuple[str, ...]:
         return parse_fields(request.query, self._schema())

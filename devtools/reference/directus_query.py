@@ -4,13 +4,15 @@
 `offset`, `page`, `search` and `meta`, with the answers Directus 10.13 gives a field the
 collection does not have (seen against a real instance, admin and non-admin tokens alike): in
 `fields` it is left out, in `filter` it is 400 INVALID_QUERY "Invalid filter key", in `sort` it
-is a 500 (Directus sends the column to the database). Any other malformed parameter is 400
-INVALID_QUERY. Comparisons follow SQL as Directus runs it on
-PostgreSQL: null matches no comparison, nulls sort last ascending and first descending.
+is a 500 (Directus sends the column to the database). Directus 11 refuses any of them with a
+403 first (see `referenced_fields`). Any other malformed parameter is 400 INVALID_QUERY.
+Comparisons follow SQL as Directus runs it on PostgreSQL: null matches no comparison, nulls
+sort last ascending and first descending.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -68,6 +70,29 @@ def parse(params: Mapping[str, list[str]], schema: Mapping[str, str],
         offset=offset,
         meta=_meta(params),
     )
+
+
+def referenced_fields(params: Mapping[str, list[str]]) -> list[str]:
+    """Every field a query names, in `fields`, `sort` and `filter` (in that order), for
+    Directus 11, which checks them all before running anything."""
+    names = [name for name in _list_param(params, "fields") if name != "*"]
+    names += [name.removeprefix("-") for name in _list_param(params, "sort")]
+    if _has_filter(params):
+        with contextlib.suppress(InvalidQuery):  # parse() says what is wrong with it
+            names += _filter_keys(_filter_param(params))
+    return names
+
+
+def _filter_keys(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [key for child in node for key in _filter_keys(child)]
+    if not isinstance(node, dict):
+        return []
+    keys: list[str] = []
+    for key, value in node.items():
+        keys += _filter_keys(value) if key in ("_and", "_or") else (
+            [] if key.startswith("_") else [key])
+    return keys
 
 
 def parse_fields(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> tuple[str, ...]:

@@ -57,3 +57,18 @@ def test_malformed_records_are_reported_to_the_listener_from_every_read(directus
     assert {error.entity_type for error in seen} == {"customer"}
     directus.health_check()  # a probe is not a read: nothing more reported
     assert directus.get_metrics()["malformed_records"] == len(seen)
+
+
+def test_directus_11_refuses_the_query_and_health_still_names_the_field(directus, controls):
+    # 11.x answers 403 for a query naming a field the collection lacks (seen on 11.3.5).
+    controls["directus"].faults(major_version=11, missing_fields=["status"])
+    health = directus.health_check()
+    assert health.state == HealthState.DEGRADED
+    assert "Directus refuses the field 'status' of 'customers'" in health.detail
+    assert "schema drift" in health.detail
+
+
+def test_directus_11_with_every_field_is_healthy(directus, controls):
+    controls["directus"].faults(major_version=11)
+    assert directus.health_check().state == HealthState.HEALTHY
+    assert directus.get_entity("customer", "1") is not None

@@ -191,6 +191,21 @@ def test_a_drifted_collection_serves_items_without_its_missing_fields(directus):
     assert refused.status_code == 400
 
 
+def test_as_directus_11_a_field_the_collection_lacks_is_refused_with_a_403(directus):
+    directus.control("faults", {"major_version": 11})
+    refused = 'You don\'t have permission to access field "password" in collection ' \
+              '"customers" or it does not exist. Queried in root.'
+    for params in ({"fields": "id,password"}, {"sort": "-password"},
+                   {"filter": json.dumps({"_and": [{"id": {"_gt": 1}},
+                                                   {"password": {"_eq": "x"}}]})}):
+        response = directus.get("/items/customers", params=params)
+        assert response.status_code == 403
+        assert response.json() == {"errors": [{"message": refused, "extensions": {
+            "code": "FORBIDDEN", "reason": refused}}]}
+    assert directus.get("/items/customers/1", params={"fields": "password"}).status_code == 403
+    assert directus.get("/items/customers", params={"fields": "id,email"}).status_code == 200
+
+
 def test_auth_failures_answer_as_directus(sources, directus):
     url = f"{sources.directus_url}/items/customers/1"
     no_token = requests.get(url, timeout=5)

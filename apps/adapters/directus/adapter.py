@@ -7,6 +7,7 @@ Connection settings: ``credentials["token"]`` (a static token, sent as a bearer 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,8 @@ from apps.adapters.base import (
     ChangeType,
     EntityPage,
     EntityQuery,
+    HealthState,
+    HealthStatus,
     IdListing,
     InvalidQuery,
     MalformedRecord,
@@ -36,6 +39,8 @@ from apps.adapters.http_connection import header, secrets_match
 from apps.adapters.http_source import HttpSourceAdapter, unique
 
 DEFAULT_WEBHOOK_HEADER = "X-Directus-Webhook-Secret"
+#: how Directus 11 refuses a field it does not have (or the token may not read)
+_FIELD_REFUSED = re.compile(r'access field "(?P<field>[^"]+)" in collection')
 _PAGE = "directus-page"
 _CHANGES = PositionCursor("directus-changes", key_field="id", key_type=int)
 
@@ -222,6 +227,20 @@ class DirectusAdapter(HttpSourceAdapter):
 
     def health_sample(self, body: Any) -> list[Any]:
         return items_of(body, self.items.path)
+
+    def health_check(self) -> HealthStatus:
+        """As every source's, and: Directus 11 refuses a whole query naming a field the
+        collection lacks (403 "access field ... or it does not exist"), where 10.x leaves
+        the field out. Either way it is the collection, or the token's access to one
+        field, that is wrong, not the token: DEGRADED, naming the field."""
+        status = super().health_check()
+        refused = _FIELD_REFUSED.search(status.detail)
+        if status.state is HealthState.DOWN and refused:
+            return HealthStatus(HealthState.DEGRADED, (
+                f"Directus refuses the field {refused['field']!r} of {self.collection!r}: the "
+                "collection lacks it (schema drift?) or the token's role may not read it. "
+                f"Add the field, or grant read on it. ({status.detail})"), status.latency_ms)
+        return status
 
 
 def _get(item: Any, name: str) -> Any:
