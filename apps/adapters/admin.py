@@ -21,6 +21,9 @@ from dictamesh.health.redact import redact_userinfo
 
 __all__ = ["SourceConnectionAdmin", "SourceDescriptionAdmin"]
 
+#: characters of a health detail shown in the connection list (the form shows all of it)
+HEALTH_DETAIL_CHARS = 300
+
 
 class SourceConnectionForm(forms.ModelForm):
     adapter = forms.ChoiceField(choices=())
@@ -34,6 +37,10 @@ class SourceConnectionForm(forms.ModelForm):
         model = SourceConnection
         fields = ("name", "adapter", "base_url", "options", "polling_interval_seconds",
                   "enabled")
+        help_texts = {"options": (
+            'JSON object, e.g. {"deletion_check_every_polls": 5}: a deletion at the source '
+            "shows within that many polling intervals (0: only the hourly reconcile). Each "
+            "adapter's own options are in docs/sources.md.")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -84,7 +91,7 @@ class SourceConnectionForm(forms.ModelForm):
 @admin.register(SourceConnection)
 class SourceConnectionAdmin(TenantOnlyAdmin):
     form = SourceConnectionForm
-    list_display = ("name", "adapter", "source_url", "enabled", "health_state",
+    list_display = ("name", "adapter", "source_url", "enabled", "health",
                     "health_checked_at", "last_polled_at", "last_poll_error")
     list_filter = ("adapter", "enabled", "health_state")
     readonly_fields = ("credential_names", "change_cursor", "last_polled_at",
@@ -94,6 +101,14 @@ class SourceConnectionAdmin(TenantOnlyAdmin):
     @admin.display(description="base URL", ordering="base_url")
     def source_url(self, obj: SourceConnection) -> str:
         return redact_userinfo(obj.base_url)  # credentials belong in the credentials field
+
+    @admin.display(description="health", ordering="health_state")
+    def health(self, obj: SourceConnection) -> str:
+        """The state, and why when it is not healthy (e.g. the field a drifted source
+        lacks), so the list shows what to fix."""
+        if obj.health_state in ("healthy", "unknown") or not obj.health_detail:
+            return obj.health_state
+        return f"{obj.health_state}: {redact_userinfo(obj.health_detail)[:HEALTH_DETAIL_CHARS]}"
 
     @admin.display(description="stored credentials")
     def credential_names(self, obj: SourceConnection) -> str:

@@ -44,9 +44,11 @@ class SourceAuthError(AdapterError):
 class MalformedRecord(AdapterError):
     """A source record does not fit the canonical mapping; the message names the field."""
 
-    def __init__(self, message: str, record_id: str | None = None) -> None:
+    def __init__(self, message: str, record_id: str | None = None,
+                 entity_type: str | None = None) -> None:
         super().__init__(message)
         self.record_id = record_id
+        self.entity_type = entity_type
 
 
 class UnknownEntityType(AdapterError):
@@ -150,6 +152,15 @@ class SourceChange:
 
 
 @dataclass(frozen=True)
+class IdListing:
+    """Every id the source holds of one entity type, or as many as were read before the
+    listing had to stop (``complete`` False: then no absence may be read as a deletion)."""
+
+    ids: frozenset[str]
+    complete: bool
+
+
+@dataclass(frozen=True)
 class ChangeBatch:
     """Changes since a cursor, and the cursor to resume from once they are safely stored."""
 
@@ -230,6 +241,9 @@ class DataProductAdapter(abc.ABC):
     max_page_size: ClassVar[int] = 100
     #: pages ``list_all`` follows before it answers with what it has
     max_listing_pages: ClassVar[int] = 20
+    #: told of every malformed record the adapter skips, whatever the read (the platform
+    #: counts them per connection); None: nobody listens
+    on_malformed: Callable[[MalformedRecord], None] | None = None
 
     def __init__(self, config: SourceConfig) -> None:
         self.config = config
@@ -263,6 +277,27 @@ class DataProductAdapter(abc.ABC):
     def listing_pages(self, filters: Mapping[str, Any]) -> int:
         """How many pages :meth:`list_all` may read for ``filters``."""
         return self.max_listing_pages
+
+    #: pages :meth:`list_ids` reads at most before it answers an incomplete listing
+    max_id_listing_pages: ClassVar[int] = 1000
+
+    def list_ids(self, entity_type: str) -> IdListing:
+        """Every id of ``entity_type`` the source holds, for finding deletions. The default
+        reads the full listing page by page; a source whose API can list keys alone should
+        say so here, since this runs every few polls. A record that does not map still
+        exists: its id counts."""
+        self.check_entity_type(entity_type)
+
+        def read_page(cursor: str | None) -> EntityPage:
+            return self.query_entities(entity_type, EntityQuery(
+                page_size=self.max_page_size, cursor=cursor))
+
+        listing = read_pages(read_page, self.max_id_listing_pages)
+        ids = {entity.id for entity in listing.entities}
+        ids.update(error.record_id for error in listing.malformed if error.record_id)
+        # A malformed record without a readable id might be any cached entity.
+        named = all(error.record_id for error in listing.malformed)
+        return IdListing(frozenset(ids), listing.next_cursor is None and named)
 
     @abc.abstractmethod
     def get_schema(self, entity_type: str) -> EntitySchema: ...

@@ -8,7 +8,11 @@ between fetching and storing repeats the batch (consumers dedupe) and never lose
 
 A failed or partial poll never reads as deletion: deletions come from a source that says
 so (a webhook, an adapter that reports them) or from ``reconcile_deletions``, which
-compares a complete, healthy listing with what the cache knows.
+compares a complete id listing, read while the source is healthy, with what the cache
+knows. Sources whose listings do not report deletions (Directus) get that sweep every
+``deletion_check_every_polls`` successful polls (a connection option, by default
+``SourceConnection.DEFAULT_DELETION_CHECK_EVERY``; 0 turns it off), so a deletion shows
+within that many polling intervals; the hourly reconcile task backs it up.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,11 +31,9 @@ from apps.adapters.base import (
     AdapterError,
     ChangeBatch,
     ChangeType,
-    EntityPage,
-    EntityQuery,
     SourceChange,
-    read_pages,
 )
+from apps.adapters.error_text import without_queries
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record
 from apps.adapters.services import DataProduct
@@ -52,6 +55,7 @@ class PollResult:
     batches: int = 0
     skipped: str = ""  # why nothing was polled (circuit open, already polling)
     error: str = ""
+    sweep: ReconcileResult | None = None  # the deletion sweep this poll ran, if any
 
 
 def _changed_fields(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
@@ -132,11 +136,29 @@ def poll(data_product: DataProduct, max_batches: int = 50) -> PollResult:
     except (AdapterError, CircuitOpenError) as exc:  # the cursor holds: retried next poll
         SourceConnection.objects.filter(pk=connection.pk).update(
             last_polled_at=timezone.now(),
-            last_poll_error=redact_userinfo(f"{type(exc).__name__}: {exc}"))
+            last_poll_error=redact_userinfo(without_queries(f"{type(exc).__name__}: {exc}")))
         return PollResult(connection.name, changes, batches, error=str(exc))
     SourceConnection.objects.filter(pk=connection.pk).update(
         last_polled_at=timezone.now(), last_poll_error="")
-    return PollResult(connection.name, changes, batches)
+    return PollResult(connection.name, changes, batches, sweep=_sweep_if_due(data_product))
+
+
+def _sweep_if_due(data_product: DataProduct) -> ReconcileResult | None:
+    """The deletion sweep, when this successful poll is the connection's N-th since the
+    last completed one. The count lives in the cache (per tenant): lost, it starts again,
+    delaying one sweep by at most N polls. A sweep that could not run (source failing)
+    leaves the count due, so the next successful poll tries again."""
+    every = data_product.connection.deletion_check_every
+    if not every:
+        return None
+    key = f"deletion-sweep:{data_product.connection.pk}"  # the cache prefixes the tenant
+    cache.add(key, 0, timeout=None)
+    if cache.incr(key) < every:
+        return None
+    result = reconcile_deletions(data_product)
+    if not result.skipped:
+        cache.set(key, 0, timeout=None)
+    return result
 
 
 @dataclass(frozen=True)
@@ -147,15 +169,9 @@ class ReconcileResult:
     skipped: str = ""  # why nothing was compared (circuit not closed, listing failed)
 
 
-def _listing_page(data_product: DataProduct, entity_type: str, page_size: int,
-                  cursor: str | None) -> EntityPage:
-    """One page of everything, each page through the breaker (and retried) on its own."""
-    return data_product.query(entity_type, EntityQuery(page_size=page_size, cursor=cursor))
-
-
-def reconcile_deletions(data_product: DataProduct, page_size: int = 250,
-                        max_pages: int = 1000) -> ReconcileResult:
-    """Find entities the source no longer has, for sources that do not report deletions.
+def reconcile_deletions(data_product: DataProduct) -> ReconcileResult:
+    """Find entities the source no longer has, for sources that do not report deletions:
+    the adapter's id listing (cheap where the API allows) against the cache's ids.
 
     Only a complete listing, read while the connection's breaker is closed, may say an
     entity is gone: any failed or partial read stops the sweep with nothing deleted.
@@ -168,15 +184,12 @@ def reconcile_deletions(data_product: DataProduct, page_size: int = 250,
     listed = 0
     for entity_type in data_product.adapter.entity_types:
         try:
-            listing = read_pages(partial(_listing_page, data_product, entity_type, page_size),
-                                 max_pages)
+            listing = data_product.call("list_ids", data_product.adapter.list_ids, entity_type)
         except (AdapterError, CircuitOpenError) as exc:
             return ReconcileResult(name, listed, skipped=f"listing failed: {exc}")
-        if listing.next_cursor is not None:
+        if not listing.complete:
             return ReconcileResult(name, listed, skipped="listing did not end")
-        present = {e.id for e in listing.entities}
-        # A malformed record still exists at the source: it is not a deletion.
-        present.update(m.record_id for m in listing.malformed if m.record_id)
+        present = listing.ids
         listed += len(present)
         known = store.known_ids(entity_type, source_system=name)
         now = timezone.now()

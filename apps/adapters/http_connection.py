@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import requests
@@ -31,6 +31,7 @@ from apps.adapters.base import (
     SourceRateLimited,
     SourceUnavailable,
 )
+from apps.adapters.error_text import clause, transport_reason, without_queries
 from dictamesh.resilience.http import build_session, parse_retry_after
 
 #: seconds to wait after a 429 that carries no usable Retry-After
@@ -104,13 +105,15 @@ class SourceHttp:
         except requests.Timeout as exc:
             self.metrics.request("timeout")
             raise SourceUnreachable(
-                f"{self.source} did not answer {method} {path} in time ({exc}); retrying may "
-                "help, check the source if it persists.") from exc
+                f"{self.source} did not answer {method} {path} in time "
+                f"({transport_reason(exc)}); retrying may help, check the source if it "
+                "persists.") from exc
         except requests.RequestException as exc:
             self.metrics.request("unreachable")
             raise SourceUnreachable(
-                f"{self.source} at {self.base_url} cannot be reached ({exc}); check that it "
-                "runs and that the connection's base URL is right.") from exc
+                f"{self.source} at {self.base_url} cannot be reached on {method} {path} "
+                f"({transport_reason(exc)}); check that it runs and that the connection's "
+                "base URL is right.") from exc
         if response.status_code in accept:
             outcome = "not_modified" if response.status_code == 304 else "ok"
             self.metrics.request(outcome, len(response.content))
@@ -150,36 +153,47 @@ class SourceHttp:
             self.metrics.malformed(error)
             raise error from None
 
-    def probe(self, path: str, params: Mapping[str, Any], slow_ms: float) -> HealthStatus:
+    def probe(self, path: str, params: Mapping[str, Any], slow_ms: float,
+              inspect: Callable[[Any], str | None] | None = None) -> HealthStatus:
         """One cheap call: DOWN when nothing answers or our credentials are refused,
-        DEGRADED on 5xx, 429 or an answer slower than ``slow_ms``."""
+        DEGRADED on 5xx, 429, an answer slower than ``slow_ms``, or an answer ``inspect``
+        (given its JSON body) finds a problem in, which it returns in words."""
         started = time.perf_counter()
         state, detail = HealthState.HEALTHY, "ok"
+        body: Any = None
         try:
-            self.send("GET", path, params=params)
+            response = self.send("GET", path, params=params)
+            if inspect is not None:
+                body = self.json_of(response, f"GET {path}")
         except (SourceUnreachable, SourceAuthError, RequestRejected) as exc:
             state, detail = HealthState.DOWN, str(exc)
-        except SourceUnavailable as exc:  # 5xx and 429: it answers, but not usefully
+        except (SourceUnavailable, MalformedRecord) as exc:  # it answers, but not usefully
             state, detail = HealthState.DEGRADED, str(exc)
         latency_ms = (time.perf_counter() - started) * 1000
-        if state is HealthState.HEALTHY and latency_ms > slow_ms:
+        problem = inspect(body) if inspect is not None and state is HealthState.HEALTHY \
+            else None
+        if problem:
+            state, detail = HealthState.DEGRADED, problem
+        elif state is HealthState.HEALTHY and latency_ms > slow_ms:
             state, detail = HealthState.DEGRADED, f"slow: {latency_ms:.0f} ms > {slow_ms:.0f} ms"
         return HealthStatus(state=state, detail=detail, latency_ms=latency_ms)
 
     def _failure(self, method: str, path: str, response: requests.Response) -> AdapterError:
         status = response.status_code
         code, message, details = _source_error(response)
-        said = f"{self.source} answered {method} {path} with {status} {code}: {message}"
+        # The source's own message is a sentence of its own: ours go on after it.
+        said = (f"{self.source} answered {method} {path} with {status}{' ' + code if code else ''}"
+                f": {clause(without_queries(message)) or response.reason or 'no message'}")
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             seconds = DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after
-            return SourceRateLimited(f"{said} (retry after {seconds:g} s)", seconds)
+            return SourceRateLimited(f"{said}; retry after {seconds:g} s.", seconds)
         if status >= 500:
             return SourceUnavailable(f"{said}; a source-side failure, worth retrying.")
         if status in (401, 403):
             return SourceAuthError(f"{said}. Check the connection's credentials and the "
                                    "permissions they grant.")
-        return RequestRejected(said, status=status, code=code, details=details)
+        return RequestRejected(f"{said}.", status=status, code=code, details=details)
 
 
 def _outcome(status: int) -> str:

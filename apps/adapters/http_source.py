@@ -185,10 +185,29 @@ class HttpSourceAdapter(DataProductAdapter):
     def get_metrics(self) -> dict[str, Any]:
         return self.http.metrics.snapshot()
 
+    def health_sample(self, body: Any) -> list[Any]:
+        """The source records in the health request's answer, mapped as a sample so that
+        schema drift (a field the source no longer has) shows in health; MalformedRecord
+        when the answer has no record list. Default: no sample."""
+        return []
+
     def health_check(self) -> HealthStatus:
+        """The probe of :meth:`health_request`, DEGRADED when a record of its answer does
+        not map: every record would then be skipped as malformed, so the source serves
+        nothing although it answers."""
         slow_ms = self.option_number("health_slow_ms", self.get_sla().latency_p99_ms)
         path, params = self.health_request()
-        return self.http.probe(path, params, slow_ms)
+        return self.http.probe(path, params, slow_ms, inspect=self._sample_problem)
+
+    def _sample_problem(self, body: Any) -> str | None:
+        try:
+            for record in self.health_sample(body):
+                self.to_entity(record)
+        except MalformedRecord as exc:
+            return (f"Records of {self.config.name!r} do not map (schema drift?): {exc} If a "
+                    "field is missing from every record, add it to the source or fix the "
+                    "connection's options.")
+        return None
 
     def map_listed(self, records: Iterable[Any], to_entity: Callable[[Any], CanonicalEntity],
                    next_cursor: str | None = None, total: int | None = None) -> EntityPage:
@@ -222,5 +241,7 @@ class HttpSourceAdapter(DataProductAdapter):
 
     def report_malformed(self, error: MalformedRecord) -> None:
         self.http.metrics.malformed(error)
+        if self.on_malformed is not None:
+            self.on_malformed(error)
         logger.warning("skipping malformed record: %s", error,
                        extra={"source": self.config.name, "record_id": error.record_id})

@@ -21,6 +21,9 @@ class HealthState(models.TextChoices):
 class SourceConnection(models.Model):
     """One configured source of a tenant. Credentials are stored encrypted (Fernet)."""
 
+    #: successful polls between two deletion sweeps (option ``deletion_check_every_polls``)
+    DEFAULT_DELETION_CHECK_EVERY = 5
+
     name = models.SlugField(max_length=100, unique=True,
                             help_text="Unique per tenant; names the connection in metrics, "
                                       "breaker keys and the webhook URL.")
@@ -51,6 +54,18 @@ class SourceConnection(models.Model):
         return f"{self.name} ({self.adapter})"
 
     @property
+    def deletion_check_every(self) -> int:
+        """Successful polls between two sweeps for deletions (an id listing compared with
+        the cache): a deletion shows within this many polling intervals. 0: no sweep."""
+        value = (self.options or {}).get("deletion_check_every_polls",
+                                         self.DEFAULT_DELETION_CHECK_EVERY)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValidationError({"options": (
+                f"deletion_check_every_polls must be a whole number >= 0 (0 turns the "
+                f"deletion sweep off), got {value!r}.")})
+        return value
+
+    @property
     def credentials(self) -> dict[str, str]:
         if not self.credentials_encrypted:
             return {}
@@ -73,6 +88,9 @@ class SourceConnection(models.Model):
             raise ValidationError({"adapter": str(exc)}) from None
         if self.polling_interval_seconds < 5:
             raise ValidationError({"polling_interval_seconds": "Poll at most every 5 s."})
+        if not isinstance(self.options, dict):
+            raise ValidationError({"options": "Options are a JSON object."})
+        self.deletion_check_every  # noqa: B018 - raises ValidationError when malformed
 
 
 class SourceDescription(models.Model):

@@ -43,7 +43,7 @@ class RecordReader:
             raise MalformedRecord(
                 f"{self.entity_type} {self.record_id or '(without an id)'} from {self.source} "
                 f"does not fit the canonical mapping: {'; '.join(self.problems)}. Fix the "
-                "record in the source.", self.record_id)
+                "record in the source.", self.record_id, self.entity_type)
 
     def nested(self, name: str) -> RecordReader:
         """A reader for an object-valued field, reporting into this record's problems."""

@@ -37,6 +37,7 @@ from apps.adapters.declarative.store import (
     probe_declared,
     save_description,
 )
+from apps.adapters.error_text import without_queries
 from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
@@ -58,7 +59,8 @@ Commands = TypeVar("Commands")
 SOURCE_REQUESTS = Counter("dictamesh_source_requests", "Calls to source adapters.",
                           ["tenant", "connection", "operation", "outcome"])
 MALFORMED = Counter("dictamesh_source_malformed_records",
-                    "Source records that did not map to the canonical model (skipped).",
+                    "Source records that did not map to the canonical model (skipped), "
+                    "from any read: lookups, listings, polls and webhooks.",
                     ["tenant", "connection", "entity_type"])
 SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
                            "Duration of calls to source adapters (retries included).",
@@ -105,6 +107,7 @@ class DataProduct:
             name=connection.name, base_url=connection.base_url,
             credentials=connection.credentials, options=connection.options,
         ))
+        self.adapter.on_malformed = self._count_malformed
         self.breaker: SourceBreaker = get_breaker(tenant, connection.name)
         self.cache = TieredCache(
             catalog_services.l3_cache_store(),
@@ -115,6 +118,11 @@ class DataProduct:
     @property
     def name(self) -> str:
         return self.connection.name
+
+    def _count_malformed(self, error: MalformedRecord) -> None:
+        types = self.adapter.entity_types
+        entity_type = error.entity_type or (types[0] if len(types) == 1 else "unknown")
+        MALFORMED.labels(self.tenant, self.name, entity_type).inc()
 
     def call(self, operation: str, fn: Callable[..., T], *args: Any,
              idempotent: bool = True) -> T:
@@ -149,11 +157,9 @@ class DataProduct:
         def load(missing: list[str]) -> dict[str, dict[str, Any]]:
             page = self.call("query_entities", self.adapter.query_entities, entity_type,
                              EntityQuery(ids=missing))
-            for error in page.malformed:
+            for error in page.malformed:  # counted as the adapter reported them
                 if error.record_id is not None:
                     malformed[error.record_id] = error
-            if page.malformed:
-                MALFORMED.labels(self.tenant, self.name, entity_type).inc(len(page.malformed))
             return {e.id: entity_to_record(e) for e in page.entities}
 
         unavailable: dict[str, SourceUnavailableNoCache] = {}
@@ -203,7 +209,7 @@ class DataProduct:
             status = HealthStatus(HealthState.DOWN, str(exc))
         state = breaker_state(self.tenant, self.name)
         # Client errors quote the URL they failed on: never keep a user:password from it.
-        detail = redact_userinfo(status.detail or "")
+        detail = redact_userinfo(without_queries(status.detail or ""))
         if state.state != "closed":
             detail = f"circuit {state.state}; {detail}".strip("; ")
         SourceConnection.objects.filter(pk=self.connection.pk).update(

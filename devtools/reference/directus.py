@@ -12,21 +12,18 @@ Endpoints (a static token in `Authorization: Bearer <token>` or `?access_token=<
 
 As in Directus: errors are `{"errors": [{"message", "extensions": {"code", ...}}]}`; a request
 without a token gets the public role, which may read nothing (403 FORBIDDEN); a wrong token is
-401 INVALID_CREDENTIALS; a missing item, collection or field is 403 FORBIDDEN, not 404; a
+401 INVALID_CREDENTIALS; a missing item or collection is 403 FORBIDDEN, not 404; a field the
+collection lacks is left out of `fields`, 400 in a filter and 500 in a sort (see
+directus_query.py), unless the `major_version` knob is 11: then any of them is a 403 naming
+the field, as Directus 11 answers; a
 create sets `date_created` and leaves `date_updated` null (Directus' `date-updated` field is
 set on update only), so change detection must look at both.
 
-Flows-style webhooks: after `POST /__control/webhook {"url", "secret", "header"?}` every
-create, update and delete POSTs `{"event": "items.create|items.update|items.delete",
-"collection", "keys", "payload"}` with the secret in the header, by default
-`X-Directus-Webhook-Secret`; a create names its new item in `key` instead of `keys`. This
-follows how Directus builds its action events: api/src/controllers/items.ts calls
-`service.updateOne(req.params['pk'], req.body)` and `deleteOne(req.params['pk'])`, and
-api/src/services/items.ts emits `items.create` with `{payload, key, collection}`,
-`items.update` with `{payload, keys, collection}` and `items.delete` with
-`{payload: keys, keys, collection}`. So an update's and a delete's keys are the key from the
-URL, a string; an update's payload is the request body as the client sent it, fields the
-collection lacks included; a delete's payload is its keys.
+Webhooks as a Directus Flow sends them: after `POST /__control/webhook {"url", "secret",
+"header"?, "shape"?}` every create, update and delete POSTs the Flow's `{{$trigger}}` (see
+`flow_event`) with the secret in the header (by default `X-Directus-Webhook-Secret`), as a
+"Webhook / Request URL" operation with that header does. `"shape": "legacy"` sends what the
+Webhooks module of Directus 10.x and earlier sent instead.
 """
 
 from __future__ import annotations
@@ -42,11 +39,12 @@ from devtools.reference.directus_query import (
     META_KEYS,
     STRING,
     TIMESTAMP,
-    ForbiddenField,
     InvalidQuery,
+    UnknownSortField,
     parse,
     parse_fields,
     project,
+    referenced_fields,
     run,
 )
 from devtools.reference.faults import as_bool
@@ -61,6 +59,10 @@ SCHEMA = {"id": INTEGER, "email": STRING, "name": STRING, "status": STRING,
           "date_created": TIMESTAMP, "date_updated": TIMESTAMP}
 WRITABLE = ("email", "name", "status")
 FORBIDDEN_MESSAGE = "You don't have permission to access this."
+WEBHOOK_SHAPES = ("flow", "legacy")
+#: the static token's user and role, as a legacy webhook's `accountability` names them
+STATIC_USER_ID = "6d2a3f4e-0c51-4b8e-9a47-3f1c2b5d7e90"
+STATIC_ROLE_ID = "0f6e1c2d-8b3a-4f57-a2c9-5e4d3b2a1c08"
 
 # Directus' words for the base's generic error codes.
 _CODES = {"rate_limited": "REQUESTS_EXCEEDED", "not_found": "ROUTE_NOT_FOUND"}
@@ -70,15 +72,33 @@ def _forbidden() -> ApiError:
     return ApiError(HTTPStatus.FORBIDDEN, "forbidden", FORBIDDEN_MESSAGE)
 
 
+def _as_major_version(value: Any) -> int:
+    if value not in (10, 11):
+        raise ValueError(f"major_version is 10 or 11, got {value!r}")
+    return int(value)
+
+
+def _as_missing_fields(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(
+            isinstance(name, str) and name in SCHEMA and name != "id" for name in value):
+        raise ValueError(f"missing_fields lists fields of the collection other than id "
+                         f"({', '.join(name for name in SCHEMA if name != 'id')}), "
+                         f"got {value!r}")
+    return value
+
+
 class DirectusServer(ReferenceServer):
     name = "directus"
-    extra_fault_knobs = {"token_expired": as_bool}
+    extra_fault_knobs = {"token_expired": as_bool, "missing_fields": _as_missing_fields,
+                         "major_version": _as_major_version}
 
     items: dict[int, Record]
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, **options: Any) -> None:
         self.token = token
-        self.webhooks = WebhookSender(user_agent="Directus (DictaMesh reference server)")
+        # A Flow's request operation sends with axios' own User-Agent.
+        self.webhooks = WebhookSender(user_agent="axios/1.7.3")
+        self.webhook_shape = "flow"
         super().__init__(**options)
 
     def stop(self) -> None:
@@ -123,6 +143,7 @@ class DirectusServer(ReferenceServer):
 
     def reset_extras(self) -> None:
         self.webhooks.target = None
+        self.webhook_shape = "flow"
         self.webhooks.clear_counts()
 
     def extra_stats(self) -> dict[str, Any]:
@@ -142,13 +163,15 @@ class DirectusServer(ReferenceServer):
 
     def _list(self, request: Request, collection: str) -> Response:
         self._check_collection(collection)
+        self._check_fields_as_11(request)
         try:
-            query = parse(request.query, SCHEMA)
+            query = parse(request.query, self._schema(), COLLECTION)
         except InvalidQuery as exc:
             raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_query", f"Invalid query. {exc}.",
                            reason=str(exc)) from None
-        except ForbiddenField:
-            raise _forbidden() from None
+        except UnknownSortField:
+            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_server_error",
+                           "An unexpected error occurred.") from None
         with self.lock:
             # Records are replaced, never changed in place, so this snapshot stays consistent.
             items = list(self.items.values())
@@ -162,6 +185,7 @@ class DirectusServer(ReferenceServer):
 
     def _read(self, request: Request, collection: str, key: str) -> Response:
         self._check_collection(collection)
+        self._check_fields_as_11(request)
         item = self._find(key)
         return json_response(HTTPStatus.OK, {"data": project(self._shaped(item),
                                                              self._fields(request))})
@@ -185,9 +209,10 @@ class DirectusServer(ReferenceServer):
                               date_updated=None)
                 self.items[values["id"]] = {name: values[name] for name in SCHEMA}
         for values, payload in zip(created, payloads, strict=True):
-            self._emit("items.create", None, _known(payload), key=values["id"])
+            self._emit("create", payload, key=values["id"])
         fields = self._fields(request)
-        data = [project(self.items.get(values["id"], values), fields) for values in created]
+        data = [project(self._shaped(self.items.get(values["id"], values)), fields)
+                for values in created]
         return json_response(HTTPStatus.OK, {"data": data if isinstance(body, list) else data[0]})
 
     def _update(self, request: Request, collection: str, key: str) -> Response:
@@ -198,17 +223,16 @@ class DirectusServer(ReferenceServer):
             changes = self._writable(payload, creating=False, current=item)
             updated = {**item, **changes, "date_updated": self.clock.now()}
             self.items[item["id"]] = updated
-        # Directus passes the URL's key (a string) and the request body, as sent, to the
-        # update's action event (see the module docstring).
-        self._emit("items.update", [key], payload)
-        return json_response(HTTPStatus.OK, {"data": project(updated, self._fields(request))})
+        self._emit("update", payload, keys=[key])
+        return json_response(HTTPStatus.OK, {"data": project(self._shaped(updated),
+                                                             self._fields(request))})
 
     def _delete(self, request: Request, collection: str, key: str) -> Response:
         self._check_collection(collection)
         with self.lock:
             item = self._find(key)
             del self.items[item["id"]]
-        self._emit("items.delete", [key], [key])
+        self._emit("delete", [key], keys=[key])
         return Response(HTTPStatus.NO_CONTENT)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -218,12 +242,28 @@ class DirectusServer(ReferenceServer):
         if collection != COLLECTION:
             raise _forbidden()
 
-    @staticmethod
-    def _fields(request: Request) -> tuple[str, ...]:
-        try:
-            return parse_fields(request.query, SCHEMA)
-        except ForbiddenField:
-            raise _forbidden() from None
+    def _schema(self) -> dict[str, str]:
+        """The collection's fields: all of SCHEMA but those the `missing_fields` knob drops
+        (a collection created without them, as a drifted source is)."""
+        missing = self.extra_fault("missing_fields", ())
+        return {name: kind for name, kind in SCHEMA.items() if name not in missing}
+
+    def _check_fields_as_11(self, request: Request) -> None:
+        """Directus 11 (the `major_version` knob) refuses a query naming a field the
+        collection lacks, in `fields`, `sort` or `filter`, with a 403 naming it (seen
+        against 11.3.5, admin token included); 10.x answers field by field."""
+        if self.extra_fault("major_version", 10) < 11:
+            return
+        schema = self._schema()
+        unknown = next((name for name in referenced_fields(request.query)
+                        if name not in schema), None)
+        if unknown is not None:
+            message = (f'You don\'t have permission to access field "{unknown}" in collection '
+                       f'"{COLLECTION}" or it does not exist. Queried in root.')
+            raise ApiError(HTTPStatus.FORBIDDEN, "forbidden", message, reason=message)
+
+    def _fields(self, request: Request) -> tuple[str, ...]:
+        return parse_fields(request.query, self._schema())
 
     def _find(self, key: str) -> Record:
         try:
@@ -232,10 +272,12 @@ class DirectusServer(ReferenceServer):
             raise _forbidden() from None
 
     def _shaped(self, item: Record) -> Record:
-        """The item as served: without its primary key when the `malformed` knob names it."""
-        if self.is_malformed(item["id"]):
-            return {name: value for name, value in item.items() if name != "id"}
-        return item
+        """The item as served: only the collection's fields, and without its primary key
+        when the `malformed` knob names it."""
+        schema = self._schema()
+        malformed = self.is_malformed(item["id"])
+        return {name: value for name, value in item.items()
+                if name in schema and not (malformed and name == "id")}
 
     def _writable(self, payload: Any, *, creating: bool,
                   current: Record | None = None) -> dict[str, Any]:
@@ -263,28 +305,49 @@ class DirectusServer(ReferenceServer):
             raise _not_unique("email")
         return values
 
-    def _emit(self, event: str, keys: list[Any] | None, payload: Any, **extra: Any) -> None:
-        names = {} if keys is None else {"keys": keys}  # a create names its item in `key`
-        self.webhooks.send({"event": event, "collection": COLLECTION, **extra, **names,
-                            "payload": payload})
+    def _emit(self, action: str, payload: Any, **keys: Any) -> None:
+        if self.webhook_shape == "legacy":
+            self.webhooks.send(legacy_event(action, payload, **keys))
+        else:
+            self.webhooks.send(flow_event(action, payload, **keys))
 
     def _configure_webhook(self, request: Request) -> Response:
         body = request.json()
-        if not isinstance(body, dict) or not body.keys() <= {"url", "secret", "header"}:
-            raise ValueError("webhook takes url, secret and optionally header")
+        if not isinstance(body, dict) or not body.keys() <= {"url", "secret", "header", "shape"}:
+            raise ValueError("webhook takes url, secret and optionally header and shape")
         if body.get("url") is None:
             self.webhooks.target = None
             return json_response(HTTPStatus.OK, {"url": None})
         secret, header = body.get("secret"), body.get("header", WEBHOOK_HEADER)
         if not isinstance(secret, str) or not secret or not isinstance(header, str):
             raise ValueError("webhook needs a non-empty secret (and a header name, if given)")
+        shape = body.get("shape", "flow")
+        if shape not in WEBHOOK_SHAPES:
+            raise ValueError(f"webhook shape is one of {', '.join(WEBHOOK_SHAPES)}")
         self.webhooks.target = WebhookTarget(url=str(body["url"]), secret=secret, header=header)
-        return json_response(HTTPStatus.OK, {"url": body["url"], "header": header})
+        self.webhook_shape = shape
+        return json_response(HTTPStatus.OK, {"url": body["url"], "header": header,
+                                             "shape": shape})
 
 
-def _known(payload: Any) -> dict[str, Any]:
-    """The part of a client's payload Directus keeps: fields the collection has."""
-    return {name: value for name, value in payload.items() if name in SCHEMA}
+def flow_event(action: str, payload: Any, **keys: Any) -> dict[str, Any]:
+    """A Flow's `{{$trigger}}` for an items action: the emitter's `{event, ...meta}`
+    (api/src/emitter.ts) on the `<collection>.items.<action>` event a Flow listens on
+    (api/src/flows.ts), meta as api/src/services/items.ts builds it: create `{payload, key,
+    collection}`, update `{payload, keys, collection}`, delete `{payload: keys, keys,
+    collection}`. Keys from a URL stay strings; a created item's key is the number the
+    database returned. The payload is what the client sent."""
+    return {"event": f"{COLLECTION}.items.{action}", "payload": payload, **keys,
+            "collection": COLLECTION}
+
+
+def legacy_event(action: str, payload: Any, **keys: Any) -> dict[str, Any]:
+    """What the Webhooks module of Directus 10.x and earlier sent (api/src/webhooks.ts):
+    `{event: "items.<action>", accountability: {user, role}, ...meta}`."""
+    return {"event": f"items.{action}", "accountability": {"user": STATIC_USER_ID,
+                                                            "role": STATIC_ROLE_ID},
+            "payload": payload, **keys, "collection": COLLECTION}
+
 
 
 def _failed_validation(field: str, rule: str, detail: str, **extra: Any) -> ApiError:

@@ -1,14 +1,18 @@
 """Directus' global query parameters over an in-memory collection.
 
 `filter` (JSON, or the `filter[field][_op]=value` bracket form), `fields`, `sort`, `limit`,
-`offset`, `page`, `search` and `meta`, with Directus' answers to bad input: a malformed
-parameter is 400 INVALID_QUERY, a field the collection does not have is 403 FORBIDDEN (Directus
-cannot tell "missing" from "not allowed"). Comparisons follow SQL as Directus runs it on
-PostgreSQL: null matches no comparison, nulls sort last ascending and first descending.
+`offset`, `page`, `search` and `meta`, with the answers Directus 10.13 gives a field the
+collection does not have (seen against a real instance, admin and non-admin tokens alike): in
+`fields` it is left out, in `filter` it is 400 INVALID_QUERY "Invalid filter key", in `sort` it
+is a 500 (Directus sends the column to the database). Directus 11 refuses any of them with a
+403 first (see `referenced_fields`). Any other malformed parameter is 400 INVALID_QUERY.
+Comparisons follow SQL as Directus runs it on PostgreSQL: null matches no comparison, nulls
+sort last ascending and first descending.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -29,8 +33,8 @@ class InvalidQuery(Exception):
     """400 INVALID_QUERY; the message is Directus' `reason`."""
 
 
-class ForbiddenField(Exception):
-    """403 FORBIDDEN: the query names a field the collection does not have."""
+class UnknownSortField(Exception):
+    """Sorting by a field the collection does not have: Directus answers 500."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,11 @@ class ItemsQuery:
     meta: frozenset[str]
 
 
-def parse(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> ItemsQuery:
-    """The query for `GET /items/{collection}`; raises InvalidQuery or ForbiddenField."""
-    predicate = _compile(_filter_param(params), schema) if _has_filter(params) else None
+def parse(params: Mapping[str, list[str]], schema: Mapping[str, str],
+          collection: str) -> ItemsQuery:
+    """The query for `GET /items/{collection}`; raises InvalidQuery or UnknownSortField."""
+    predicate = (_compile(_filter_param(params), schema, collection) if _has_filter(params)
+                 else None)
     search = _last(params, "search")
     if search:
         searching = _search_predicate(search, schema)
@@ -66,12 +72,36 @@ def parse(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> ItemsQu
     )
 
 
+def referenced_fields(params: Mapping[str, list[str]]) -> list[str]:
+    """Every field a query names, in `fields`, `sort` and `filter` (in that order), for
+    Directus 11, which checks them all before running anything."""
+    names = [name for name in _list_param(params, "fields") if name != "*"]
+    names += [name.removeprefix("-") for name in _list_param(params, "sort")]
+    if _has_filter(params):
+        with contextlib.suppress(InvalidQuery):  # parse() says what is wrong with it
+            names += _filter_keys(_filter_param(params))
+    return names
+
+
+def _filter_keys(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [key for child in node for key in _filter_keys(child)]
+    if not isinstance(node, dict):
+        return []
+    keys: list[str] = []
+    for key, value in node.items():
+        keys += _filter_keys(value) if key in ("_and", "_or") else (
+            [] if key.startswith("_") else [key])
+    return keys
+
+
 def parse_fields(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> tuple[str, ...]:
+    """The fields to serve: a field the collection lacks is left out, not refused, as
+    Directus does for an admin token (a drifted collection shows as items without it)."""
     names = _list_param(params, "fields") or ["*"]
     if "*" in names:
         return tuple(schema)
-    _check_fields(names, schema)
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(name for name in names if name in schema))
 
 
 def run(items: Iterable[Record], query: ItemsQuery) -> tuple[list[Record], int]:
@@ -123,15 +153,11 @@ def _integer(params: Mapping[str, list[str]], name: str, minimum: int) -> int | 
     return number
 
 
-def _check_fields(names: Iterable[str], schema: Mapping[str, str]) -> None:
-    if any(name not in schema for name in names):
-        raise ForbiddenField
-
-
 def _sort(params: Mapping[str, list[str]], schema: Mapping[str, str]) -> list[tuple[str, bool]]:
     keys = [(name.removeprefix("-"), name.startswith("-"))
             for name in _list_param(params, "sort")]
-    _check_fields((name for name, _ in keys), schema)
+    if any(name not in schema for name, _ in keys):
+        raise UnknownSortField
     return keys
 
 
@@ -185,7 +211,7 @@ def _any_of(predicates: list[Predicate]) -> Predicate:
     return lambda item: any(predicate(item) for predicate in predicates)
 
 
-def _compile(node: Any, schema: Mapping[str, str]) -> Predicate:
+def _compile(node: Any, schema: Mapping[str, str], collection: str) -> Predicate:
     if not isinstance(node, dict):
         raise InvalidQuery("Filter must be an object")
     predicates = []
@@ -193,12 +219,13 @@ def _compile(node: Any, schema: Mapping[str, str]) -> Predicate:
         if key in ("_and", "_or"):
             if not isinstance(value, list):
                 raise InvalidQuery(f'"{key}" must be an array of filters')
-            children = [_compile(child, schema) for child in value]
+            children = [_compile(child, schema, collection) for child in value]
             predicates.append(_all_of(children) if key == "_and" else _any_of(children))
         elif key.startswith("_"):
             raise InvalidQuery(f'"{key}" is not a valid filter operator')
         else:
-            _check_fields([key], schema)
+            if key not in schema:
+                raise InvalidQuery(f'Invalid filter key "{key}" on "{collection}"')
             rules = value if isinstance(value, dict) else {"_eq": value}  # shorthand for _eq
             predicates.extend(_operator(key, schema[key], op, arg) for op, arg in rules.items())
     return _all_of(predicates)

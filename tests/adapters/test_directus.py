@@ -145,9 +145,10 @@ def test_webhooks_for_create_update_and_delete(directus, sources, controls, rece
     events = [receiver.next() for _ in range(3)]
     assert all(directus.verify_webhook(headers, SECRET) for headers, _ in events)
     key = created["id"]
+    # A Flow's event hook names the event after the collection (see docs/sources.md).
     assert [(body["event"], body["collection"]) for _, body in events] == [
-        ("items.create", "customers"), ("items.update", "customers"),
-        ("items.delete", "customers")]
+        ("customers.items.create", "customers"), ("customers.items.update", "customers"),
+        ("customers.items.delete", "customers")]
     assert events[0][1]["key"] == key
     # An update names the item by the key in the URL and carries the request body it sent.
     assert events[1][1]["keys"] == [str(key)]  # as Directus: the URL's key, a string

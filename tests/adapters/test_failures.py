@@ -130,3 +130,54 @@ def test_the_registry_finds_all_three():
     assert get_adapter_class("directus") is DirectusAdapter
     assert get_adapter_class("products") is ProductsAdapter
     assert get_adapter_class("ecommerce") is EcommerceAdapter
+
+
+# -- readable messages -------------------------------------------------------------------------
+
+def _readable(message: str) -> None:
+    """One sentence per thought, and a path without its query string."""
+    assert ".." not in message
+    assert ".;" not in message
+    assert "?" not in message
+    assert "%7B" not in message and "%22" not in message  # noqa: PT018 - one reason: encoding
+    assert len(message) < 300, message
+
+
+def test_an_unreachable_source_names_the_path_and_the_reason_not_the_query(make_adapter):
+    adapter = make_adapter("directus")
+    adapter.http.base_url = "http://127.0.0.1:1"  # nothing listens on port 1
+    with pytest.raises(SourceUnreachable) as error:
+        # A change batch asks with a long JSON filter in its query string.
+        next(adapter.stream_changes(None))
+    message = str(error.value)
+    _readable(message)
+    assert "GET /items/customers (connection refused)" in message
+
+
+def test_a_source_that_drops_connections_says_so_briefly(directus, controls):
+    controls["directus"].faults(down=True)
+    with pytest.raises(SourceUnreachable) as error:
+        next(directus.stream_changes(None))
+    _readable(str(error.value))
+
+
+def test_a_timeout_names_the_call_and_the_limit(make_adapter, controls):
+    controls["directus"].faults(latency_ms=400)
+    with pytest.raises(SourceUnreachable) as error:
+        next(make_adapter("directus", read_timeout=0.1).stream_changes(None))
+    _readable(str(error.value))
+    assert "did not answer GET /items/customers in time (read timeout 0.1 s)" in str(
+        error.value)
+
+
+@each_source
+def test_source_errors_end_their_sentences_once(make_adapter, controls, name, entity_type,
+                                                entity_id, credential):
+    with pytest.raises(SourceAuthError) as refused:
+        make_adapter(name, credentials={credential: "wrong"}).get_entity(entity_type,
+                                                                          entity_id)
+    _readable(str(refused.value))
+    controls[name].faults(error_rate=1.0, status=503)
+    with pytest.raises(SourceUnavailable) as failing:
+        make_adapter(name).get_entity(entity_type, entity_id)
+    _readable(str(failing.value))

@@ -152,17 +152,58 @@ def test_invalid_query_is_400_invalid_query(directus, params):
 
 
 @pytest.mark.parametrize(("path", "params"), [
-    ("/items/customers", {"fields": "id,password"}),
-    ("/items/customers", {"sort": "-password"}),
-    ("/items/customers", {"filter": json.dumps({"password": {"_eq": "x"}})}),
     ("/items/customers/999999", {}),
     ("/items/customers/not-a-number", {}),
     ("/items/orders", {}),
 ])
-def test_missing_fields_items_and_collections_are_403_forbidden(directus, path, params):
+def test_missing_items_and_collections_are_403_forbidden(directus, path, params):
     response = directus.get(path, params=params)
     assert response.status_code == 403
     assert response.json() == FORBIDDEN
+
+
+def test_a_field_the_collection_lacks_is_answered_as_directus_10_13_does(directus):
+    # Seen against a real Directus 10.13.4, with an admin and a read-only token alike.
+    response = directus.get("/items/customers", params={"fields": "id,password", "limit": 2})
+    assert response.status_code == 200
+    assert [set(item) for item in response.json()["data"]] == [{"id"}, {"id"}]
+    filtered = directus.get("/items/customers",
+                            params={"filter": json.dumps({"password": {"_eq": "x"}})})
+    assert filtered.status_code == 400
+    assert filtered.json() == {"errors": [{
+        "message": 'Invalid query. Invalid filter key "password" on "customers".',
+        "extensions": {"code": "INVALID_QUERY",
+                       "reason": 'Invalid filter key "password" on "customers"'}}]}
+    sorted_by = directus.get("/items/customers", params={"sort": "-password"})
+    assert sorted_by.status_code == 500
+    assert sorted_by.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+
+
+def test_a_drifted_collection_serves_items_without_its_missing_fields(directus):
+    directus.control("faults", {"missing_fields": ["status"]})
+    [item] = directus.get("/items/customers", params={"limit": 1}).json()["data"]
+    assert "status" not in item
+    assert "email" in item
+    one = directus.get("/items/customers/1", params={"fields": "id,status"}).json()["data"]
+    assert one == {"id": 1}
+    assert directus.get("/items/customers", params={"sort": "status"}).status_code == 500
+    refused = directus.post("/__control/faults", json={"missing_fields": ["id"]})
+    assert refused.status_code == 400
+
+
+def test_as_directus_11_a_field_the_collection_lacks_is_refused_with_a_403(directus):
+    directus.control("faults", {"major_version": 11})
+    refused = 'You don\'t have permission to access field "password" in collection ' \
+              '"customers" or it does not exist. Queried in root.'
+    for params in ({"fields": "id,password"}, {"sort": "-password"},
+                   {"filter": json.dumps({"_and": [{"id": {"_gt": 1}},
+                                                   {"password": {"_eq": "x"}}]})}):
+        response = directus.get("/items/customers", params=params)
+        assert response.status_code == 403
+        assert response.json() == {"errors": [{"message": refused, "extensions": {
+            "code": "FORBIDDEN", "reason": refused}}]}
+    assert directus.get("/items/customers/1", params={"fields": "password"}).status_code == 403
+    assert directus.get("/items/customers", params={"fields": "id,email"}).status_code == 200
 
 
 def test_auth_failures_answer_as_directus(sources, directus):

@@ -27,31 +27,18 @@ def receiver() -> Iterator[WebhookReceiver]:
     hook.close()
 
 
-# What the platform relies on matches Directus' own source (directus/directus, api/src):
-# controllers/items.ts answers `PATCH /items/:collection/:pk` with
-# `service.updateOne(req.params['pk'], req.body)` and `DELETE` with
-# `deleteOne(req.params['pk'])`, so the keys are the URL's, as strings; services/items.ts
-# (updateMany) emits `items.update` with `{payload, keys, collection}`, the payload being the
-# body after filter hooks and presets (none here), not narrowed to the collection's fields,
-# and (deleteMany) `items.delete` with `{payload: keys, keys, collection}`.
-
-
 def test_patch_delivers_a_webhook_with_the_secret(directus, receiver):
     directus.control("webhook", {"url": receiver.url, "secret": SECRET})
     assert directus.patch("/items/customers/4", json={"name": "Changed"}).status_code == 200
     headers, event = receiver.next()
     assert headers["X-Directus-Webhook-Secret"] == SECRET
-    assert event == {"event": "items.update", "collection": "customers", "keys": ["4"],
-                     "payload": {"name": "Changed"}}
-
-
-def test_an_updates_payload_is_the_request_body_as_sent(directus, receiver):
-    directus.control("webhook", {"url": receiver.url, "secret": SECRET})
-    body = {"name": "Changed", "nickname": "not a field of customers"}
-    assert directus.patch("/items/customers/4", json=body).status_code == 200
-    assert "nickname" not in directus.get("/items/customers/4").json()["data"]
-    _, event = receiver.next()
-    assert event["payload"] == body
+    # As a Flow's request operation sent them to us from a real Directus 10.13.4:
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"].startswith("axios/")
+    # A Flow's {{$trigger}} on update: the event names the collection (api/src/flows.ts),
+    # the key comes from the URL as a string (api/src/services/items.ts, updateMany).
+    assert event == {"event": "customers.items.update", "payload": {"name": "Changed"},
+                     "keys": ["4"], "collection": "customers"}
 
 
 def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, receiver):
@@ -61,15 +48,29 @@ def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, recei
     directus.delete(f"/items/customers/{created['id']}")
     headers, create = receiver.next()
     assert headers["X-Hook"] == SECRET
-    assert create["event"] == "items.create"
-    assert create["key"] == created["id"]
-    assert "keys" not in create  # services/items.ts createOne: `{payload, key, collection}`
-    assert create["payload"] == {"email": "hook@example.com", "name": "Hook"}
+    # createOne's meta has `key` (the database's number), not `keys`.
+    assert create == {"event": "customers.items.create",
+                      "payload": {"email": "hook@example.com", "name": "Hook"},
+                      "key": created["id"], "collection": "customers"}
     _, delete = receiver.next()
+    # deleteMany's meta: {payload: keys, keys, collection}, keys from the URL.
     key = str(created["id"])
-    assert delete == {"event": "items.delete", "collection": "customers",
-                      "keys": [key], "payload": [key]}
+    assert delete == {"event": "customers.items.delete", "payload": [key], "keys": [key],
+                      "collection": "customers"}
     wait_for_webhook_stats(directus, "delivered", 2)
+
+
+def test_the_legacy_webhooks_shape_on_request(directus, receiver):
+    directus.control("webhook", {"url": receiver.url, "secret": SECRET, "shape": "legacy"})
+    directus.patch("/items/customers/4", json={"status": "archived"})
+    _, event = receiver.next()
+    # api/src/webhooks.ts (10.x): {event, accountability: {user, role}, ...meta}
+    assert event["event"] == "items.update"
+    assert event["accountability"].keys() == {"user", "role"}
+    assert (event["keys"], event["payload"], event["collection"]) == (
+        ["4"], {"status": "archived"}, "customers")
+    assert directus.post("/__control/webhook", json={"url": receiver.url, "secret": SECRET,
+                                                     "shape": "v9"}).status_code == 400
 
 
 def test_a_slow_or_failing_target_never_blocks_the_api(directus):

@@ -105,6 +105,10 @@ def test_a_source_that_is_down_marks_nothing_deleted_and_keeps_its_cursor(connec
     connection = product.connection.__class__.objects.get(name="customers")
     assert connection.change_cursor == cursor
     assert "Source" in connection.last_poll_error
+    # Readable: the path of the failed call, not its kilobyte of URL-encoded filter.
+    assert "GET /items/customers (" in connection.last_poll_error
+    assert "?" not in connection.last_poll_error
+    assert ".." not in connection.last_poll_error
     assert CacheStatus.objects.filter(entity_type="customer").count() == 50
 
 
@@ -173,6 +177,37 @@ def test_directus_pushes_a_change_through_the_webhook(connected_committed, sourc
         cached = CacheStatus.objects.get(entity_type="customer", entity_id="9")
         assert cached.record is not None
         assert cached.record["attributes"]["name"] == new_name
+
+    # A create (its Flow event has `key`, not `keys`) and a delete (keys as strings).
+    created = requests.post(f"{sources.directus_url}/items/customers", timeout=10,
+                            json={"email": "flow@example.com", "name": "Flow"},
+                            headers=_auth()).json()["data"]
+    key = str(created["id"])
+    _wait_for_outbox(tenant, key, 1)
+    with schema_context(tenant):
+        assert CacheStatus.objects.filter(entity_type="customer", entity_id=key).exists()
+    requests.delete(f"{sources.directus_url}/items/customers/{key}", timeout=10,
+                    headers=_auth()).raise_for_status()
+    rows = _wait_for_outbox(tenant, key, 2)
+    assert sorted(get_codec().decode(bytes(row.value)).record["event_type"]
+                  for row in rows) == ["CREATED", "DELETED"]
+    with schema_context(tenant):
+        assert not CacheStatus.objects.filter(entity_type="customer", entity_id=key).exists()
+
+
+def _auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {directus.DEFAULT_TOKEN}"}
+
+
+def _wait_for_outbox(tenant: str, key: str, count: int) -> list[OutboxMessage]:
+    deadline = time.monotonic() + 60  # generous: a busy machine may take a while
+    rows: list[OutboxMessage] = []
+    while len(rows) < count and time.monotonic() < deadline:
+        with schema_context(tenant):
+            rows = list(OutboxMessage.objects.filter(key=key))
+        time.sleep(0.1)
+    assert len(rows) == count
+    return rows
 
 
 def _tenant_pk(schema: str) -> int:

@@ -345,6 +345,11 @@ class DeclarativeAdapter(HttpSourceAdapter):
         size_param = self.description.list.get("page_size_param")
         return self.description.list["path"], ({size_param: 1} if size_param else {})
 
+    def health_sample(self, body: Any) -> list[Any]:
+        """The listing's records, mapped by health so that a drifted source shows DEGRADED."""
+        listing = self.description.list
+        return self._records(body, listing.get("records", ""), f"GET {listing['path']}")
+
 
 def adapter_class(name: str, description: Description,
                   version: int = 0) -> type[DeclarativeAdapter]:

@@ -7,6 +7,7 @@ Connection settings: ``credentials["token"]`` (a static token, sent as a bearer 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,9 @@ from apps.adapters.base import (
     ChangeType,
     EntityPage,
     EntityQuery,
+    HealthState,
+    HealthStatus,
+    IdListing,
     InvalidQuery,
     MalformedRecord,
     ServiceLevel,
@@ -24,13 +28,19 @@ from apps.adapters.base import (
     SourceConfig,
 )
 from apps.adapters.cursors import PositionCursor, decode_cursor, encode_cursor
-from apps.adapters.directus import mapping
-from apps.adapters.directus.client import MAX_KEYS_PER_CALL, MAX_PAGE_SIZE, DirectusItems
+from apps.adapters.directus import mapping, webhook
+from apps.adapters.directus.client import (
+    MAX_KEYS_PER_CALL,
+    MAX_PAGE_SIZE,
+    DirectusItems,
+    items_of,
+)
 from apps.adapters.http_connection import header, secrets_match
 from apps.adapters.http_source import HttpSourceAdapter, unique
 
 DEFAULT_WEBHOOK_HEADER = "X-Directus-Webhook-Secret"
-WEBHOOK_EVENTS = ("items.create", "items.update", "items.delete")
+#: how Directus 11 refuses a field it does not have (or the token may not read)
+_FIELD_REFUSED = re.compile(r'access field "(?P<field>[^"]+)" in collection')
 _PAGE = "directus-page"
 _CHANGES = PositionCursor("directus-changes", key_field="id", key_type=int)
 
@@ -109,6 +119,24 @@ class DirectusAdapter(HttpSourceAdapter):
         field = mapping.ATTRIBUTE_FIELDS[attribute]
         return {field: {"_null": True} if value is None else {"_eq": value}}
 
+    def list_ids(self, entity_type: str) -> IdListing:
+        """Every primary key, ``fields=id`` in keyset pages of MAX_PAGE_SIZE: a few bytes
+        an item, so a deletion sweep every few polls stays cheap."""
+        self.check_entity_type(entity_type)
+        ids: set[str] = set()
+        after: int | None = None
+        for _ in range(self.max_id_listing_pages):
+            data, _ = self.items.list({"id": {"_gt": after}} if after is not None else None,
+                                      sort=("id",), limit=MAX_PAGE_SIZE, fields=("id",))
+            keys = [mapping.directus_key(_get(item, "id")) for item in data]
+            if None in keys:  # an item we cannot name might be any cached customer
+                return IdListing(frozenset(ids), complete=False)
+            ids.update(str(key) for key in keys)
+            if len(data) < MAX_PAGE_SIZE:
+                return IdListing(frozenset(ids), complete=True)
+            after = max(key for key in keys if key is not None)
+        return IdListing(frozenset(ids), complete=False)
+
     # -- change detection ------------------------------------------------------------------
 
     def stream_changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
@@ -165,33 +193,24 @@ class DirectusAdapter(HttpSourceAdapter):
         return secrets_match(header(headers, self.webhook_header), secret)
 
     def changes_from_webhook(self, body: Mapping[str, Any]) -> list[SourceChange]:
-        """The changes an `items.create|update|delete` Flow event reports. Created and
-        updated items are fetched (one call per 100 keys), since an update's payload holds
-        only the changed fields; a key gone by then is left to its own delete event.
-        Events of other collections are not ours: no changes.
-
-        Directus names the items of an update or a delete in `keys`, but the one item a
-        create made in `key` (its items service's action events), so a create may carry
-        either."""
-        event, keys = body.get("event"), body.get("keys")
-        if event == "items.create" and keys is None and body.get("key") is not None:
-            keys = [body["key"]]
-        if event not in WEBHOOK_EVENTS or not isinstance(keys, list):
-            raise MalformedRecord(f"Not a Directus items webhook (event {event!r}, keys "
-                                  f"{keys!r}); the Flow must send the event's `event`, "
-                                  "`collection`, `keys` (`key` for a create) and `payload`.")
-        if body.get("collection") != self.collection:
+        """The changes a Directus Flow (or legacy webhook) reports; every shape is read (see
+        :mod:`apps.adapters.directus.webhook`). Created and updated items are fetched (one
+        call per 100 keys), since an update's payload holds only the changed fields; a key
+        gone by then is left to its own delete event. Events of other collections are not
+        ours: no changes."""
+        event = webhook.parse(body)
+        if event.collection != self.collection:
             return []
-        ours = unique(key for key in map(mapping.directus_key, keys) if key is not None)
-        if event == "items.delete":
+        ours = unique(key for key in map(mapping.directus_key, event.keys) if key is not None)
+        if event.action == "delete":
             now = datetime.now(tz=UTC)
             return [SourceChange(ChangeType.DELETED, mapping.ENTITY_TYPE, str(key), None, now)
                     for key in ours]
-        payload = body.get("payload")
-        change_type = ChangeType.CREATED if event == "items.create" else ChangeType.UPDATED
+        change_type = ChangeType.CREATED if event.action == "create" else ChangeType.UPDATED
         # An update's payload holds exactly the fields the update changed.
+        payload = event.payload if isinstance(event.payload, dict) else {}
         changed: tuple[str, ...] = () if change_type is ChangeType.CREATED else \
-            mapping.changed_attributes(payload if isinstance(payload, dict) else ())
+            mapping.changed_attributes(payload)
         return [change for item in self.records_of([str(key) for key in ours])
                 if (change := self._change(item, change_type, changed)) is not None]
 
@@ -202,8 +221,26 @@ class DirectusAdapter(HttpSourceAdapter):
         return ServiceLevel(freshness_seconds=60, availability=0.995, latency_p99_ms=500)
 
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
-        # A one-item read, not /server/ping: ping is public, so it cannot see a revoked token.
-        return self.items.path, {"limit": 1, "fields": "id"}
+        # A one-item read, not /server/ping: ping is public, so it cannot see a revoked token;
+        # and every field we map, so a field the collection lost shows (see health_sample).
+        return self.items.path, {"limit": 1, "fields": ",".join(mapping.FIELDS)}
+
+    def health_sample(self, body: Any) -> list[Any]:
+        return items_of(body, self.items.path)
+
+    def health_check(self) -> HealthStatus:
+        """As every source's, and: Directus 11 refuses a whole query naming a field the
+        collection lacks (403 "access field ... or it does not exist"), where 10.x leaves
+        the field out. Either way it is the collection, or the token's access to one
+        field, that is wrong, not the token: DEGRADED, naming the field."""
+        status = super().health_check()
+        refused = _FIELD_REFUSED.search(status.detail)
+        if status.state is HealthState.DOWN and refused:
+            return HealthStatus(HealthState.DEGRADED, (
+                f"Directus refuses the field {refused['field']!r} of {self.collection!r}: the "
+                "collection lacks it (schema drift?) or the token's role may not read it. "
+                f"Add the field, or grant read on it. ({status.detail})"), status.latency_ms)
+        return status
 
 
 def _get(item: Any, name: str) -> Any:

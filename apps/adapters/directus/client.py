@@ -32,23 +32,30 @@ class DirectusItems:
         return self.list({"id": {"_in": list(keys)}}, sort=("id",), limit=len(keys))[0]
 
     def list(self, rule: Mapping[str, Any] | None, *, sort: Sequence[str], limit: int,
-             count: bool = False) -> tuple[list[Any], int | None]:
+             count: bool = False,
+             fields: Sequence[str] = FIELDS) -> tuple[list[Any], int | None]:
         """One page of items matching ``rule`` (a Directus filter), and with ``count`` the
         number of items matching it (Directus' `filter_count`)."""
-        params: dict[str, Any] = {"fields": ",".join(FIELDS), "sort": ",".join(sort),
+        params: dict[str, Any] = {"fields": ",".join(fields), "sort": ",".join(sort),
                                   "limit": limit}
         if rule:
             params["filter"] = json.dumps(rule, separators=(",", ":"))
         if count:
             params["meta"] = "filter_count"
         body = self.http.get_json(self.path, params)
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, list):
-            raise MalformedRecord(f"Directus answered GET {self.path} without a `data` list; "
-                                  "is the base URL a Directus instance?")
+        data = items_of(body, self.path)
         total = None
         if count:
             meta = body.get("meta")
             raw_total = meta.get("filter_count") if isinstance(meta, dict) else None
             total = raw_total if isinstance(raw_total, int) else None
         return data, total
+
+
+def items_of(body: Any, path: str) -> list[Any]:
+    """The items of a list answer to GET ``path``; MalformedRecord when it has none."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise MalformedRecord(f"Directus answered GET {path} without a `data` list; is the "
+                              "base URL a Directus instance?")
+    return data

@@ -257,6 +257,9 @@ class EcommerceAdapter(HttpSourceAdapter):
     def health_request(self) -> tuple[str, Mapping[str, Any]]:
         return INVOICES, {"limit": 1}
 
+    def health_sample(self, body: Any) -> list[Any]:
+        return _data_list(body)
+
 
 def _invoice_path(invoice_id: str, action: str) -> str:
     return f"{INVOICES}/{quote(invoice_id, safe='')}/{action}"
