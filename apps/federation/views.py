@@ -7,8 +7,10 @@ limits rules), bad queries must be 400s with GraphQL `errors`, execution needs t
 sync-dataloader execution context and our per-request context, and answers go through the
 response cache - GraphQLView would need most of its request handling overridden for that.
 
-POST `{"query", "variables", "operationName"}` (or a JSON array of them: a batch) as
-`application/json`; GET `?query=&variables=&operationName=` for queries only.
+POST `{"query", "variables", "operationName", "extensions"}` (or a JSON array of them: a
+batch) as `application/json`; GET `?query=&variables=&operationName=&extensions=` for queries
+only. `extensions.persistedQuery` may name a persisted document by its SHA-256 instead of
+`query` (apps/federation/persisted.py).
 
 Status codes follow the GraphQL-over-HTTP spec (graphql.github.io/graphql-over-http), by
 the media type the client accepts (`Accept`; neither named, or `*/*`, means
@@ -48,7 +50,7 @@ from graphql import (
     get_operation_ast,
 )
 
-from apps.federation import cache
+from apps.federation import cache, persisted
 from apps.federation.auth import AuthError, Principal, authenticate, require_scope
 from apps.federation.limits import QueryLimits, check_batch, parse_limited, validate_limits
 from apps.federation.loaders import ExecutionContext, RequestContext
@@ -226,7 +228,12 @@ class GraphQLView(View):
         if operation_name is not None and not isinstance(operation_name, str):
             return _Outcome(400, _errors(GraphQLError(
                 "`operationName` must be a string.", extensions={"code": "BAD_REQUEST"})))
-        query = params.get("query")
+        try:
+            query = persisted.document_for(params, limits.registered_documents_only)
+        except persisted.PersistedQueryError as exc:
+            refusal = exc.as_graphql_error()
+            return _request_error(refusal) if exc.request_error else \
+                _Outcome(400, _errors(refusal))
         if not isinstance(query, str):
             return _Outcome(400, _errors(GraphQLError(
                 "No query given: send the GraphQL document as a string in `query`.",
