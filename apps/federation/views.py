@@ -39,6 +39,7 @@ import graphene
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import View
 from graphql import (
     DocumentNode,
@@ -155,7 +156,8 @@ class GraphQLView(View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if "query" not in request.GET and _graphiql_enabled() and \
                 "text/html" in request.headers.get("Accept", ""):
-            return HttpResponse(GRAPHIQL_HTML, content_type="text/html")
+            # Vendored, pinned files (static/federation/graphiql): no CDN, works offline.
+            return render(request, "federation/graphiql.html")
         return self._serve(request, lambda: dict(request.GET.items()), read_only=True)
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -304,19 +306,3 @@ class GraphQLView(View):
 
 def _graphiql_enabled() -> bool:
     return bool(settings.GRAPHQL_GRAPHIQL)
-
-
-# GraphiQL from its CDN; it sends the API key the user types into its headers tab.
-GRAPHIQL_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>DictaMesh GraphiQL</title>
-<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
-<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
-<script src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-<script src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-<script>
-const fetcher = GraphiQL.createFetcher({url: window.location.pathname});
-ReactDOM.createRoot(document.getElementById("graphiql")).render(
-  React.createElement(GraphiQL, {fetcher, defaultHeaders: '{"Authorization": "Bearer "}'}));
-</script></body></html>
-"""
