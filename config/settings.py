@@ -362,6 +362,9 @@ GRAPHQL_RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env_float(
 # Read answers are cached per tenant, key scope, query and variables; change events end
 # them early (apps/federation/invalidation.py), so this bounds only unseen changes.
 GRAPHQL_RESPONSE_CACHE_SECONDS = env_int("GRAPHQL_RESPONSE_CACHE_SECONDS", 30)
+# Automatic persisted queries (Apollo APQ): how long Redis keeps a document a client sent
+# with its hash. A miss costs the client one round trip (it resends the text), no error.
+GRAPHQL_APQ_SECONDS = env_int("GRAPHQL_APQ_SECONDS", 86400, minimum=1)
 # API keys are stored as HMAC-SHA256 with this pepper; changing it invalidates every key.
 # Without it the pepper derives from SECRET_KEY, so rotating SECRET_KEY would do the same.
 API_KEY_PEPPER = env_str("API_KEY_PEPPER", default="")

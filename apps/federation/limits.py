@@ -83,6 +83,8 @@ class QueryLimits:
     max_tokens: int = 5000
     max_operations: int = 10
     introspection: bool = False
+    #: only documents registered for the tenant run (apps.federation.persisted)
+    registered_documents_only: bool = False
 
     @classmethod
     def for_tenant(cls, tenant: str) -> QueryLimits:

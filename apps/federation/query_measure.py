@@ -15,7 +15,8 @@ The cost model (GitHub's GraphQL API uses the same idea):
   (introspection is answered from memory and is limited by the ``introspection`` switch);
 - a field's sub-selection is resolved once per item it returns, so its cost is multiplied by
   the expected item count: the ``first``/``last``/``limit`` argument, else the length of an
-  ``ids`` argument, else DEFAULT_LIST_SIZE for a list field, else 1;
+  ``ids`` argument (or of a federation ``_entities`` query's ``representations``: one entity
+  each), else DEFAULT_LIST_SIZE for a list field, else 1;
 - on a Relay connection (``products(first: 20) { edges { node { ... } } }``) the size is on
   the connection field, so its ``edges``/``nodes`` list is not multiplied a second time;
 - fragments on alternative types of a union or interface are summed (an upper bound).
@@ -52,7 +53,7 @@ from graphql import (
 #: usually page by 10-100 items; clients that ask for more say so with `first`)
 DEFAULT_LIST_SIZE = 10
 SIZE_ARGUMENTS = ("first", "last", "limit")
-ID_LIST_ARGUMENTS = ("ids",)
+ID_LIST_ARGUMENTS = ("ids", "representations")
 
 
 @dataclass(frozen=True)

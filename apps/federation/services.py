@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from apps.federation import cache
+from apps.federation import cache, persisted
 from apps.federation.limits import QueryLimits
-from apps.federation.schema import DOMAINS, schema_sdl_files
+from apps.federation.persisted import (
+    InvalidDocument,
+    RegisteredDocument,
+    registered_documents,
+    remove_documents,
+    sha256_of,
+)
+from apps.federation.schema import DOMAINS, schema_sdl_files, unified_schema
 
-__all__ = ["QueryLimits", "effective_limits", "forget_cached_responses", "schema_sdl_files",
-           "subgraph_names"]
+__all__ = ["InvalidDocument", "QueryLimits", "RegisteredDocument", "effective_limits",
+           "forget_cached_responses", "register_documents", "registered_documents",
+           "remove_documents", "schema_sdl_files", "sha256_of", "subgraph_names"]
 
 
 def subgraph_names() -> list[str]:
@@ -31,3 +39,11 @@ def forget_cached_responses(entity_types: Iterable[str]) -> None:
     """Make the current tenant's cached GraphQL answers that read these entity types (and
     catalog queries) unreachable, e.g. after a curator corrects data by hand."""
     cache.bump(entity_types)
+
+
+def register_documents(documents: Iterable[tuple[str, str]]) -> list[RegisteredDocument]:
+    """Register ``(name, text)`` GraphQL documents in the current tenant, each checked
+    against the unified API first (InvalidDocument names the first that fails): all or
+    none. Clients may then send them by SHA-256, and a tenant with
+    ``registered_documents_only`` runs only these."""
+    return persisted.register_documents(documents, unified_schema().graphql_schema)

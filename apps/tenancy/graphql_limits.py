@@ -32,6 +32,9 @@ LIMIT_SPECS: dict[str, LimitSpec] = {
     "max_operations": LimitSpec(int, 1, 1_000, "operations in one batch request"),
     "introspection": LimitSpec(bool, help="whether __schema/__type queries are allowed"),
     "rate_limit_per_minute": LimitSpec(int, 1, 10_000_000, "requests per API key per minute"),
+    "registered_documents_only": LimitSpec(
+        bool, help="whether only the tenant's registered GraphQL documents may run "
+                   "(`manage.py register_graphql_documents`)"),
 }
 
 # Read on every GraphQL request: a short process-local cache spares a query each time. A

@@ -245,3 +245,24 @@ def test_absurd_nesting_is_refused_at_parse_time():
 
 def test_the_tenant_override_keys_match_the_query_limits():
     assert {f.name for f in fields(QueryLimits)} == set(LIMIT_SPECS) - {"rate_limit_per_minute"}
+
+
+def _entities_cost(count: int) -> int:
+    from apps.federation.query_measure import QueryMeasurer
+    from apps.federation.schema import subgraph_schema
+
+    schema = subgraph_schema("customers").graphql_schema
+    document = parse_limited(
+        "query($r: [_Any!]!) { _entities(representations: $r) "
+        "{ ... on Customer { id email } } }", DEFAULTS)
+    [operation] = document.definitions
+    representations = [{"__typename": "Customer", "id": str(n)} for n in range(count)]
+    measurer = QueryMeasurer(schema, {}, {"r": representations}, depth_cap=20)
+    return measurer.operation(operation).cost  # type: ignore[arg-type]
+
+
+def test_an_entities_query_costs_per_representation_sent():
+    # A gateway sends one representation per entity it needs: 3 cost 3 x (id + email),
+    # 300 cost 300 x, not an assumed 10 either way.
+    assert _entities_cost(3) == 1 + 3 * 2
+    assert _entities_cost(300) == 1 + 300 * 2

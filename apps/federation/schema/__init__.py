@@ -11,7 +11,7 @@ from functools import cache, lru_cache
 from types import ModuleType
 
 import graphene
-from graphene_federation import LATEST_VERSION, build_schema, shareable
+from graphene_federation import FederationVersion, build_schema, shareable
 
 from apps.adapters import services as adapter_services
 from apps.federation.schema.common import Money
@@ -37,6 +37,12 @@ ENTITY_OF_TYPE = {"Customer": "customer", "Product": "product", "Invoice": "invo
 
 #: GraphQL types that change with no event the response cache hears: never cached
 UNCACHED_TYPES = LIVE_TYPES
+
+#: The subgraphs' `@link` federation version: the highest that both Apollo's
+#: @apollo/composition and The Guild's @theguild/federation-composition accept (the Guild's
+#: 0.27 refuses v2.10 and v2.11, graphene-federation's LATEST_VERSION).
+#: devtools/federation-check composes the subgraphs with both; raise this with it.
+FEDERATION_VERSION = FederationVersion.VERSION_2_9
 
 
 @cache
@@ -78,7 +84,7 @@ def subgraph_schema(domain: str) -> graphene.Schema:
     graph = DOMAINS[domain]
     with building(graph):
         schema = build_schema(query=graph.Query, mutation=getattr(graph, "Mutation", None),
-                              types=graph.TYPES, federation_version=LATEST_VERSION)
+                              types=graph.TYPES, federation_version=FEDERATION_VERSION)
     guard_arguments(schema.graphql_schema)
     guard_entities(schema.graphql_schema)
     return schema
