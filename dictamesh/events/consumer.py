@@ -402,12 +402,13 @@ class ConsumerRunner:
         assignment; Apache Kafka copes, and loses only the wait."""
         deadline = time.monotonic() + max(self.settings.max_poll_interval_ms,
                                           self.settings.session_timeout_ms) / 1000
-        if membership.joining:
-            log.info("finishing the group join before leaving the group", group=self.group)
         try:
-            while membership.joining and time.monotonic() < deadline:
-                # Whatever this fetches is dropped: its offsets are never committed.
-                consumer.poll(timeout_ms=_KEEPALIVE_POLL_MS)
+            if membership.joining:
+                log.info("finishing the group join before leaving the group", group=self.group)
+                # Quiet for two heartbeats: a heartbeat answered "rebalance in progress"
+                # starts the next join, about one heartbeat interval after the last.
+                quiet = 2 * self.settings.heartbeat_interval_ms / 1000 + 0.5
+                self._wait_until_settled(consumer, membership, deadline, quiet)
         except KafkaError as exc:
             log.warning("could not finish the group join before leaving", group=self.group,
                         error=str(exc))
@@ -420,6 +421,28 @@ class ConsumerRunner:
                             group=self.group)
                 _skip_leave_group(consumer)
             consumer.close(autocommit=False)
+
+    @staticmethod
+    def _wait_until_settled(
+        consumer: KafkaConsumer, membership: _Membership, deadline: float, quiet: float
+    ) -> None:
+        """Poll until no join has been under way for a moment (or the deadline passes).
+
+        A leader often starts a second join right after its first assignment (the metadata
+        it refreshes as it assigns differs from what it assigned with); leaving in that
+        second join is as bad as in the first, so a finished join must stay quiet for
+        ``quiet`` seconds first. Whatever these polls fetch is dropped: its offsets are
+        never committed."""
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if membership.joining:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= quiet:
+                return
+            consumer.poll(timeout_ms=_KEEPALIVE_POLL_MS)
 
     def _settle(self, consumer: KafkaConsumer, publisher: DeadLetterPublisher) -> _Settled | None:
         """Finish the batch in flight, if any: wait for its transactions, dead-letter,
@@ -757,8 +780,9 @@ def _skip_leave_group(consumer: KafkaConsumer) -> None:
     for a static member (KIP-345), whose departure the broker learns by the session timeout:
     mark this member static for its close."""
     coordinator = getattr(consumer, "_coordinator", None)
-    if coordinator is not None and hasattr(coordinator, "group_instance_id"):
-        coordinator.group_instance_id = "dictamesh-closing"
+    config = getattr(coordinator, "config", None)
+    if isinstance(config, dict) and "group_instance_id" in config:
+        config["group_instance_id"] = "dictamesh-closing"
 
 
 class _Membership:

@@ -140,6 +140,7 @@ def test_a_tenants_graph_follows_its_descriptions_and_no_other_tenant_sees_them(
     elsewhere = api.client.post("/graphql", data={"query": query},
                                 content_type="application/json",
                                 HTTP_HOST=tenant_host(tenant_b.schema_name),
-                                HTTP_AUTHORIZATION=f"Bearer {other_key}")
-    assert elsewhere.status_code == 400
+                                HTTP_AUTHORIZATION=f"Bearer {other_key}",
+                                HTTP_ACCEPT="application/graphql-response+json")
+    assert elsewhere.status_code == 400  # a request error, for a client of the new type
     assert "Cannot query field 'supplier'" in elsewhere.json()["errors"][0]["message"]

@@ -133,3 +133,19 @@ def test_ctrl_c_during_the_group_join_then_an_immediate_restart_consumes_within_
             second.kill()
         producer.close()
         topics.close()
+
+
+def test_a_member_closed_mid_join_can_be_made_to_skip_its_leave_group(kafka_bootstrap):
+    # The fallback when a join never settles relies on kafka-python sending no LeaveGroup
+    # for a static member; this fails if an upgrade changes how that is decided.
+    from kafka import KafkaConsumer
+
+    from dictamesh.events.consumer import _skip_leave_group
+
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id="skip-leave-probe")
+    try:
+        assert consumer._coordinator.is_dynamic_member()
+        _skip_leave_group(consumer)
+        assert not consumer._coordinator.is_dynamic_member()
+    finally:
+        consumer.close()
