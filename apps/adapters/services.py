@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from django.utils import timezone
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from apps.adapters.base import (
@@ -44,6 +45,8 @@ from dictamesh.resilience import (
     get_breaker,
 )
 from dictamesh.tenancy import current_schema
+
+tracer = trace.get_tracer(__name__)
 
 T = TypeVar("T")
 Commands = TypeVar("Commands")
@@ -114,18 +117,28 @@ class DataProduct:
         counted and timed."""
         started = time.perf_counter()
         outcome = "ok"
-        try:
-            return call_with_retries(lambda: self.breaker.call(fn, *args),
-                                     is_retryable=_is_retryable, idempotent=idempotent)
-        except CircuitOpenError:
-            outcome = "circuit_open"
-            raise
-        except AdapterError as exc:
-            outcome = type(exc).__name__
-            raise
-        finally:
-            SOURCE_REQUESTS.labels(self.tenant, self.name, operation, outcome).inc()
-            SOURCE_LATENCY.labels(self.name, operation).observe(time.perf_counter() - started)
+        # One span per call, retries inside it: the HTTP spans of each attempt are its
+        # children, so a trace shows which source call a request waited on.
+        with tracer.start_as_current_span(
+            f"source {self.name}.{operation}", kind=trace.SpanKind.CLIENT,
+            attributes={"dictamesh.tenant": self.tenant, "dictamesh.source": self.name,
+                        "dictamesh.adapter": self.connection.adapter,
+                        "dictamesh.operation": operation},
+        ) as span:
+            try:
+                return call_with_retries(lambda: self.breaker.call(fn, *args),
+                                         is_retryable=_is_retryable, idempotent=idempotent)
+            except CircuitOpenError:
+                outcome = "circuit_open"
+                raise
+            except AdapterError as exc:
+                outcome = type(exc).__name__
+                raise
+            finally:
+                span.set_attribute("dictamesh.outcome", outcome)
+                SOURCE_REQUESTS.labels(self.tenant, self.name, operation, outcome).inc()
+                SOURCE_LATENCY.labels(self.name, operation).observe(
+                    time.perf_counter() - started)
 
     # --- reads, through the cache ---------------------------------------------------------
 

@@ -46,6 +46,7 @@ from apps.catalog.models import (
     EventLog,
     RelationshipOrigin,
 )
+from dictamesh.observability.db import db_operation
 
 # --- Entity registry ----------------------------------------------------------------------
 
@@ -75,6 +76,7 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
+@db_operation("register_entities")
 def register_entities(registrations: Iterable[EntityRegistration]) -> list[RegistrationOutcome]:
     """Insert or advance entities; an older or equal version never overwrites a newer one.
 
@@ -101,6 +103,7 @@ def register_entity(registration: EntityRegistration) -> RegistrationOutcome | N
     return outcomes[0] if outcomes else None
 
 
+@db_operation("get_entity_location")
 def get_entity_location(entity_type: str, entity_id: str) -> EntityLocation:
     """Which source and adapter own an entity, and how fresh the catalog's copy is."""
     entry = EntityCatalog.objects.filter(entity_type=entity_type, entity_id=entity_id).first()
@@ -137,6 +140,7 @@ RETURNING id, subject_entity_type, subject_entity_id, relationship_type, object_
 """
 
 
+@db_operation("record_relationships")
 def record_relationships(
     relationships: Iterable[Relationship],
     origin: str = RelationshipOrigin.DERIVED,
@@ -237,6 +241,7 @@ SELECT
 """
 
 
+@db_operation("query_relationship_graph")
 def query_relationship_graph(
     entity_type: str,
     entity_id: str,
@@ -306,6 +311,7 @@ def track_lineage(
                         recorded_by=recorded_by, details=details)
 
 
+@db_operation("track_lineage_edges")
 def track_lineage_edges(
     edges: Iterable[tuple[str, str, str, int]],
     origin: str = RelationshipOrigin.DERIVED,
@@ -345,6 +351,7 @@ FROM walk GROUP BY node
 """
 
 
+@db_operation("query_lineage")
 def query_lineage(
     node: str, direction: LineageDirection = "both", depth: int = 3
 ) -> LineageGraph:
@@ -386,6 +393,7 @@ ON CONFLICT (event_id) DO NOTHING
 """
 
 
+@db_operation("append_events")
 def append_events(entries: Sequence[dict[str, Any]]) -> int:
     """Append events to the immutable log (a repeated event_id is ignored); returns how many
     were new. Each entry has the EventLog fields by name."""
@@ -402,6 +410,7 @@ def append_events(entries: Sequence[dict[str, Any]]) -> int:
 
 
 @transaction.atomic
+@db_operation("purge_event_log")
 def purge_event_log(older_than: timedelta) -> int:
     """The retention job's own path: delete events recorded before now - ``older_than``."""
     cutoff: datetime = timezone.now() - older_than
@@ -416,6 +425,7 @@ def purge_event_log(older_than: timedelta) -> int:
             cursor.execute("SET LOCAL dictamesh.event_log_retention = 'off'")
 
 
+@db_operation("entity_events")
 def entity_events(entity_type: str, entity_id: str, limit: int = 50) -> list[EventLog]:
     """The entity's most recent events, newest first."""
     return list(EventLog.objects.filter(entity_type=entity_type, entity_id=entity_id)

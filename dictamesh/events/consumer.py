@@ -636,9 +636,14 @@ class ConsumerRunner:
     def _apply_tenant(
         self, tenant: str, events: list[ConsumedEvent], giving_up: bool
     ) -> ApplyResult:
-        links = [trace.Link(context) for context in _trace_contexts(events)]
+        contexts, every_event = _trace_contexts(events)
+        links = [trace.Link(context) for context in contexts]
+        # Events of one trace (a poll's changes, a webhook's) continue it, so one trace id
+        # runs from the edge to the catalog write; a batch mixing traces links to each.
+        parent = (trace.set_span_in_context(trace.NonRecordingSpan(contexts[0]))
+                  if every_event and len(contexts) == 1 else None)
         with tracer.start_as_current_span(
-            f"{self.group} apply", kind=trace.SpanKind.CONSUMER, links=links,
+            f"{self.group} apply", context=parent, kind=trace.SpanKind.CONSUMER, links=links,
             attributes={"dictamesh.tenant": tenant, "messaging.batch.message_count": len(events)},
         ) as span:
             try:
@@ -752,20 +757,27 @@ class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
 _HEADERS = _HeaderGetter()
 
 
-def _trace_contexts(events: Sequence[ConsumedEvent]) -> list[trace.SpanContext]:
-    """The producers' span contexts carried in ``traceparent`` headers (up to the link
-    limit: extracting more would cost time for links the SDK drops)."""
-    contexts = []
+def _trace_contexts(events: Sequence[ConsumedEvent]) -> tuple[list[trace.SpanContext], bool]:
+    """The distinct producer span contexts carried in ``traceparent`` headers (up to the
+    link limit: extracting more would cost time for links the SDK drops), and whether
+    every event carried one of them."""
+    contexts: dict[bytes, trace.SpanContext | None] = {}
+    every_event = True
     for event in events:
-        if not any(name == "traceparent" for name, _ in event.headers):
+        value = next((value for name, value in event.headers if name == "traceparent"), None)
+        if value is None:
+            every_event = False
             continue
-        context = trace.get_current_span(propagate.extract(event.headers, getter=_HEADERS))
-        span_context = context.get_span_context()
-        if span_context.is_valid:
-            contexts.append(span_context)
-            if len(contexts) == _MAX_LINKS:
-                break
-    return contexts
+        if value in contexts:
+            continue
+        if len(contexts) == _MAX_LINKS:
+            every_event = False  # not looked at: cannot tell
+            break
+        span = trace.get_current_span(propagate.extract(event.headers, getter=_HEADERS))
+        context = span.get_span_context()
+        contexts[value] = context if context.is_valid else None
+        every_event = every_event and context.is_valid
+    return [context for context in contexts.values() if context is not None], every_event
 
 
 def _event_id(record: dict[str, Any], message: Any) -> uuid.UUID:
