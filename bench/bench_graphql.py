@@ -7,12 +7,18 @@
   (no HTTP, no sources): the ratio is what our stack costs on top of GraphQL execution;
 - source calls per server for one query at 10 and at 1,000 customers (cold caches).
 
-    .venv/bin/python bench/bench_graphql.py [--samples 30] [--latency-ms 0]
+- the cost of tracing: the same HTTP p50 in a child process with the OpenTelemetry SDK
+  disabled (OTEL_SDK_DISABLED=true), as a percentage (the budget is 10%).
+
+    .venv/bin/python bench/bench_graphql.py [--samples 30] [--latency-ms 0] [--no-tracing-cost]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +66,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--latency-ms", type=int, default=0,
                         help="latency each reference source adds to every answer")
+    parser.add_argument("--no-tracing-cost", action="store_true",
+                        help="skip the second run without tracing")
+    parser.add_argument("--p50-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     setup_django()
     import graphql
@@ -119,14 +128,20 @@ def main() -> None:
                 return {name: requests.get(f"{url}/__control/stats", timeout=5).json()["total"]
                         for name, url in urls.items()}
 
-            for count in (10, 1000):
-                print(f"source calls for {count:>5} customers: {source_calls(count)}")
+            if args.p50_only:
+                cache.clear()  # the parent's response-cache phase must not answer here
+            else:
+                for count in (10, 1000):
+                    print(f"source calls for {count:>5} customers: {source_calls(count)}")
 
             ids = [str(i) for i in range(1, 101)]
             settings.GRAPHQL_RESPONSE_CACHE_SECONDS = 0  # measure resolution, not the cache
             data = post(ids)["data"]
             progress(f"{args.samples} nested queries for 100 customers over HTTP")
             http = time_calls(lambda: post(ids), args.samples)
+            if args.p50_only:
+                print(f"p50_ms={percentile(http, 50):.3f}")  # time_calls gives ms
+                return
             with ThreadPoolExecutor(4) as pool:
                 started = time.perf_counter()
                 list(pool.map(lambda _: post(ids), range(args.samples)))
@@ -143,6 +158,23 @@ def main() -> None:
         print(f"HTTP, response cache hit:                    {summary(cached)}")
         print(f"graphql-core in-process on the same data:    {summary(samples)}")
         print(f"ratio HTTP / in-process (our overhead): {http_p50 / base_p50:.1f}x")
+    if not args.no_tracing_cost:
+        _print_tracing_cost(args, http_p50)
+
+
+def _print_tracing_cost(args: argparse.Namespace, traced_p50: float) -> None:
+    """Run the HTTP measurement again in a process whose OpenTelemetry SDK is disabled:
+    the difference is what spans (ours and the instrumentations') cost per request."""
+    progress("the same without tracing (OTEL_SDK_DISABLED=true, a child process)")
+    child = subprocess.run(
+        [sys.executable, __file__, "--p50-only", "--samples", str(args.samples),
+         "--latency-ms", str(args.latency_ms)],
+        env={**os.environ, "OTEL_SDK_DISABLED": "true"}, capture_output=True, text=True,
+        check=True)
+    untraced = float(child.stdout.rsplit("p50_ms=", 1)[1].split()[0])
+    print(f"tracing cost on the nested query: p50 {traced_p50:.1f} ms traced, "
+          f"{untraced:.1f} ms untraced: {(traced_p50 / untraced - 1) * 100:+.1f}% "
+          "(budget +10%)")
 
 
 def _in_process(graphql: Any, sdl: str, data: dict[str, Any],

@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "dictamesh.health.middleware.ProbeMiddleware",  # first: probes need no tenant lookup
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
+    # After the tenant is known: http_request_duration_seconds{tenant, route}.
+    "dictamesh.observability.http_metrics.RequestDurationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

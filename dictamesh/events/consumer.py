@@ -80,6 +80,15 @@ LAG = Gauge(
     "Messages not yet processed by the group: high watermark minus position.",
     ["group", "topic", "partition"],
 )
+# The specification's name: this member's partitions summed per topic; `sum by (topic,
+# consumer_group)` over the members is the group's lag. The high watermark is the one
+# the last fetch returned (Apache Kafka's log end offset; the development broker's is
+# the same figure but only moves when a fetch reaches the partition).
+TOPIC_LAG = Gauge(
+    "kafka_consumer_lag",
+    "Messages of the topic not yet processed by the group (this member's partitions).",
+    ["topic", "consumer_group"],
+)
 PROCESSED = Counter(
     "dictamesh_consumer_events_processed",
     "Events applied (handlers called, effects committed).",
@@ -704,6 +713,7 @@ class ConsumerRunner:
             return
         self._lag_refreshed_at = now
         total: int | None = None
+        by_topic: dict[str, int] = {}
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             done = self._committed.get(tp)
@@ -713,7 +723,23 @@ class ConsumerRunner:
                 lag = max(highwater - done, 0)
                 LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
                 total = (total or 0) + lag
+                by_topic[tp.topic] = by_topic.get(tp.topic, 0) + lag
         self.lag = total
+        _report_topic_lag(self.group, by_topic)
+
+
+_topics_reported: dict[str, set[str]] = defaultdict(set)
+
+
+def _report_topic_lag(group: str, by_topic: dict[str, int]) -> None:
+    """Set kafka_consumer_lag for this member's topics and drop topics it no longer owns
+    (their new owner reports them; a stale value would keep an alert firing)."""
+    for topic, lag in by_topic.items():
+        TOPIC_LAG.labels(topic, group).set(lag)
+    for topic in _topics_reported[group] - by_topic.keys():
+        with suppress(KeyError):
+            TOPIC_LAG.remove(topic, group)
+    _topics_reported[group] = set(by_topic)
 
 
 class _Poison(Exception):
