@@ -140,11 +140,11 @@ def build_logging_config(level: str = "INFO", fmt: str = "json") -> dict[str, An
 
 
 def structured_handler(stream: IO[str] | None = None, fmt: str = "json") -> logging.Handler:
-    """A handler that writes the platform's structured lines (stdout by default), for
+    """A handler that writes the platform's structured lines (stderr, as LOGGING does), for
     loggers that other code configures (gunicorn's) and for tests."""
     formatter_config = dict(build_logging_config(fmt=fmt)["formatters"]["structured"])
     factory = formatter_config.pop("()")
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(factory(**formatter_config))
     return handler
 
