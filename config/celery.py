@@ -39,9 +39,9 @@ app.steps["worker"].add("dictamesh.observability.worker_metrics:WorkerMetricsSte
 
 # Periodic tasks, all scheduled here.
 app.conf.beat_schedule = {
-    "events.purge_sent_outbox": {"task": "events.purge_sent_outbox", "schedule": 3600.0},
-    "events.purge_processed_events": {"task": "events.purge_processed_events",
-                                      "schedule": 3600.0},
+    # Every tenant's retention policy (event log, sent outbox rows, dedupe records); it
+    # replaces the events.purge_* tasks, which knew only the platform defaults.
+    "catalog.apply_retention": {"task": "catalog.apply_retention", "schedule": 3600.0},
     # Each connection has its own interval; this only finds the ones that are due.
     "adapters.poll_due_sources": {"task": "adapters.poll_due_sources", "schedule": 5.0},
     "adapters.check_sources_health": {"task": "adapters.check_sources_health",

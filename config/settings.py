@@ -285,6 +285,9 @@ OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 2000)
 OUTBOX_RELAY_IDLE_MS = env_int("OUTBOX_RELAY_IDLE_MS", 200)
 # Sent outbox rows are kept this long: it is how far back `replay_events` can go.
 OUTBOX_SENT_RETENTION_DAYS = env_int("OUTBOX_SENT_RETENTION_DAYS", 7)
+# The catalog's event log (immutable; only `apply_retention` removes old entries). Per
+# tenant: Tenant.retention overrides this and the two other *_RETENTION_DAYS.
+EVENT_LOG_RETENTION_DAYS = env_int("EVENT_LOG_RETENTION_DAYS", 365)
 
 # --- Sources -------------------------------------------------------------------------------
 # Adapter classes by dotted path; third-party packages may add more through the

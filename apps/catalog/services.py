@@ -411,9 +411,12 @@ def append_events(entries: Sequence[dict[str, Any]]) -> int:
 
 @transaction.atomic
 @db_operation("purge_event_log")
-def purge_event_log(older_than: timedelta) -> int:
-    """The retention job's own path: delete events recorded before now - ``older_than``."""
+def purge_event_log(older_than: timedelta, *, dry_run: bool = False) -> int:
+    """The retention job's own path: delete events recorded before now - ``older_than``
+    (with ``dry_run``: count them)."""
     cutoff: datetime = timezone.now() - older_than
+    if dry_run:
+        return EventLog.objects.filter(recorded_at__lt=cutoff).count()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL dictamesh.event_log_retention = 'on'")
         try:

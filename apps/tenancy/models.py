@@ -6,6 +6,7 @@ from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
 from apps.tenancy.graphql_limits import validate_graphql_limits
+from apps.tenancy.retention import validate_retention
 
 
 class Tenant(TenantMixin):
@@ -17,6 +18,9 @@ class Tenant(TenantMixin):
     # accepted keys are apps.tenancy.graphql_limits.LIMIT_SPECS.
     graphql_limits = models.JSONField(default=dict, blank=True,
                                       validators=[validate_graphql_limits])
+    # Overrides of how long this tenant's housekeeping data is kept, e.g.
+    # {"event_log_days": 365}; the keys are apps.tenancy.retention.RETENTION_KEYS.
+    retention = models.JSONField(default=dict, blank=True, validators=[validate_retention])
 
     auto_create_schema = True
     auto_drop_schema = False  # dropping a schema is only ever done by offboard_tenant

@@ -29,6 +29,11 @@ from apps.tenancy.contracts import NewMember
 from apps.tenancy.graphql_limits import set_tenant_graphql_limits, tenant_graphql_limits
 from apps.tenancy.members import add_member, remove_member
 from apps.tenancy.models import Domain, Role, Tenant
+from apps.tenancy.retention import (
+    RetentionPolicy,
+    set_tenant_retention,
+    tenant_retention,
+)
 from apps.tenancy.roles import at_least, is_platform_admin, may_enter_admin, role_in, roles_of
 from apps.tenancy.throttling import (
     LOCKED_OUT_MESSAGE,
@@ -47,6 +52,7 @@ __all__ = [
     "LOCKED_OUT_MESSAGE",
     "NewMember",
     "OnboardingResult",
+    "RetentionPolicy",
     "Role",
     "add_member",
     "at_least",
@@ -64,8 +70,10 @@ __all__ = [
     "onboard_tenant",
     "revoke_api_key",
     "set_tenant_graphql_limits",
+    "set_tenant_retention",
     "tenant_exists",
     "tenant_graphql_limits",
+    "tenant_retention",
     "tenant_has_keys",
     "tenant_schemas",
     "validate_domain",
