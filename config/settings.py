@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who and from where, for the audit log (after the user is known).
+    "apps.tenancy.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -288,6 +290,8 @@ OUTBOX_SENT_RETENTION_DAYS = env_int("OUTBOX_SENT_RETENTION_DAYS", 7)
 # The catalog's event log (immutable; only `apply_retention` removes old entries). Per
 # tenant: Tenant.retention overrides this and the two other *_RETENTION_DAYS.
 EVENT_LOG_RETENTION_DAYS = env_int("EVENT_LOG_RETENTION_DAYS", 365)
+# The audit log (append-only; only `apply_retention` removes old entries), per tenant.
+AUDIT_LOG_RETENTION_DAYS = env_int("AUDIT_LOG_RETENTION_DAYS", 730)
 
 # --- Sources -------------------------------------------------------------------------------
 # Adapter classes by dotted path; third-party packages may add more through the

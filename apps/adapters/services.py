@@ -35,6 +35,7 @@ from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
 from apps.catalog import services as catalog_services
+from apps.tenancy.services import record_audit
 from dictamesh.cache import SourceUnavailableNoCache, TieredCache, get_invalidation_bus
 from dictamesh.health.redact import redact_userinfo
 from dictamesh.resilience import (
@@ -239,9 +240,11 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
                    options: dict[str, Any] | None = None,
                    polling_interval_seconds: int = 60) -> tuple[SourceConnection, bool]:
     """Create or update a source connection of the current tenant; True if created."""
-    connection = SourceConnection.objects.filter(name=name).first()
-    created = connection is None
-    connection = connection or SourceConnection(name=name)
+    existing = SourceConnection.objects.filter(name=name).first()
+    created = existing is None
+    before = None if existing is None else _connection_summary(existing)
+    secrets_changed = existing is None or existing.credentials != credentials
+    connection = existing or SourceConnection(name=name)
     connection.adapter = adapter
     connection.base_url = base_url
     connection.options = options or {}
@@ -249,7 +252,19 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
     connection.set_credentials(credentials)
     connection.full_clean()
     connection.save()
+    # Whether the credentials changed, never a digest of them: a hash of a short secret
+    # could be brute-forced from the audit log.
+    record_audit("source_connection.created" if created else "source_connection.changed",
+                 object_type="source_connection", object_id=name, before=before,
+                 after=_connection_summary(connection),
+                 detail={"adapter": adapter, "base_url": redact_userinfo(base_url),
+                         "credentials_changed": secrets_changed})
     return connection, created
+
+
+def _connection_summary(connection: SourceConnection) -> dict[str, Any]:
+    return {"adapter": connection.adapter, "base_url": connection.base_url,
+            "options": connection.options, "interval": connection.polling_interval_seconds}
 
 
 def data_products() -> list[DataProduct]:

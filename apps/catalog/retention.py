@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from apps.catalog.services import purge_event_log
 from apps.events.services import purge_processed, purge_sent
-from apps.tenancy.services import tenant_retention, tenant_schemas
+from apps.tenancy.services import purge_audit_log, tenant_retention, tenant_schemas
 from dictamesh.observability.logging import get_logger
 from dictamesh.tenancy import tenant_context
 
@@ -38,6 +38,7 @@ _KINDS: tuple[tuple[str, str, Purge], ...] = (
     ("event_log", "event_log_days", purge_event_log),
     ("outbox_sent", "outbox_sent_days", purge_sent),
     ("processed_events", "processed_events_days", purge_processed),
+    ("audit_log", "audit_log_days", purge_audit_log),  # this tenant's entries
 )
 
 

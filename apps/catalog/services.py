@@ -46,6 +46,7 @@ from apps.catalog.models import (
     EventLog,
     RelationshipOrigin,
 )
+from apps.tenancy.services import record_audit
 from dictamesh.observability.db import db_operation
 
 # --- Entity registry ----------------------------------------------------------------------
@@ -177,6 +178,9 @@ def add_manual_relationship(relationship: Relationship, curator: str) -> GraphEd
                       f"{relationship.object}",
                       origin=RelationshipOrigin.MANUAL, recorded_by=curator,
                       details={"relationship_id": edge.id})
+        record_audit("relationship.added", object_type="relationship", object_id=edge.id,
+                     actor=curator, after=str(relationship),
+                     detail={"relationship": str(relationship)})
     return edge
 
 
@@ -196,6 +200,12 @@ def retire_relationship(relationship_id: int, curator: str) -> bool:
                   f"{edge.object_entity_type}:{edge.object_entity_id}",
                   origin=RelationshipOrigin.MANUAL, recorded_by=curator,
                   details={"relationship_id": edge.id})
+    record_audit("relationship.retired", object_type="relationship", object_id=edge.id,
+                 actor=curator, before={"retired_at": None},
+                 after={"retired_at": edge.retired_at},
+                 detail={"relationship": f"{edge.subject_entity_type}:{edge.subject_entity_id} "
+                                         f"{edge.relationship_type} {edge.object_entity_type}:"
+                                         f"{edge.object_entity_id}"})
     return True
 
 

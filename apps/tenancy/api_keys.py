@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.tenancy.audit import record_audit, set_request_actor
 from apps.tenancy.contracts import SCOPES, ApiKeyError, VerifiedKey
 from apps.tenancy.models import ApiKey, Tenant
 
@@ -99,6 +100,9 @@ def create_api_key(tenant_slug: str, name: str, scopes: Iterable[str]) -> tuple[
     prefix, secret = _random(PREFIX_LENGTH), _random(SECRET_LENGTH)
     key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix,
                                 secret_hash=hash_secret(secret), scopes=sorted(granted))
+    record_audit("api_key.created", object_type="api_key", object_id=prefix,
+                 tenant=tenant_slug, after={"name": name, "scopes": sorted(granted)},
+                 detail={"name": name, "scopes": sorted(granted)})
     return key, f"{KEY_PREFIX}_{tenant_slug}_{prefix}_{secret}"
 
 
@@ -115,6 +119,7 @@ def verify_api_key(plaintext: str) -> VerifiedKey | None:
     if key.revoked_at is not None:
         return None
     _touch(key)
+    set_request_actor(f"api-key:{prefix}")  # who, for audit entries this request records
     return VerifiedKey(key_id=key.pk, tenant=key.tenant.schema_name, name=key.name,
                        scopes=expand_scopes(key.scopes))
 
@@ -140,6 +145,9 @@ def revoke_api_key(tenant_slug: str, prefix: str) -> ApiKey:
         if key.revoked_at is None:
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
+            record_audit("api_key.revoked", object_type="api_key", object_id=prefix,
+                         tenant=tenant_slug, before={"revoked_at": None},
+                         after={"revoked_at": key.revoked_at}, detail={"name": key.name})
     return key
 
 

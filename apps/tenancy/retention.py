@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 
 # key → (the setting with the platform default, what it keeps)
 RETENTION_KEYS: dict[str, tuple[str, str]] = {
+    "audit_log_days": ("AUDIT_LOG_RETENTION_DAYS", "audit log entries"),
     "event_log_days": ("EVENT_LOG_RETENTION_DAYS", "catalog event log entries"),
     "outbox_sent_days": ("OUTBOX_SENT_RETENTION_DAYS", "outbox rows Kafka acknowledged"),
     "processed_events_days": ("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS",
@@ -29,6 +30,7 @@ MAX_DAYS = 36_500
 class RetentionPolicy:
     """Days to keep each kind of data for one tenant (defaults merged with overrides)."""
 
+    audit_log_days: int
     event_log_days: int
     outbox_sent_days: int
     processed_events_days: int
@@ -73,9 +75,13 @@ def tenant_retention(slug: str) -> RetentionPolicy:
 
 def set_tenant_retention(slug: str, overrides: Mapping[str, Any]) -> RetentionPolicy:
     """Replace the tenant's overrides (``{}``: the defaults); returns the merged policy."""
+    from apps.tenancy.audit import record_audit
     from apps.tenancy.models import Tenant
 
     checked = validate_retention(overrides)
+    before = Tenant.objects.filter(schema_name=slug).values_list("retention", flat=True).first()
     if not Tenant.objects.filter(schema_name=slug).update(retention=checked):
         raise LookupError(f"No tenant {slug!r}: `manage.py list_tenants` shows the tenants.")
+    record_audit("config.changed", object_type="retention", object_id=slug, tenant=slug,
+                 before=before, after=checked, detail={"retention": checked})
     return policy_from(checked)

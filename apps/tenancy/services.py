@@ -25,6 +25,14 @@ from apps.tenancy.api_keys import (
     tenant_has_keys,
     verify_api_key,
 )
+from apps.tenancy.audit import (
+    AuditFilter,
+    acting_as,
+    audit_entries,
+    export_jsonl,
+    purge_audit_log,
+    record_audit,
+)
 from apps.tenancy.contracts import NewMember
 from apps.tenancy.graphql_limits import set_tenant_graphql_limits, tenant_graphql_limits
 from apps.tenancy.members import add_member, remove_member
@@ -49,12 +57,18 @@ from dictamesh.redis_clients import new_redis_client
 from dictamesh.tenancy import current_schema
 
 __all__ = [
+    "AuditFilter",
     "LOCKED_OUT_MESSAGE",
     "NewMember",
     "OnboardingResult",
     "RetentionPolicy",
     "Role",
+    "acting_as",
     "add_member",
+    "audit_entries",
+    "export_jsonl",
+    "purge_audit_log",
+    "record_audit",
     "at_least",
     "is_locked_out",
     "is_platform_admin",
@@ -199,6 +213,10 @@ def onboard_tenant(
     if admin_username:
         say(f"Making {admin_username!r} an admin of {slug!r}...")
         admin_user = add_member(slug, admin_username, Role.ADMIN)
+    if tenant_created or domain_created:
+        record_audit("tenant.onboarded", object_type="tenant", object_id=slug, tenant=slug,
+                     after={"name": name, "domain": domain},
+                     detail={"name": name, "domain": domain, "tenant_created": tenant_created})
     return OnboardingResult(tenant=tenant, tenant_created=tenant_created,
                             domain_created=domain_created, admin_key=admin_key,
                             admin_user=admin_user)
@@ -247,7 +265,10 @@ def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
     if tenant is None:
         raise TenancyError(f"No tenant {slug!r}: `manage.py list_tenants` shows the tenants.")
     say(f"Dropping schema {slug!r} and everything in it...")
+    before = {"name": tenant.name, "domains": sorted(d.domain for d in tenant.domains.all())}
     tenant.delete(force_drop=True)
+    record_audit("tenant.offboarded", object_type="tenant", object_id=slug, tenant=slug,
+                 before=before, detail=before)
     say(f"Deleting the cached entries of {slug!r}...")
     _purge_cache(slug)
     if settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:

@@ -77,6 +77,12 @@ def _redact(value: Any) -> Any:
     return value
 
 
+def redact_value(value: Any) -> Any:
+    """``value`` (text, or dicts and lists of it) without credentials, for anything that is
+    stored or shown rather than logged (audit details)."""
+    return _redact(value)
+
+
 def redact_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Last before rendering (after the traceback is text): no credential reaches a log,
     whether a field is named like one or a message quotes a connection string."""

@@ -16,6 +16,7 @@ from opentelemetry import trace
 from apps.catalog.event_handlers import apply_entity_changes
 from apps.catalog.models import EventLog
 from apps.events.consumers import build_runner
+from apps.events.models import OutboxMessage
 from apps.events.relay import relay_pending
 from apps.events.services import publish_event
 from apps.federation.event_handlers import invalidate_graphql_caches
@@ -71,9 +72,11 @@ def test_a_change_is_one_trace_from_its_write_to_the_cache_invalidation(
             with schema_context(alpha):
                 producer = EventProducer.from_settings()
                 try:
-                    assert relay_pending(producer).sent == 1
+                    # (with the announcements the catalog made of older runs' events)
+                    assert relay_pending(producer).sent >= 1
                 finally:
                     producer.close(timeout=5)
+                assert OutboxMessage.objects.get(event_id=event_id).sent_at is not None
             _wait_for(lambda: any(s.name == "cache invalidation"
                                   for s in exporter.get_finished_spans()),
                       "the cache invalidation after the catalog commit")

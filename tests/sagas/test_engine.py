@@ -214,6 +214,9 @@ def test_abort_compensates_the_steps_that_completed(saga_tenant, sources):
     assert engine.run_step(saga.id) == 0.0  # reserve_stock, run here instead of a worker
     aborted = services.abort_saga(saga.id)
     assert aborted.state is SagaState.COMPENSATING
+    from apps.tenancy.services import AuditFilter, audit_entries  # the operator's act
+
+    assert audit_entries(AuditFilter(action="saga.aborted"))[0].object_id == saga.id
     assert aborted.current_step == "reserve_stock"
     assert aborted.error == "aborted by an operator"
     assert engine.run_step(saga.id) is None  # the release: nothing left to do

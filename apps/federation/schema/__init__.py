@@ -13,6 +13,7 @@ from types import ModuleType
 import graphene
 from graphene_federation import LATEST_VERSION, build_schema, shareable
 
+from apps.federation.schema.audit import LIVE_TYPES as AUDIT_TYPES
 from apps.federation.schema.common import Money
 from apps.federation.schema.graphs import building, unified
 from apps.federation.schema.graphs import catalog as catalog_graph
@@ -32,7 +33,7 @@ ENTITY_OF_TYPE = {"Customer": "customer", "Product": "product", "Invoice": "invo
                   "InvoiceItem": "invoice", "InvoicePage": "invoice"}
 
 #: GraphQL types that change with no event the response cache hears: never cached
-UNCACHED_TYPES = LIVE_TYPES
+UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES
 
 
 @cache
