@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from opentelemetry import trace
 
 from apps.catalog.cache_store import CatalogCacheStore
 from apps.catalog.contracts import (
@@ -303,7 +304,11 @@ SELECT u, d, t, %s, %s, %s::jsonb, now(), now(), n
 FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[]) AS x(u, d, t, n)
 ON CONFLICT (upstream, downstream, transformation) DO UPDATE SET
     last_seen_at = EXCLUDED.last_seen_at,
-    times_seen = data_lineage.times_seen + EXCLUDED.times_seen
+    times_seen = data_lineage.times_seen + EXCLUDED.times_seen,
+    details = CASE WHEN EXCLUDED.details ? 'last_trace_id'
+        THEN data_lineage.details || jsonb_build_object('last_trace_id',
+                                                        EXCLUDED.details -> 'last_trace_id')
+        ELSE data_lineage.details END
 """
 
 
@@ -336,6 +341,10 @@ def track_lineage_edges(
     if not counts:
         return
     rows = [(*edge, seen) for edge, seen in counts.items()]
+    # The trace of the latest observation: from a lineage edge to the events that made it.
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        details = {**(details or {}), "last_trace_id": format(span.trace_id, "032x")}
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT_LINEAGE, [origin, recorded_by, json.dumps(details or {}),
                                          *_columns(rows, 4)])

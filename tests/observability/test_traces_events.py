@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 from opentelemetry import trace
 
 from apps.catalog.event_handlers import apply_entity_changes
-from apps.catalog.models import EventLog
+from apps.catalog.models import DataLineage, EventLog
 from apps.events.consumers import build_runner
 from apps.events.models import OutboxMessage
 from apps.events.relay import relay_pending
@@ -99,4 +99,7 @@ def test_a_change_is_one_trace_from_its_write_to_the_cache_invalidation(
     assert parent_of(one(ours, "db append_events"), ours).name == "catalog ingest"
     with schema_context(alpha):
         logged = EventLog.objects.get(event_id=event_id)
+        lineage = DataLineage.objects.get(upstream=f"topic:{alpha}.{TOPIC}",
+                                          downstream="catalog:customer")
     assert logged.trace_id == format(trace_id, "032x")
+    assert lineage.details["last_trace_id"] == format(trace_id, "032x")
