@@ -15,13 +15,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-# key → (the setting with the platform default, what it keeps)
-RETENTION_KEYS: dict[str, tuple[str, str]] = {
-    "audit_log_days": ("AUDIT_LOG_RETENTION_DAYS", "audit log entries"),
-    "event_log_days": ("EVENT_LOG_RETENTION_DAYS", "catalog event log entries"),
-    "outbox_sent_days": ("OUTBOX_SENT_RETENTION_DAYS", "outbox rows Kafka acknowledged"),
-    "processed_events_days": ("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS",
-                              "consumer dedupe records"),
+# key → what it keeps (the defaults: default_policy)
+RETENTION_KEYS: dict[str, str] = {
+    "audit_log_days": "audit log entries",
+    "event_log_days": "catalog event log entries",
+    "outbox_sent_days": "outbox rows Kafka acknowledged",
+    "processed_events_days": "consumer dedupe records",
 }
 MAX_DAYS = 36_500
 
@@ -53,8 +52,12 @@ def validate_retention(value: Any) -> dict[str, int]:
 
 
 def default_policy() -> RetentionPolicy:
-    return RetentionPolicy(**{key: int(getattr(settings, setting))
-                              for key, (setting, _) in RETENTION_KEYS.items()})
+    """The platform's defaults, from the *_RETENTION_DAYS settings."""
+    return RetentionPolicy(
+        audit_log_days=settings.AUDIT_LOG_RETENTION_DAYS,
+        event_log_days=settings.EVENT_LOG_RETENTION_DAYS,
+        outbox_sent_days=settings.OUTBOX_SENT_RETENTION_DAYS,
+        processed_events_days=settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS)
 
 
 def policy_from(overrides: Mapping[str, Any]) -> RetentionPolicy:
