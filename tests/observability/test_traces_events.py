@@ -28,7 +28,6 @@ from tests.events.conftest import make_topics, unique_base_topic
 from tests.observability.spans import chain, one, parent_of, recording_spans
 
 
-
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
