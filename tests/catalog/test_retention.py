@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from prometheus_client import REGISTRY
 
 from apps.catalog.models import EventLog
 from apps.events import outbox
@@ -72,7 +73,11 @@ def test_each_tenant_keeps_what_its_policy_says_and_dry_run_changes_nothing(
     assert "dry run: nothing changed" in report
     assert _counts(alpha) == _counts(beta) == (4, 4, 4)
 
+    purges = REGISTRY.get_sample_value("postgres_query_duration_seconds_count",
+                                       {"query": "purge_event_log"}) or 0
     call_command("apply_retention", "--tenant", alpha, stdout=io.StringIO())
+    assert REGISTRY.get_sample_value("postgres_query_duration_seconds_count",
+                                     {"query": "purge_event_log"}) == purges + 1
     assert _counts(alpha) == (3, 1, 3)
     assert _counts(beta) == (4, 4, 4)  # another tenant's data is not touched
     with schema_context(alpha):  # the entries kept are the recent ones

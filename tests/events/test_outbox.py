@@ -148,6 +148,9 @@ def test_relay_sends_in_order_per_key_and_marks_rows_sent(kafka_bootstrap, tenan
     with tenant_context(tenant_a.schema_name), quick_producer(kafka_bootstrap) as producer:
         results = [relay.relay_pending(producer, batch_size=7) for _ in range(5)]
         assert [r.sent for r in results] == [7, 7, 7, 7, 2]
+        batches = {name: REGISTRY.get_sample_value(f"kafka_producer_batch_size_{name}",
+                                                   {"topic": topic}) for name in ("count", "sum")}
+        assert batches == {"count": 5, "sum": 30}  # the specification's histogram
         assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
         assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {0}
         assert relay.relay_pending(producer).selected == 0
