@@ -7,7 +7,7 @@ from opentelemetry import trace
 
 from apps.adapters import services
 from tests.federation.conftest import Api
-from tests.observability.spans import chain, named, one, recording_spans
+from tests.observability.spans import attribute, chain, named, one, parent_of, recording_spans
 
 QUERY = """query Traced($ids: [ID!]!) { customers(ids: $ids) { id
   invoices { id items { product { id name } } } } }"""
@@ -24,20 +24,20 @@ def test_a_nested_query_is_one_trace_down_to_the_sources_http(api: Api):
     execution = one(spans, "graphql query Traced")
     request = [s for s in spans if s.kind is trace.SpanKind.SERVER]
     assert len(request) == 1
-    assert execution.parent.span_id == request[0].context.span_id
+    assert parent_of(execution, spans).context.span_id == request[0].context.span_id
     trace_id = request[0].context.trace_id
     assert {s.context.trace_id for s in spans} == {trace_id}
 
     resolver = one(spans, "graphql resolve Query.customers")
-    assert resolver.parent.span_id == execution.context.span_id
+    assert parent_of(resolver, spans).context.span_id == execution.context.span_id
     customers = one(spans, "dataloader entity:customer")
-    assert customers.attributes["graphql.dataloader.key_count"] == 3
+    assert attribute(customers, "graphql.dataloader.key_count") == 3
     source = one(spans, "source customers.query_entities")
-    http = [s for s in spans if "/items/customers" in str(s.attributes.get("http.url", ""))]
+    http = [s for s in spans if "/items/customers" in str(attribute(s, "http.url"))]
     assert len(http) == 1, "one HTTP request for the three customers"
     assert chain(http[0], spans)[1:] == [
         source.name, "dataloader entity:customer", "graphql query Traced", request[0].name]
     # One batch per level and type: the invoices of all three customers in one load.
     assert len(named(spans, "dataloader invoices-by-customer")) == 1
     products = one(spans, "dataloader entity:product")
-    assert products.attributes["graphql.dataloader.key_count"] >= 1
+    assert attribute(products, "graphql.dataloader.key_count") >= 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -56,3 +57,8 @@ def chain(span: ReadableSpan, spans: Sequence[ReadableSpan]) -> list[str]:
         span = ids[span.parent.span_id]
         names.append(span.name)
     return names
+
+
+def attribute(span: ReadableSpan, key: str) -> Any:
+    """One of the span's attributes (None if it has none by that name)."""
+    return dict(span.attributes or {}).get(key)
