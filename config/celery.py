@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from celery import Celery  # noqa: E402
+from celery.signals import setup_logging  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from dictamesh.tenancy import install_tenant_propagation  # noqa: E402
@@ -16,6 +17,16 @@ app = Celery("dictamesh")
 install_tenant_propagation(app)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _platform_logging(**_: object) -> None:
+    """Worker and beat log through Django's LOGGING (JSON lines with tenant and trace id):
+    with a receiver here Celery installs no handlers of its own on the root logger."""
+    import logging.config
+
+    logging.config.dictConfig(settings.LOGGING)
+    logging.captureWarnings(True)  # Python warnings as log lines, not bare stderr text
 
 
 # The consumer groups of KAFKA_WORKER_CONSUMER_GROUPS, one thread each; named by path so
@@ -28,9 +39,9 @@ app.steps["worker"].add("dictamesh.observability.worker_metrics:WorkerMetricsSte
 
 # Periodic tasks, all scheduled here.
 app.conf.beat_schedule = {
-    "events.purge_sent_outbox": {"task": "events.purge_sent_outbox", "schedule": 3600.0},
-    "events.purge_processed_events": {"task": "events.purge_processed_events",
-                                      "schedule": 3600.0},
+    # Every tenant's retention policy (event log, sent outbox rows, dedupe records); it
+    # replaces the events.purge_* tasks, which knew only the platform defaults.
+    "catalog.apply_retention": {"task": "catalog.apply_retention", "schedule": 3600.0},
     # Each connection has its own interval; this only finds the ones that are due.
     "adapters.poll_due_sources": {"task": "adapters.poll_due_sources", "schedule": 5.0},
     "adapters.check_sources_health": {"task": "adapters.check_sources_health",

@@ -99,11 +99,15 @@ MIDDLEWARE = [
     "dictamesh.health.middleware.ProbeMiddleware",  # first: probes need no tenant lookup
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
+    # After the tenant is known: http_request_duration_seconds{tenant, route}.
+    "dictamesh.observability.http_metrics.RequestDurationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who and from where, for the audit log (after the user is known).
+    "apps.tenancy.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -309,6 +313,11 @@ OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 2000)
 OUTBOX_RELAY_IDLE_MS = env_int("OUTBOX_RELAY_IDLE_MS", 200)
 # Sent outbox rows are kept this long: it is how far back `replay_events` can go.
 OUTBOX_SENT_RETENTION_DAYS = env_int("OUTBOX_SENT_RETENTION_DAYS", 7)
+# The catalog's event log (immutable; only `apply_retention` removes old entries). Per
+# tenant: Tenant.retention overrides this and the two other *_RETENTION_DAYS.
+EVENT_LOG_RETENTION_DAYS = env_int("EVENT_LOG_RETENTION_DAYS", 365)
+# The audit log (append-only; only `apply_retention` removes old entries), per tenant.
+AUDIT_LOG_RETENTION_DAYS = env_int("AUDIT_LOG_RETENTION_DAYS", 730)
 
 # --- Sources -------------------------------------------------------------------------------
 # Adapter classes by dotted path; third-party packages may add more through the

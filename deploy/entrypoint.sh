@@ -4,10 +4,10 @@ set -e
 role="${1:-web}"
 [ $# -gt 0 ] && shift
 case "$role" in
-  web)     exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 \
-             --workers "${WEB_CONCURRENCY:-2}" --access-logfile - "$@" ;;
-  worker)  exec celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" "$@" ;;
-  beat)    exec celery -A config beat --loglevel "${LOG_LEVEL:-INFO}" \
+  web)     exec gunicorn -c python:config.gunicorn config.wsgi:application "$@" ;;
+  # --quiet: no startup banner; every line is JSON (config/celery.py sets the logging up).
+  worker)  exec celery -A config --quiet worker --loglevel "${LOG_LEVEL:-INFO}" "$@" ;;
+  beat)    exec celery -A config --quiet beat --loglevel "${LOG_LEVEL:-INFO}" \
              --schedule /tmp/celerybeat-schedule "$@" ;;
   manage)  exec python manage.py "$@" ;;
   *)       exec "$role" "$@" ;;

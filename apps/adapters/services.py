@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from django.utils import timezone
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from apps.adapters.base import (
@@ -42,6 +43,7 @@ from apps.adapters.models import SourceConnection
 from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
 from apps.catalog import services as catalog_services
+from apps.tenancy.services import record_audit
 from dictamesh.cache import SourceUnavailableNoCache, TieredCache, get_invalidation_bus
 from dictamesh.health.redact import redact_userinfo
 from dictamesh.resilience import (
@@ -52,6 +54,8 @@ from dictamesh.resilience import (
     get_breaker,
 )
 from dictamesh.tenancy import current_schema
+
+tracer = trace.get_tracer(__name__)
 
 T = TypeVar("T")
 Commands = TypeVar("Commands")
@@ -130,18 +134,28 @@ class DataProduct:
         counted and timed."""
         started = time.perf_counter()
         outcome = "ok"
-        try:
-            return call_with_retries(lambda: self.breaker.call(fn, *args),
-                                     is_retryable=_is_retryable, idempotent=idempotent)
-        except CircuitOpenError:
-            outcome = "circuit_open"
-            raise
-        except AdapterError as exc:
-            outcome = type(exc).__name__
-            raise
-        finally:
-            SOURCE_REQUESTS.labels(self.tenant, self.name, operation, outcome).inc()
-            SOURCE_LATENCY.labels(self.name, operation).observe(time.perf_counter() - started)
+        # One span per call, retries inside it: the HTTP spans of each attempt are its
+        # children, so a trace shows which source call a request waited on.
+        with tracer.start_as_current_span(
+            f"source {self.name}.{operation}", kind=trace.SpanKind.CLIENT,
+            attributes={"dictamesh.tenant": self.tenant, "dictamesh.source": self.name,
+                        "dictamesh.adapter": self.connection.adapter,
+                        "dictamesh.operation": operation},
+        ) as span:
+            try:
+                return call_with_retries(lambda: self.breaker.call(fn, *args),
+                                         is_retryable=_is_retryable, idempotent=idempotent)
+            except CircuitOpenError:
+                outcome = "circuit_open"
+                raise
+            except AdapterError as exc:
+                outcome = type(exc).__name__
+                raise
+            finally:
+                span.set_attribute("dictamesh.outcome", outcome)
+                SOURCE_REQUESTS.labels(self.tenant, self.name, operation, outcome).inc()
+                SOURCE_LATENCY.labels(self.name, operation).observe(
+                    time.perf_counter() - started)
 
     # --- reads, through the cache ---------------------------------------------------------
 
@@ -244,9 +258,11 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
     described source is probed live first (DescriptionError names what does not fit)
     unless ``probe`` is off (for a setup that starts the source later; its first poll and
     health check then tell)."""
-    connection = SourceConnection.objects.filter(name=name).first()
-    created = connection is None
-    connection = connection or SourceConnection(name=name)
+    existing = SourceConnection.objects.filter(name=name).first()
+    created = existing is None
+    before = None if existing is None else _connection_summary(existing)
+    secrets_changed = existing is None or existing.credentials != credentials
+    connection = existing or SourceConnection(name=name)
     connection.adapter = adapter
     connection.base_url = base_url
     connection.options = options or {}
@@ -255,7 +271,19 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
     connection.full_clean()
     probe_declared(connection, probe=probe)
     connection.save()
+    # Whether the credentials changed, never a digest of them: a hash of a short secret
+    # could be brute-forced from the audit log.
+    record_audit("source_connection.created" if created else "source_connection.changed",
+                 object_type="source_connection", object_id=name, before=before,
+                 after=_connection_summary(connection),
+                 detail={"adapter": adapter, "base_url": redact_userinfo(base_url),
+                         "credentials_changed": secrets_changed})
     return connection, created
+
+
+def _connection_summary(connection: SourceConnection) -> dict[str, Any]:
+    return {"adapter": connection.adapter, "base_url": connection.base_url,
+            "options": connection.options, "interval": connection.polling_interval_seconds}
 
 
 def data_products() -> list[DataProduct]:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 from apps.catalog import services
 from apps.catalog.contracts import (
     EntityKey,
@@ -35,6 +37,8 @@ from dictamesh.tenancy import current_schema
 ENTITY_REGISTERED_TOPIC = "system.metadata.entity_registered"
 RELATIONSHIP_CREATED_TOPIC = "system.lineage.relationship_created"
 CATALOG_CONSUMER = "catalog consumer"
+
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,16 @@ def _trace_id(event: ConsumedEvent) -> str:
 
 
 def ingest_entity_changes(events: Sequence[ConsumedEvent]) -> IngestResult:
+    with tracer.start_as_current_span(
+            "catalog ingest", attributes={"messaging.batch.message_count": len(events)}) as span:
+        result = _ingest(events)
+        span.set_attributes({"dictamesh.catalog.entities_changed": result.entities_changed,
+                             "dictamesh.catalog.relationships_created":
+                                 result.relationships_created})
+        return result
+
+
+def _ingest(events: Sequence[ConsumedEvent]) -> IngestResult:
     changes = [_read_change(event) for event in events]
     outcomes = services.register_entities(c.registration for c in changes)
     logged = services.append_events([c.log_entry for c in changes])

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from opentelemetry import trace
 
 from apps.catalog.cache_store import CatalogCacheStore
 from apps.catalog.contracts import (
@@ -46,6 +47,8 @@ from apps.catalog.models import (
     EventLog,
     RelationshipOrigin,
 )
+from apps.tenancy.services import record_audit
+from dictamesh.observability.db import db_operation
 
 # --- Entity registry ----------------------------------------------------------------------
 
@@ -75,6 +78,7 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
+@db_operation("register_entities")
 def register_entities(registrations: Iterable[EntityRegistration]) -> list[RegistrationOutcome]:
     """Insert or advance entities; an older or equal version never overwrites a newer one.
 
@@ -101,6 +105,7 @@ def register_entity(registration: EntityRegistration) -> RegistrationOutcome | N
     return outcomes[0] if outcomes else None
 
 
+@db_operation("get_entity_location")
 def get_entity_location(entity_type: str, entity_id: str) -> EntityLocation:
     """Which source and adapter own an entity, and how fresh the catalog's copy is."""
     entry = EntityCatalog.objects.filter(entity_type=entity_type, entity_id=entity_id).first()
@@ -137,6 +142,7 @@ RETURNING id, subject_entity_type, subject_entity_id, relationship_type, object_
 """
 
 
+@db_operation("record_relationships")
 def record_relationships(
     relationships: Iterable[Relationship],
     origin: str = RelationshipOrigin.DERIVED,
@@ -173,6 +179,9 @@ def add_manual_relationship(relationship: Relationship, curator: str) -> GraphEd
                       f"{relationship.object}",
                       origin=RelationshipOrigin.MANUAL, recorded_by=curator,
                       details={"relationship_id": edge.id})
+        record_audit("relationship.added", object_type="relationship", object_id=edge.id,
+                     actor=curator, after=str(relationship),
+                     detail={"relationship": str(relationship)})
     return edge
 
 
@@ -192,6 +201,12 @@ def retire_relationship(relationship_id: int, curator: str) -> bool:
                   f"{edge.object_entity_type}:{edge.object_entity_id}",
                   origin=RelationshipOrigin.MANUAL, recorded_by=curator,
                   details={"relationship_id": edge.id})
+    record_audit("relationship.retired", object_type="relationship", object_id=edge.id,
+                 actor=curator, before={"retired_at": None},
+                 after={"retired_at": edge.retired_at},
+                 detail={"relationship": f"{edge.subject_entity_type}:{edge.subject_entity_id} "
+                                         f"{edge.relationship_type} {edge.object_entity_type}:"
+                                         f"{edge.object_entity_id}"})
     return True
 
 
@@ -237,6 +252,7 @@ SELECT
 """
 
 
+@db_operation("query_relationship_graph")
 def query_relationship_graph(
     entity_type: str,
     entity_id: str,
@@ -304,7 +320,11 @@ SELECT u, d, t, %s, %s, %s::jsonb, now(), now(), n
 FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[]) AS x(u, d, t, n)
 ON CONFLICT (upstream, downstream, transformation) DO UPDATE SET
     last_seen_at = EXCLUDED.last_seen_at,
-    times_seen = data_lineage.times_seen + EXCLUDED.times_seen
+    times_seen = data_lineage.times_seen + EXCLUDED.times_seen,
+    details = CASE WHEN EXCLUDED.details ? 'last_trace_id'
+        THEN data_lineage.details || jsonb_build_object('last_trace_id',
+                                                        EXCLUDED.details -> 'last_trace_id')
+        ELSE data_lineage.details END
 """
 
 
@@ -322,6 +342,7 @@ def track_lineage(
                         recorded_by=recorded_by, details=details)
 
 
+@db_operation("track_lineage_edges")
 def track_lineage_edges(
     edges: Iterable[tuple[str, str, str, int]],
     origin: str = RelationshipOrigin.DERIVED,
@@ -336,6 +357,10 @@ def track_lineage_edges(
     if not counts:
         return
     rows = [(*edge, seen) for edge, seen in counts.items()]
+    # The trace of the latest observation: from a lineage edge to the events that made it.
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        details = {**(details or {}), "last_trace_id": format(span.trace_id, "032x")}
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT_LINEAGE, [origin, recorded_by, json.dumps(details or {}),
                                          *_columns(rows, 4)])
@@ -361,6 +386,7 @@ FROM walk GROUP BY node
 """
 
 
+@db_operation("query_lineage")
 def query_lineage(
     node: str, direction: LineageDirection = "both", depth: int = 3
 ) -> LineageGraph:
@@ -402,6 +428,7 @@ ON CONFLICT (event_id) DO NOTHING
 """
 
 
+@db_operation("append_events")
 def append_events(entries: Sequence[dict[str, Any]]) -> int:
     """Append events to the immutable log (a repeated event_id is ignored); returns how many
     were new. Each entry has the EventLog fields by name."""
@@ -418,9 +445,13 @@ def append_events(entries: Sequence[dict[str, Any]]) -> int:
 
 
 @transaction.atomic
-def purge_event_log(older_than: timedelta) -> int:
-    """The retention job's own path: delete events recorded before now - ``older_than``."""
+@db_operation("purge_event_log")
+def purge_event_log(older_than: timedelta, *, dry_run: bool = False) -> int:
+    """The retention job's own path: delete events recorded before now - ``older_than``
+    (with ``dry_run``: count them)."""
     cutoff: datetime = timezone.now() - older_than
+    if dry_run:
+        return EventLog.objects.filter(recorded_at__lt=cutoff).count()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL dictamesh.event_log_retention = 'on'")
         try:
@@ -432,6 +463,7 @@ def purge_event_log(older_than: timedelta) -> int:
             cursor.execute("SET LOCAL dictamesh.event_log_retention = 'off'")
 
 
+@db_operation("entity_events")
 def entity_events(entity_type: str, entity_id: str, limit: int = 50) -> list[EventLog]:
     """The entity's most recent events, newest first."""
     return list(EventLog.objects.filter(entity_type=entity_type, entity_id=entity_id)

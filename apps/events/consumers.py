@@ -255,8 +255,11 @@ def build_runner(
     )
 
 
-def purge_processed(older_than: timedelta) -> int:
-    """Delete the current tenant's dedupe records processed before now - ``older_than``."""
-    deleted, _ = ProcessedEvent.objects.filter(
-        processed_at__lt=timezone.now() - older_than).delete()
+def purge_processed(older_than: timedelta, *, dry_run: bool = False) -> int:
+    """Delete the current tenant's dedupe records processed before now - ``older_than``
+    (with ``dry_run``: count them)."""
+    old = ProcessedEvent.objects.filter(processed_at__lt=timezone.now() - older_than)
+    if dry_run:
+        return old.count()
+    deleted, _ = old.delete()
     return deleted

@@ -170,10 +170,13 @@ def publish_event(
                           codec=codec)[0]
 
 
-def purge_sent(older_than: timedelta) -> int:
-    """Delete the current tenant's sent rows created before ``older_than`` ago, in chunks."""
+def purge_sent(older_than: timedelta, *, dry_run: bool = False) -> int:
+    """Delete the current tenant's sent rows created before ``older_than`` ago, in chunks
+    (with ``dry_run``: count them)."""
     require_tenant("Purging the outbox")
     cutoff = timezone.now() - older_than
+    if dry_run:
+        return OutboxMessage.objects.filter(created_at__lt=cutoff, sent_at__isnull=False).count()
     deleted = 0
     while True:
         ids = list(OutboxMessage.objects.filter(created_at__lt=cutoff, sent_at__isnull=False)

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge
 
 from apps.events.models import OutboxMessage
 from apps.events.outbox import require_tenant
+from apps.events.relay_telemetry import trace_publish
 from apps.tenancy.services import tenant_schemas
 from dictamesh.events.producer import EventProducer, OutgoingRecord
 from dictamesh.tenancy import tenant_context
@@ -73,10 +74,12 @@ def relay_pending(producer: EventProducer, batch_size: int = 2000) -> RelayResul
         )
         if not rows:
             return RelayResult(schema)
-        delivery = producer.send_batch([
+        published = trace_publish([
             OutgoingRecord(topic, key, bytes(value), [(n, v) for n, v in headers])
             for _, topic, key, value, headers in rows
         ])
+        delivery = producer.send_batch(published.records)
+        published.settle(delivery)
         if delivery.acked:
             OutboxMessage.objects.filter(id__in=[rows[i][0] for i in delivery.acked]) \
                 .update(sent_at=timezone.now())

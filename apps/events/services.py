@@ -16,8 +16,16 @@ Consuming is configured, not called: a consumer group's handlers are listed in
 
 from __future__ import annotations
 
+from apps.events.consumers import purge_processed
 from apps.events.contracts import OutboxError, OutgoingEvent
-from apps.events.outbox import get_codec, physical_topic, publish, publish_event, publish_events
+from apps.events.outbox import (
+    get_codec,
+    physical_topic,
+    publish,
+    publish_event,
+    publish_events,
+    purge_sent,
+)
 
 __all__ = [
     "OutboxError",
@@ -27,4 +35,6 @@ __all__ = [
     "publish",
     "publish_event",
     "publish_events",
+    "purge_processed",  # retention (apps/catalog/retention.py)
+    "purge_sent",
 ]

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import transaction
+from opentelemetry import trace
 
 from apps.adapters.services import NoSourceFor, data_product_for
 from apps.federation import cache
 from dictamesh.events.handlers import ConsumedEvent
+
+tracer = trace.get_tracer(__name__)
 
 
 def changed_entities(events: Sequence[ConsumedEvent]) -> dict[str, list[str]]:
@@ -31,13 +34,16 @@ def invalidate(changed: dict[str, list[str]]) -> None:
     """Bump the response cache's generations and evict the data products' entries."""
     if not changed:
         return
-    cache.bump(changed)
-    for entity_type, ids in changed.items():
-        try:
-            data_product = data_product_for(entity_type)
-        except NoSourceFor:  # e.g. invoice_item: served inside its invoice, not cached alone
-            continue
-        data_product.invalidate(entity_type, ids)
+    with tracer.start_as_current_span("cache invalidation", attributes={
+            "dictamesh.entity_types": sorted(changed),
+            "dictamesh.entity_count": sum(len(ids) for ids in changed.values())}):
+        cache.bump(changed)
+        for entity_type, ids in changed.items():
+            try:
+                data_product = data_product_for(entity_type)
+            except NoSourceFor:  # e.g. invoice_item: served inside its invoice, not cached
+                continue
+            data_product.invalidate(entity_type, ids)
 
 
 def invalidate_on_commit(events: Sequence[ConsumedEvent]) -> None:

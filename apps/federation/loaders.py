@@ -27,9 +27,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest
-from graphql import GraphQLError, GraphQLOutputType, GraphQLResolveInfo
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    OperationDefinitionNode,
+)
 from graphql.pyutils import Path
 from graphql_sync_dataloaders import DeferredExecutionContext, SyncDataLoader
+from opentelemetry import trace
 
 from apps.adapters.base import AdapterError, MalformedRecord
 from apps.adapters.services import (
@@ -41,6 +49,7 @@ from apps.adapters.services import (
 from dictamesh.resilience import CircuitOpenError
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 # Error codes in `extensions.code`; the message always says what the consumer can do.
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
@@ -185,8 +194,21 @@ def _loader(info: GraphQLResolveInfo, key: str,
     loaders = context_of(info).loaders
     loader = loaders.get(key)
     if loader is None:
-        loader = loaders[key] = SyncDataLoader(guarded(key, batch))
+        loader = loaders[key] = SyncDataLoader(guarded(key, _traced_batch(key, batch)))
     return loader
+
+
+def _traced_batch(key: str, batch: Callable[[list[Any]], list[Any]]
+                  ) -> Callable[[list[Any]], list[Any]]:
+    """``batch`` in a span of its own with the number of keys: a trace shows how many
+    loads each level folded into one source call."""
+    name = f"dataloader {key}"
+
+    def run(keys: list[Any]) -> list[Any]:
+        with tracer.start_as_current_span(
+                name, attributes={"graphql.dataloader.key_count": len(keys)}):
+            return batch(keys)
+    return run
 
 
 def entity_loader(info: GraphQLResolveInfo, entity_type: str) -> SyncDataLoader:
@@ -204,6 +226,26 @@ class ExecutionContext(DeferredExecutionContext):
     """graphql-sync-dataloaders' execution context, fixed for graphql-core >= 3.2.4, whose
     `handle_field_error` needs the field's path: the library calls it without one, which
     turned any error inside a list or a deferred field into a 500."""
+
+    def execute_operation(self, operation: OperationDefinitionNode, root_value: Any) -> Any:
+        """The whole execution, deferred loader batches included, in one span."""
+        kind = operation.operation.value
+        name = operation.name.value if operation.name else ""
+        with tracer.start_as_current_span(
+                f"graphql {kind} {name}".rstrip(),
+                attributes={"graphql.operation.type": kind, "graphql.operation.name": name}):
+            return super().execute_operation(operation, root_value)
+
+    def execute_field(self, parent_type: GraphQLObjectType, source: Any,
+                      field_nodes: list[FieldNode], path: Path) -> Any:
+        """A span per root field's resolver (nested fields would cost a span each of the
+        thousands a nested query resolves; their source work is in the loader spans)."""
+        if path.prev is not None:
+            return super().execute_field(parent_type, source, field_nodes, path)
+        with tracer.start_as_current_span(
+                f"graphql resolve {parent_type.name}.{field_nodes[0].name.value}",
+                attributes={"graphql.field.path": str(path.key)}):
+            return super().execute_field(parent_type, source, field_nodes, path)
 
     def handle_field_error(self, error: GraphQLError, return_type: GraphQLOutputType,
                            path: Path | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from apps.sagas import lifecycle, queries
 from apps.sagas.contracts import SagaPage, SagaState, SagaView
 from apps.sagas.create_invoice import CREATE_INVOICE
+from apps.tenancy.services import record_audit
 
 __all__ = ["CREATE_INVOICE", "abort_saga", "get_saga", "list_sagas", "resume_saga",
            "retry_step", "start_saga"]
@@ -42,14 +43,27 @@ def list_sagas(*, state: SagaState | None = None, definition: str | None = None,
 def resume_saga(saga_id: str) -> SagaView:
     """Continue a NEEDS_ATTENTION (or stuck RUNNING/COMPENSATING) saga where it stopped:
     forward if it was running, compensating if it was compensating."""
-    return queries.to_view(lifecycle.resume(saga_id), with_timeline=True)
+    view = queries.to_view(lifecycle.resume(saga_id), with_timeline=True)
+    _audit("saga.resumed", view)
+    return view
 
 
 def retry_step(saga_id: str) -> SagaView:
     """Run the saga's current step again now (a fresh attempt budget)."""
-    return queries.to_view(lifecycle.retry_step(saga_id), with_timeline=True)
+    view = queries.to_view(lifecycle.retry_step(saga_id), with_timeline=True)
+    _audit("saga.step_retried", view)
+    return view
 
 
 def abort_saga(saga_id: str) -> SagaView:
     """Stop a saga that has not finished: compensate its completed steps."""
-    return queries.to_view(lifecycle.abort(saga_id), with_timeline=True)
+    view = queries.to_view(lifecycle.abort(saga_id), with_timeline=True)
+    _audit("saga.aborted", view)
+    return view
+
+
+def _audit(action: str, view: SagaView) -> None:
+    record_audit(action, object_type="saga", object_id=view.id,
+                 after={"state": view.state.value, "step": view.current_step},
+                 detail={"definition": view.definition, "state": view.state.value,
+                         "step": view.current_step})

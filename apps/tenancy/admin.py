@@ -4,7 +4,7 @@ from django.http import HttpRequest
 from django_tenants.admin import TenantAdminMixin
 
 from apps.tenancy.api_keys import revoke_api_key
-from apps.tenancy.models import ApiKey, Domain, Membership, Tenant
+from apps.tenancy.models import ApiKey, AuditEntry, Domain, Membership, Tenant
 from dictamesh.admin import TenantScopedAdmin
 
 # API keys are shown by prefix only: the secret is stored as a hash and cannot be shown.
@@ -92,4 +92,32 @@ class MembershipAdmin(TenantScopedAdmin):
         return queryset.filter(tenant__schema_name=schema)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(TenantScopedAdmin):
+    """The audit log, read-only (the database refuses changes anyway): every entry on the
+    public host, a tenant's own on its host."""
+
+    list_display = ("at", "tenant", "actor", "action", "object_type", "object_id", "origin",
+                    "trace_id")
+    list_filter = ("action", "tenant", "object_type", ("at", admin.DateFieldListFilter))
+    search_fields = ("actor", "object_id", "trace_id", "action")
+    date_hierarchy = "at"
+    readonly_fields = ("at", "tenant", "actor", "action", "object_type", "object_id",
+                       "origin", "before_digest", "after_digest", "detail", "trace_id")
+    fields = readonly_fields
+
+    def scope_to_tenant(self, queryset: QuerySet[AuditEntry],
+                        schema: str) -> QuerySet[AuditEntry]:
+        return queryset.filter(tenant=schema)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

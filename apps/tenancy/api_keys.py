@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.tenancy.audit import record_audit, set_request_actor
 from apps.tenancy.contracts import SCOPES, ApiKeyError, VerifiedKey
 from apps.tenancy.models import ApiKey, Tenant
 
@@ -110,6 +111,10 @@ def create_api_key(tenant_slug: str, name: str, scopes: Iterable[str],
     key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix,
                                 secret_hash=hash_secret(secret), scopes=sorted(granted),
                                 expires_at=expires_at)
+    after = {"name": name, "scopes": sorted(granted),
+             "expires_at": expires_at.isoformat() if expires_at else None}
+    record_audit("api_key.created", object_type="api_key", object_id=prefix,
+                 tenant=tenant_slug, after=after, detail=after)
     return key, f"{KEY_PREFIX}_{tenant_slug}_{prefix}_{secret}"
 
 
@@ -137,6 +142,7 @@ def verify_api_key(plaintext: str) -> VerifiedKey | None:
     if key.expires_at is not None and key.expires_at <= timezone.now():
         return None
     _touch(key)
+    set_request_actor(f"api-key:{key.prefix}")  # who, for audit entries this request records
     return VerifiedKey(key_id=key.pk, tenant=key.tenant.schema_name, name=key.name,
                        scopes=expand_scopes(key.scopes))
 
@@ -171,6 +177,9 @@ def revoke_api_key(tenant_slug: str, prefix: str) -> ApiKey:
         if key.revoked_at is None:
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
+            record_audit("api_key.revoked", object_type="api_key", object_id=prefix,
+                         tenant=tenant_slug, before={"revoked_at": None},
+                         after={"revoked_at": key.revoked_at}, detail={"name": key.name})
     return key
 
 

@@ -90,12 +90,18 @@ def set_tenant_graphql_limits(slug: str, changes: Mapping[str, Any],
     unknown = [key for key in unset if key not in LIMIT_SPECS]
     if unknown:
         validate_graphql_limits(dict.fromkeys(unknown, 0))  # raises with the known keys
-    limits = {} if clear else dict(tenant.graphql_limits or {})
+    from apps.tenancy.audit import record_audit  # audit imports the models, which import us
+
+    before = dict(tenant.graphql_limits or {})
+    limits = {} if clear else dict(before)
     for key in unset:
         limits.pop(key, None)
     limits.update(changes)
     tenant.graphql_limits = validate_graphql_limits(limits)
     tenant.save(update_fields=["graphql_limits"])
+    record_audit("config.changed", object_type="graphql_limits", object_id=slug, tenant=slug,
+                 before=before, after=tenant.graphql_limits,
+                 detail={"graphql_limits": tenant.graphql_limits})
     clear_cache()
     return tenant.graphql_limits
 

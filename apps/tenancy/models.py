@@ -6,6 +6,7 @@ from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
 from apps.tenancy.graphql_limits import validate_graphql_limits
+from apps.tenancy.retention import validate_retention
 
 
 class Tenant(TenantMixin):
@@ -17,6 +18,9 @@ class Tenant(TenantMixin):
     # accepted keys are apps.tenancy.graphql_limits.LIMIT_SPECS.
     graphql_limits = models.JSONField(default=dict, blank=True,
                                       validators=[validate_graphql_limits])
+    # Overrides of how long this tenant's housekeeping data is kept, e.g.
+    # {"event_log_days": 365}; the keys are apps.tenancy.retention.RETENTION_KEYS.
+    retention = models.JSONField(default=dict, blank=True, validators=[validate_retention])
 
     auto_create_schema = True
     auto_drop_schema = False  # dropping a schema is only ever done by offboard_tenant
@@ -97,3 +101,33 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant.schema_name} as {self.role}"
+
+
+class AuditEntry(models.Model):
+    """One audited change: who did what, when, from where, to which object (append-only:
+    the database refuses UPDATE and DELETE, see migration 0005 and apps/tenancy/audit.py).
+
+    Kept in the public schema with the tenant's slug (empty: the platform's own), so a
+    tenant's entries outlive its offboarding and platform admins see them all at once.
+    """
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    tenant = models.CharField(max_length=63, blank=True, default="", db_index=True)
+    actor = models.CharField(max_length=200)  # user name, "api-key:<prefix>" or "system"
+    action = models.CharField(max_length=64, db_index=True)  # e.g. "api_key.created"
+    object_type = models.CharField(max_length=100, blank=True, default="")
+    object_id = models.CharField(max_length=255, blank=True, default="")
+    origin = models.CharField(max_length=200, blank=True, default="")  # IP, "cli", "worker"
+    before_digest = models.CharField(max_length=64, blank=True, default="")
+    after_digest = models.CharField(max_length=64, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)  # a summary, never secrets
+    trace_id = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        indexes = [models.Index(fields=["tenant", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_id}"

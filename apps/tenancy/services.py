@@ -28,6 +28,14 @@ from apps.tenancy.api_keys import (
     tenant_has_keys,
     verify_api_key,
 )
+from apps.tenancy.audit import (
+    AuditFilter,
+    acting_as,
+    audit_entries,
+    export_jsonl,
+    purge_audit_log,
+    record_audit,
+)
 from apps.tenancy.contracts import NewMember
 from apps.tenancy.graphql_limits import (
     forget_tenant_graphql_limits,
@@ -36,6 +44,11 @@ from apps.tenancy.graphql_limits import (
 )
 from apps.tenancy.members import add_member, remove_member
 from apps.tenancy.models import Domain, Role, Tenant
+from apps.tenancy.retention import (
+    RetentionPolicy,
+    set_tenant_retention,
+    tenant_retention,
+)
 from apps.tenancy.roles import at_least, is_platform_admin, may_enter_admin, role_in, roles_of
 from apps.tenancy.throttling import (
     LOCKED_OUT_MESSAGE,
@@ -51,11 +64,18 @@ from dictamesh.redis_clients import new_redis_client
 from dictamesh.tenancy import current_schema
 
 __all__ = [
+    "AuditFilter",
     "LOCKED_OUT_MESSAGE",
     "NewMember",
     "OnboardingResult",
+    "RetentionPolicy",
     "Role",
+    "acting_as",
     "add_member",
+    "audit_entries",
+    "export_jsonl",
+    "purge_audit_log",
+    "record_audit",
     "at_least",
     "is_locked_out",
     "is_platform_admin",
@@ -72,8 +92,10 @@ __all__ = [
     "onboard_tenant",
     "revoke_api_key",
     "set_tenant_graphql_limits",
+    "set_tenant_retention",
     "tenant_exists",
     "tenant_graphql_limits",
+    "tenant_retention",
     "tenant_has_keys",
     "tenant_offboarded",
     "tenant_schemas",
@@ -209,6 +231,10 @@ def onboard_tenant(
     if admin_username:
         say(f"Making {admin_username!r} an admin of {slug!r}...")
         admin_user = add_member(slug, admin_username, Role.ADMIN)
+    if tenant_created or domain_created:
+        record_audit("tenant.onboarded", object_type="tenant", object_id=slug, tenant=slug,
+                     after={"name": name, "domain": domain},
+                     detail={"name": name, "domain": domain, "tenant_created": tenant_created})
     return OnboardingResult(tenant=tenant, tenant_created=tenant_created,
                             domain_created=domain_created, admin_key=admin_key,
                             admin_user=admin_user)
@@ -269,7 +295,10 @@ def offboard_tenant(slug: str, progress: Progress | None = None) -> None:
     if tenant is None:
         raise TenancyError(f"No tenant {slug!r}: `manage.py list_tenants` shows the tenants.")
     say(f"Dropping schema {slug!r} and everything in it...")
+    before = {"name": tenant.name, "domains": sorted(d.domain for d in tenant.domains.all())}
     tenant.delete(force_drop=True)
+    record_audit("tenant.offboarded", object_type="tenant", object_id=slug, tenant=slug,
+                 before=before, detail=before)
     say(f"Deleting the cached entries, breaker states and rate-limit counters of {slug!r}...")
     _purge_cache(slug)
     forget_tenant_graphql_limits(slug)  # this process's copy; others' expire in seconds

@@ -80,6 +80,15 @@ LAG = Gauge(
     "Messages not yet processed by the group: high watermark minus position.",
     ["group", "topic", "partition"],
 )
+# The specification's name: this member's partitions summed per topic; `sum by (topic,
+# consumer_group)` over the members is the group's lag. The high watermark is the one
+# the last fetch returned (Apache Kafka's log end offset; the development broker's is
+# the same figure but only moves when a fetch reaches the partition).
+TOPIC_LAG = Gauge(
+    "kafka_consumer_lag",
+    "Messages of the topic not yet processed by the group (this member's partitions).",
+    ["topic", "consumer_group"],
+)
 PROCESSED = Counter(
     "dictamesh_consumer_events_processed",
     "Events applied (handlers called, effects committed).",
@@ -689,9 +698,14 @@ class ConsumerRunner:
     def _apply_tenant(
         self, tenant: str, events: list[ConsumedEvent], giving_up: bool
     ) -> ApplyResult:
-        links = [trace.Link(context) for context in _trace_contexts(events)]
+        contexts, every_event = _trace_contexts(events)
+        links = [trace.Link(context) for context in contexts]
+        # Events of one trace (a poll's changes, a webhook's) continue it, so one trace id
+        # runs from the edge to the catalog write; a batch mixing traces links to each.
+        parent = (trace.set_span_in_context(trace.NonRecordingSpan(contexts[0]))
+                  if every_event and len(contexts) == 1 else None)
         with tracer.start_as_current_span(
-            f"{self.group} apply", kind=trace.SpanKind.CONSUMER, links=links,
+            f"{self.group} apply", context=parent, kind=trace.SpanKind.CONSUMER, links=links,
             attributes={"dictamesh.tenant": tenant, "messaging.batch.message_count": len(events)},
         ) as span:
             try:
@@ -752,6 +766,7 @@ class ConsumerRunner:
             return
         self._lag_refreshed_at = now
         total: int | None = None
+        by_topic: dict[str, int] = {}
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             done = self._committed.get(tp)
@@ -761,7 +776,23 @@ class ConsumerRunner:
                 lag = max(highwater - done, 0)
                 LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag)
                 total = (total or 0) + lag
+                by_topic[tp.topic] = by_topic.get(tp.topic, 0) + lag
         self.lag = total
+        _report_topic_lag(self.group, by_topic)
+
+
+_topics_reported: dict[str, set[str]] = defaultdict(set)
+
+
+def _report_topic_lag(group: str, by_topic: dict[str, int]) -> None:
+    """Set kafka_consumer_lag for this member's topics and drop topics it no longer owns
+    (their new owner reports them; a stale value would keep an alert firing)."""
+    for topic, lag in by_topic.items():
+        TOPIC_LAG.labels(topic, group).set(lag)
+    for topic in _topics_reported[group] - by_topic.keys():
+        with suppress(KeyError):
+            TOPIC_LAG.remove(topic, group)
+    _topics_reported[group] = set(by_topic)
 
 
 class _Poison(Exception):
@@ -831,20 +862,27 @@ class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
 _HEADERS = _HeaderGetter()
 
 
-def _trace_contexts(events: Sequence[ConsumedEvent]) -> list[trace.SpanContext]:
-    """The producers' span contexts carried in ``traceparent`` headers (up to the link
-    limit: extracting more would cost time for links the SDK drops)."""
-    contexts = []
+def _trace_contexts(events: Sequence[ConsumedEvent]) -> tuple[list[trace.SpanContext], bool]:
+    """The distinct producer span contexts carried in ``traceparent`` headers (up to the
+    link limit: extracting more would cost time for links the SDK drops), and whether
+    every event carried one of them."""
+    contexts: dict[bytes, trace.SpanContext | None] = {}
+    every_event = True
     for event in events:
-        if not any(name == "traceparent" for name, _ in event.headers):
+        value = next((value for name, value in event.headers if name == "traceparent"), None)
+        if value is None:
+            every_event = False
             continue
-        context = trace.get_current_span(propagate.extract(event.headers, getter=_HEADERS))
-        span_context = context.get_span_context()
-        if span_context.is_valid:
-            contexts.append(span_context)
-            if len(contexts) == _MAX_LINKS:
-                break
-    return contexts
+        if value in contexts:
+            continue
+        if len(contexts) == _MAX_LINKS:
+            every_event = False  # not looked at: cannot tell
+            break
+        span = trace.get_current_span(propagate.extract(event.headers, getter=_HEADERS))
+        context = span.get_span_context()
+        contexts[value] = context if context.is_valid else None
+        every_event = every_event and context.is_valid
+    return [context for context in contexts.values() if context is not None], every_event
 
 
 def _event_id(record: dict[str, Any], message: Any) -> uuid.UUID:

@@ -67,6 +67,13 @@ STATE = Gauge(
     "Circuit state as this process last saw it: 0 closed, 1 half-open, 2 open.",
     ["tenant", "connection"],
 )
+# The same state as an enum (one series per state, 1 for the current one), which needs no
+# legend to read; "mostrecent": under gunicorn, the state a worker saw last.
+STATE_ENUM = Gauge(
+    "dictamesh_circuit_breaker_status",
+    "1 for the circuit's current state (closed, half_open, open), 0 for the others.",
+    ["tenant", "connection", "state"], multiprocess_mode="mostrecent",
+)
 TRANSITIONS = Counter(
     "dictamesh_circuit_breaker_transitions",
     "State changes this process made (each change is counted by the process that made it).",
@@ -217,14 +224,21 @@ class _SharedRedisStorage(pybreaker.CircuitRedisStorage):
             log.warning("redis unavailable: opened_at not stored", exc_info=True)
 
 
+def _report_state(tenant: str, connection: str, state: str) -> None:
+    STATE.labels(tenant=tenant, connection=connection).set(_STATE_GAUGE_VALUES[state])
+    for name in _STATE_GAUGE_VALUES:
+        STATE_ENUM.labels(tenant=tenant, connection=connection, state=name).set(
+            1 if name == state else 0)
+
+
 class _MetricsListener(pybreaker.CircuitBreakerListener):
     def __init__(self, tenant: str, connection: str) -> None:
-        self._gauge = STATE.labels(tenant=tenant, connection=connection)
+        self._tenant, self._connection = tenant, connection
 
     def state_change(self, cb: pybreaker.CircuitBreaker,
                      old_state: pybreaker.CircuitBreakerState | None,
                      new_state: pybreaker.CircuitBreakerState) -> None:
-        self._gauge.set(_STATE_GAUGE_VALUES[_STATE_NAMES[new_state.name]])
+        _report_state(self._tenant, self._connection, _STATE_NAMES[new_state.name])
 
 
 class SourceBreaker(pybreaker.CircuitBreaker):
@@ -253,8 +267,7 @@ class SourceBreaker(pybreaker.CircuitBreaker):
             # refused without reaching the source raise CircuitOpenError.
             throw_new_error_on_trip=False,
         )
-        STATE.labels(tenant=tenant, connection=connection).set(
-            _STATE_GAUGE_VALUES[_STATE_NAMES[self._state.name]])
+        _report_state(tenant, connection, _STATE_NAMES[self._state.name])
 
     # -- calling ---------------------------------------------------------------------------
 

@@ -49,6 +49,10 @@ def test_readyz_names_kafka_when_no_broker_answers(client, settings):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["failed"] == ["kafka"]
+    from prometheus_client import REGISTRY  # what the ReadinessFailing alert reads
+
+    assert REGISTRY.get_sample_value("dictamesh_readiness_check_up", {"check": "kafka"}) == 0
+    assert REGISTRY.get_sample_value("dictamesh_readiness_check_up", {"check": "postgres"}) == 1
 
 
 @pytest.mark.django_db

@@ -5,34 +5,36 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import structlog
 from django_tenants.utils import schema_context
 from opentelemetry import trace
 
-from dictamesh.observability.logging import build_logging_config
+from dictamesh.observability.logging import structured_handler
 
 
-def _json_handler(stream: io.StringIO) -> logging.Handler:
-    config = build_logging_config(level="INFO", fmt="json")
-    formatter_config = dict(config["formatters"]["structured"])
-    factory = formatter_config.pop("()")
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(factory(**formatter_config))
-    return handler
+@contextmanager
+def _captured(name: str) -> Iterator[io.StringIO]:
+    """What the logger ``name`` writes, as the platform's JSON lines."""
+    stream = io.StringIO()
+    logger = logging.getLogger(name)
+    handler = structured_handler(stream)
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
 
 
 def test_a_log_line_is_json_with_tenant_and_trace_id(tenant_a):
-    stream = io.StringIO()
     logger = logging.getLogger("dictamesh.test")
-    handler = _json_handler(stream)
-    logger.addHandler(handler)
-    try:
+    with _captured("dictamesh.test") as stream:
         tracer = trace.get_tracer("test")
         with schema_context(tenant_a.schema_name), tracer.start_as_current_span("work") as span:
             logger.warning("customer %s fetched", "cust-1")
             trace_id = format(span.get_span_context().trace_id, "032x")
-    finally:
-        logger.removeHandler(handler)
 
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
@@ -45,13 +47,27 @@ def test_a_log_line_is_json_with_tenant_and_trace_id(tenant_a):
 
 
 def test_public_schema_logs_carry_no_tenant(db):
-    stream = io.StringIO()
-    logger = logging.getLogger("dictamesh.test.public")
-    handler = _json_handler(stream)
-    logger.addHandler(handler)
-    try:
-        logger.info("started")
-    finally:
-        logger.removeHandler(handler)
+    with _captured("dictamesh.test.public") as stream:
+        logging.getLogger("dictamesh.test.public").info("started")
     record = json.loads(stream.getvalue())
     assert "tenant" not in record
+
+
+def test_credentials_never_reach_a_log_line(db):
+    logger = logging.getLogger("dictamesh.test.secrets")
+    with _captured("dictamesh.test.secrets") as stream:
+        logger.error("cannot connect to %s", "postgres://dictamesh:s3cret-pw@db:5432/dm")
+        logger.warning("kafka config: sasl_plain_password='s3cret-pw' security_protocol=SASL")
+        try:
+            raise ConnectionError("redis://:s3cret-pw@cache:6379/0 refused")
+        except ConnectionError:
+            logger.exception("cache down")
+        structlog.get_logger("dictamesh.test.secrets").info(
+            "source connected", credentials={"token": "s3cret-pw"}, api_key="s3cret-pw",
+            api_key_prefix="dm_ab12")
+    text = stream.getvalue()
+    assert "s3cret-pw" not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert lines[0]["event"] == "cannot connect to postgres://***@db:5432/dm"
+    assert lines[-1]["api_key_prefix"] == "dm_ab12"  # a prefix names no secret
+    assert lines[-1]["credentials"] == "***"

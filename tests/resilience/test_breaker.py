@@ -333,6 +333,8 @@ def test_state_gauge_and_transition_counter(server, session, connection_name):
     _trip(breaker, session, server.url)
     assert transitions("closed", "open") == 1
     assert REGISTRY.get_sample_value("dictamesh_circuit_breaker_state", labels) == 2
+    assert [REGISTRY.get_sample_value("dictamesh_circuit_breaker_status", {
+        **labels, "state": state}) for state in ("closed", "half_open", "open")] == [0, 0, 1]
     time.sleep(COOL_DOWN + 0.05)
     server.answer(Reply())
     breaker.call(fetch, session, server.url)

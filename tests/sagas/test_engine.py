@@ -202,6 +202,13 @@ def test_each_step_is_a_span_under_the_trace_that_started_the_saga(saga_tenant, 
         "saga create_invoice.reserve_stock action", "saga create_invoice.create_invoice action",
         "saga create_invoice.charge_invoice action"]
     assert {format(s.context.trace_id, "032x") for s in steps} == {trace_id}
+    finished = spans.get_finished_spans()
+    for step in steps:  # each step's call to its source is a child span, then its HTTP
+        calls = [s for s in finished if s.name.startswith("source ")
+                 and s.parent is not None and s.parent.span_id == step.context.span_id]
+        assert len(calls) == 1, (step.name, [s.name for s in finished])
+        assert any(s.parent is not None and s.parent.span_id == calls[0].context.span_id
+                   and "http.url" in s.attributes for s in finished), calls[0].name
 
 
 def test_abort_compensates_the_steps_that_completed(saga_tenant, sources):
@@ -209,6 +216,9 @@ def test_abort_compensates_the_steps_that_completed(saga_tenant, sources):
     assert engine.run_step(saga.id) == 0.0  # reserve_stock, run here instead of a worker
     aborted = services.abort_saga(saga.id)
     assert aborted.state is SagaState.COMPENSATING
+    from apps.tenancy.services import AuditFilter, audit_entries  # the operator's act
+
+    assert audit_entries(AuditFilter(action="saga.aborted"))[0].object_id == saga.id
     assert aborted.current_step == "reserve_stock"
     assert aborted.error == "aborted by an operator"
     assert engine.run_step(saga.id) is None  # the release: nothing left to do

@@ -51,6 +51,7 @@ from apps.catalog.schema_registry.models import (
     Subject,
     SubjectVersion,
 )
+from apps.tenancy.services import record_audit
 from dictamesh.events import compatibility
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,26 @@ def register(subject: str, schema_str: str, schema_type: str = "AVRO") -> int:
         if row.deleted:
             row.deleted = False
             row.save(update_fields=["deleted"])
+        record_audit("registry.schema_registered", object_type="subject", object_id=subject,
+                     after=candidate.fingerprint,
+                     detail={"version": latest + 1, "schema_id": schema.id})
     return schema.id
+
+
+def _audited(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Record a registry write once it succeeded, with its subject and arguments."""
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            result = func(*args, **kwargs)
+            subject, *rest = [*args, *kwargs.values()] or [None]
+            record_audit(action, object_type="subject", object_id=subject or "(global)",
+                         after=result, detail={"arguments": [str(a) for a in rest],
+                                               "result": str(result)})
+            return result
+        return wrapper
+    return decorate
 
 
 @_in_public_schema
@@ -308,6 +328,7 @@ def list_versions(subject: str, include_deleted: bool = False) -> list[int]:
 # --- Deleting -------------------------------------------------------------------------------
 
 
+@_audited("registry.version_deleted")
 @_in_public_schema
 def delete_version(subject: str, version: Version, permanent: bool = False) -> int:
     """Soft-delete a version, or permanently delete one that was soft-deleted first."""
@@ -335,6 +356,7 @@ def delete_version(subject: str, version: Version, permanent: bool = False) -> i
     return found.version
 
 
+@_audited("registry.subject_deleted")
 @_in_public_schema
 def delete_subject(subject: str, permanent: bool = False) -> list[int]:
     """Soft-delete every live version; or, once soft-deleted, remove the subject entirely.
@@ -395,6 +417,7 @@ def get_compatibility(subject: str | None = None, default_to_global: bool = Fals
     raise SubjectCompatibilityNotConfigured(subject)
 
 
+@_audited("registry.compatibility_set")
 @_in_public_schema
 def set_compatibility(subject: str | None, level: str) -> str:
     """Set the global level (``subject=None``) or a subject's level; returns the level set."""
@@ -407,6 +430,7 @@ def set_compatibility(subject: str | None, level: str) -> str:
     return name
 
 
+@_audited("registry.compatibility_deleted")
 @_in_public_schema
 def delete_compatibility(subject: str) -> str:
     """Remove a subject's own level (the global one applies again); returns the old level."""

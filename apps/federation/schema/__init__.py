@@ -14,6 +14,7 @@ import graphene
 from graphene_federation import FederationVersion, build_schema, shareable
 
 from apps.adapters import services as adapter_services
+from apps.federation.schema.audit import LIVE_TYPES as AUDIT_TYPES
 from apps.federation.schema.common import Money
 from apps.federation.schema.declared import declared_graph
 from apps.federation.schema.edge import guard_arguments, guard_entities
@@ -36,7 +37,7 @@ ENTITY_OF_TYPE = {"Customer": "customer", "Product": "product", "Invoice": "invo
                   "InvoiceItem": "invoice", "InvoicePage": "invoice"}
 
 #: GraphQL types that change with no event the response cache hears: never cached
-UNCACHED_TYPES = LIVE_TYPES
+UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES
 
 #: The subgraphs' `@link` federation version: the highest that both Apollo's
 #: @apollo/composition and The Guild's @theguild/federation-composition accept (the Guild's

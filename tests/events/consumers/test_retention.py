@@ -9,8 +9,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.events.models import ProcessedEvent
-from apps.events.tasks import purge_processed_events, purge_sent_outbox
-from config.celery import app
+from apps.events.tasks import purge_processed_events
 
 
 def test_old_dedupe_records_are_purged_recent_ones_kept(tenants_committed, settings):
@@ -26,10 +25,3 @@ def test_old_dedupe_records_are_purged_recent_ones_kept(tenants_committed, setti
     assert purge_processed_events()[tenant] == 1
     with schema_context(tenant):
         assert list(ProcessedEvent.objects.values_list("pk", flat=True)) == [recent.pk]
-
-
-def test_beat_schedules_both_purges_under_names_the_worker_registers():
-    app.loader.import_default_modules()
-    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert {purge_sent_outbox.name, purge_processed_events.name} <= scheduled
-    assert scheduled <= set(app.tasks), "the schedule names a task no worker has"

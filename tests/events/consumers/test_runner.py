@@ -10,6 +10,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
 
 from dictamesh.events.consumer import ConsumerRunner
 from dictamesh.events.dlq import OFFSET_HEADER, REASON_HEADER
@@ -72,6 +73,8 @@ def test_events_are_applied_once_each_in_the_schema_of_their_topics_tenant(
     assert processed_count(beta, group) == 25
     wait_for(lambda: committed_lag(kafka_bootstrap, group, topic_a) == 0, what="commit")
     wait_for(lambda: lag_gauge(group, topic_b, 3) == 0, what="lag gauge at 0")
+    assert REGISTRY.get_sample_value("kafka_consumer_lag", {
+        "topic": topic_b, "consumer_group": group}) == 0  # the specification's name
     linked = {link.context.trace_id for span in spans.get_finished_spans()
               if span.name == f"{group} apply" for link in span.links}
     assert int(TRACEPARENT.split("-")[1], 16) in linked

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import graphene
 
+from apps.federation.schema.audit import AuditQueries
 from apps.federation.schema.catalog import CatalogEntityFields, CatalogQueries
 from apps.federation.schema.common import EntityBase, PageInfoFields
 from apps.federation.schema.customers import CustomerFields, CustomerQueries
@@ -53,7 +54,7 @@ class Saga(SagaFields, graphene.ObjectType):
 
 
 class Query(CustomerQueries, ProductQueries, InvoiceQueries, CatalogQueries, SagaQueries,
-            graphene.ObjectType):
+            AuditQueries, graphene.ObjectType):
     pass
 
 

@@ -1,0 +1,76 @@
+"""What the relay tells operators about a batch: a publish span per trace, batch sizes.
+
+A row carries the ``traceparent`` of the work that wrote it (a poll, a webhook, a saga
+step). The relay continues that trace with a PRODUCER span and sends the span's own
+context in the Kafka headers, so the consumer's spans hang under the publish, which hangs
+under the write: one trace id from the edge to the catalog. Rows of one trace share one
+span (a poll writes hundreds of rows in one trace: one span, not hundreds).
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from opentelemetry import propagate, trace
+from prometheus_client import Histogram
+
+from dictamesh.events.producer import Delivery, OutgoingRecord
+
+tracer = trace.get_tracer(__name__)
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})  # W3C trace context
+
+# The specification's name; per physical topic, i.e. per tenant and event type.
+BATCH_SIZE = Histogram(
+    "kafka_producer_batch_size", "Records the outbox relay sent to a topic in one batch.",
+    ["topic"], buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000))
+
+
+@dataclass
+class PublishTrace:
+    """The batch's records with their headers pointing at the publish spans."""
+
+    records: list[OutgoingRecord]
+    _spans: list[trace.Span] = field(default_factory=list)
+    _span_of: list[int | None] = field(default_factory=list)  # per record
+
+    def settle(self, delivery: Delivery) -> None:
+        """Mark spans whose records failed, end them all, and count the batch."""
+        failed = {self._span_of[i] for i in delivery.failed if i < len(self._span_of)}
+        for index, span in enumerate(self._spans):
+            if index in failed:
+                span.set_status(trace.StatusCode.ERROR, delivery.error or "not acknowledged")
+            span.end()
+        for topic, count in Tally(record.topic for record in self.records).items():
+            BATCH_SIZE.labels(topic).observe(count)
+
+
+def trace_publish(records: Sequence[OutgoingRecord]) -> PublishTrace:
+    """Start the publish spans of ``records`` (end them with ``settle``)."""
+    result = PublishTrace([])
+    by_parent: dict[tuple[str, str], tuple[int, list[tuple[str, str]]]] = {}
+    for record in records:
+        carried = {name: value for name, value in record.headers if name in TRACE_HEADERS}
+        if "traceparent" not in carried:
+            result.records.append(record)
+            result._span_of.append(None)
+            continue
+        parent = (carried["traceparent"], carried.get("tracestate", ""))
+        if parent not in by_parent:
+            span = tracer.start_span(
+                "outbox publish", context=propagate.extract(carried),
+                kind=trace.SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.operation.type": "send"})
+            own: dict[str, str] = {}
+            propagate.inject(own, context=trace.set_span_in_context(span))
+            by_parent[parent] = (len(result._spans), list(own.items()))
+            result._spans.append(span)
+        index, own_headers = by_parent[parent]
+        headers = [(n, v) for n, v in record.headers if n not in TRACE_HEADERS] + own_headers
+        result.records.append(replace(record, headers=headers))
+        result._span_of.append(index)
+    counts = Tally(i for i in result._span_of if i is not None)
+    for index, span in enumerate(result._spans):
+        span.set_attribute("messaging.batch.message_count", counts[index])
+    return result
