@@ -71,32 +71,39 @@ def can_read(reader: AvroSchema, writer: AvroSchema) -> list[str]:
     return list(dict.fromkeys(reasons))  # a type used in several places fails once
 
 
-def check(new: AvroSchema, existing: Sequence[AvroSchema], level: str) -> list[str]:
+def check(
+    new: AvroSchema,
+    existing: Sequence[AvroSchema],
+    level: str,
+    versions: Sequence[int] | None = None,
+) -> list[str]:
     """Why ``new`` may not follow ``existing`` (oldest first) under ``level``; [] if it may.
 
     BACKWARD: the new schema reads data written with the latest; FORWARD: the latest reads
     data written with the new one; FULL: both. The _TRANSITIVE levels apply the same test
     to every existing schema instead of the latest only. NONE accepts anything.
+    ``versions``, if given, are the existing schemas' version numbers, named in the reasons
+    (a registry's versions need not be 1..n: some may have been deleted).
     """
     if level not in COMPATIBILITY_LEVELS:
         raise ValueError(f"Unknown compatibility level {level!r}; one of {COMPATIBILITY_LEVELS}.")
     if level == "NONE" or not existing:
         return []
     total = len(existing)
-    numbered = list(enumerate(existing, start=1))
-    against = numbered if level.endswith("_TRANSITIVE") else numbered[-1:]
+    labels = ([f"version {number}" for number in versions] if versions is not None
+              else [f"existing schema {number} of {total}" for number in range(1, total + 1)])
+    labelled = list(zip(labels, existing, strict=True))
+    against = labelled if level.endswith("_TRANSITIVE") else labelled[-1:]
     reasons = []
-    for number, old in against:
+    for label, old in against:
         if level.startswith(("BACKWARD", "FULL")):
             reasons += [
-                f"the new schema cannot read data written with existing schema {number} "
-                f"of {total}: {reason}"
+                f"the new schema cannot read data written with {label}: {reason}"
                 for reason in can_read(new, old)
             ]
         if level.startswith(("FORWARD", "FULL")):
             reasons += [
-                f"existing schema {number} of {total} cannot read data written with the "
-                f"new schema: {reason}"
+                f"{label} cannot read data written with the new schema: {reason}"
                 for reason in can_read(old, new)
             ]
     return reasons

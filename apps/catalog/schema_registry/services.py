@@ -216,7 +216,8 @@ def register(subject: str, schema_str: str, schema_type: str = "AVRO") -> int:
                 return version.schema.id
         level = _effective_level(row)
         reasons = compatibility.check(
-            candidate.parsed, [_parsed(version.schema) for version in live], level
+            candidate.parsed, [_parsed(version.schema) for version in live], level,
+            versions=[version.version for version in live],
         )
         if reasons:
             raise IncompatibleSchema(level, reasons)
@@ -420,31 +421,47 @@ def delete_compatibility(subject: str) -> str:
     return previous
 
 
+def _transitive_note(level: str, numbers: list[int]) -> str:
+    listed = ", ".join(str(number) for number in numbers)
+    return (f"{level} is transitive: the schema was checked against every live version "
+            f"({listed}), not only the latest")
+
+
 @_in_public_schema
 def test_compatibility(
     subject: str,
-    version: Version,
+    version: Version | None,
     schema_str: str,
     schema_type: str = "AVRO",  # noqa: PT028 - named by the registry API; not a pytest test
 ) -> tuple[bool, list[str]]:
-    """Would ``schema_str`` be compatible with that version, under the subject's level?
+    """Would ``schema_str`` be compatible with ``subject``, under the subject's level?
 
-    Against "latest" of a subject with no live versions, anything is compatible.
+    ``version`` None: against the versions the level names (the latest, or every live
+    version for a _TRANSITIVE level), as Confluent's ``POST .../versions``. "latest" means
+    the same here (Confluent checks the latest only, even at a transitive level, and so
+    answers "compatible" for a schema it will then refuse to register). A version number:
+    against that version alone. A subject without live versions accepts anything. The
+    messages name the versions that fail, and, at a transitive level, say that every
+    version was checked.
     """
     candidate = _prepare(schema_str, schema_type)
-    if version == LATEST:
-        row = Subject.objects.filter(name=subject).first()
-        existing = None if row is None else (
-            _live(row.versions.all()).select_related("schema").order_by("-version").first()
-        )
-        if existing is None:
+    row = Subject.objects.filter(name=subject).first()
+    if version is None or version == LATEST:
+        live = [] if row is None else list(
+            _live(row.versions.all()).select_related("schema").order_by("version"))
+        if not live:
             return True, []
+        level = _effective_level(row)
+        targets = live if level.endswith("_TRANSITIVE") else live[-1:]
+        notes = [_transitive_note(level, [v.version for v in live])] if len(targets) > 1 else []
     else:
         row = _get_subject(subject)
         existing = _live(row.versions.all()).select_related("schema").filter(
             version=version).first()
         if existing is None:
             raise VersionNotFound(version)
-    reasons = compatibility.check(candidate.parsed, [_parsed(existing.schema)],
-                                  _effective_level(row))
-    return not reasons, reasons
+        # One named version: the level's direction applies to that pair only.
+        level, targets, notes = _effective_level(row).removesuffix("_TRANSITIVE"), [existing], []
+    reasons = compatibility.check(candidate.parsed, [_parsed(v.schema) for v in targets], level,
+                                  versions=[v.version for v in targets])
+    return not reasons, notes + reasons

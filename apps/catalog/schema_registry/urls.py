@@ -21,6 +21,8 @@ urlpatterns = [
     path("schemas/ids/<str:schema_id>", views.SchemaByIdView.as_view(), name="schema"),
     path("schemas/ids/<str:schema_id>/versions", views.SchemaVersionsByIdView.as_view(),
          name="schema-versions"),
+    path("compatibility/subjects/<str:subject>/versions", views.CompatibilityView.as_view(),
+         name="compatibility-all"),
     path("compatibility/subjects/<str:subject>/versions/<str:version>",
          views.CompatibilityView.as_view(), name="compatibility"),
     path("config", views.GlobalConfigView.as_view(), name="config"),

@@ -242,10 +242,13 @@ class SchemaTypesView(RegistryView):
 
 
 class CompatibilityView(RegistryView):
-    def post(self, request: HttpRequest, subject: str, version: str) -> HttpResponse:
+    """``.../versions/{version}``, or ``.../versions``: the versions the level names."""
+
+    def post(self, request: HttpRequest, subject: str, version: str | None = None) -> HttpResponse:
         schema, schema_type = _schema_request(request)
         compatible, messages = services.test_compatibility(
-            subject, services.parse_version(version), schema, schema_type
+            subject, None if version is None else services.parse_version(version),
+            schema, schema_type,
         )
         body: dict[str, Any] = {"is_compatible": compatible}
         if _flag(request, "verbose"):  # Confluent sends the reasons only when asked
