@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import models
 
 DEFAULT_COMPATIBILITY = "BACKWARD"
+DEFAULT_MODE = "READWRITE"
 
 
 class Subject(models.Model):
@@ -17,6 +18,8 @@ class Subject(models.Model):
     # None: the global level applies. Levels are validated by services, not by choices,
     # so that the list lives in one place (dictamesh.events.compatibility).
     compatibility = models.CharField(max_length=32, null=True, blank=True)
+    # None: the global mode applies (READWRITE, READONLY or IMPORT; services.MODES).
+    mode = models.CharField(max_length=16, null=True, blank=True)
     # True once the subject has versions and all of them are soft-deleted.
     deleted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -78,6 +81,7 @@ class RegistryConfig(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     compatibility = models.CharField(max_length=32, default=DEFAULT_COMPATIBILITY)
+    mode = models.CharField(max_length=16, default=DEFAULT_MODE)
 
     class Meta:
         constraints = [
@@ -85,4 +89,4 @@ class RegistryConfig(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"global compatibility {self.compatibility}"
+        return f"global compatibility {self.compatibility}, mode {self.mode}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, QuerySet
 from django_tenants.utils import get_public_schema_name, schema_context
 
@@ -29,14 +29,18 @@ from apps.catalog.schema_registry.contracts import (
     Version,
 )
 from apps.catalog.schema_registry.errors import (
+    IdDoesNotMatch,
     IncompatibleSchema,
     InvalidCompatibilityLevel,
+    InvalidMode,
     InvalidSchema,
     InvalidSubject,
     InvalidVersion,
+    OperationNotPermitted,
     SchemaNotFound,
     StoreError,
     SubjectCompatibilityNotConfigured,
+    SubjectModeNotConfigured,
     SubjectNotFound,
     SubjectNotSoftDeleted,
     SubjectSoftDeleted,
@@ -46,6 +50,7 @@ from apps.catalog.schema_registry.errors import (
 )
 from apps.catalog.schema_registry.models import (
     DEFAULT_COMPATIBILITY,
+    DEFAULT_MODE,
     RegistryConfig,
     Schema,
     Subject,
@@ -56,6 +61,11 @@ from dictamesh.events import compatibility
 logger = logging.getLogger(__name__)
 
 SCHEMA_TYPES = ("AVRO",)
+# READWRITE: the default. READONLY: no registrations or deletions. IMPORT: registrations
+# keep the ids (and versions) another registry gave them, with no compatibility check.
+MODES = ("READWRITE", "READONLY", "IMPORT")
+# The one context this registry has (Confluent's default context).
+CONTEXTS = (".",)
 MAX_VERSION = 2**31 - 1  # Confluent's bound: versions are Java ints
 MAX_SUBJECT_LENGTH = 255
 
@@ -133,6 +143,13 @@ def _normalise_level(level: object) -> str:
     return name
 
 
+def _normalise_mode(mode: object) -> str:
+    name = mode.strip().upper() if isinstance(mode, str) else ""
+    if name not in MODES:
+        raise InvalidMode(MODES)
+    return name
+
+
 def _check_subject_name(name: str) -> None:
     if not name or len(name) > MAX_SUBJECT_LENGTH or any(ord(c) < 32 or c == "\x7f" for c in name):
         raise InvalidSubject(name)
@@ -176,6 +193,28 @@ def _effective_level(subject: Subject | None) -> str:
     return _global_level()
 
 
+def _global_mode() -> str:
+    mode = RegistryConfig.objects.filter(pk=1).values_list("mode", flat=True).first()
+    return mode or DEFAULT_MODE
+
+
+def _effective_mode(subject: Subject | None) -> str:
+    if subject is not None and subject.mode:
+        return subject.mode
+    return _global_mode()
+
+
+def _require_writable(subject: Subject) -> str:
+    """The subject's mode, unless it is READONLY (then ``OperationNotPermitted``)."""
+    mode = _effective_mode(subject)
+    if mode == "READONLY":
+        raise OperationNotPermitted(
+            f"Subject '{subject.name}' is in read-only mode: set its mode (PUT "
+            f"/mode/{subject.name}) or the global one to READWRITE to change it"
+        )
+    return mode
+
+
 def _sync_deleted_flag(subject: Subject) -> None:
     versions = subject.versions.all()
     deleted = versions.exists() and not _live(versions).exists()
@@ -198,11 +237,20 @@ def _subject_schema(version: SubjectVersion, subject: str) -> SubjectSchema:
 
 
 @_in_public_schema
-def register(subject: str, schema_str: str, schema_type: str = "AVRO") -> int:
+def register(
+    subject: str,
+    schema_str: str,
+    schema_type: str = "AVRO",
+    *,
+    schema_id: int | None = None,
+    version: int | None = None,
+) -> int:
     """Register ``schema_str`` under ``subject`` and return its global id.
 
     Idempotent: a schema already live in the subject returns its id and adds no version.
-    A new version must satisfy the subject's compatibility level against its live versions.
+    A new version must satisfy the subject's compatibility level against its live versions,
+    unless the subject is in IMPORT mode: then ``schema_id`` and ``version`` (optional)
+    keep the numbers another registry gave them, and no compatibility is checked.
     """
     _check_subject_name(subject)
     candidate = _prepare(schema_str, schema_type)
@@ -210,28 +258,71 @@ def register(subject: str, schema_str: str, schema_type: str = "AVRO") -> int:
         # Locked (or created, hence ours) until commit: registrations to one subject queue
         # here, so two writers can never number the same version.
         row, _ = Subject.objects.select_for_update().get_or_create(name=subject)
+        importing = _require_writable(row) == "IMPORT"
+        if not importing and (schema_id is not None or version is not None):
+            raise OperationNotPermitted(
+                f"Subject '{subject}' is not in IMPORT mode: an id or version may be given "
+                f"only when importing (PUT /mode/{subject} with mode IMPORT first)"
+            )
         live = list(_live(row.versions.all()).select_related("schema").order_by("version"))
-        for version in live:
-            if version.schema.fingerprint == candidate.fingerprint:
-                return version.schema.id
-        level = _effective_level(row)
-        reasons = compatibility.check(
-            candidate.parsed, [_parsed(version.schema) for version in live], level,
-            versions=[version.version for version in live],
-        )
-        if reasons:
-            raise IncompatibleSchema(level, reasons)
-        schema, _ = Schema.objects.get_or_create(
-            fingerprint=candidate.fingerprint,
-            defaults={"schema": candidate.text, "canonical": candidate.canonical,
-                      "schema_type": candidate.schema_type},
-        )
-        latest = row.versions.aggregate(latest=Max("version"))["latest"] or 0
-        SubjectVersion.objects.create(subject=row, version=latest + 1, schema=schema)
+        for existing in live:
+            if existing.schema.fingerprint == candidate.fingerprint:
+                if schema_id is not None and schema_id != existing.schema.id:
+                    raise IdDoesNotMatch(schema_id, existing.schema.id)
+                return existing.schema.id
+        if not importing:
+            level = _effective_level(row)
+            reasons = compatibility.check(
+                candidate.parsed, [_parsed(existing.schema) for existing in live], level,
+                versions=[existing.version for existing in live],
+            )
+            if reasons:
+                raise IncompatibleSchema(level, reasons)
+        if version is None:
+            version = (row.versions.aggregate(latest=Max("version"))["latest"] or 0) + 1
+        elif row.versions.filter(version=version).exists():
+            raise OperationNotPermitted(
+                f"Version {version} of subject '{subject}' already exists: import this "
+                "schema as another version, or delete that one permanently first"
+            )
+        schema = _schema_row(candidate, schema_id)
+        SubjectVersion.objects.create(subject=row, version=version, schema=schema)
         if row.deleted:
             row.deleted = False
             row.save(update_fields=["deleted"])
     return schema.id
+
+
+def _schema_row(candidate: _Candidate, schema_id: int | None) -> Schema:
+    """The stored schema for ``candidate``, created if new: with the next id, or with
+    ``schema_id`` (an import), which must not be another schema's."""
+    fields = {"schema": candidate.text, "canonical": candidate.canonical,
+              "schema_type": candidate.schema_type}
+    if schema_id is None:
+        schema, _ = Schema.objects.get_or_create(fingerprint=candidate.fingerprint,
+                                                 defaults=fields)
+        return schema
+    with connection.cursor() as cursor:  # imports queue: two may race for one free id
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('schema_registry_import'))")
+    existing = Schema.objects.filter(fingerprint=candidate.fingerprint).first()
+    if existing is not None:
+        if existing.id != schema_id:
+            raise IdDoesNotMatch(schema_id, existing.id)
+        return existing
+    if Schema.objects.filter(pk=schema_id).exists():
+        raise OperationNotPermitted(
+            f"Overwrite new schema with id {schema_id} is not permitted: that id holds "
+            "another schema. Import this one with a free id, or without an id"
+        )
+    schema = Schema.objects.create(id=schema_id, fingerprint=candidate.fingerprint, **fields)
+    # New ids continue after the highest imported one, never reusing it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT setval(seq, GREATEST(%s, COALESCE(pg_sequence_last_value(seq), 0))) "
+            "FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) AS s",
+            [schema_id, Schema._meta.db_table],
+        )
+    return schema
 
 
 @_in_public_schema
@@ -316,6 +407,7 @@ def delete_version(subject: str, version: Version, permanent: bool = False) -> i
         row = _lock_subject(subject)
         if row is None or not row.versions.exists():
             raise SubjectNotFound(subject)
+        _require_writable(row)
         versions = row.versions.all()
         if version == LATEST:
             found = (versions if permanent else _live(versions)).order_by("-version").first()
@@ -349,6 +441,7 @@ def delete_subject(subject: str, permanent: bool = False) -> list[int]:
                         if row is not None else [])
         if row is None or not versions:
             raise SubjectNotFound(subject)
+        _require_writable(row)
         live = [number for number, deleted in versions if not deleted]
         if permanent:
             if live:
@@ -374,6 +467,66 @@ def delete_tenant_subjects(slug: str) -> list[str]:
     if names:
         logger.info("deleted %d subjects of offboarded tenant %s", len(names), slug)
     return names
+
+
+# --- Modes ---------------------------------------------------------------------------------
+
+
+@_in_public_schema
+def get_mode(subject: str | None = None, default_to_global: bool = False) -> str:
+    """The global mode (``subject=None``), or the subject's own mode.
+
+    A subject without its own mode raises ``SubjectModeNotConfigured`` unless
+    ``default_to_global``, as Confluent's ``GET /mode/{subject}`` does.
+    """
+    if subject is None:
+        return _global_mode()
+    own = Subject.objects.filter(name=subject).values_list("mode", flat=True).first()
+    if own:
+        return own
+    if default_to_global:
+        return _global_mode()
+    raise SubjectModeNotConfigured(subject)
+
+
+@_in_public_schema
+def set_mode(subject: str | None, mode: str, force: bool = False) -> str:
+    """Set the global mode (``subject=None``) or a subject's; returns the mode set.
+
+    IMPORT is for filling an empty registry (or subject) from another: refused where
+    versions exist, unless ``force``.
+    """
+    name = _normalise_mode(mode)
+    if subject is not None:
+        _check_subject_name(subject)
+    with transaction.atomic():
+        if name == "IMPORT" and not force:
+            versions = SubjectVersion.objects.all()
+            if subject is not None:
+                versions = versions.filter(subject__name=subject)
+            if versions.exists():
+                raise OperationNotPermitted(
+                    "Cannot import since found existing subjects: import into an empty "
+                    "registry or subject, or add ?force=true to import beside them"
+                )
+        if subject is None:
+            RegistryConfig.objects.update_or_create(pk=1, defaults={"mode": name})
+        else:
+            Subject.objects.update_or_create(name=subject, defaults={"mode": name})
+    return name
+
+
+@_in_public_schema
+def delete_mode(subject: str) -> str:
+    """Remove a subject's own mode (the global one applies again); returns the old mode."""
+    with transaction.atomic():
+        row = _lock_subject(subject)
+        if row is None or not row.mode:
+            raise SubjectNotFound(subject)
+        previous = row.mode
+        row.mode = None
+        row.save(update_fields=["mode"])
+    return previous
 
 
 # --- Compatibility --------------------------------------------------------------------------

@@ -19,6 +19,10 @@ urlpatterns = [
     path("schemas/types", views.SchemaTypesView.as_view(), name="schema-types"),
     # <str:>: a non-integer id is the registry's JSON 404, not the site's HTML one.
     path("schemas/ids/<str:schema_id>", views.SchemaByIdView.as_view(), name="schema"),
+    path("schemas/ids/<str:schema_id>/schema", views.SchemaTextByIdView.as_view(),
+         name="schema-text"),
+    path("schemas/ids/<str:schema_id>/subjects", views.SchemaSubjectsByIdView.as_view(),
+         name="schema-subjects"),
     path("schemas/ids/<str:schema_id>/versions", views.SchemaVersionsByIdView.as_view(),
          name="schema-versions"),
     path("compatibility/subjects/<str:subject>/versions", views.CompatibilityView.as_view(),
@@ -27,6 +31,9 @@ urlpatterns = [
          views.CompatibilityView.as_view(), name="compatibility"),
     path("config", views.GlobalConfigView.as_view(), name="config"),
     path("config/<str:subject>", views.SubjectConfigView.as_view(), name="subject-config"),
+    path("mode", views.GlobalModeView.as_view(), name="mode"),
+    path("mode/<str:subject>", views.SubjectModeView.as_view(), name="subject-mode"),
+    path("contexts", views.ContextListView.as_view(), name="contexts"),
     # Anything else under the registry is a Confluent-style JSON 404.
     re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),
 ]

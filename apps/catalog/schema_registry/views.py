@@ -25,6 +25,7 @@ from apps.catalog.schema_registry.auth import (
 )
 from apps.catalog.schema_registry.contracts import SubjectSchema
 from apps.catalog.schema_registry.errors import (
+    Forbidden,
     InvalidSchema,
     SchemaNotFound,
     SchemaRegistryError,
@@ -169,6 +170,22 @@ class SubjectView(RegistryView):
         return _respond(services.delete_subject(subject, permanent=_flag(request, "permanent")))
 
 
+def _import_number(body: dict[str, Any], name: str) -> int | None:
+    """An ``id`` or ``version`` an import keeps; absent (or Confluent's -1/0): none."""
+    value = body.get(name)
+    if value is None or value in (-1, 0):
+        return None
+    if type(value) is not int or not 1 <= value <= services.MAX_VERSION:
+        raise InvalidSchema(f"'{name}' must be an integer between 1 and 2^31-1")
+    return value
+
+
+def _require_platform_admin(principal: RegistryPrincipal, action: str) -> None:
+    # Ids are global: a tenant choosing them could take ids other tenants' imports need.
+    if not principal.is_platform_admin:
+        raise Forbidden(f"Forbidden: only platform admins {action}.")
+
+
 class SubjectVersionListView(RegistryView):
     write_methods = frozenset({"post"})
 
@@ -178,8 +195,13 @@ class SubjectVersionListView(RegistryView):
         )
 
     def post(self, request: HttpRequest, subject: str) -> HttpResponse:
+        body = _read_body(request)
         schema, schema_type = _schema_request(request)
-        return _respond({"id": services.register(subject, schema, schema_type)})
+        schema_id, version = _import_number(body, "id"), _import_number(body, "version")
+        if schema_id is not None or version is not None:
+            _require_platform_admin(self.principal, "import schemas with their ids")
+        return _respond({"id": services.register(subject, schema, schema_type,
+                                                 schema_id=schema_id, version=version)})
 
 
 class SubjectVersionView(RegistryView):
@@ -225,6 +247,23 @@ class SchemaByIdView(RegistryView):
         _require_readable_schema(self.principal, found_id)
         found = services.get_by_id(found_id)
         return _respond(_schema_fields(found.schema, found.schema_type))
+
+
+class SchemaTextByIdView(RegistryView):
+    def get(self, request: HttpRequest, schema_id: str) -> HttpResponse:
+        found_id = _schema_id(schema_id)
+        _require_readable_schema(self.principal, found_id)
+        # The schema itself is the body, as for .../versions/{version}/schema.
+        return HttpResponse(services.get_by_id(found_id).schema, content_type=CONTENT_TYPE)
+
+
+class SchemaSubjectsByIdView(RegistryView):
+    def get(self, request: HttpRequest, schema_id: str) -> HttpResponse:
+        found_id = _schema_id(schema_id)
+        _require_readable_schema(self.principal, found_id)
+        refs = services.get_versions_by_id(found_id, include_deleted=_flag(request, "deleted"))
+        return _respond(list(dict.fromkeys(ref.subject for ref in refs
+                                           if self.principal.may_read(ref.subject))))
 
 
 class SchemaVersionsByIdView(RegistryView):
@@ -287,6 +326,45 @@ class SubjectConfigView(RegistryView):
 
     def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
         return _respond({"compatibilityLevel": services.delete_compatibility(subject)})
+
+
+def _requested_mode(request: HttpRequest) -> str:
+    # An absent or non-string mode reaches the service, which rejects it with 42204.
+    return _read_body(request).get("mode") or ""
+
+
+class GlobalModeView(RegistryView):
+    write_methods = frozenset({"put"})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _respond({"mode": services.get_mode()})
+
+    def put(self, request: HttpRequest) -> HttpResponse:
+        mode = services.set_mode(None, _requested_mode(request), force=_flag(request, "force"))
+        return _respond({"mode": mode})
+
+
+class SubjectModeView(RegistryView):
+    write_methods = frozenset({"put", "delete"})
+
+    def get(self, request: HttpRequest, subject: str) -> HttpResponse:
+        mode = services.get_mode(subject, default_to_global=_flag(request, "defaultToGlobal"))
+        return _respond({"mode": mode})
+
+    def put(self, request: HttpRequest, subject: str) -> HttpResponse:
+        requested = _requested_mode(request)
+        if isinstance(requested, str) and requested.strip().upper() == "IMPORT":
+            _require_platform_admin(self.principal, "put subjects in IMPORT mode")
+        mode = services.set_mode(subject, requested, force=_flag(request, "force"))
+        return _respond({"mode": mode})
+
+    def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
+        return _respond({"mode": services.delete_mode(subject)})
+
+
+class ContextListView(RegistryView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _respond(list(services.CONTEXTS))
 
 
 @method_decorator(csrf_exempt, name="dispatch")
