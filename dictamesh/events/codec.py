@@ -90,6 +90,13 @@ class SchemaResolver(Protocol):
         """The schema with this global id; raises ``UnknownSchemaId`` if there is none."""
         ...
 
+    def references_by_id(self, schema_id: int) -> list[dict[str, Any]]:
+        """The schemas defining the named types that schema ``schema_id`` takes from other
+        subjects (Confluent's schema references, followed transitively), each before any
+        that uses its types; [] for a self-contained schema. Asked once per id, when the
+        codec first reads that id."""
+        ...
+
 
 def canonical_json(schema: Any) -> str:
     """One text per schema however its JSON was formatted or its keys ordered."""
@@ -122,6 +129,9 @@ class InMemorySchemaResolver:
             return self._schemas[schema_id]
         except KeyError:
             raise UnknownSchemaId(schema_id) from None
+
+    def references_by_id(self, schema_id: int) -> list[dict[str, Any]]:
+        return []  # what ``register`` takes is self-contained
 
 
 def subject_for_topic(topic: str) -> str:
@@ -219,7 +229,12 @@ class AvroCodec:
 
     def _reader_plan(self, schema_id: int) -> _Plan:
         schema = self._resolver.schema_by_id(schema_id)
-        plan = _Plan(schema_id, schema, *_compile(schema))
+        # A schema using types of other subjects (written by, e.g., a Confluent serializer
+        # given references) compiles with their definitions; the hot path is unchanged.
+        references = self._resolver.references_by_id(schema_id)
+        compiled = _compile(compatibility.WithReferences(schema, tuple(references))
+                            if references else schema)
+        plan = _Plan(schema_id, schema, *compiled)
         self._by_id[schema_id] = plan
         return plan
 
@@ -260,7 +275,8 @@ class _Plan:
             )
 
 
-def _compile(schema: dict[str, Any]) -> tuple[Any, Validator, Skip]:
+def _compile(schema: dict[str, Any] | compatibility.WithReferences,
+             ) -> tuple[Any, Validator, Skip]:
     try:
         parsed, named = compatibility.parse(schema)
     except compatibility.InvalidSchema as exc:

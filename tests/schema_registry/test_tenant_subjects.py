@@ -126,3 +126,18 @@ def test_modes_follow_write_rights_and_import_is_the_platforms(api, subjects, te
                                  {"schema": USER_V2, "id": 900})
     assert (status, answer["error_code"]) == (403, 40301)
     assert "platform admins" in answer["message"]
+
+
+def test_a_tenant_references_only_types_it_may_read(api, subjects, tenant_a):
+    mine, theirs, platform = subjects
+    writer = _key(tenant_a, "write")
+    uses = ('{"type": "record", "name": "Uses", "fields": '
+            '[{"name": "user", "type": "dictamesh.test.User"}]}')
+    status, answer = writer.call("post", f"subjects/{mine[:-6]}-uses-value/versions", {
+        "schema": uses, "references": [{"name": "dictamesh.test.User", "subject": theirs,
+                                        "version": 1}]})
+    assert (status, answer["error_code"]) == (403, 40301)
+    status, answer = writer.call("post", f"subjects/{mine[:-6]}-uses-value/versions", {
+        "schema": uses, "references": [{"name": "dictamesh.test.User", "subject": platform,
+                                        "version": 1}]})
+    assert status == 200, answer

@@ -76,6 +76,28 @@ class SubjectVersion(models.Model):
         return f"{self.subject.name} v{self.version}"
 
 
+class SchemaReference(models.Model):
+    """Schema ``schema`` uses the named type ``name`` defined by version ``version`` of
+    ``subject`` (by name: the subject row may be recreated; deletions of a referenced
+    version are refused while a schema in use refers to it)."""
+
+    schema = models.ForeignKey(Schema, on_delete=models.CASCADE, related_name="references")
+    position = models.PositiveSmallIntegerField()  # the order the client gave
+    name = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["schema_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["schema", "position"], name="sr_reference_position"),
+        ]
+        indexes = [models.Index(fields=["subject", "version"], name="sr_reference_target")]
+
+    def __str__(self) -> str:
+        return f"{self.name} from {self.subject} v{self.version}"
+
+
 class RegistryConfig(models.Model):
     """The single global configuration row (id 1); absent means the defaults."""
 

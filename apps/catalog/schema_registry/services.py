@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -24,6 +24,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from apps.catalog.schema_registry.contracts import (
     LATEST,
     RegisteredSchema,
+    SchemaReference,
     SubjectSchema,
     SubjectVersionRef,
     Version,
@@ -37,7 +38,9 @@ from apps.catalog.schema_registry.errors import (
     InvalidSubject,
     InvalidVersion,
     OperationNotPermitted,
+    ReferenceExists,
     SchemaNotFound,
+    SchemaRegistryError,
     StoreError,
     SubjectCompatibilityNotConfigured,
     SubjectModeNotConfigured,
@@ -56,6 +59,7 @@ from apps.catalog.schema_registry.models import (
     Subject,
     SubjectVersion,
 )
+from apps.catalog.schema_registry.models import SchemaReference as ReferenceRow
 from dictamesh.events import compatibility
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,8 @@ MODES = ("READWRITE", "READONLY", "IMPORT")
 CONTEXTS = (".",)
 MAX_VERSION = 2**31 - 1  # Confluent's bound: versions are Java ints
 MAX_SUBJECT_LENGTH = 255
+# References of references...: deeper than this is a mistake, not a design.
+MAX_REFERENCE_DEPTH = 32
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,9 +85,10 @@ class _Candidate:
 
     text: str
     schema_type: str
-    parsed: dict[str, Any]
+    parsed: dict[str, Any] | compatibility.WithReferences
     canonical: str
     fingerprint: str
+    references: tuple[SchemaReference, ...]
 
 
 def _in_public_schema(func: Callable[P, R]) -> Callable[P, R]:
@@ -120,20 +127,59 @@ def parse_version(value: str | int) -> Version:
     return number
 
 
-def _prepare(schema_str: str, schema_type: str) -> _Candidate:
+def _prepare(
+    schema_str: str, schema_type: str, references: Sequence[SchemaReference] = ()
+) -> _Candidate:
     if schema_type not in SCHEMA_TYPES:
         raise InvalidSchema(
             f"Unsupported schema type '{schema_type}': this registry accepts "
             + ", ".join(SCHEMA_TYPES)
         )
+    referenced = _referenced_schemas(references)
     try:
-        parsed = compatibility.validate_schema(schema_str)
+        parsed = compatibility.validate_schema(
+            schema_str, [json.loads(row.canonical) for row in referenced])
     except compatibility.InvalidSchema as exc:
         raise InvalidSchema(f"Invalid schema: {exc}") from exc
     # Equal JSON, however formatted, is the same schema; field order is kept (lists).
     canonical = json.dumps(json.loads(schema_str), sort_keys=True, separators=(",", ":"))
-    fingerprint = hashlib.sha256(f"{schema_type}\n{canonical}".encode()).hexdigest()
-    return _Candidate(schema_str, schema_type, parsed, canonical, fingerprint)
+    identity = f"{schema_type}\n{canonical}"
+    if references:  # the same text with other references is another schema (Confluent)
+        identity += "\n" + json.dumps([[ref.name, ref.subject, ref.version]
+                                       for ref in references])
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()
+    return _Candidate(schema_str, schema_type, parsed, canonical, fingerprint,
+                      tuple(references))
+
+
+def _referenced_schemas(references: Sequence[SchemaReference]) -> list[Schema]:
+    """The schemas ``references`` name, and theirs, each before any that uses it."""
+    ordered: dict[int, Schema] = {}
+
+    def visit(subject: str, version: int, depth: int) -> None:
+        if depth > MAX_REFERENCE_DEPTH:
+            raise InvalidSchema(f"Schema references nest deeper than {MAX_REFERENCE_DEPTH}")
+        found = (SubjectVersion.objects.select_related("schema")
+                 .filter(subject__name=subject, version=version).first())
+        if found is None:
+            raise InvalidSchema(
+                f"Invalid schema: the reference to subject '{subject}' version {version} "
+                "names no registered version; register the referenced schema first"
+            )
+        if found.schema_id in ordered:
+            return
+        for ref in found.schema.references.all():
+            visit(ref.subject, ref.version, depth + 1)
+        ordered[found.schema_id] = found.schema
+
+    for ref in references:
+        visit(ref.subject, ref.version, 1)
+    return list(ordered.values())
+
+
+def _references_of(schema: Schema) -> tuple[SchemaReference, ...]:
+    return tuple(SchemaReference(name=row.name, subject=row.subject, version=row.version)
+                 for row in schema.references.all())
 
 
 def _normalise_level(level: object) -> str:
@@ -182,9 +228,55 @@ def _lock_subject(name: str) -> Subject | None:
     return Subject.objects.select_for_update().filter(name=name).first()
 
 
+_DEFAULTS = {"compatibility": DEFAULT_COMPATIBILITY, "mode": DEFAULT_MODE}
+
+
+def _global_setting(field: str) -> str:
+    """The global "compatibility" or "mode"."""
+    value = RegistryConfig.objects.filter(pk=1).values_list(field, flat=True).first()
+    return value or _DEFAULTS[field]
+
+
+def _setting(
+    subject: str | None,
+    field: str,
+    default_to_global: bool,
+    not_configured: Callable[[str], SchemaRegistryError],
+) -> str:
+    """The global setting (``subject=None``) or the subject's own; ``not_configured`` if it
+    has none, unless ``default_to_global``, as Confluent's ``GET /config|mode/{subject}``."""
+    if subject is None:
+        return _global_setting(field)
+    own = Subject.objects.filter(name=subject).values_list(field, flat=True).first()
+    if own:
+        return str(own)
+    if default_to_global:
+        return _global_setting(field)
+    raise not_configured(subject)
+
+
+def _store_setting(subject: str | None, field: str, value: str) -> None:
+    if subject is None:
+        RegistryConfig.objects.update_or_create(pk=1, defaults={field: value})
+    else:
+        _check_subject_name(subject)
+        Subject.objects.update_or_create(name=subject, defaults={field: value})
+
+
+def _drop_setting(subject: str, field: str) -> str:
+    """Remove a subject's own setting (the global one applies again); the old value."""
+    with transaction.atomic():
+        row = _lock_subject(subject)
+        previous = getattr(row, field) if row is not None else None
+        if not previous:
+            raise SubjectNotFound(subject)
+        setattr(row, field, None)
+        row.save(update_fields=[field])  # type: ignore[union-attr]
+    return str(previous)
+
+
 def _global_level() -> str:
-    level = RegistryConfig.objects.filter(pk=1).values_list("compatibility", flat=True).first()
-    return level or DEFAULT_COMPATIBILITY
+    return _global_setting("compatibility")
 
 
 def _effective_level(subject: Subject | None) -> str:
@@ -194,8 +286,7 @@ def _effective_level(subject: Subject | None) -> str:
 
 
 def _global_mode() -> str:
-    mode = RegistryConfig.objects.filter(pk=1).values_list("mode", flat=True).first()
-    return mode or DEFAULT_MODE
+    return _global_setting("mode")
 
 
 def _effective_mode(subject: Subject | None) -> str:
@@ -224,13 +315,22 @@ def _sync_deleted_flag(subject: Subject) -> None:
 
 
 def _parsed(schema: Schema) -> Any:
-    # Stored schemas were validated on the way in: their canonical JSON needs no re-check.
-    return json.loads(schema.canonical)
+    """A stored schema for ``compatibility``: with its references' schemas if it has any.
+
+    Stored schemas were validated on the way in: their canonical JSON needs no re-check.
+    """
+    parsed = json.loads(schema.canonical)
+    references = _references_of(schema)
+    if not references:
+        return parsed
+    return compatibility.WithReferences(
+        parsed, tuple(json.loads(row.canonical) for row in _referenced_schemas(references)))
 
 
 def _subject_schema(version: SubjectVersion, subject: str) -> SubjectSchema:
     return SubjectSchema(subject=subject, version=version.version, id=version.schema.id,
-                         schema=version.schema.schema, schema_type=version.schema.schema_type)
+                         schema=version.schema.schema, schema_type=version.schema.schema_type,
+                         references=_references_of(version.schema))
 
 
 # --- Registering and reading ----------------------------------------------------------------
@@ -242,6 +342,7 @@ def register(
     schema_str: str,
     schema_type: str = "AVRO",
     *,
+    references: Sequence[SchemaReference] = (),
     schema_id: int | None = None,
     version: int | None = None,
 ) -> int:
@@ -251,9 +352,10 @@ def register(
     A new version must satisfy the subject's compatibility level against its live versions,
     unless the subject is in IMPORT mode: then ``schema_id`` and ``version`` (optional)
     keep the numbers another registry gave them, and no compatibility is checked.
+    ``references``: the named types the schema takes from other subjects' versions.
     """
     _check_subject_name(subject)
-    candidate = _prepare(schema_str, schema_type)
+    candidate = _prepare(schema_str, schema_type, references)
     with transaction.atomic():
         # Locked (or created, hence ours) until commit: registrations to one subject queue
         # here, so two writers can never number the same version.
@@ -299,8 +401,10 @@ def _schema_row(candidate: _Candidate, schema_id: int | None) -> Schema:
     fields = {"schema": candidate.text, "canonical": candidate.canonical,
               "schema_type": candidate.schema_type}
     if schema_id is None:
-        schema, _ = Schema.objects.get_or_create(fingerprint=candidate.fingerprint,
-                                                 defaults=fields)
+        schema, created = Schema.objects.get_or_create(fingerprint=candidate.fingerprint,
+                                                       defaults=fields)
+        if created:
+            _store_references(schema, candidate.references)
         return schema
     with connection.cursor() as cursor:  # imports queue: two may race for one free id
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('schema_registry_import'))")
@@ -315,6 +419,7 @@ def _schema_row(candidate: _Candidate, schema_id: int | None) -> Schema:
             "another schema. Import this one with a free id, or without an id"
         )
     schema = Schema.objects.create(id=schema_id, fingerprint=candidate.fingerprint, **fields)
+    _store_references(schema, candidate.references)
     # New ids continue after the highest imported one, never reusing it.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -325,12 +430,24 @@ def _schema_row(candidate: _Candidate, schema_id: int | None) -> Schema:
     return schema
 
 
+def _store_references(schema: Schema, references: Sequence[SchemaReference]) -> None:
+    ReferenceRow.objects.bulk_create(
+        ReferenceRow(schema=schema, position=position, name=ref.name, subject=ref.subject,
+                     version=ref.version)
+        for position, ref in enumerate(references)
+    )
+
+
 @_in_public_schema
 def lookup(
-    subject: str, schema_str: str, schema_type: str = "AVRO", include_deleted: bool = False
+    subject: str,
+    schema_str: str,
+    schema_type: str = "AVRO",
+    include_deleted: bool = False,
+    references: Sequence[SchemaReference] = (),
 ) -> SubjectSchema:
     """The version of ``subject`` holding this schema (the newest if several)."""
-    candidate = _prepare(schema_str, schema_type)
+    candidate = _prepare(schema_str, schema_type, references)
     row = _get_subject(subject, include_deleted)
     versions = row.versions.filter(schema__fingerprint=candidate.fingerprint)
     if not include_deleted:
@@ -350,7 +467,44 @@ def get_by_id(schema_id: int) -> RegisteredSchema:
     schema = Schema.objects.filter(pk=schema_id, subject_versions__isnull=False).first()
     if schema is None:
         raise SchemaNotFound(f"Schema {schema_id} not found")
-    return RegisteredSchema(id=schema.id, schema=schema.schema, schema_type=schema.schema_type)
+    return RegisteredSchema(id=schema.id, schema=schema.schema, schema_type=schema.schema_type,
+                            references=_references_of(schema))
+
+
+@_in_public_schema
+def referenced_schemas(schema_id: int) -> list[str]:
+    """The texts of the schemas that schema ``schema_id`` references, transitively, each
+    before any that uses its types ([] for a self-contained schema): what a reader needs
+    besides the schema itself."""
+    schema = Schema.objects.filter(pk=schema_id).first()
+    if schema is None:
+        raise SchemaNotFound(f"Schema {schema_id} not found")
+    return [row.schema for row in _referenced_schemas(_references_of(schema))]
+
+
+def _referrers(subject: str, version: int, include_deleted: bool) -> list[int]:
+    """Ids of the schemas referring to that version and used by a (live) subject version."""
+    users = SubjectVersion.objects.filter(schema=OuterRef("schema"))
+    if not include_deleted:
+        users = _live(users)
+    return sorted(set(ReferenceRow.objects.filter(subject=subject, version=version)
+                      .filter(Exists(users)).values_list("schema_id", flat=True)))
+
+
+@_in_public_schema
+def referenced_by(subject: str, version: Version) -> list[int]:
+    """Ids of the schemas in use that refer to that version of ``subject``."""
+    number = _find_version(subject, version, include_deleted=False).version
+    return _referrers(subject, number, include_deleted=False)
+
+
+def _refuse_if_referenced(subject: str, versions: Sequence[int], permanent: bool) -> None:
+    # A soft delete keeps the schemas readable, so only live users block it; a permanent
+    # one also waits for soft-deleted users, whose messages may still be on Kafka.
+    for number in versions:
+        referrers = _referrers(subject, number, include_deleted=permanent)
+        if referrers:
+            raise ReferenceExists(subject, number, referrers)
 
 
 @_in_public_schema
@@ -370,6 +524,10 @@ def get_versions_by_id(schema_id: int, include_deleted: bool = False) -> list[Su
 
 @_in_public_schema
 def get_version(subject: str, version: Version, include_deleted: bool = False) -> SubjectSchema:
+    return _subject_schema(_find_version(subject, version, include_deleted), subject)
+
+
+def _find_version(subject: str, version: Version, include_deleted: bool) -> SubjectVersion:
     row = _get_subject(subject, include_deleted)
     versions = row.versions.select_related("schema")
     if not include_deleted:
@@ -380,7 +538,7 @@ def get_version(subject: str, version: Version, include_deleted: bool = False) -
         found = versions.filter(version=version).first()
     if found is None:
         raise VersionNotFound(version)
-    return _subject_schema(found, subject)
+    return found
 
 
 @_in_public_schema
@@ -415,6 +573,7 @@ def delete_version(subject: str, version: Version, permanent: bool = False) -> i
             found = versions.filter(version=version).first()
         if found is None:
             raise VersionNotFound(version)
+        _refuse_if_referenced(subject, [found.version], permanent)
         if permanent:
             if not found.deleted:
                 raise VersionNotSoftDeleted(subject, found.version)
@@ -443,6 +602,8 @@ def delete_subject(subject: str, permanent: bool = False) -> list[int]:
             raise SubjectNotFound(subject)
         _require_writable(row)
         live = [number for number, deleted in versions if not deleted]
+        _refuse_if_referenced(subject, [number for number, _ in versions] if permanent
+                              else live, permanent)
         if permanent:
             if live:
                 raise SubjectNotSoftDeleted(subject)
@@ -474,19 +635,9 @@ def delete_tenant_subjects(slug: str) -> list[str]:
 
 @_in_public_schema
 def get_mode(subject: str | None = None, default_to_global: bool = False) -> str:
-    """The global mode (``subject=None``), or the subject's own mode.
-
-    A subject without its own mode raises ``SubjectModeNotConfigured`` unless
-    ``default_to_global``, as Confluent's ``GET /mode/{subject}`` does.
-    """
-    if subject is None:
-        return _global_mode()
-    own = Subject.objects.filter(name=subject).values_list("mode", flat=True).first()
-    if own:
-        return own
-    if default_to_global:
-        return _global_mode()
-    raise SubjectModeNotConfigured(subject)
+    """The global mode (``subject=None``), or the subject's own mode (else
+    ``SubjectModeNotConfigured``, unless ``default_to_global``)."""
+    return _setting(subject, "mode", default_to_global, SubjectModeNotConfigured)
 
 
 @_in_public_schema
@@ -497,8 +648,6 @@ def set_mode(subject: str | None, mode: str, force: bool = False) -> str:
     versions exist, unless ``force``.
     """
     name = _normalise_mode(mode)
-    if subject is not None:
-        _check_subject_name(subject)
     with transaction.atomic():
         if name == "IMPORT" and not force:
             versions = SubjectVersion.objects.all()
@@ -509,24 +658,14 @@ def set_mode(subject: str | None, mode: str, force: bool = False) -> str:
                     "Cannot import since found existing subjects: import into an empty "
                     "registry or subject, or add ?force=true to import beside them"
                 )
-        if subject is None:
-            RegistryConfig.objects.update_or_create(pk=1, defaults={"mode": name})
-        else:
-            Subject.objects.update_or_create(name=subject, defaults={"mode": name})
+        _store_setting(subject, "mode", name)
     return name
 
 
 @_in_public_schema
 def delete_mode(subject: str) -> str:
     """Remove a subject's own mode (the global one applies again); returns the old mode."""
-    with transaction.atomic():
-        row = _lock_subject(subject)
-        if row is None or not row.mode:
-            raise SubjectNotFound(subject)
-        previous = row.mode
-        row.mode = None
-        row.save(update_fields=["mode"])
-    return previous
+    return _drop_setting(subject, "mode")
 
 
 # --- Compatibility --------------------------------------------------------------------------
@@ -534,44 +673,24 @@ def delete_mode(subject: str) -> str:
 
 @_in_public_schema
 def get_compatibility(subject: str | None = None, default_to_global: bool = False) -> str:
-    """The global level (``subject=None``), or the subject's own level.
-
-    A subject without its own level raises ``SubjectCompatibilityNotConfigured`` unless
-    ``default_to_global``, as Confluent's ``GET /config/{subject}`` does.
-    """
-    if subject is None:
-        return _global_level()
-    own = Subject.objects.filter(name=subject).values_list("compatibility", flat=True).first()
-    if own:
-        return own
-    if default_to_global:
-        return _global_level()
-    raise SubjectCompatibilityNotConfigured(subject)
+    """The global level (``subject=None``), or the subject's own level (else
+    ``SubjectCompatibilityNotConfigured``, unless ``default_to_global``)."""
+    return _setting(subject, "compatibility", default_to_global,
+                    SubjectCompatibilityNotConfigured)
 
 
 @_in_public_schema
 def set_compatibility(subject: str | None, level: str) -> str:
     """Set the global level (``subject=None``) or a subject's level; returns the level set."""
     name = _normalise_level(level)
-    if subject is None:
-        RegistryConfig.objects.update_or_create(pk=1, defaults={"compatibility": name})
-    else:
-        _check_subject_name(subject)
-        Subject.objects.update_or_create(name=subject, defaults={"compatibility": name})
+    _store_setting(subject, "compatibility", name)
     return name
 
 
 @_in_public_schema
 def delete_compatibility(subject: str) -> str:
     """Remove a subject's own level (the global one applies again); returns the old level."""
-    with transaction.atomic():
-        row = _lock_subject(subject)
-        if row is None or not row.compatibility:
-            raise SubjectNotFound(subject)
-        previous = row.compatibility
-        row.compatibility = None
-        row.save(update_fields=["compatibility"])
-    return previous
+    return _drop_setting(subject, "compatibility")
 
 
 def _transitive_note(level: str, numbers: list[int]) -> str:
@@ -586,6 +705,7 @@ def test_compatibility(
     version: Version | None,
     schema_str: str,
     schema_type: str = "AVRO",  # noqa: PT028 - named by the registry API; not a pytest test
+    references: Sequence[SchemaReference] = (),  # noqa: PT028 - as above
 ) -> tuple[bool, list[str]]:
     """Would ``schema_str`` be compatible with ``subject``, under the subject's level?
 
@@ -597,7 +717,7 @@ def test_compatibility(
     messages name the versions that fail, and, at a transitive level, say that every
     version was checked.
     """
-    candidate = _prepare(schema_str, schema_type)
+    candidate = _prepare(schema_str, schema_type, references)
     row = Subject.objects.filter(name=subject).first()
     if version is None or version == LATEST:
         live = [] if row is None else list(

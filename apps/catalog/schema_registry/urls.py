@@ -14,6 +14,8 @@ urlpatterns = [
          name="subject-versions"),
     path("subjects/<str:subject>/versions/<str:version>", views.SubjectVersionView.as_view(),
          name="subject-version"),
+    path("subjects/<str:subject>/versions/<str:version>/referencedby",
+         views.ReferencedByView.as_view(), name="subject-version-referencedby"),
     path("subjects/<str:subject>/versions/<str:version>/schema",
          views.SubjectVersionSchemaView.as_view(), name="subject-version-schema"),
     path("schemas/types", views.SchemaTypesView.as_view(), name="schema-types"),

@@ -7,6 +7,7 @@ clients and tools work unchanged.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from apps.catalog.schema_registry.auth import (
     RegistryPrincipal,
     authenticate_registry,
 )
-from apps.catalog.schema_registry.contracts import SubjectSchema
+from apps.catalog.schema_registry.contracts import SchemaReference, SubjectSchema
 from apps.catalog.schema_registry.errors import (
     Forbidden,
     InvalidSchema,
@@ -88,30 +89,67 @@ def _read_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-def _schema_request(request: HttpRequest) -> tuple[str, str]:
-    """``(schema, schemaType)`` from a register, lookup or compatibility request body."""
+@dataclass(frozen=True)
+class _SchemaRequest:
+    """The body of a register, lookup or compatibility request."""
+
+    schema: str
+    schema_type: str
+    references: tuple[SchemaReference, ...]
+    body: dict[str, Any]
+
+
+_REFERENCE_HELP = ('each reference is {"name": "<full name of the type>", "subject": '
+                   '"<subject>", "version": <version number>}')
+
+
+def _reference(item: Any) -> SchemaReference:
+    if not isinstance(item, dict):
+        raise InvalidSchema(f"Invalid schema reference {item!r}: {_REFERENCE_HELP}")
+    name, subject, version = item.get("name"), item.get("subject"), item.get("version")
+    if not (isinstance(name, str) and name and isinstance(subject, str) and subject
+            and type(version) is int and 1 <= version <= services.MAX_VERSION):
+        raise InvalidSchema(f"Invalid schema reference {json.dumps(item)[:200]}: "
+                            f"{_REFERENCE_HELP}")
+    return SchemaReference(name=name, subject=subject, version=version)
+
+
+def _schema_request(request: HttpRequest, principal: RegistryPrincipal) -> _SchemaRequest:
     body = _read_body(request)
     schema = body.get("schema")
     if not isinstance(schema, str) or not schema.strip():
         raise InvalidSchema("Empty schema: the request body needs a 'schema' string")
-    if body.get("references"):
-        raise InvalidSchema("Schema references are not supported by this registry")
     schema_type = body.get("schemaType") or "AVRO"
     if not isinstance(schema_type, str):
         raise InvalidSchema("'schemaType' must be a string")
-    return schema, schema_type
+    items = body.get("references") or []
+    if not isinstance(items, list):
+        raise InvalidSchema(f"'references' must be a list: {_REFERENCE_HELP}")
+    references = tuple(_reference(item) for item in items)
+    for reference in references:  # a tenant's types are not another tenant's to use
+        principal.require_read(reference.subject)
+    return _SchemaRequest(schema, schema_type, references, body)
 
 
-def _schema_fields(schema: str, schema_type: str) -> dict[str, Any]:
-    fields = {"schema": schema}
+def _references_body(references: tuple[SchemaReference, ...]) -> dict[str, Any]:
+    # Confluent leaves "references" out when there are none.
+    if not references:
+        return {}
+    return {"references": [{"name": ref.name, "subject": ref.subject, "version": ref.version}
+                           for ref in references]}
+
+
+def _schema_fields(schema: str, schema_type: str,
+                   references: tuple[SchemaReference, ...] = ()) -> dict[str, Any]:
+    fields: dict[str, Any] = {"schema": schema}
     if schema_type != "AVRO":  # Confluent leaves schemaType out for Avro, the default
         fields["schemaType"] = schema_type
-    return fields
+    return fields | _references_body(references)
 
 
 def _subject_schema_body(found: SubjectSchema) -> dict[str, Any]:
     return {"subject": found.subject, "version": found.version, "id": found.id,
-            **_schema_fields(found.schema, found.schema_type)}
+            **_schema_fields(found.schema, found.schema_type, found.references)}
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -161,9 +199,10 @@ class SubjectView(RegistryView):
     write_methods = frozenset({"delete"})
 
     def post(self, request: HttpRequest, subject: str) -> HttpResponse:
-        schema, schema_type = _schema_request(request)
-        found = services.lookup(subject, schema, schema_type,
-                                include_deleted=_flag(request, "deleted"))
+        wanted = _schema_request(request, self.principal)
+        found = services.lookup(subject, wanted.schema, wanted.schema_type,
+                                include_deleted=_flag(request, "deleted"),
+                                references=wanted.references)
         return _respond(_subject_schema_body(found))
 
     def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
@@ -195,13 +234,14 @@ class SubjectVersionListView(RegistryView):
         )
 
     def post(self, request: HttpRequest, subject: str) -> HttpResponse:
-        body = _read_body(request)
-        schema, schema_type = _schema_request(request)
-        schema_id, version = _import_number(body, "id"), _import_number(body, "version")
+        wanted = _schema_request(request, self.principal)
+        schema_id = _import_number(wanted.body, "id")
+        version = _import_number(wanted.body, "version")
         if schema_id is not None or version is not None:
             _require_platform_admin(self.principal, "import schemas with their ids")
-        return _respond({"id": services.register(subject, schema, schema_type,
-                                                 schema_id=schema_id, version=version)})
+        return _respond({"id": services.register(
+            subject, wanted.schema, wanted.schema_type, references=wanted.references,
+            schema_id=schema_id, version=version)})
 
 
 class SubjectVersionView(RegistryView):
@@ -216,6 +256,13 @@ class SubjectVersionView(RegistryView):
         deleted = services.delete_version(subject, services.parse_version(version),
                                           permanent=_flag(request, "permanent"))
         return _respond(deleted)
+
+
+class ReferencedByView(RegistryView):
+    def get(self, request: HttpRequest, subject: str, version: str) -> HttpResponse:
+        ids = services.referenced_by(subject, services.parse_version(version))
+        return _respond([schema_id for schema_id in ids
+                         if _readable_schema(self.principal, schema_id)])
 
 
 class SubjectVersionSchemaView(RegistryView):
@@ -233,11 +280,15 @@ def _schema_id(text: str) -> int:
     return int(text)
 
 
-def _require_readable_schema(principal: RegistryPrincipal, schema_id: int) -> None:
+def _readable_schema(principal: RegistryPrincipal, schema_id: int) -> bool:
     """A schema is readable through any subject the caller may read that uses it: equal
     schemas of two tenants share an id, and neither learns the other's subjects."""
     refs = services.get_versions_by_id(schema_id, include_deleted=True)
-    if not any(principal.may_read(ref.subject) for ref in refs):
+    return any(principal.may_read(ref.subject) for ref in refs)
+
+
+def _require_readable_schema(principal: RegistryPrincipal, schema_id: int) -> None:
+    if not _readable_schema(principal, schema_id):
         raise SchemaNotFound(f"Schema {schema_id} not found")
 
 
@@ -246,7 +297,7 @@ class SchemaByIdView(RegistryView):
         found_id = _schema_id(schema_id)
         _require_readable_schema(self.principal, found_id)
         found = services.get_by_id(found_id)
-        return _respond(_schema_fields(found.schema, found.schema_type))
+        return _respond(_schema_fields(found.schema, found.schema_type, found.references))
 
 
 class SchemaTextByIdView(RegistryView):
@@ -284,10 +335,10 @@ class CompatibilityView(RegistryView):
     """``.../versions/{version}``, or ``.../versions``: the versions the level names."""
 
     def post(self, request: HttpRequest, subject: str, version: str | None = None) -> HttpResponse:
-        schema, schema_type = _schema_request(request)
+        wanted = _schema_request(request, self.principal)
         compatible, messages = services.test_compatibility(
             subject, None if version is None else services.parse_version(version),
-            schema, schema_type,
+            wanted.schema, wanted.schema_type, references=wanted.references,
         )
         body: dict[str, Any] = {"is_compatible": compatible}
         if _flag(request, "verbose"):  # Confluent sends the reasons only when asked
