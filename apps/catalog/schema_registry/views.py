@@ -7,6 +7,7 @@ clients and tools work unchanged.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ from apps.catalog.schema_registry.errors import (
     Unauthorized,
 )
 from dictamesh import jsonbody
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPTED_CONTENT_TYPES = frozenset({
@@ -178,6 +181,12 @@ class RegistryView(View):
             return _registry_error(exc)
         except _BadRequest as exc:
             return _error(exc.status, exc.status, exc.message)
+        except Exception:
+            # A bug, not bad input: logged with its traceback; the client still gets the
+            # JSON its registry client can parse, as Confluent answers 50001.
+            logger.exception("schema registry %s %s failed", request.method, request.path)
+            return _error(500, 50001, "Internal error of the schema registry: it is logged; "
+                                      "retry, or report it if it persists")
 
     def http_method_not_allowed(
         self, request: HttpRequest, *args: Any, **kwargs: Any
