@@ -55,8 +55,8 @@ def _user_schema(name: str) -> str:
 
 
 def test_import_keeps_ids_and_versions_without_compatibility(api):
-    # Ids far past any assigned so far (sequences outlive test transactions).
-    base = api.register("seed-value", _user_schema("Seed"))[1]["id"] + 1000
+    # The ids the sequence gives next (sequences outlive test transactions).
+    base = api.register("seed-value", _user_schema("Seed"))[1]["id"] + 1
     # Ids belong to imports only.
     status, body = api.call("post", "subjects/users-value/versions",
                             {"schema": USER_V1, "id": base})
@@ -67,19 +67,23 @@ def test_import_keeps_ids_and_versions_without_compatibility(api):
                     {"schema": USER_V1, "id": base, "version": 3}) == (200, {"id": base})
     # No compatibility check in IMPORT mode: another registry accepted these already.
     assert api.call("post", "subjects/users-value/versions",
-                    {"schema": USER_V3_INCOMPATIBLE, "id": base + 2, "version": 5}) == (
-        200, {"id": base + 2})
+                    {"schema": USER_V3_INCOMPATIBLE, "id": base + 1, "version": 5}) == (
+        200, {"id": base + 1})
     assert api.call("get", "subjects/users-value/versions") == (200, [3, 5])
     assert api.call("get", "subjects/users-value/versions/3")[1]["id"] == base
     # An id is one schema's: neither overwritten nor changed; a version is not reused.
     for body, code in (({"schema": USER_V2, "id": base}, 42205),
-                       ({"schema": USER_V1, "id": base + 1}, 42207),
+                       ({"schema": USER_V1, "id": base + 2}, 42207),
                        ({"schema": USER_V2, "id": base + 3, "version": 5}, 42205),
-                       ({"schema": USER_V2, "id": "7"}, 42201)):
+                       ({"schema": USER_V2, "id": "7"}, 42201),
+                       ({"schema": USER_V2, "id": 2**31}, 42201)):
         status, answer = api.call("post", "subjects/users-value/versions", body)
         assert (status, answer["error_code"]) == (422, code), (body, answer)
-    # New ids continue after the highest imported one.
-    assert api.register("fresh-value", _user_schema("Fresh")) == (200, {"id": base + 3})
+    # The highest id there is may be imported: new schemas skip the imported ids.
+    assert api.call("post", "subjects/users-value/versions",
+                    {"schema": USER_V2, "id": 2**31 - 1}) == (200, {"id": 2**31 - 1})
+    assert api.register("fresh-value", _user_schema("Fresh")) == (200, {"id": base + 2})
+    assert api.register("fresher-value", _user_schema("Fresher"))[1]["id"] < 2**31 - 1
     # Setting IMPORT where versions exist needs force.
     status, body = api.call("put", "mode", {"mode": "IMPORT"})
     assert (status, body["error_code"]) == (422, 42205)

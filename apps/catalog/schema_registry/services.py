@@ -396,23 +396,26 @@ def register(
 
 
 def _schema_row(candidate: _Candidate, schema_id: int | None) -> Schema:
-    """The stored schema for ``candidate``, created if new: with the next id, or with
+    """The stored schema for ``candidate``, created if new: with the next free id, or with
     ``schema_id`` (an import), which must not be another schema's."""
     fields = {"schema": candidate.text, "canonical": candidate.canonical,
               "schema_type": candidate.schema_type}
+    existing = Schema.objects.filter(fingerprint=candidate.fingerprint).first()
     if schema_id is None:
-        schema, created = Schema.objects.get_or_create(fingerprint=candidate.fingerprint,
-                                                       defaults=fields)
+        if existing is not None:
+            return existing
+        _lock_ids(exclusive=False)
+        # get_or_create: the same new schema may be registering under another subject.
+        schema, created = Schema.objects.get_or_create(
+            fingerprint=candidate.fingerprint, defaults={**fields, "id": _next_schema_id()})
         if created:
             _store_references(schema, candidate.references)
         return schema
-    with connection.cursor() as cursor:  # imports queue: two may race for one free id
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('schema_registry_import'))")
-    existing = Schema.objects.filter(fingerprint=candidate.fingerprint).first()
     if existing is not None:
         if existing.id != schema_id:
             raise IdDoesNotMatch(schema_id, existing.id)
         return existing
+    _lock_ids(exclusive=True)
     if Schema.objects.filter(pk=schema_id).exists():
         raise OperationNotPermitted(
             f"Overwrite new schema with id {schema_id} is not permitted: that id holds "
@@ -420,14 +423,36 @@ def _schema_row(candidate: _Candidate, schema_id: int | None) -> Schema:
         )
     schema = Schema.objects.create(id=schema_id, fingerprint=candidate.fingerprint, **fields)
     _store_references(schema, candidate.references)
-    # New ids continue after the highest imported one, never reusing it.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT setval(seq, GREATEST(%s, COALESCE(pg_sequence_last_value(seq), 0))) "
-            "FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) AS s",
-            [schema_id, Schema._meta.db_table],
-        )
     return schema
+
+
+def _lock_ids(exclusive: bool) -> None:
+    """Imports take ids anywhere, new schemas the sequence's next free one: an import
+    waits for the registrations in flight and they for it (until commit), so neither
+    picks an id the other is inserting. Registrations do not wait for each other."""
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(hashtext('schema_registry_schema_ids'))")
+
+
+def _next_schema_id() -> int:
+    """The sequence's next id that no import has taken.
+
+    Imports keep other registries' ids, which may lie anywhere up to 2^31-1; the sequence
+    is never moved past them (one import of a high id would leave no ids for new
+    schemas), it skips them, in growing steps through a long run of imported ids.
+    """
+    batch = 1
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
+                           "FROM generate_series(1, %s)", [Schema._meta.db_table, batch])
+            ids = sorted(row[0] for row in cursor.fetchall())
+        taken = set(Schema.objects.filter(pk__in=ids).values_list("id", flat=True))
+        free = [number for number in ids if number not in taken]
+        if free:
+            return free[0]
+        batch = min(batch * 10, 10_000)
 
 
 def _store_references(schema: Schema, references: Sequence[SchemaReference]) -> None:
