@@ -7,7 +7,8 @@ consumer of untrusted bytes needs: before fastavro reads a body, the compiled sc
 ``body_scanner`` checks its structure against the writer schema; before fastavro writes a
 record, the compiled validator of ``record_validator`` checks it. Schemas are parsed and
 compiled once per id, and ids looked up once per schema object, so the hot path does no JSON
-work and no resolver call.
+work and no resolver call. A schema whose named types come from other subjects (Confluent's
+schema references) is compiled with their definitions, which the resolver gives once per id.
 
 Every failure is a :class:`CodecError` whose ``reason`` a consumer can route on (dead-letter
 it) — except a resolver that cannot answer (registry down): that error propagates as is,

@@ -366,7 +366,8 @@ def register(
                 f"Subject '{subject}' is not in IMPORT mode: an id or version may be given "
                 f"only when importing (PUT /mode/{subject} with mode IMPORT first)"
             )
-        live = list(_live(row.versions.all()).select_related("schema").order_by("version"))
+        live = list(_live(row.versions.all()).select_related("schema")
+                    .prefetch_related("schema__references").order_by("version"))
         for existing in live:
             if existing.schema.fingerprint == candidate.fingerprint:
                 if schema_id is not None and schema_id != existing.schema.id:
@@ -746,7 +747,8 @@ def test_compatibility(
     row = Subject.objects.filter(name=subject).first()
     if version is None or version == LATEST:
         live = [] if row is None else list(
-            _live(row.versions.all()).select_related("schema").order_by("version"))
+            _live(row.versions.all()).select_related("schema")
+            .prefetch_related("schema__references").order_by("version"))
         if not live:
             return True, []
         level = _effective_level(row)
