@@ -7,7 +7,8 @@ consumer of untrusted bytes needs: before fastavro reads a body, the compiled sc
 ``body_scanner`` checks its structure against the writer schema; before fastavro writes a
 record, the compiled validator of ``record_validator`` checks it. Schemas are parsed and
 compiled once per id, and ids looked up once per schema object, so the hot path does no JSON
-work and no resolver call.
+work and no resolver call. A schema whose named types come from other subjects (Confluent's
+schema references) is compiled with their definitions, which the resolver gives once per id.
 
 Every failure is a :class:`CodecError` whose ``reason`` a consumer can route on (dead-letter
 it) — except a resolver that cannot answer (registry down): that error propagates as is,
@@ -90,6 +91,13 @@ class SchemaResolver(Protocol):
         """The schema with this global id; raises ``UnknownSchemaId`` if there is none."""
         ...
 
+    def references_by_id(self, schema_id: int) -> list[dict[str, Any]]:
+        """The schemas defining the named types that schema ``schema_id`` takes from other
+        subjects (Confluent's schema references, followed transitively), each before any
+        that uses its types; [] for a self-contained schema. Asked once per id, when the
+        codec first reads that id."""
+        ...
+
 
 def canonical_json(schema: Any) -> str:
     """One text per schema however its JSON was formatted or its keys ordered."""
@@ -122,6 +130,9 @@ class InMemorySchemaResolver:
             return self._schemas[schema_id]
         except KeyError:
             raise UnknownSchemaId(schema_id) from None
+
+    def references_by_id(self, schema_id: int) -> list[dict[str, Any]]:
+        return []  # what ``register`` takes is self-contained
 
 
 def subject_for_topic(topic: str) -> str:
@@ -219,7 +230,12 @@ class AvroCodec:
 
     def _reader_plan(self, schema_id: int) -> _Plan:
         schema = self._resolver.schema_by_id(schema_id)
-        plan = _Plan(schema_id, schema, *_compile(schema))
+        # A schema using types of other subjects (written by, e.g., a Confluent serializer
+        # given references) compiles with their definitions; the hot path is unchanged.
+        references = self._resolver.references_by_id(schema_id)
+        compiled = _compile(compatibility.WithReferences(schema, tuple(references))
+                            if references else schema)
+        plan = _Plan(schema_id, schema, *compiled)
         self._by_id[schema_id] = plan
         return plan
 
@@ -260,7 +276,8 @@ class _Plan:
             )
 
 
-def _compile(schema: dict[str, Any]) -> tuple[Any, Validator, Skip]:
+def _compile(schema: dict[str, Any] | compatibility.WithReferences,
+             ) -> tuple[Any, Validator, Skip]:
     try:
         parsed, named = compatibility.parse(schema)
     except compatibility.InvalidSchema as exc:

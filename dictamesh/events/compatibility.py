@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastavro import parse_schema
@@ -47,12 +48,25 @@ class InvalidSchema(ValueError):
     """Text that is not JSON, or JSON that is not an Avro schema (Confluent error 42201)."""
 
 
-def validate_schema(schema_str: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class WithReferences:
+    """A schema that uses named types defined in other schemas (Confluent's schema
+    references): ``references`` are those schemas, each before any schema that uses its
+    types. Everything here that takes a schema takes one of these too."""
+
+    schema: AvroSchema
+    references: tuple[AvroSchema, ...]
+
+
+def validate_schema(
+    schema_str: str, references: Sequence[AvroSchema] = ()
+) -> dict[str, Any] | WithReferences:
     """The parsed JSON of a valid Avro schema; ``InvalidSchema`` saying what is wrong if not.
 
     A top-level primitive or union (legal, e.g. a ``"string"`` key schema) is returned
     wrapped as ``{"type": ...}``, its equivalent, so callers always get a dict; store the
-    original text, not this.
+    original text, not this. With ``references`` (the schemas defining the named types it
+    uses), the result is a ``WithReferences`` holding that dict.
     """
     try:
         schema = json.loads(schema_str)
@@ -60,43 +74,58 @@ def validate_schema(schema_str: str) -> dict[str, Any]:
         raise InvalidSchema(f"Schema is not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidSchema("Schema is nested too deeply.") from None
+    wrapped = schema if isinstance(schema, dict) else {"type": schema}
+    if references:
+        referencing = WithReferences(wrapped, tuple(references))
+        parse(referencing)
+        return referencing
     parse(schema)
-    return schema if isinstance(schema, dict) else {"type": schema}
+    return wrapped
 
 
-def can_read(reader: AvroSchema, writer: AvroSchema) -> list[str]:
+Schema = AvroSchema | WithReferences
+
+
+def can_read(reader: Schema, writer: Schema) -> list[str]:
     """Why data written with ``writer`` cannot be read with ``reader``; [] if it can."""
     (reader_node, reader_named), (writer_node, writer_named) = parse(reader), parse(writer)
     reasons = _Resolution(reader_named, writer_named).check(reader_node, writer_node, "")
     return list(dict.fromkeys(reasons))  # a type used in several places fails once
 
 
-def check(new: AvroSchema, existing: Sequence[AvroSchema], level: str) -> list[str]:
+def check(
+    new: Schema,
+    existing: Sequence[Schema],
+    level: str,
+    versions: Sequence[int] | None = None,
+) -> list[str]:
     """Why ``new`` may not follow ``existing`` (oldest first) under ``level``; [] if it may.
 
     BACKWARD: the new schema reads data written with the latest; FORWARD: the latest reads
     data written with the new one; FULL: both. The _TRANSITIVE levels apply the same test
     to every existing schema instead of the latest only. NONE accepts anything.
+    ``versions``, if given, are the existing schemas' version numbers, named in the reasons
+    (a registry's versions need not be 1..n: some may have been deleted).
     """
     if level not in COMPATIBILITY_LEVELS:
         raise ValueError(f"Unknown compatibility level {level!r}; one of {COMPATIBILITY_LEVELS}.")
     if level == "NONE" or not existing:
         return []
     total = len(existing)
-    numbered = list(enumerate(existing, start=1))
-    against = numbered if level.endswith("_TRANSITIVE") else numbered[-1:]
+    labels = ([f"version {number}" for number in versions] if versions is not None
+              else [f"existing schema {number} of {total}" for number in range(1, total + 1)])
+    labelled = list(zip(labels, existing, strict=True))
+    against = labelled if level.endswith("_TRANSITIVE") else labelled[-1:]
     reasons = []
-    for number, old in against:
+    for label, old in against:
         if level.startswith(("BACKWARD", "FULL")):
             reasons += [
-                f"the new schema cannot read data written with existing schema {number} "
-                f"of {total}: {reason}"
+                f"the new schema cannot read data written with {label}: {reason}"
                 for reason in can_read(new, old)
             ]
         if level.startswith(("FORWARD", "FULL")):
             reasons += [
-                f"existing schema {number} of {total} cannot read data written with the "
-                f"new schema: {reason}"
+                f"{label} cannot read data written with the new schema: {reason}"
                 for reason in can_read(old, new)
             ]
     return reasons
@@ -105,17 +134,28 @@ def check(new: AvroSchema, existing: Sequence[AvroSchema], level: str) -> list[s
 # --- Validity ---------------------------------------------------------------------------------
 
 
-def parse(schema: AvroSchema) -> tuple[Any, dict[str, Any]]:
+def parse(schema: Schema) -> tuple[Any, dict[str, Any]]:
     """fastavro's parsed form of a valid schema (names made full) and its named types.
 
     ``InvalidSchema`` if the schema is not valid Avro: the one test of validity, used by the
-    registry and the codec alike.
+    registry and the codec alike. A ``WithReferences`` schema's named types include those
+    of its references, which its parsed form names (fastavro resolves them through the
+    named types it carries).
     """
+    named: dict[str, Any] = {}
+    if isinstance(schema, WithReferences):
+        for reference in schema.references:
+            _parse_into(reference, named)
+        schema = schema.schema
+    return _parse_into(schema, named), named
+
+
+def _parse_into(schema: AvroSchema, named: dict[str, Any]) -> Any:
+    """Parse ``schema``, adding its named types to ``named``; the parsed form."""
     if not isinstance(schema, str | list | dict):
         raise InvalidSchema(f"A schema is a JSON string, array or object, not {schema!r}.")
     if isinstance(schema, dict) and schema.keys() == {"type"} and isinstance(schema["type"], list):
         schema = schema["type"]  # a top-level union, as validate_schema wraps it
-    named: dict[str, Any] = {}
     try:
         parsed = parse_schema(schema, named)
         _lint(schema, "")
@@ -131,7 +171,7 @@ def parse(schema: AvroSchema) -> tuple[Any, dict[str, Any]]:
         raise InvalidSchema(f"Not an Avro schema: {exc}") from None
     except RecursionError:
         raise InvalidSchema("Schema is nested too deeply.") from None
-    return parsed, named
+    return parsed
 
 
 def _lint(node: Any, namespace: str) -> None:

@@ -286,3 +286,45 @@ def test_a_primitive_key_schema_is_stored_as_registered(api):
     status, body = api.register("orders-key", '"string"')
     assert status == 200
     assert api.call("get", f"schemas/ids/{body['id']}") == (200, {"schema": '"string"'})
+
+
+def test_compatibility_against_the_versions_the_level_names(api):
+    api.register("users-value", USER_V1)
+    api.register("users-value", USER_V2)
+    path = "compatibility/subjects/users-value/versions"
+    assert api.call("post", path, {"schema": USER_V2}) == (200, {"is_compatible": True})
+    status, body = api.call("post", path + "?verbose=true", {"schema": USER_V3_INCOMPATIBLE})
+    assert (status, body["is_compatible"]) == (200, False)
+    assert "version 2" in body["messages"][0]
+    # A subject without versions accepts anything; an unknown route stays JSON.
+    assert api.call("post", "compatibility/subjects/new-value/versions",
+                    {"schema": USER_V1}) == (200, {"is_compatible": True})
+
+
+# Reads v2's data (which has "email") but not v1's (which lacks it, with no default).
+USER_EMAIL_REQUIRED = json.dumps({
+    "type": "record", "name": "User", "namespace": "dictamesh.test",
+    "fields": [{"name": "id", "type": "string"}, {"name": "email", "type": "string"}],
+})
+
+
+@pytest.mark.parametrize("path", ["versions/latest", "versions"])
+def test_transitive_level_checks_latest_against_every_version(api, path):
+    """Confluent answers "compatible" against latest here (its issue #1681), then refuses to
+    register the schema; this registry checks every version and says so."""
+    assert api.call("put", "config/users-value", {"compatibility": "BACKWARD_TRANSITIVE"})[0] == 200
+    api.register("users-value", USER_V1)
+    api.register("users-value", USER_V2)
+    base = f"compatibility/subjects/users-value/{path}"
+    status, body = api.call("post", base + "?verbose=true", {"schema": USER_EMAIL_REQUIRED})
+    assert (status, body["is_compatible"]) == (200, False)
+    assert "BACKWARD_TRANSITIVE is transitive" in body["messages"][0]
+    assert "every live version (1, 2)" in body["messages"][0]
+    assert any("version 1" in message and "'email' has no default" in message
+               for message in body["messages"][1:])
+    assert not any("version 2" in message for message in body["messages"][1:])
+    status, body = api.register("users-value", USER_EMAIL_REQUIRED)
+    assert (status, body["error_code"]) == (409, 409)
+    # Against version 2 alone, the same schema is compatible.
+    assert api.call("post", "compatibility/subjects/users-value/versions/2",
+                    {"schema": USER_EMAIL_REQUIRED}) == (200, {"is_compatible": True})

@@ -57,3 +57,34 @@ def test_a_euro_sign_in_a_subject_path_is_a_json_40401(api: RegistryClient):
     # the tracing middleware used to raise UnicodeEncodeError on this path (a 500)
     body = _json_error(api.client.get("/schema-registry/subjects/%E2%82%AC/versions"), 404)
     assert body["error_code"] == 40401
+
+
+@pytest.mark.parametrize("path", ["/schema-registry", "/schema-registry/",
+                                  "/schema-registry/subjects/", "/schema-registry/contexts/",
+                                  "/schema-registry/mode/a/b", "/schema-registry/schemas/ids/"])
+def test_every_unknown_path_under_the_registry_is_a_json_404(api: RegistryClient, path):
+    # "/schema-registry" is redirected to "/schema-registry/" first (APPEND_SLASH).
+    body = _json_error(api.client.get(path, follow=True), 404)
+    assert body["error_code"] == 404
+
+
+@pytest.mark.parametrize("path", ["mode", "mode/users-value", "contexts",
+                                  "compatibility/subjects/users-value/versions",
+                                  "subjects/users-value/versions/1/referencedby"])
+def test_an_unsupported_method_is_a_json_405(api: RegistryClient, path):
+    body = _json_error(api.client.patch(f"/schema-registry/{path}"), 405)
+    assert body["error_code"] == 405
+
+
+def test_an_unexpected_failure_is_a_logged_json_50001(api: RegistryClient, monkeypatch, caplog):
+    # A bug cannot be provoked through the API (that would be a bug to fix), so one is
+    # planted: the client must still get JSON its registry client parses.
+    from apps.catalog.schema_registry import services
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(services, "get_mode", broken)
+    body = _json_error(api.client.get("/schema-registry/mode"), 500)
+    assert body["error_code"] == 50001
+    assert "planted" in caplog.text

@@ -163,3 +163,25 @@ def test_concurrent_registrations_of_one_schema_share_one_id():
     )
     assert failures == []
     assert len(set(ids)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_imports_and_registrations_at_once_never_share_an_id():
+    """Imports take the very ids the sequence hands out next, while new schemas register:
+    whichever comes first has the id, and an import that comes second is refused with
+    its clear error, never a database failure."""
+    next_id = services.register("seed-value", _numbered_schema(100)) + 1
+    services.set_mode("imports-value", "IMPORT")
+    ids: list[int] = []
+
+    def work(index: int) -> None:
+        if index % 2:
+            ids.append(services.register("imports-value", _numbered_schema(200 + index),
+                                         schema_id=next_id + index // 2))
+        else:
+            ids.append(services.register(f"new{index}-value", _numbered_schema(300 + index)))
+
+    failures = _run_concurrently(8, work)
+    assert all(isinstance(failure, errors.OperationNotPermitted) for failure in failures), failures
+    assert len(ids) + len(failures) == 8
+    assert len(set(ids)) == len(ids)

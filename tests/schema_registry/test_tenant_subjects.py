@@ -106,3 +106,38 @@ def test_only_a_platform_admin_sets_the_global_configuration(api, tenant_a):
     tenant_admin = _member(tenant_a, "ann", "admin")
     assert tenant_admin.call("put", "config", {"compatibility": "NONE"})[0] == 403
     assert api.call("put", "config", {"compatibility": "NONE"}) == (200, {"compatibility": "NONE"})
+
+
+def test_modes_follow_write_rights_and_import_is_the_platforms(api, subjects, tenant_a):
+    mine, theirs, _ = subjects
+    writer = _key(tenant_a, "write")
+    assert writer.call("put", f"mode/{mine}", {"mode": "READONLY"}) == (200, {"mode": "READONLY"})
+    assert writer.call("get", f"mode/{mine}") == (200, {"mode": "READONLY"})
+    assert writer.call("delete", f"mode/{mine}") == (200, {"mode": "READONLY"})
+    for method, path, body in [("put", f"mode/{theirs}", {"mode": "READONLY"}),
+                               ("get", f"mode/{theirs}", None),
+                               ("put", "mode", {"mode": "READONLY"}),
+                               # Ids are global: only platform admins choose them.
+                               ("put", f"mode/{mine}?force=true", {"mode": "IMPORT"})]:
+        status, answer = writer.call(method, path, body)
+        assert (status, answer["error_code"]) == (403, 40301), (method, path)
+    assert api.call("put", f"mode/{mine}?force=true", {"mode": "IMPORT"})[0] == 200
+    status, answer = writer.call("post", f"subjects/{mine}/versions",
+                                 {"schema": USER_V2, "id": 900})
+    assert (status, answer["error_code"]) == (403, 40301)
+    assert "platform admins" in answer["message"]
+
+
+def test_a_tenant_references_only_types_it_may_read(api, subjects, tenant_a):
+    mine, theirs, platform = subjects
+    writer = _key(tenant_a, "write")
+    uses = ('{"type": "record", "name": "Uses", "fields": '
+            '[{"name": "user", "type": "dictamesh.test.User"}]}')
+    status, answer = writer.call("post", f"subjects/{mine[:-6]}-uses-value/versions", {
+        "schema": uses, "references": [{"name": "dictamesh.test.User", "subject": theirs,
+                                        "version": 1}]})
+    assert (status, answer["error_code"]) == (403, 40301)
+    status, answer = writer.call("post", f"subjects/{mine[:-6]}-uses-value/versions", {
+        "schema": uses, "references": [{"name": "dictamesh.test.User", "subject": platform,
+                                        "version": 1}]})
+    assert status == 200, answer

@@ -10,10 +10,21 @@ Version = int | Literal["latest"]
 
 
 @dataclass(frozen=True)
+class SchemaReference:
+    """A named type (``name``, full) that a schema takes from version ``version`` of
+    ``subject``: Confluent's schema reference."""
+
+    name: str
+    subject: str
+    version: int
+
+
+@dataclass(frozen=True)
 class RegisteredSchema:
     id: int
     schema: str
     schema_type: str
+    references: tuple[SchemaReference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,7 @@ class SubjectSchema:
     id: int
     schema: str
     schema_type: str
+    references: tuple[SchemaReference, ...] = ()
 
 
 @dataclass(frozen=True)

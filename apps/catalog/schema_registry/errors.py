@@ -85,6 +85,16 @@ class SubjectCompatibilityNotConfigured(SchemaRegistryError):
         )
 
 
+class SubjectModeNotConfigured(SchemaRegistryError):
+    error_code = 40409
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(
+            f"Subject '{subject}' does not have subject-level mode configured: add "
+            "?defaultToGlobal=true for the mode that applies to it"
+        )
+
+
 class IncompatibleSchema(SchemaRegistryError):
     # Confluent answered 409 here before 7.x introduced 40901; clients branch on HTTP 409.
     error_code = 409
@@ -117,6 +127,40 @@ class InvalidCompatibilityLevel(SchemaRegistryError):
     def __init__(self, levels: tuple[str, ...] | list[str]) -> None:
         super().__init__(
             "Invalid compatibility level. Valid values are " + ", ".join(levels)
+        )
+
+
+class InvalidMode(SchemaRegistryError):
+    error_code = 42204
+
+    def __init__(self, modes: tuple[str, ...]) -> None:
+        super().__init__("Invalid mode. Valid values are " + ", ".join(modes))
+
+
+class OperationNotPermitted(SchemaRegistryError):
+    """A read-only subject written to, an id given outside IMPORT mode, an import that
+    would overwrite another schema's id."""
+
+    error_code = 42205
+
+
+class ReferenceExists(SchemaRegistryError):
+    error_code = 42206
+
+    def __init__(self, subject: str, version: int, schema_ids: list[int]) -> None:
+        super().__init__(
+            f"Subject '{subject}' version {version} is referenced by schemas "
+            f"{schema_ids}: delete the versions that use those schemas first"
+        )
+
+
+class IdDoesNotMatch(SchemaRegistryError):
+    error_code = 42207
+
+    def __init__(self, wanted: int, existing: int) -> None:
+        super().__init__(
+            f"Schema id {wanted} does not match the id {existing} this schema already has: "
+            f"a schema has one id; import it with id {existing}"
         )
 
 

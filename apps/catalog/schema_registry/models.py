@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import models
 
 DEFAULT_COMPATIBILITY = "BACKWARD"
+DEFAULT_MODE = "READWRITE"
 
 
 class Subject(models.Model):
@@ -17,6 +18,8 @@ class Subject(models.Model):
     # None: the global level applies. Levels are validated by services, not by choices,
     # so that the list lives in one place (dictamesh.events.compatibility).
     compatibility = models.CharField(max_length=32, null=True, blank=True)
+    # None: the global mode applies (READWRITE, READONLY or IMPORT; services.MODES).
+    mode = models.CharField(max_length=16, null=True, blank=True)
     # True once the subject has versions and all of them are soft-deleted.
     deleted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -73,11 +76,34 @@ class SubjectVersion(models.Model):
         return f"{self.subject.name} v{self.version}"
 
 
+class SchemaReference(models.Model):
+    """Schema ``schema`` uses the named type ``name`` defined by version ``version`` of
+    ``subject`` (by name: the subject row may be recreated; deletions of a referenced
+    version are refused while a schema in use refers to it)."""
+
+    schema = models.ForeignKey(Schema, on_delete=models.CASCADE, related_name="references")
+    position = models.PositiveSmallIntegerField()  # the order the client gave
+    name = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["schema_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["schema", "position"], name="sr_reference_position"),
+        ]
+        indexes = [models.Index(fields=["subject", "version"], name="sr_reference_target")]
+
+    def __str__(self) -> str:
+        return f"{self.name} from {self.subject} v{self.version}"
+
+
 class RegistryConfig(models.Model):
     """The single global configuration row (id 1); absent means the defaults."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     compatibility = models.CharField(max_length=32, default=DEFAULT_COMPATIBILITY)
+    mode = models.CharField(max_length=16, default=DEFAULT_MODE)
 
     class Meta:
         constraints = [
@@ -85,4 +111,4 @@ class RegistryConfig(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"global compatibility {self.compatibility}"
+        return f"global compatibility {self.compatibility}, mode {self.mode}"

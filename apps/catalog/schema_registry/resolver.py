@@ -26,3 +26,10 @@ class RegistrySchemaResolver:
             raise UnknownSchemaId(schema_id) from None
         schema: dict[str, Any] = json.loads(found.schema)
         return schema
+
+    def references_by_id(self, schema_id: int) -> list[dict[str, Any]]:
+        try:
+            texts = services.referenced_schemas(schema_id)
+        except SchemaNotFound:
+            raise UnknownSchemaId(schema_id) from None
+        return [json.loads(text) for text in texts]

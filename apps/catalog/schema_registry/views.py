@@ -7,6 +7,8 @@ clients and tools work unchanged.
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -23,14 +25,17 @@ from apps.catalog.schema_registry.auth import (
     RegistryPrincipal,
     authenticate_registry,
 )
-from apps.catalog.schema_registry.contracts import SubjectSchema
+from apps.catalog.schema_registry.contracts import SchemaReference, SubjectSchema
 from apps.catalog.schema_registry.errors import (
+    Forbidden,
     InvalidSchema,
     SchemaNotFound,
     SchemaRegistryError,
     Unauthorized,
 )
 from dictamesh import jsonbody
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPTED_CONTENT_TYPES = frozenset({
@@ -87,30 +92,67 @@ def _read_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-def _schema_request(request: HttpRequest) -> tuple[str, str]:
-    """``(schema, schemaType)`` from a register, lookup or compatibility request body."""
+@dataclass(frozen=True)
+class _SchemaRequest:
+    """The body of a register, lookup or compatibility request."""
+
+    schema: str
+    schema_type: str
+    references: tuple[SchemaReference, ...]
+    body: dict[str, Any]
+
+
+_REFERENCE_HELP = ('each reference is {"name": "<full name of the type>", "subject": '
+                   '"<subject>", "version": <version number>}')
+
+
+def _reference(item: Any) -> SchemaReference:
+    if not isinstance(item, dict):
+        raise InvalidSchema(f"Invalid schema reference {item!r}: {_REFERENCE_HELP}")
+    name, subject, version = item.get("name"), item.get("subject"), item.get("version")
+    if not (isinstance(name, str) and name and isinstance(subject, str) and subject
+            and type(version) is int and 1 <= version <= services.MAX_VERSION):
+        raise InvalidSchema(f"Invalid schema reference {json.dumps(item)[:200]}: "
+                            f"{_REFERENCE_HELP}")
+    return SchemaReference(name=name, subject=subject, version=version)
+
+
+def _schema_request(request: HttpRequest, principal: RegistryPrincipal) -> _SchemaRequest:
     body = _read_body(request)
     schema = body.get("schema")
     if not isinstance(schema, str) or not schema.strip():
         raise InvalidSchema("Empty schema: the request body needs a 'schema' string")
-    if body.get("references"):
-        raise InvalidSchema("Schema references are not supported by this registry")
     schema_type = body.get("schemaType") or "AVRO"
     if not isinstance(schema_type, str):
         raise InvalidSchema("'schemaType' must be a string")
-    return schema, schema_type
+    items = body.get("references") or []
+    if not isinstance(items, list):
+        raise InvalidSchema(f"'references' must be a list: {_REFERENCE_HELP}")
+    references = tuple(_reference(item) for item in items)
+    for reference in references:  # a tenant's types are not another tenant's to use
+        principal.require_read(reference.subject)
+    return _SchemaRequest(schema, schema_type, references, body)
 
 
-def _schema_fields(schema: str, schema_type: str) -> dict[str, Any]:
-    fields = {"schema": schema}
+def _references_body(references: tuple[SchemaReference, ...]) -> dict[str, Any]:
+    # Confluent leaves "references" out when there are none.
+    if not references:
+        return {}
+    return {"references": [{"name": ref.name, "subject": ref.subject, "version": ref.version}
+                           for ref in references]}
+
+
+def _schema_fields(schema: str, schema_type: str,
+                   references: tuple[SchemaReference, ...] = ()) -> dict[str, Any]:
+    fields: dict[str, Any] = {"schema": schema}
     if schema_type != "AVRO":  # Confluent leaves schemaType out for Avro, the default
         fields["schemaType"] = schema_type
-    return fields
+    return fields | _references_body(references)
 
 
 def _subject_schema_body(found: SubjectSchema) -> dict[str, Any]:
     return {"subject": found.subject, "version": found.version, "id": found.id,
-            **_schema_fields(found.schema, found.schema_type)}
+            **_schema_fields(found.schema, found.schema_type, found.references)}
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -139,6 +181,12 @@ class RegistryView(View):
             return _registry_error(exc)
         except _BadRequest as exc:
             return _error(exc.status, exc.status, exc.message)
+        except Exception:
+            # A bug, not bad input: logged with its traceback; the client still gets the
+            # JSON its registry client can parse, as Confluent answers 50001.
+            logger.exception("schema registry %s %s failed", request.method, request.path)
+            return _error(500, 50001, "Internal error of the schema registry: it is logged; "
+                                      "retry, or report it if it persists")
 
     def http_method_not_allowed(
         self, request: HttpRequest, *args: Any, **kwargs: Any
@@ -160,13 +208,30 @@ class SubjectView(RegistryView):
     write_methods = frozenset({"delete"})
 
     def post(self, request: HttpRequest, subject: str) -> HttpResponse:
-        schema, schema_type = _schema_request(request)
-        found = services.lookup(subject, schema, schema_type,
-                                include_deleted=_flag(request, "deleted"))
+        wanted = _schema_request(request, self.principal)
+        found = services.lookup(subject, wanted.schema, wanted.schema_type,
+                                include_deleted=_flag(request, "deleted"),
+                                references=wanted.references)
         return _respond(_subject_schema_body(found))
 
     def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
         return _respond(services.delete_subject(subject, permanent=_flag(request, "permanent")))
+
+
+def _import_number(body: dict[str, Any], name: str) -> int | None:
+    """An ``id`` or ``version`` an import keeps; absent (or Confluent's -1/0): none."""
+    value = body.get(name)
+    if value is None or value in (-1, 0):
+        return None
+    if type(value) is not int or not 1 <= value <= services.MAX_VERSION:
+        raise InvalidSchema(f"'{name}' must be an integer between 1 and 2^31-1")
+    return value
+
+
+def _require_platform_admin(principal: RegistryPrincipal, action: str) -> None:
+    # Ids are global: a tenant choosing them could take ids other tenants' imports need.
+    if not principal.is_platform_admin:
+        raise Forbidden(f"Forbidden: only platform admins {action}.")
 
 
 class SubjectVersionListView(RegistryView):
@@ -178,8 +243,14 @@ class SubjectVersionListView(RegistryView):
         )
 
     def post(self, request: HttpRequest, subject: str) -> HttpResponse:
-        schema, schema_type = _schema_request(request)
-        return _respond({"id": services.register(subject, schema, schema_type)})
+        wanted = _schema_request(request, self.principal)
+        schema_id = _import_number(wanted.body, "id")
+        version = _import_number(wanted.body, "version")
+        if schema_id is not None or version is not None:
+            _require_platform_admin(self.principal, "import schemas with their ids")
+        return _respond({"id": services.register(
+            subject, wanted.schema, wanted.schema_type, references=wanted.references,
+            schema_id=schema_id, version=version)})
 
 
 class SubjectVersionView(RegistryView):
@@ -194,6 +265,13 @@ class SubjectVersionView(RegistryView):
         deleted = services.delete_version(subject, services.parse_version(version),
                                           permanent=_flag(request, "permanent"))
         return _respond(deleted)
+
+
+class ReferencedByView(RegistryView):
+    def get(self, request: HttpRequest, subject: str, version: str) -> HttpResponse:
+        ids = services.referenced_by(subject, services.parse_version(version))
+        return _respond([schema_id for schema_id in ids
+                         if _readable_schema(self.principal, schema_id)])
 
 
 class SubjectVersionSchemaView(RegistryView):
@@ -211,11 +289,15 @@ def _schema_id(text: str) -> int:
     return int(text)
 
 
-def _require_readable_schema(principal: RegistryPrincipal, schema_id: int) -> None:
+def _readable_schema(principal: RegistryPrincipal, schema_id: int) -> bool:
     """A schema is readable through any subject the caller may read that uses it: equal
     schemas of two tenants share an id, and neither learns the other's subjects."""
     refs = services.get_versions_by_id(schema_id, include_deleted=True)
-    if not any(principal.may_read(ref.subject) for ref in refs):
+    return any(principal.may_read(ref.subject) for ref in refs)
+
+
+def _require_readable_schema(principal: RegistryPrincipal, schema_id: int) -> None:
+    if not _readable_schema(principal, schema_id):
         raise SchemaNotFound(f"Schema {schema_id} not found")
 
 
@@ -224,7 +306,24 @@ class SchemaByIdView(RegistryView):
         found_id = _schema_id(schema_id)
         _require_readable_schema(self.principal, found_id)
         found = services.get_by_id(found_id)
-        return _respond(_schema_fields(found.schema, found.schema_type))
+        return _respond(_schema_fields(found.schema, found.schema_type, found.references))
+
+
+class SchemaTextByIdView(RegistryView):
+    def get(self, request: HttpRequest, schema_id: str) -> HttpResponse:
+        found_id = _schema_id(schema_id)
+        _require_readable_schema(self.principal, found_id)
+        # The schema itself is the body, as for .../versions/{version}/schema.
+        return HttpResponse(services.get_by_id(found_id).schema, content_type=CONTENT_TYPE)
+
+
+class SchemaSubjectsByIdView(RegistryView):
+    def get(self, request: HttpRequest, schema_id: str) -> HttpResponse:
+        found_id = _schema_id(schema_id)
+        _require_readable_schema(self.principal, found_id)
+        refs = services.get_versions_by_id(found_id, include_deleted=_flag(request, "deleted"))
+        return _respond(list(dict.fromkeys(ref.subject for ref in refs
+                                           if self.principal.may_read(ref.subject))))
 
 
 class SchemaVersionsByIdView(RegistryView):
@@ -242,10 +341,13 @@ class SchemaTypesView(RegistryView):
 
 
 class CompatibilityView(RegistryView):
-    def post(self, request: HttpRequest, subject: str, version: str) -> HttpResponse:
-        schema, schema_type = _schema_request(request)
+    """``.../versions/{version}``, or ``.../versions``: the versions the level names."""
+
+    def post(self, request: HttpRequest, subject: str, version: str | None = None) -> HttpResponse:
+        wanted = _schema_request(request, self.principal)
         compatible, messages = services.test_compatibility(
-            subject, services.parse_version(version), schema, schema_type
+            subject, None if version is None else services.parse_version(version),
+            wanted.schema, wanted.schema_type, references=wanted.references,
         )
         body: dict[str, Any] = {"is_compatible": compatible}
         if _flag(request, "verbose"):  # Confluent sends the reasons only when asked
@@ -284,6 +386,45 @@ class SubjectConfigView(RegistryView):
 
     def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
         return _respond({"compatibilityLevel": services.delete_compatibility(subject)})
+
+
+def _requested_mode(request: HttpRequest) -> str:
+    # An absent or non-string mode reaches the service, which rejects it with 42204.
+    return _read_body(request).get("mode") or ""
+
+
+class GlobalModeView(RegistryView):
+    write_methods = frozenset({"put"})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _respond({"mode": services.get_mode()})
+
+    def put(self, request: HttpRequest) -> HttpResponse:
+        mode = services.set_mode(None, _requested_mode(request), force=_flag(request, "force"))
+        return _respond({"mode": mode})
+
+
+class SubjectModeView(RegistryView):
+    write_methods = frozenset({"put", "delete"})
+
+    def get(self, request: HttpRequest, subject: str) -> HttpResponse:
+        mode = services.get_mode(subject, default_to_global=_flag(request, "defaultToGlobal"))
+        return _respond({"mode": mode})
+
+    def put(self, request: HttpRequest, subject: str) -> HttpResponse:
+        requested = _requested_mode(request)
+        if isinstance(requested, str) and requested.strip().upper() == "IMPORT":
+            _require_platform_admin(self.principal, "put subjects in IMPORT mode")
+        mode = services.set_mode(subject, requested, force=_flag(request, "force"))
+        return _respond({"mode": mode})
+
+    def delete(self, request: HttpRequest, subject: str) -> HttpResponse:
+        return _respond({"mode": services.delete_mode(subject)})
+
+
+class ContextListView(RegistryView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _respond(list(services.CONTEXTS))
 
 
 @method_decorator(csrf_exempt, name="dispatch")
