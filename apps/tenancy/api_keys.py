@@ -111,8 +111,9 @@ def create_api_key(tenant_slug: str, name: str, scopes: Iterable[str],
     key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix,
                                 secret_hash=hash_secret(secret), scopes=sorted(granted),
                                 expires_at=expires_at)
-    after = {"name": name, "scopes": sorted(granted),
-             "expires_at": expires_at.isoformat() if expires_at else None}
+    after: dict[str, object] = {"name": name, "scopes": sorted(granted)}
+    if expires_at is not None:
+        after["expires_at"] = expires_at.isoformat()
     record_audit("api_key.created", object_type="api_key", object_id=prefix,
                  tenant=tenant_slug, after=after, detail=after)
     return key, f"{KEY_PREFIX}_{tenant_slug}_{prefix}_{secret}"
