@@ -403,55 +403,19 @@ class ConsumerRunner:
         log.info("consumer stopped", group=self.group)
 
     def _leave_group(self, consumer: KafkaConsumer, membership: _Membership) -> None:
-        """Close the consumer, which sends LeaveGroup. A member stopped while its join is
-        on its way first lets the join finish: Kafka ends a join round within the
-        rebalance timeout (kafka-python sends the max poll interval), the development
-        broker (Tansu) after half a session timeout. Tansu keeps a group unassignable, for
-        good, when the member a join just made its leader leaves before sending the
-        assignment; Apache Kafka copes, and loses only the wait."""
-        deadline = time.monotonic() + max(self.settings.max_poll_interval_ms,
-                                          self.settings.session_timeout_ms) / 1000
-        try:
-            if membership.joining:
-                log.info("finishing the group join before leaving the group", group=self.group)
-                # Quiet for two heartbeats: a heartbeat answered "rebalance in progress"
-                # starts the next join, about one heartbeat interval after the last.
-                quiet = 2 * self.settings.heartbeat_interval_ms / 1000 + 0.5
-                self._wait_until_settled(consumer, membership, deadline, quiet)
-        except KafkaError as exc:
-            log.warning("could not finish the group join before leaving", group=self.group,
-                        error=str(exc))
-        finally:
-            if membership.joining:
-                # The join kept restarting (metadata changing under it): leaving now could
-                # wedge the group, so go without a word, as a crashed member does; the
-                # broker drops this member after its session timeout.
-                log.warning("the group join did not finish: closing without LeaveGroup",
-                            group=self.group)
-                _skip_leave_group(consumer)
-            consumer.close(autocommit=False)
-
-    @staticmethod
-    def _wait_until_settled(
-        consumer: KafkaConsumer, membership: _Membership, deadline: float, quiet: float
-    ) -> None:
-        """Poll until no join has been under way for a moment (or the deadline passes).
-
-        A leader often starts a second join right after its first assignment (the metadata
-        it refreshes as it assigns differs from what it assigned with); leaving in that
-        second join is as bad as in the first, so a finished join must stay quiet for
-        ``quiet`` seconds first. Whatever these polls fetch is dropped: its offsets are
-        never committed."""
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            now = time.monotonic()
-            if membership.joining:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = now
-            elif now - quiet_since >= quiet:
-                return
-            consumer.poll(timeout_ms=_KEEPALIVE_POLL_MS)
+        """Close the consumer; a member in a stable group sends LeaveGroup, so its
+        partitions move at once. A member stopped while a join is under way closes
+        without it, as a crashed member does, and the broker drops it after its session
+        timeout: the development broker (Tansu) keeps a group unassignable for good when
+        a member leaves in a join that made it the leader, before it hands out the
+        assignment, and on that broker a join often follows the first assignment within
+        seconds, so no wait for a quiet moment is safe. Apache Kafka copes either way."""
+        if membership.joining:
+            log.warning("stopped during a group join: closing without LeaveGroup; the "
+                        "broker drops this member after its session timeout",
+                        group=self.group, session_timeout_ms=self.settings.session_timeout_ms)
+            _skip_leave_group(consumer)
+        consumer.close(autocommit=False)
 
     def _settle(self, consumer: KafkaConsumer, publisher: DeadLetterPublisher) -> _Settled | None:
         """Finish the batch in flight, if any: wait for its transactions, dead-letter,

@@ -1,8 +1,9 @@
 """A quick Ctrl-C and restart of `manage.py consume`, as a developer does it.
 
-A member stopped while its group join is on its way must leave cleanly: on the development
-broker, a member that left right after the join made it the group's leader kept the group
-unassignable for good (the next member waited forever for an assignment that never came).
+A member stopped while its group join is on its way must not wedge the group: on the
+development broker, a member that sent LeaveGroup right after the join made it the group's
+leader kept the group unassignable for good (the next member waited forever for an
+assignment that never came). It now closes without LeaveGroup, like a crashed member.
 
 This test has a broker of its own, as a developer's `make run` has: on the suite's shared
 broker, the hundreds of topics other tests create and delete change the metadata under a
@@ -31,7 +32,9 @@ from tests.sagas.worker_process import _database_url
 
 ROOT = Path(__file__).resolve().parents[3]
 EXIT_SECONDS = 30
-ASSIGNED_SECONDS = 45  # a clean restart takes ~3 s on the development broker; a wedged one, forever
+# A restart after a mid-join stop waits out the old member's session timeout (6 s) and a
+# join (~3 s): about 11 s on the development broker; a wedged group, forever.
+ASSIGNED_SECONDS = 45
 
 
 @pytest.fixture
@@ -109,13 +112,15 @@ def test_ctrl_c_during_the_group_join_then_an_immediate_restart_consumes_within_
         first.wait_for_line('"joining the group"')
         assert first.interrupt() == 0, first.output
         before_ctrl_c, after_ctrl_c = first.output.split("SIGINT", 1)
-        assert "partitions assigned" not in before_ctrl_c, (
-            "the join finished before the Ctrl-C: this run does not test a stop mid-join")
-        # It finished its join, then left the group (rather than being timed out of it).
         left = f"LeaveGroup request for group {group} returned successfully"
-        assert "partitions assigned" in after_ctrl_c, first.output
-        assert left in after_ctrl_c, first.output
-        assert after_ctrl_c.index("partitions assigned") < after_ctrl_c.index(left)
+        if "partitions assigned" in before_ctrl_c:
+            # A slow machine delivered the signal after the join: a stable member leaves.
+            assert left in after_ctrl_c, first.output
+        else:
+            # Stopped mid-join: no LeaveGroup (the one that wedged the group), the broker
+            # drops the member after its session timeout.
+            assert "closing without LeaveGroup" in after_ctrl_c, first.output
+            assert "Leaving consumer group" not in after_ctrl_c, first.output
 
         second = ConsumeProcess(group, pattern, own_broker)
         started = second.wait_for_line('"consumer started"')
