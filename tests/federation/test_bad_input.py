@@ -181,7 +181,10 @@ def test_conflicting_fields_without_aliases_are_refused_within_the_merge_budget(
     errors, spent = _validated(source)
     assert [e.extensions["code"] for e in errors] == ["QUERY_TOO_COMPLEX"]
     assert "split the query" in errors[0].message
-    assert spent < 0.25, f"refusing it took {spent * 1000:.1f} ms of CPU"
+    # Bounded by the merge budget: about 0.1 s idle, 0.37 s once with the other core busy
+    # (CPU time stretches under contention); graphql-core alone spends 2.4-5 s on such a
+    # document.
+    assert spent < 1.0, f"refusing it took {spent * 1000:.1f} ms of CPU"
 
 
 def test_ids_inside_input_objects_are_checked_too(api: Api):

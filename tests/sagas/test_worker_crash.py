@@ -37,10 +37,11 @@ from tests.sagas.worker_process import worker_processes  # noqa: F401 - a fixtur
 
 RUNS = 20
 # A step's calls time out after this: far longer than 20 sagas need to reach a boundary
-# (0.15-0.3 s from the first claim to the kill, measured on two cores), so no held call
-# gives up before the kill. Recovery finds a killed step 2 x 3 + 1 + 0.5 s after its
-# claim (a step's timeout covers two calls: an unsure action's replay and its undo).
-WORKER_ENV = {"SAGA_STEP_TIMEOUT_SECONDS": "3", "SAGA_STEP_GRACE_SECONDS": "0.5",
+# (0.15-0.3 s from the first claim to the kill on two idle cores; over 3 s once, in CI
+# with the second core kept busy), so no held call gives up before the kill. Recovery
+# finds a killed step 2 x 8 + 1 + 0.5 s after its claim (a step's timeout covers two
+# calls: an unsure action's replay and its undo).
+WORKER_ENV = {"SAGA_STEP_TIMEOUT_SECONDS": "8", "SAGA_STEP_GRACE_SECONDS": "0.5",
               "SAGA_RETRY_INITIAL_BACKOFF_SECONDS": "0.01",
               "SAGA_RETRY_MAX_BACKOFF_SECONDS": "0.05", "BREAKER_FAIL_MAX": "1000"}
 HOLD_MS = 60_000  # far longer than a drill: a held call is answered to a dead worker
@@ -127,7 +128,7 @@ def _reach(sources: ReferenceSources, boundary: Boundary, saga_ids: list[str]) -
                                           phase=boundary.phase.value).exists()
 
 
-def _recover(saga_ids: list[str], timeout: float = 60.0) -> None:
+def _recover(saga_ids: list[str], timeout: float = 120.0) -> None:
     """Beat's job, run here so the test need not wait for beat: re-queue overdue sagas."""
     def all_ended() -> bool:
         recover_overdue()
