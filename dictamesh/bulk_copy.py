@@ -25,6 +25,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 
 def copy_rows(cursor: Any, table: str, columns: Sequence[str], types: Sequence[str],
               rows: Iterable[Sequence[Any]]) -> None:
@@ -42,6 +44,16 @@ def copy_rows(cursor: Any, table: str, columns: Sequence[str], types: Sequence[s
         write_row = copy.write_row
         for row in rows:
             write_row(row)
+
+
+def _as_it_is(text: str) -> str:
+    return text
+
+
+def json_text(text: str) -> Jsonb:
+    """A ``jsonb`` value already serialised (``json.dumps``), copied as it is: for a value
+    written to several columns or rows, so that it is serialised once."""
+    return Jsonb(text, dumps=_as_it_is)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ later change of one entity always gets a higher outbox id.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -26,7 +27,7 @@ from opentelemetry import propagate
 
 from apps.events.contracts import OutboxError, OutgoingEvent
 from apps.events.models import OutboxMessage
-from dictamesh.bulk_copy import copy_rows
+from dictamesh.bulk_copy import copy_rows, json_text
 from dictamesh.events.codec import AvroCodec, subject_for_topic
 from dictamesh.events.topics import TopicName, configured_spec, parse_topic
 from dictamesh.tenancy import current_schema, is_public
@@ -106,7 +107,8 @@ class _Rows:
         trace_headers: dict[str, str] = {}
         propagate.inject(trace_headers)  # traceparent (and tracestate) when a span is active
         self._trace_headers = trace_headers
-        self._plain_headers = _check_headers(trace_headers)
+        # Serialised once: every row without headers of its own carries these.
+        self._plain_headers = json_text(json.dumps(_check_headers(trace_headers)))
         self._created_at = timezone.now()
 
     def physical_topic(self, topic: str) -> str:
@@ -119,8 +121,8 @@ class _Rows:
             event_id: uuid.UUID | None) -> uuid.UUID:
         topic = self.physical_topic(topic)
         _check_key_and_value(topic, key, value)
-        checked = (_check_headers({**headers, **self._trace_headers}) if headers
-                   else self._plain_headers)
+        checked: Any = (_check_headers({**headers, **self._trace_headers}) if headers
+                        else self._plain_headers)
         event_id = event_id or uuid.uuid4()
         self.rows.append((event_id, topic, key, bytes(value), checked, self._created_at))
         return event_id
