@@ -90,6 +90,7 @@ class ProcessedEventStore:
                                  if lock_timeout_ms is None else lock_timeout_ms)
         self._tenants: set[str] = set()
         self._tenants_loaded_at = time.monotonic()
+        self._limited_connection: object = None  # the connection whose lock_timeout is set
 
     def tenant_exists(self, tenant: str) -> bool:
         if time.monotonic() - self._tenants_loaded_at > _TENANT_CACHE_SECONDS:
@@ -119,9 +120,9 @@ class ProcessedEventStore:
                 unknown_is_permanent and kind is FailureKind.UNKNOWN)
 
         with _transient_errors_are_retryable():
+            self._limit_lock_waits()
             try:
                 with schema_context(tenant), transaction.atomic():
-                    self._limit_lock_waits()
                     fresh, duplicates = self._claim(events)
                     if fresh:
                         dispatch(fresh)
@@ -130,8 +131,8 @@ class ProcessedEventStore:
                 if not rejects(exc):
                     raise
             result = ApplyResult()
+            self._limit_lock_waits()
             with schema_context(tenant), transaction.atomic():
-                self._limit_lock_waits()
                 self._isolate(list(events), dispatch, rejects, result)
             return result
 
@@ -139,10 +140,19 @@ class ProcessedEventStore:
         connection.close()  # this thread's connection; Django opens a new one if needed
 
     def _limit_lock_waits(self) -> None:
-        if self._lock_timeout_ms > 0:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)",
-                               [f"{self._lock_timeout_ms}ms"])
+        """Set the lock timeout for this thread's connection, once per connection: a
+        round trip per transaction was a tenth of the apply thread's time. Set outside any
+        transaction, so that no rollback undoes it; this connection runs only this store's
+        transactions."""
+        if self._lock_timeout_ms <= 0:
+            return
+        connection.ensure_connection()
+        if connection.connection is self._limited_connection:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, false)",
+                           [f"{self._lock_timeout_ms}ms"])
+        self._limited_connection = connection.connection
 
     def _isolate(
         self,
