@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,15 +143,23 @@ def confluent_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> f
     return count / elapsed
 
 
-def runner_rate(codec: AvroCodec, topic: str, count: int) -> float:
-    """Events per second of our runner applying ``count`` events with a no-op handler."""
-    group = f"bench-runner-{uuid.uuid4().hex[:8]}"
+def no_op_runner(codec: AvroCodec, topic: str, label: str, done: threading.Event,
+                 on_batch: Callable[[BatchReport], None]) -> ConsumerRunner:
+    """Our runner in a new group, with the real dedupe store and a handler that does
+    nothing: the time and memory it takes are the runner's own."""
+    group = f"bench-{label}-{uuid.uuid4().hex[:8]}"
     handlers = HandlerRegistry()
 
     @handlers.register(group, topic)
     def minimal(events: Sequence[ConsumedEvent]) -> None:
         pass
 
+    return ConsumerRunner(consumer_settings(group), handlers.routes(group), codec,
+                          ProcessedEventStore(group), stop_event=done, on_batch=on_batch)
+
+
+def runner_rate(codec: AvroCodec, topic: str, count: int) -> float:
+    """Events per second of our runner applying ``count`` events with a no-op handler."""
     done = threading.Event()
     applied, started, finished = 0, 0.0, 0.0
 
@@ -165,8 +173,7 @@ def runner_rate(codec: AvroCodec, topic: str, count: int) -> float:
             finished = now
             done.set()
 
-    runner = ConsumerRunner(consumer_settings(group), handlers.routes(group), codec,
-                            ProcessedEventStore(group), stop_event=done, on_batch=on_batch)
+    runner = no_op_runner(codec, topic, "runner", done, on_batch)
     thread = threading.Thread(target=runner.run)
     thread.start()
     thread.join()

@@ -49,8 +49,10 @@ from dictamesh.events.handlers import (
 
 _TENANT_CACHE_SECONDS = 60.0  # an offboarded tenant's events go to the DLQ after this
 
-# One statement both dedupes and records: the rows that were not there yet come back, and
-# only those events are handled. A concurrent member of the group applying the same event
+# One statement both dedupes and records: the rows that were not there yet come back (by
+# position: topic, partition and offset, cheaper to read back and compare than UUIDs), and
+# only those events are handled; a second copy of an event in the same batch conflicts
+# with the first and does not come back. A concurrent member of the group applying the same event
 # (during a rebalance) waits on the unique index here and then skips it. The columns travel
 # as comma-separated text (no value contains a comma): adapting four Python lists of a
 # thousand values each cost more than the insert itself.
@@ -63,7 +65,7 @@ _CLAIM_SQL = f"""
         string_to_array(%s, ',')::integer[], string_to_array(%s, ',')::bigint[]
     ) AS e(event_id, topic, partition, "offset")
     ON CONFLICT (consumer_group, event_id) DO NOTHING
-    RETURNING event_id
+    RETURNING topic, partition, "offset"
 """  # noqa: S608 - the only interpolation is our own table name
 
 
@@ -201,12 +203,11 @@ class ProcessedEventStore:
                 ",".join([str(event.partition) for event in events]),
                 ",".join([str(event.offset) for event in events]),
             ])
-            new_ids = {row[0] for row in cursor.fetchall()}
+            claimed = set(cursor.fetchall())
         fresh: list[ConsumedEvent] = []
         duplicates: list[ConsumedEvent] = []
         for event in events:
-            if event.event_id in new_ids:
-                new_ids.discard(event.event_id)  # a second copy in the same batch is a dupe
+            if (event.topic, event.partition, event.offset) in claimed:
                 fresh.append(event)
             else:
                 duplicates.append(event)

@@ -856,8 +856,10 @@ def _event_id(record: dict[str, Any], message: Any) -> uuid.UUID:
     redelivery of the same message a duplicate all the same."""
     value = record.get("event_id")
     if type(value) is str and len(value) == 36:  # the canonical form: the usual case
-        with suppress(ValueError):
+        try:
             return _canonical_uuid(value)
+        except ValueError:
+            pass  # the general parse below names the problem
     if value is None:
         return uuid.uuid5(_EVENT_ID_NAMESPACE,
                           f"{message.topic}/{message.partition}/{message.offset}")
