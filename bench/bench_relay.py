@@ -24,7 +24,12 @@ Profile of relay_pending before this issue's changes (py-spy, busy samples):
      7%  selecting the rows (values_list, JSON headers)
 
 Since then: sent rows are marked with one ``id = ANY(%s)`` array parameter, records are
-built without dataclasses.replace, and the GC policy is applied.
+built without dataclasses.replace, and the GC policy is applied. Last run on the shared
+2-core machine (load ~8):
+
+    raw kafka-python produce :      2,876 msg/s   rounds: 4,627, 2,746, 2,876
+    outbox relay             :      1,861 rows/s  rounds: 3,731, 1,861, 1,601
+    ratio relay / raw        :       0.65   (target >= 0.80; 0.50 before these changes)
 """
 
 from __future__ import annotations
