@@ -28,7 +28,7 @@ Profile of the runner before this issue's changes (py-spy, busy samples of its t
      5%  kafka-python's IO thread
 
 Per event on records held in memory (same machine, CPU us): poll 32, decode_all 47, apply
-12 with CPython's default GC; 18, 23, 8 with the streaming policy. Then the generated codec
+12 with CPython's default GC; 14, 22, 8 with the streaming policy. Then the generated codec
 path, the direct event-id parse, one lock-timeout round trip per connection, and the
 dedupe claim reading back positions instead of UUIDs.
 
