@@ -42,7 +42,7 @@ Last run on the shared 2-core machine (load ~8; 30,000 events):
 Not met. Where the runner's busy time goes now (py-spy): its consumer thread ~50%
 (kafka-python's record parsing, decode, ConsumedEvent), kafka-python's IO thread ~30%,
 the apply thread ~16%; on this machine the apply thread also waits ~100 us per event on
-PostgreSQL, which the other agents load.
+PostgreSQL, which other work on the machine loads.
 """
 
 from __future__ import annotations
