@@ -51,6 +51,21 @@ _PATH = r"^/"
 _DOTTED = r"^([A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)?$"
 
 
+#: named filters beyond ``<field>``, ``<field>__gt`` and ``<field>__icontains``, and the
+#: field each one tests
+NAMED_FILTERS = {"in_stock": "stock"}
+
+
+def filter_field(name: str) -> str:
+    """The declared field a filter name tests (``name__icontains`` -> ``name``)."""
+    if name in NAMED_FILTERS:
+        return NAMED_FILTERS[name]
+    for suffix in ("__gt", "__icontains"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
 def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(required),
             "additionalProperties": False}
@@ -76,7 +91,12 @@ DESCRIPTION_SCHEMA: dict[str, Any] = _object({
         "records": {"type": "string", "pattern": _DOTTED},
         "page_size_param": _TEXT, "max_page_size": _POSITIVE,
         "total": {"type": "string", "pattern": _DOTTED, "minLength": 1},
-        "filters": {"type": "object", "additionalProperties": _TEXT},
+        "filters": {"type": "object", "additionalProperties": {"oneOf": [
+            _TEXT,
+            _object({"param": _TEXT, "values": {"type": "object",
+                                                "additionalProperties": _TEXT}},
+                    ("param", "values")),
+        ]}},
     }, ("path",)),
     "get": _object({"path": {"type": "string", "pattern": _PATH},
                     "record": {"type": "string", "pattern": _DOTTED}}, ("path",)),
@@ -233,10 +253,12 @@ def parse_description(raw: Any) -> Description:
         raise DescriptionError("get.path", "must hold {id} where the entity id goes, e.g. "
                                            "/api/suppliers/{id}.")
     filters = raw["list"].get("filters", {})
-    unknown = sorted(set(filters) - set(by_name))
+    unknown = sorted(name for name in filters if filter_field(name) not in by_name)
     if unknown:
-        raise DescriptionError("list.filters", f"{', '.join(unknown)} is not a declared field; "
-                                               "filters map declared fields to parameters.")
+        raise DescriptionError("list.filters", f"{', '.join(unknown)} is not a declared field "
+                                               "(or <field>__gt, <field>__icontains, in_stock "
+                                               "on a declared stock); filters map them to "
+                                               "parameters.")
     sla = raw.get("sla", {})
     return Description(
         entity_type=raw["entity_type"], domain=raw["domain"], key=raw["key"],

@@ -34,7 +34,9 @@ DOMAINS: dict[str, ModuleType] = {"customers": customers_graph, "products": prod
 
 #: GraphQL type -> the entity type whose changes can change it (for the response cache)
 ENTITY_OF_TYPE = {"Customer": "customer", "Product": "product", "Invoice": "invoice",
-                  "InvoiceItem": "invoice", "InvoicePage": "invoice"}
+                  "InvoiceItem": "invoice", "InvoicePage": "invoice", "InvoiceEdge": "invoice",
+                  "CustomerConnection": "customer", "CustomerEdge": "customer",
+                  "ProductConnection": "product", "ProductEdge": "product"}
 
 #: GraphQL types that change with no event the response cache hears: never cached
 UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES

@@ -5,8 +5,22 @@ from __future__ import annotations
 import graphene
 from graphene_federation import key
 
-from apps.federation.schema.common import EntityBase
+from apps.federation.schema.common import EntityBase, PageInfoFields
+from apps.federation.schema.connections import connection_fields, edge_fields
 from apps.federation.schema.customers import CustomerFields, CustomerQueries
+
+
+class PageInfo(PageInfoFields, graphene.ObjectType):
+    class Meta:
+        description = PageInfoFields.__doc__
+
+
+class CustomerEdge(edge_fields("Customer"), graphene.ObjectType):  # type: ignore[misc]
+    pass
+
+
+class CustomerConnection(connection_fields("Customer"), graphene.ObjectType):  # type: ignore[misc]
+    """A page of customers (a Relay-style connection)."""
 
 
 @key("id")
@@ -18,4 +32,4 @@ class Query(CustomerQueries, graphene.ObjectType):
     pass
 
 
-TYPES = [Customer]
+TYPES = [PageInfo, Customer, CustomerEdge, CustomerConnection]

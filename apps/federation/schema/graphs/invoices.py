@@ -9,6 +9,7 @@ from graphene_federation import key
 from apps.federation.schema.common import EntityBase, PageInfoFields
 from apps.federation.schema.invoices import (
     CustomerInvoiceFields,
+    InvoiceEdgeFields,
     InvoiceFields,
     InvoiceItemFields,
     InvoicePageFields,
@@ -31,8 +32,12 @@ class InvoiceItem(InvoiceItemFields, graphene.ObjectType):
     pass
 
 
-class InvoicePage(InvoicePageFields, graphene.ObjectType):
+class InvoiceEdge(InvoiceEdgeFields, graphene.ObjectType):
     pass
+
+
+class InvoicePage(InvoicePageFields, graphene.ObjectType):
+    """A page of invoices (a Relay-style connection)."""
 
 
 @key("id")
@@ -50,4 +55,4 @@ class Query(InvoiceQueries, graphene.ObjectType):
     pass
 
 
-TYPES = [PageInfo, Invoice, InvoiceItem, InvoicePage, Customer, Product]
+TYPES = [PageInfo, Invoice, InvoiceItem, InvoiceEdge, InvoicePage, Customer, Product]

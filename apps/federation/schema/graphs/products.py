@@ -5,8 +5,22 @@ from __future__ import annotations
 import graphene
 from graphene_federation import key
 
-from apps.federation.schema.common import EntityBase
+from apps.federation.schema.common import EntityBase, PageInfoFields
+from apps.federation.schema.connections import connection_fields, edge_fields
 from apps.federation.schema.products import ProductFields, ProductQueries
+
+
+class PageInfo(PageInfoFields, graphene.ObjectType):
+    class Meta:
+        description = PageInfoFields.__doc__
+
+
+class ProductEdge(edge_fields("Product"), graphene.ObjectType):  # type: ignore[misc]
+    pass
+
+
+class ProductConnection(connection_fields("Product"), graphene.ObjectType):  # type: ignore[misc]
+    """A page of products (a Relay-style connection)."""
 
 
 @key("id")
@@ -18,4 +32,4 @@ class Query(ProductQueries, graphene.ObjectType):
     pass
 
 
-TYPES = [Product]
+TYPES = [PageInfo, Product, ProductEdge, ProductConnection]

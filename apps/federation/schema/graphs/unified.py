@@ -15,7 +15,9 @@ from apps.federation.schema.catalog import CatalogEntityFields, CatalogQueries
 from apps.federation.schema.common import EntityBase, PageInfoFields
 from apps.federation.schema.customers import CustomerFields, CustomerQueries
 from apps.federation.schema.graphs.catalog import EventPage
-from apps.federation.schema.graphs.invoices import InvoiceItem, InvoicePage
+from apps.federation.schema.graphs.customers import CustomerConnection, CustomerEdge
+from apps.federation.schema.graphs.invoices import InvoiceEdge, InvoiceItem, InvoicePage
+from apps.federation.schema.graphs.products import ProductConnection, ProductEdge
 from apps.federation.schema.graphs.sagas import SagaPage
 from apps.federation.schema.invoices import (
     CustomerInvoiceFields,
@@ -63,4 +65,5 @@ class Mutation(SagaMutations, graphene.ObjectType):
 
 
 TYPES = [PageInfo, Customer, Product, Invoice, InvoiceItem, InvoicePage, CatalogEntity,
-         EventPage, Saga, SagaStep, SagaPage]
+         EventPage, Saga, SagaStep, SagaPage, CustomerEdge, CustomerConnection, ProductEdge,
+         ProductConnection, InvoiceEdge]
