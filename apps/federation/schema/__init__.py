@@ -24,6 +24,7 @@ from apps.federation.schema.graphs import customers as customers_graph
 from apps.federation.schema.graphs import invoices as invoices_graph
 from apps.federation.schema.graphs import products as products_graph
 from apps.federation.schema.graphs import sagas as sagas_graph
+from apps.federation.schema.meta import EntityMeta
 from apps.federation.schema.sagas import LIVE_TYPES
 from dictamesh.tenancy import current_schema, tenant_context
 
@@ -38,8 +39,9 @@ ENTITY_OF_TYPE = {"Customer": "customer", "Product": "product", "Invoice": "invo
                   "CustomerConnection": "customer", "CustomerEdge": "customer",
                   "ProductConnection": "product", "ProductEdge": "product"}
 
-#: GraphQL types that change with no event the response cache hears: never cached
-UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES
+#: GraphQL types that change with no event the response cache hears (and freshness, which
+#: ages by the second): never cached
+UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES | {"EntityMeta"}
 
 #: The subgraphs' `@link` federation version: the highest that both Apollo's
 #: @apollo/composition and The Guild's @theguild/federation-composition accept (the Guild's
@@ -116,5 +118,6 @@ def schema_sdl_files(tenant: str | None = None) -> dict[str, str]:
     return {name: text.strip() + "\n" for name, text in files.items()}
 
 
-# Money is a value type several subgraphs define identically: shareable, for composition.
+# Value types several subgraphs define identically: shareable, for composition.
 shareable(Money)
+shareable(EntityMeta)

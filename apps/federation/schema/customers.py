@@ -5,6 +5,7 @@ from __future__ import annotations
 import graphene
 
 from apps.federation.schema.connections import FilterField, list_field, timestamp_text
+from apps.federation.schema.meta import meta_field
 from apps.federation.schema.resolvers import (
     attribute,
     entities_field,
@@ -16,6 +17,7 @@ ENTITY = "customer"
 
 
 class CustomerFields:
+    meta = meta_field(ENTITY)
     email = graphene.String(resolver=attribute(ENTITY, "email"))
     name = graphene.String(resolver=attribute(ENTITY, "name"))
     status = graphene.String(resolver=attribute(ENTITY, "status"),

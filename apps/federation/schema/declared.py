@@ -29,6 +29,7 @@ from apps.catalog import services as catalog_services
 from apps.federation.loaders import _loader
 from apps.federation.schema.common import EntityBase, Money, Ref, money
 from apps.federation.schema.graphs import graph_type, unified
+from apps.federation.schema.meta import meta_field
 from apps.federation.schema.resolvers import (
     attribute,
     entities_field,
@@ -116,6 +117,7 @@ def declared_graph(descriptions: Sequence[Description]) -> ModuleType:
         name = type_name(entity_type)
         fields = {f.name: _field(entity_type, f.name, f.type)
                   for f in description.fields if f.name != "id"}
+        fields["meta"] = meta_field(entity_type)
         for relation in description.relationships:
             if relation.name:
                 target = graph_type(type_name(relation.entity_type))

@@ -29,6 +29,7 @@ from apps.federation.schema.connections import (
     timestamp_text,
 )
 from apps.federation.schema.graphs import graph_type
+from apps.federation.schema.meta import meta_field
 from apps.federation.schema.resolvers import attribute, entity_field
 
 ENTITY = "invoice"
@@ -52,6 +53,7 @@ def _customer(value: Any, attributes: dict[str, Any]) -> Ref | None:
 
 
 class InvoiceFields:
+    meta = meta_field(ENTITY)
     invoice_number = graphene.String(resolver=attribute(ENTITY, "invoice_number"))
     customer = graphene.Field(graph_type("Customer"),
                               resolver=attribute(ENTITY, "customer_id", _customer))

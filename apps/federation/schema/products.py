@@ -8,6 +8,7 @@ import graphene
 
 from apps.federation.schema.common import Money, money
 from apps.federation.schema.connections import FilterField, list_field
+from apps.federation.schema.meta import meta_field
 from apps.federation.schema.resolvers import (
     attribute,
     entities_field,
@@ -23,6 +24,7 @@ def _price(value: Any, attributes: dict[str, Any]) -> dict[str, str] | None:
 
 
 class ProductFields:
+    meta = meta_field(ENTITY)
     sku = graphene.String(resolver=attribute(ENTITY, "sku"))
     name = graphene.String(resolver=attribute(ENTITY, "name"))
     price = graphene.Field(Money, resolver=attribute(ENTITY, "price", _price))
