@@ -16,6 +16,7 @@ from apps.federation.schema.invoices import (
     InvoiceQueries,
     ProductReference,
 )
+from apps.federation.schema.related import ProductInvoiceFields
 
 
 class PageInfo(PageInfoFields, graphene.ObjectType):
@@ -46,7 +47,7 @@ class Customer(CustomerInvoiceFields, EntityBase, graphene.ObjectType):
 
 
 @key("id")
-class Product(ProductReference, EntityBase, graphene.ObjectType):
+class Product(ProductReference, ProductInvoiceFields, EntityBase, graphene.ObjectType):
     class Meta:
         description = ProductReference.__doc__
 

@@ -8,6 +8,7 @@ from graphene_federation import key
 from apps.federation.schema.common import EntityBase, PageInfoFields
 from apps.federation.schema.connections import connection_fields, edge_fields
 from apps.federation.schema.products import ProductFields, ProductQueries
+from apps.federation.schema.related import CustomerProductFields
 
 
 class PageInfo(PageInfoFields, graphene.ObjectType):
@@ -28,8 +29,13 @@ class Product(ProductFields, EntityBase, graphene.ObjectType):
     pass
 
 
+@key("id")
+class Customer(CustomerProductFields, EntityBase, graphene.ObjectType):
+    """Customers are the customers subgraph's; this one adds what they bought."""
+
+
 class Query(ProductQueries, graphene.ObjectType):
     pass
 
 
-TYPES = [PageInfo, Product, ProductEdge, ProductConnection]
+TYPES = [PageInfo, Product, ProductEdge, ProductConnection, Customer]

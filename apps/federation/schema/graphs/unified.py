@@ -25,6 +25,7 @@ from apps.federation.schema.invoices import (
     InvoiceQueries,
 )
 from apps.federation.schema.products import ProductFields, ProductQueries
+from apps.federation.schema.related import CustomerProductFields, ProductInvoiceFields
 from apps.federation.schema.sagas import SagaFields, SagaMutations, SagaQueries, SagaStep
 
 
@@ -33,11 +34,12 @@ class PageInfo(PageInfoFields, graphene.ObjectType):
         description = PageInfoFields.__doc__
 
 
-class Customer(CustomerFields, CustomerInvoiceFields, EntityBase, graphene.ObjectType):
+class Customer(CustomerFields, CustomerInvoiceFields, CustomerProductFields, EntityBase,
+               graphene.ObjectType):
     pass
 
 
-class Product(ProductFields, EntityBase, graphene.ObjectType):
+class Product(ProductFields, ProductInvoiceFields, EntityBase, graphene.ObjectType):
     pass
 
 
