@@ -483,6 +483,20 @@ def append_events(entries: Sequence[dict[str, Any]]) -> int:
         return cursor.rowcount
 
 
+@db_operation("freshness_p95")
+def freshness_p95(source_system: str, since: datetime) -> float | None:
+    """The 95th percentile, in seconds, of how long the changes of ``source_system`` that
+    happened since ``since`` took to reach the catalog (recorded_at - event_timestamp);
+    None when there were none."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY "
+            "extract(epoch FROM recorded_at - event_timestamp)) FROM event_log "
+            "WHERE source_system = %s AND event_timestamp >= %s", [source_system, since])
+        value = cursor.fetchone()[0]
+    return None if value is None else round(float(value), 3)
+
+
 @transaction.atomic
 @db_operation("purge_event_log")
 def purge_event_log(older_than: timedelta, *, dry_run: bool = False) -> int:

@@ -26,6 +26,7 @@ from apps.federation.schema.graphs import products as products_graph
 from apps.federation.schema.graphs import sagas as sagas_graph
 from apps.federation.schema.meta import EntityMeta
 from apps.federation.schema.sagas import LIVE_TYPES
+from apps.federation.schema.sources import LIVE_TYPES as SOURCE_TYPES
 from dictamesh.tenancy import current_schema, tenant_context
 
 #: each domain's subgraph, by the domain's name (its URL: /graphql/<domain>)
@@ -41,7 +42,7 @@ ENTITY_OF_TYPE = {"Customer": "customer", "Product": "product", "Invoice": "invo
 
 #: GraphQL types that change with no event the response cache hears (and freshness, which
 #: ages by the second): never cached
-UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES | {"EntityMeta"}
+UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES | SOURCE_TYPES | {"EntityMeta"}
 
 #: The subgraphs' `@link` federation version: the highest that both Apollo's
 #: @apollo/composition and The Guild's @theguild/federation-composition accept (the Guild's

@@ -7,6 +7,7 @@ from graphene_federation import key
 
 from apps.federation.schema.catalog import CatalogEntityFields, CatalogQueries, EventPageFields
 from apps.federation.schema.common import PageInfoFields
+from apps.federation.schema.sources import SourceQueries
 
 
 class PageInfo(PageInfoFields, graphene.ObjectType):
@@ -24,7 +25,7 @@ class EventPage(EventPageFields, graphene.ObjectType):
     pass
 
 
-class Query(CatalogQueries, graphene.ObjectType):
+class Query(CatalogQueries, SourceQueries, graphene.ObjectType):
     pass
 
 

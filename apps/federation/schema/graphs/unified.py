@@ -27,6 +27,7 @@ from apps.federation.schema.invoices import (
 from apps.federation.schema.products import ProductFields, ProductQueries
 from apps.federation.schema.related import CustomerProductFields, ProductInvoiceFields
 from apps.federation.schema.sagas import SagaFields, SagaMutations, SagaQueries, SagaStep
+from apps.federation.schema.sources import SourceQueries
 
 
 class PageInfo(PageInfoFields, graphene.ObjectType):
@@ -58,7 +59,7 @@ class Saga(SagaFields, graphene.ObjectType):
 
 
 class Query(CustomerQueries, ProductQueries, InvoiceQueries, CatalogQueries, SagaQueries,
-            AuditQueries, graphene.ObjectType):
+            AuditQueries, SourceQueries, graphene.ObjectType):
     pass
 
 
