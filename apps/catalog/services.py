@@ -483,6 +483,47 @@ def append_events(entries: Sequence[dict[str, Any]]) -> int:
         return cursor.rowcount
 
 
+# The same expression as the index of migration 0006, so that the index serves the query
+# (the text's query is a scalar subquery: a value the index condition can take).
+# Each word of the text (split at spaces) is parsed as the attributes were: its tokens must
+# follow each other (so "SKU-00007", parsed as 'sku' '-00007', is not found in "F2024-000075
+# SKU-00012"), the last of them as a prefix ('ada' finds 'Ada Almeida'); every word must
+# match. An email or a decimal stays one token.
+_SEARCH = """
+WITH words AS (
+    SELECT word, n FROM unnest(%s::text[]) WITH ORDINALITY AS t(word, n)
+), phrases AS (
+    SELECT n, string_agg(quote_literal(lexeme) || ':*', ' <-> ' ORDER BY positions[1])
+               AS phrase
+    FROM words, unnest(to_tsvector('simple', word))
+    GROUP BY n
+), q AS (
+    SELECT to_tsquery('simple', string_agg('(' || phrase || ')', ' & ')) AS query
+    FROM phrases
+)
+SELECT c.entity_type, c.entity_id
+FROM entity_catalog c
+WHERE NOT c.is_deleted AND c.entity_type = ANY(%s)
+  AND jsonb_to_tsvector('simple'::regconfig, c.attributes, '["string"]'::jsonb)
+      @@ (SELECT query FROM q)
+ORDER BY ts_rank(jsonb_to_tsvector('simple'::regconfig, c.attributes, '["string"]'::jsonb),
+                 (SELECT query FROM q)) DESC, c.entity_type, c.entity_id
+LIMIT %s
+"""
+#: words of a search text that count (a longer text is cut)
+MAX_SEARCH_WORDS = 10
+
+
+@db_operation("search_entities")
+def search_entities(text: str, entity_types: Sequence[str], limit: int) -> list[EntityKey]:
+    """The entities of ``entity_types`` whose string attributes hold every word of
+    ``text`` (see above), best match first; none for a text without words."""
+    words = text.split()[:MAX_SEARCH_WORDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_SEARCH, [words, list(entity_types), limit])
+        return [EntityKey(entity_type, entity_id) for entity_type, entity_id in cursor]
+
+
 @db_operation("freshness_p95")
 def freshness_p95(source_system: str, since: datetime) -> float | None:
     """The 95th percentile, in seconds, of how long the changes of ``source_system`` that

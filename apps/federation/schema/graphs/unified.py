@@ -8,6 +8,8 @@ graph anyway.
 
 from __future__ import annotations
 
+import sys
+
 import graphene
 
 from apps.federation.schema.audit import AuditQueries
@@ -27,6 +29,7 @@ from apps.federation.schema.invoices import (
 from apps.federation.schema.products import ProductFields, ProductQueries
 from apps.federation.schema.related import CustomerProductFields, ProductInvoiceFields
 from apps.federation.schema.sagas import SagaFields, SagaMutations, SagaQueries, SagaStep
+from apps.federation.schema.search import SearchQueries, search_union
 from apps.federation.schema.sources import SourceQueries
 
 
@@ -58,8 +61,11 @@ class Saga(SagaFields, graphene.ObjectType):
         description = SagaFields.__doc__
 
 
+SearchResult = search_union(sys.modules[__name__])
+
+
 class Query(CustomerQueries, ProductQueries, InvoiceQueries, CatalogQueries, SagaQueries,
-            AuditQueries, SourceQueries, graphene.ObjectType):
+            AuditQueries, SourceQueries, SearchQueries, graphene.ObjectType):
     pass
 
 
