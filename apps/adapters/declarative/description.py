@@ -27,6 +27,12 @@ One description is one canonical entity type of one source::
       - {field: product_skus, entity_type: product, type: supplies, name: products,
          reverse: supplier}
 
+``list.filters`` maps the filters a list may push down to the source's query parameters:
+``<field>`` (equality), ``<field>__gt``, ``<field>__icontains`` or ``in_stock`` (on a
+``stock`` field), each to a parameter name, or to ``{param, values}`` when the source spells
+the value its own way, e.g. ``in_stock: {param: stock_status, values: {"true": instock,
+"false": outofstock}}``.
+
 A field reads the record at ``path`` (dotted, default: its name). ``parse_description``
 checks the structure against :data:`DESCRIPTION_SCHEMA` (JSON Schema) and then the rules
 that cross fields; every error names the field, e.g. ``changes.cursor_field``.
