@@ -36,6 +36,7 @@ from apps.federation.schema.resolvers import (
     entity_field,
     timestamp_field,
 )
+from apps.federation.schema.search import search_union
 from dictamesh.resilience import CircuitOpenError
 
 #: entity types the unified graph has types for already (a description of one of them,
@@ -155,4 +156,6 @@ def declared_graph(descriptions: Sequence[Description]) -> ModuleType:
         setattr(graph, name, cls)
         types = [cls if t is base else t for t in types]
     graph.__dict__.update(Query=type("Query", (unified.Query,), roots), TYPES=types)
+    # The union's members are this graph's types (its Product may carry reverse fields).
+    graph.SearchResult = search_union(graph)
     return graph
