@@ -140,3 +140,12 @@ def connection_fields(node: str) -> type:
                                                "does not.")
 
     return ConnectionFields
+
+
+def connection_types(node: str) -> tuple[type[graphene.ObjectType], type[graphene.ObjectType]]:
+    """A graph's `<node>Edge` and `<node>Connection` types (each graph declares its own:
+    their references resolve against the graph being built)."""
+    edge = type(f"{node}Edge", (edge_fields(node), graphene.ObjectType), {})
+    connection = type(f"{node}Connection", (connection_fields(node), graphene.ObjectType),
+                      {"__doc__": f"A page of {node} entities (a Relay-style connection)."})
+    return edge, connection

@@ -157,5 +157,5 @@ def declared_graph(descriptions: Sequence[Description]) -> ModuleType:
         types = [cls if t is base else t for t in types]
     graph.__dict__.update(Query=type("Query", (unified.Query,), roots), TYPES=types)
     # The union's members are this graph's types (its Product may carry reverse fields).
-    graph.SearchResult = search_union(graph)
+    graph.__dict__.update(SearchResult=search_union(graph))
     return graph

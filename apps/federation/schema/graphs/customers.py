@@ -6,7 +6,7 @@ import graphene
 from graphene_federation import key
 
 from apps.federation.schema.common import EntityBase, PageInfoFields
-from apps.federation.schema.connections import connection_fields, edge_fields
+from apps.federation.schema.connections import connection_types
 from apps.federation.schema.customers import CustomerFields, CustomerQueries
 
 
@@ -15,12 +15,7 @@ class PageInfo(PageInfoFields, graphene.ObjectType):
         description = PageInfoFields.__doc__
 
 
-class CustomerEdge(edge_fields("Customer"), graphene.ObjectType):  # type: ignore[misc]
-    pass
-
-
-class CustomerConnection(connection_fields("Customer"), graphene.ObjectType):  # type: ignore[misc]
-    """A page of customers (a Relay-style connection)."""
+CustomerEdge, CustomerConnection = connection_types("Customer")
 
 
 @key("id")

@@ -6,7 +6,7 @@ import graphene
 from graphene_federation import key
 
 from apps.federation.schema.common import EntityBase, PageInfoFields
-from apps.federation.schema.connections import connection_fields, edge_fields
+from apps.federation.schema.connections import connection_types
 from apps.federation.schema.products import ProductFields, ProductQueries
 from apps.federation.schema.related import CustomerProductFields
 
@@ -16,12 +16,7 @@ class PageInfo(PageInfoFields, graphene.ObjectType):
         description = PageInfoFields.__doc__
 
 
-class ProductEdge(edge_fields("Product"), graphene.ObjectType):  # type: ignore[misc]
-    pass
-
-
-class ProductConnection(connection_fields("Product"), graphene.ObjectType):  # type: ignore[misc]
-    """A page of products (a Relay-style connection)."""
+ProductEdge, ProductConnection = connection_types("Product")
 
 
 @key("id")
