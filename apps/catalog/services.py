@@ -33,6 +33,7 @@ from apps.catalog.contracts import (
     EntityRegistration,
     GraphEdge,
     GraphNode,
+    Hop,
     InvalidGraphQuery,
     LineageDirection,
     LineageEdge,
@@ -325,6 +326,44 @@ def related_subjects(subject_type: str, relationship_type: str, object_type: str
     return found
 
 
+_ENDS = {"outgoing": ("subject", "object"), "incoming": ("object", "subject")}
+
+
+@db_operation("related_through")
+def related_through(start_type: str, start_ids: Sequence[str],
+                    path: Sequence[Hop]) -> dict[str, list[str]]:
+    """The entities at the end of ``path`` from each of ``start_ids``, by start id (ids
+    sorted and distinct; starts that reach nothing absent), in ONE query over active
+    edges, e.g. the products a page of customers bought: customer <-billed_to- invoice
+    -has_item-> invoice_item -references-> product."""
+    if not path:
+        raise InvalidGraphQuery("A path has at least one hop.")
+    # Only table aliases and the fixed column names of _ENDS are spliced in; every value
+    # is a parameter.
+    conditions, params = [], []
+    previous_type = start_type
+    for n, hop in enumerate(path):
+        near, far = _ENDS[hop.direction]
+        conditions.append(f"e{n}.relationship_type = %s AND e{n}.{near}_entity_type = %s "
+                          f"AND e{n}.{far}_entity_type = %s AND e{n}.retired_at IS NULL")
+        if n:
+            reached = _ENDS[path[n - 1].direction][1]
+            conditions.append(f"e{n}.{near}_entity_id = e{n - 1}.{reached}_entity_id")
+        params += [hop.relationship_type, previous_type, hop.entity_type]
+        previous_type = hop.entity_type
+    start_column = f"e0.{_ENDS[path[0].direction][0]}_entity_id"
+    end_column = f"e{len(path) - 1}.{_ENDS[path[-1].direction][1]}_entity_id"
+    tables = ", ".join(f"entity_relationships e{n}" for n in range(len(path)))
+    sql = (f"SELECT DISTINCT {start_column}, {end_column} FROM {tables} "  # noqa: S608
+           f"WHERE {start_column} = ANY(%s) AND {' AND '.join(conditions)} ORDER BY 1, 2")
+    found: dict[str, list[str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(start_ids), *params])
+        for start, end in cursor.fetchall():
+            found.setdefault(start, []).append(end)
+    return found
+
+
 def _edge(row: Sequence[Any]) -> GraphEdge:
     edge_id, s_type, s_id, rel_type, o_type, o_id, origin = row
     return GraphEdge(edge_id, EntityKey(s_type, s_id), rel_type, EntityKey(o_type, o_id), origin)
@@ -468,6 +507,61 @@ def append_events(entries: Sequence[dict[str, Any]]) -> int:
     with _staged(_EVENTS_STAGE, rows) as cursor:
         cursor.execute(_APPEND_EVENTS)
         return cursor.rowcount
+
+
+# The same expression as the index of migration 0006, so that the index serves the query
+# (the text's query is a scalar subquery: a value the index condition can take).
+# Each word of the text (split at spaces) is parsed as the attributes were: its tokens must
+# follow each other (so "SKU-00007", parsed as 'sku' '-00007', is not found in "F2024-000075
+# SKU-00012"), the last of them as a prefix ('ada' finds 'Ada Almeida'); every word must
+# match. An email or a decimal stays one token.
+_SEARCH = """
+WITH words AS (
+    SELECT word, n FROM unnest(%s::text[]) WITH ORDINALITY AS t(word, n)
+), phrases AS (
+    SELECT n, string_agg(quote_literal(lexeme) || ':*', ' <-> ' ORDER BY positions[1])
+               AS phrase
+    FROM words, unnest(to_tsvector('simple', word))
+    GROUP BY n
+), q AS (
+    SELECT to_tsquery('simple', string_agg('(' || phrase || ')', ' & ')) AS query
+    FROM phrases
+)
+SELECT c.entity_type, c.entity_id
+FROM entity_catalog c
+WHERE NOT c.is_deleted AND c.entity_type = ANY(%s)
+  AND jsonb_to_tsvector('simple'::regconfig, c.attributes, '["string"]'::jsonb)
+      @@ (SELECT query FROM q)
+ORDER BY ts_rank(jsonb_to_tsvector('simple'::regconfig, c.attributes, '["string"]'::jsonb),
+                 (SELECT query FROM q)) DESC, c.entity_type, c.entity_id
+LIMIT %s
+"""
+#: words of a search text that count (a longer text is cut)
+MAX_SEARCH_WORDS = 10
+
+
+@db_operation("search_entities")
+def search_entities(text: str, entity_types: Sequence[str], limit: int) -> list[EntityKey]:
+    """The entities of ``entity_types`` whose string attributes hold every word of
+    ``text`` (see above), best match first; none for a text without words."""
+    words = text.split()[:MAX_SEARCH_WORDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_SEARCH, [words, list(entity_types), limit])
+        return [EntityKey(entity_type, entity_id) for entity_type, entity_id in cursor]
+
+
+@db_operation("freshness_p95")
+def freshness_p95(source_system: str, since: datetime) -> float | None:
+    """The 95th percentile, in seconds, of how long the changes of ``source_system`` that
+    happened since ``since`` took to reach the catalog (recorded_at - event_timestamp);
+    None when there were none."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY "
+            "extract(epoch FROM recorded_at - event_timestamp)) FROM event_log "
+            "WHERE source_system = %s AND event_timestamp >= %s", [source_system, since])
+        value = cursor.fetchone()[0]
+    return None if value is None else round(float(value), 3)
 
 
 @transaction.atomic
