@@ -374,6 +374,10 @@ GRAPHQL_RESPONSE_CACHE_SECONDS = env_int("GRAPHQL_RESPONSE_CACHE_SECONDS", 30)
 # Automatic persisted queries (Apollo APQ): how long Redis keeps a document a client sent
 # with its hash. A miss costs the client one round trip (it resends the text), no error.
 GRAPHQL_APQ_SECONDS = env_int("GRAPHQL_APQ_SECONDS", 86400, minimum=1)
+# Web processes freeze their start-up heap out of the garbage collector's way and collect
+# the young generation every this many allocations (config/wsgi.py, dictamesh/heap.py).
+GC_FREEZE_AT_START = env_bool("GC_FREEZE_AT_START", default=True)
+GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000, minimum=1)
 # API keys are stored as HMAC-SHA256 with this pepper; changing it invalidates every key.
 # Without it the pepper derives from SECRET_KEY, so rotating SECRET_KEY would do the same.
 API_KEY_PEPPER = env_str("API_KEY_PEPPER", default="")

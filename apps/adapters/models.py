@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from apps.adapters import connection_cache
 from dictamesh.secrets import decrypt_json, encrypt_json
 
 
@@ -52,6 +53,15 @@ class SourceConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.adapter})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        connection_cache.forget(self.name)  # data products are built from these rows
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)
+        connection_cache.forget(self.name)
+        return deleted
 
     @property
     def deletion_check_every(self) -> int:

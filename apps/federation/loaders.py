@@ -74,6 +74,11 @@ class Loaded:
     result: EntityResult | None = None
     failure: Failure | None = None
 
+    @property
+    def degraded(self) -> bool:
+        """Whether serving this needs an error entry (failed, not found, or stale)."""
+        return self.failure is not None or self.result is None or self.result.stale
+
 
 @dataclass
 class RequestContext:
@@ -85,6 +90,12 @@ class RequestContext:
     loaders: dict[str, Any] = field(default_factory=dict)
     degraded: list[GraphQLError] = field(default_factory=list)
     reported: set[tuple[str | int, ...]] = field(default_factory=set)
+    #: entities this request already holds, by (entity type, id): loaded along with
+    #: another batch (an invoice batch's products), so their fields need no loader
+    known: dict[tuple[str, str], Loaded] = field(default_factory=dict)
+    #: entity types whose entities a batch should fetch along with its own, see
+    #: :func:`invoices_by_customer_loader`
+    prefetch: set[str] = field(default_factory=set)
 
 
 def context_of(info: GraphQLResolveInfo) -> RequestContext:
@@ -132,36 +143,60 @@ def _one(entity_type: str, key: str, found: dict[str, EntityResult],
 
 class CustomerInvoices:
     """A customer's invoices, or why they could not be listed; ``unplaced``: the malformed
-    invoices of the batch this answer came from, whose customer cannot be known."""
+    invoices of the batch this answer came from, whose customer cannot be known;
+    ``stale_age``: the age in seconds of a cached list served while the source is down."""
 
     def __init__(self, invoices: list[EntityResult] | None = None,
                  failure: Failure | None = None,
-                 unplaced: list[MalformedRecord] | None = None) -> None:
+                 unplaced: list[MalformedRecord] | None = None,
+                 stale_age: float | None = None) -> None:
         self.invoices = invoices or []
         self.failure = failure
         self.unplaced = unplaced or []
+        self.stale_age = stale_age
 
 
 def load_invoices_by_customer(customer_ids: Sequence[str]) -> list[CustomerInvoices]:
-    """Every customer's invoices from ONE filtered listing of all of them, grouped by
-    customer in the order asked.
+    """Every customer's invoices, as cached lists (see `DataProduct.list_by`), the missing
+    ones from ONE filtered listing of all of them, in the order asked.
 
     A malformed invoice of the batch cannot be told apart by customer (its customer id may
     be the very field that is broken), so each customer's ``unplaced`` lists them all and
     the field reports them once per request instead of guessing an owner."""
     asked = list(dict.fromkeys(customer_ids))
     try:
-        listing = data_product_for("invoice").list_all("invoice", {"customer_id": asked})
+        lookup = data_product_for("invoice").list_by("invoice", "customer_id", asked)
     except (AdapterError, CircuitOpenError, NoSourceFor) as exc:
         failure = failure_of("invoice", exc)
         return [CustomerInvoices(failure=failure) for _ in customer_ids]
-    by_customer: dict[str, list[EntityResult]] = {key: [] for key in asked}
-    for entity in listing.entities:
-        owner = by_customer.get(str(entity.attributes.get("customer_id")))
-        if owner is not None:  # lists come straight from the source, never cached
-            owner.append(EntityResult(entity, False, 0.0, "source"))
-    return [CustomerInvoices(by_customer[key], unplaced=list(listing.malformed))
-            for key in customer_ids]
+    unplaced = list(lookup.malformed)
+    answers: dict[str, CustomerInvoices] = {}
+    for key in asked:
+        listed = lookup.found.get(key)
+        if listed is None:
+            down = lookup.unavailable.get(key)
+            answers[key] = CustomerInvoices(failure=failure_of("invoice", down)) \
+                if down is not None else CustomerInvoices(unplaced=unplaced)
+            continue
+        answers[key] = CustomerInvoices(
+            [EntityResult(entity, listed.stale, listed.age_seconds, listed.level)
+             for entity in listed.entities], unplaced=unplaced,
+            stale_age=listed.age_seconds if listed.stale else None)
+    return [answers[key] for key in customer_ids]
+
+
+def prefetch_products(context: RequestContext, answers: list[CustomerInvoices]) -> None:
+    """Load the products the invoices' items name, in one batch, into ``context.known``:
+    item fields then resolve without a loader future per item (one level less)."""
+    skus = sorted({str(item["sku"]) for answer in answers for invoice in answer.invoices
+                   for item in invoice.entity.attributes.get("items") or ()
+                   if isinstance(item, dict) and item.get("sku")
+                   and ("product", str(item["sku"])) not in context.known})
+    if not skus:
+        return
+    batch = _traced_batch("entity:product", lambda ids: load_entities("product", ids))
+    for sku, loaded in zip(skus, batch(skus), strict=True):
+        context.known[("product", sku)] = loaded
 
 
 def guarded(name: str, batch: Callable[[list[Any]], list[Any]]
@@ -217,9 +252,22 @@ def entity_loader(info: GraphQLResolveInfo, entity_type: str) -> SyncDataLoader:
                    lambda ids: load_entities(entity_type, ids))
 
 
-def invoices_by_customer_loader(info: GraphQLResolveInfo) -> SyncDataLoader:
-    """The request's loader of invoices by customer id (values: CustomerInvoices)."""
-    return _loader(info, "invoices-by-customer", load_invoices_by_customer)
+def invoices_by_customer_loader(info: GraphQLResolveInfo,
+                                with_products: bool = False) -> SyncDataLoader:
+    """The request's loader of invoices by customer id (values: CustomerInvoices).
+    ``with_products``: the caller selects the items' products, so the batch loads them too
+    (once any caller of the batch asks, the whole batch does)."""
+    context = context_of(info)
+    if with_products:
+        context.prefetch.add("product")
+
+    def batch(customer_ids: list[str]) -> list[CustomerInvoices]:
+        answers = load_invoices_by_customer(customer_ids)
+        if "product" in context.prefetch:
+            prefetch_products(context, answers)
+        return answers
+
+    return _loader(info, "invoices-by-customer", batch)
 
 
 class ExecutionContext(DeferredExecutionContext):

@@ -274,16 +274,19 @@ class GraphQLView(View):
                  document: DocumentNode, operation: OperationDefinitionNode,
                  operation_name: str | None, variables: dict[str, Any] | None) -> _Outcome:
         key = None
-        read = cache.types_read(schema, document)
         # Mutations change things; live types (sagas) change with no event to invalidate on.
-        if operation.operation == OperationType.QUERY and not read & UNCACHED_TYPES:
-            scope = f"{self.schema_name}:{','.join(sorted(principal.scopes))}"
-            key = cache.response_key(scope, document, operation_name, variables,
-                                     cache.entity_types_read(schema, document,
-                                                             ENTITY_OF_TYPE, read))
-            hit = cache.get(key) if key is not None else None  # None: Redis is down
-            if hit is not None:
-                return _Outcome(200, hit)
+        # With a TTL of 0 the cache is off: no key, no Redis round trip (a set with timeout
+        # 0 is a DEL in Django's cache API).
+        if operation.operation == OperationType.QUERY and cache.ttl_seconds() > 0:
+            read = cache.types_read(schema, document)
+            if not read & UNCACHED_TYPES:
+                scope = f"{self.schema_name}:{','.join(sorted(principal.scopes))}"
+                key = cache.response_key(scope, document, operation_name, variables,
+                                         cache.entity_types_read(schema, document,
+                                                                 ENTITY_OF_TYPE, read))
+                hit = cache.get(key) if key is not None else None  # None: Redis is down
+                if hit is not None:
+                    return _Outcome(200, hit)
         context = RequestContext(request=request, scope=",".join(sorted(principal.scopes)))
         try:
             result = execute(schema, document, context_value=context,

@@ -17,14 +17,23 @@ from apps.adapters.services import EntityResult, NoSourceFor, data_product_for
 from apps.federation.loaders import (
     INVALID_ARGUMENT,
     MALFORMED_SOURCE_RECORD,
+    SOURCE_UNAVAILABLE,
     CustomerInvoices,
     context_of,
     failure_of,
     invoices_by_customer_loader,
 )
-from apps.federation.schema.common import Money, Ref, failure_error, money, then
+from apps.federation.schema.common import (
+    Money,
+    Ref,
+    failure_error,
+    money,
+    reference,
+    selects_path,
+    then,
+)
 from apps.federation.schema.graphs import graph_type
-from apps.federation.schema.resolvers import attribute, entity_field
+from apps.federation.schema.resolvers import attribute, entity_field, reference_attribute
 from dictamesh.resilience import CircuitOpenError
 
 ENTITY = "invoice"
@@ -45,14 +54,10 @@ def _items(value: Any, attributes: dict[str, Any]) -> list[dict[str, Any]]:
             for item in value or ()]
 
 
-def _customer(value: Any, attributes: dict[str, Any]) -> Ref | None:
-    return Ref(str(value)) if value is not None else None
-
-
 class InvoiceFields:
     invoice_number = graphene.String(resolver=attribute(ENTITY, "invoice_number"))
     customer = graphene.Field(graph_type("Customer"),
-                              resolver=attribute(ENTITY, "customer_id", _customer))
+                              resolver=reference_attribute(ENTITY, "customer_id", "customer"))
     status = graphene.String(resolver=attribute(ENTITY, "status"),
                              description="open, paid or cancelled")
     currency = graphene.String(resolver=attribute(ENTITY, "currency"))
@@ -70,8 +75,8 @@ class InvoiceItemFields:
     total = graphene.Field(Money)
 
     @staticmethod
-    def resolve_product(item: dict[str, Any], info: GraphQLResolveInfo) -> Ref | None:
-        return Ref(item["sku"]) if item.get("sku") else None
+    def resolve_product(item: dict[str, Any], info: GraphQLResolveInfo) -> Any:
+        return reference(info, "product", str(item["sku"])) if item.get("sku") else None
 
 
 def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices) -> list[Ref]:
@@ -81,6 +86,12 @@ def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices) -> list[Ref]:
     if answer.failure is not None:
         raise failure_error(answer.failure)
     context = context_of(info)
+    if answer.stale_age is not None:
+        age = round(answer.stale_age, 1)
+        context.degraded.append(GraphQLError(
+            f"The invoice source is unavailable; these invoices are a cached list {age} s "
+            "old. Retry later for current data.", path=info.path.as_list(),
+            extensions={"code": SOURCE_UNAVAILABLE, "stale": True, "ageSeconds": age}))
     for bad in answer.unplaced:
         key = ("unplaced-invoice", bad.record_id or str(bad))
         if key not in context.reported:
@@ -97,8 +108,9 @@ class CustomerInvoiceFields:
 
     @staticmethod
     def resolve_invoices(ref: Ref, info: GraphQLResolveInfo) -> Any:
-        return then(invoices_by_customer_loader(info).load(str(ref.id)),
-                    lambda answer: _listed(info, answer))
+        loader = invoices_by_customer_loader(info, with_products=selects_path(
+            info, ("items", "product")))
+        return then(loader.load(str(ref.id)), lambda answer: _listed(info, answer))
 
 
 class ProductReference:
