@@ -98,7 +98,8 @@ TENANT_LIMIT_SET_CALLS = True
 MIDDLEWARE = [
     "dictamesh.health.middleware.ProbeMiddleware",  # first: probes need no tenant lookup
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    # django-tenants' middleware, finding the tenant without a search_path switch.
+    "apps.tenancy.middleware.TenantMiddleware",
     # After the tenant is known: http_request_duration_seconds{tenant, route}.
     "dictamesh.observability.http_metrics.RequestDurationMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -155,7 +156,9 @@ _database = env_parsed(
     url_with_password=True,
 )
 # django-tenants wraps the real backend; django-prometheus' backend counts queries.
-_database["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend that sends `SET search_path` only when the path changes
+# (dictamesh/tenant_db/base.py).
+_database["ENGINE"] = "dictamesh.tenant_db"
 _database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 DATABASES = {"default": _database}
 ORIGINAL_BACKEND = "django_prometheus.db.backends.postgresql"

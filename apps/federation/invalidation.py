@@ -11,7 +11,7 @@ invalidated, for a source outage.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -49,7 +49,7 @@ def changes_of(events: Sequence[ConsumedEvent]) -> dict[str, Changes]:
     return changed
 
 
-def invalidate(changed: dict[str, list[str]] | dict[str, Changes]) -> None:
+def invalidate(changed: Mapping[str, Sequence[str] | Mapping[str, Any]]) -> None:
     """Bump the response cache's generations and evict the data products' entries and the
     lists the changes can alter (``changed``: ids by type, or :func:`changes_of`)."""
     if not changed:
@@ -64,7 +64,7 @@ def invalidate(changed: dict[str, list[str]] | dict[str, Changes]) -> None:
             except NoSourceFor:  # e.g. invoice_item: served inside its invoice, not cached
                 continue
             data_product.invalidate(entity_type, list(ids))
-            changes = ids if isinstance(ids, dict) else dict.fromkeys(ids)
+            changes = ids if isinstance(ids, Mapping) else dict.fromkeys(ids)
             data_product.invalidate_lists(entity_type, changes)
 
 

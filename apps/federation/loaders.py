@@ -96,6 +96,9 @@ class RequestContext:
     #: entity types whose entities a batch should fetch along with its own, see
     #: :func:`invoices_by_customer_loader`
     prefetch: set[str] = field(default_factory=set)
+    #: lists this request already holds, by (loader key, key): loaded for a whole level
+    #: when its parents were (see ``schema.common.prefetch_selected``)
+    lists: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 def context_of(info: GraphQLResolveInfo) -> RequestContext:
@@ -252,6 +255,19 @@ def entity_loader(info: GraphQLResolveInfo, entity_type: str) -> SyncDataLoader:
                    lambda ids: load_entities(entity_type, ids))
 
 
+INVOICES_BY_CUSTOMER = "invoices-by-customer"
+
+
+def _invoices_batch(context: RequestContext) -> Callable[[list[str]], list[Any]]:
+    def batch(customer_ids: list[str]) -> list[CustomerInvoices]:
+        answers = load_invoices_by_customer(customer_ids)
+        if "product" in context.prefetch:
+            prefetch_products(context, answers)
+        return answers
+
+    return batch
+
+
 def invoices_by_customer_loader(info: GraphQLResolveInfo,
                                 with_products: bool = False) -> SyncDataLoader:
     """The request's loader of invoices by customer id (values: CustomerInvoices).
@@ -260,14 +276,24 @@ def invoices_by_customer_loader(info: GraphQLResolveInfo,
     context = context_of(info)
     if with_products:
         context.prefetch.add("product")
+    return _loader(info, INVOICES_BY_CUSTOMER, _invoices_batch(context))
 
-    def batch(customer_ids: list[str]) -> list[CustomerInvoices]:
-        answers = load_invoices_by_customer(customer_ids)
-        if "product" in context.prefetch:
-            prefetch_products(context, answers)
-        return answers
 
-    return _loader(info, "invoices-by-customer", batch)
+def prefetch_invoices_by_customer(context: RequestContext, customer_ids: list[str],
+                                  with_products: bool) -> None:
+    """Every customer's invoices in one batch now, into ``context.lists`` (values:
+    CustomerInvoices, or the batch's error): their fields then resolve without a loader
+    future per customer. The batch is the loader's, traced and guarded the same way."""
+    if with_products:
+        context.prefetch.add("product")
+    wanted = [key for key in dict.fromkeys(customer_ids)
+              if (INVOICES_BY_CUSTOMER, key) not in context.lists]
+    if not wanted:
+        return
+    batch = guarded(INVOICES_BY_CUSTOMER,
+                    _traced_batch(INVOICES_BY_CUSTOMER, _invoices_batch(context)))
+    for key, answer in zip(wanted, batch(wanted), strict=True):
+        context.lists[(INVOICES_BY_CUSTOMER, key)] = answer
 
 
 class ExecutionContext(DeferredExecutionContext):
@@ -284,16 +310,34 @@ class ExecutionContext(DeferredExecutionContext):
                 attributes={"graphql.operation.type": kind, "graphql.operation.name": name}):
             return super().execute_operation(operation, root_value)
 
-    def execute_field(self, parent_type: GraphQLObjectType, source: Any,
-                      field_nodes: list[FieldNode], path: Path) -> Any:
+    def execute_fields_serially(self, parent_type: GraphQLObjectType, source_value: Any,
+                                path: Path | None, fields: dict[str, list[FieldNode]]) -> Any:
         """A span per root field's resolver (nested fields would cost a span each of the
-        thousands a nested query resolves; their source work is in the loader spans)."""
-        if path.prev is not None:
-            return super().execute_field(parent_type, source, field_nodes, path)
-        with tracer.start_as_current_span(
-                f"graphql resolve {parent_type.name}.{field_nodes[0].name.value}",
-                attributes={"graphql.field.path": str(path.key)}):
-            return super().execute_field(parent_type, source, field_nodes, path)
+        thousands a nested query resolves; their source work is in the loader spans).
+
+        Only the root level's fields go through :meth:`_root_field`: an override of
+        ``execute_field`` itself would add a call to each of those thousands of fields."""
+        if path is not None:
+            return super().execute_fields_serially(parent_type, source_value, path, fields)
+        self.execute_field = self._root_field
+        try:
+            return super().execute_fields_serially(parent_type, source_value, path, fields)
+        finally:
+            del self.execute_field
+
+    execute_fields = execute_fields_serially
+
+    def _root_field(self, parent_type: GraphQLObjectType, source: Any,
+                    field_nodes: list[FieldNode], path: Path) -> Any:
+        del self.execute_field  # the fields below this one run without a span
+        try:
+            with tracer.start_as_current_span(
+                    f"graphql resolve {parent_type.name}.{field_nodes[0].name.value}",
+                    attributes={"graphql.field.path": str(path.key)}):
+                return DeferredExecutionContext.execute_field(
+                    self, parent_type, source, field_nodes, path)
+        finally:
+            self.execute_field = self._root_field
 
     def handle_field_error(self, error: GraphQLError, return_type: GraphQLOutputType,
                            path: Path | None = None) -> None:

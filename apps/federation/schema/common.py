@@ -23,6 +23,7 @@ from apps.federation.loaders import (
     SOURCE_UNAVAILABLE,
     Failure,
     Loaded,
+    RequestContext,
     context_of,
     entity_loader,
 )
@@ -106,10 +107,12 @@ def selects_only_key(info: GraphQLResolveInfo) -> bool:
     return True
 
 
-def selects_path(info: GraphQLResolveInfo, names: Sequence[str]) -> bool:
-    """Whether the field being resolved selects ``names`` (a path of field names below it)
-    and, at its end, more than the key. Fragments along the way count as selecting."""
-    nodes: list[Any] = list(info.field_nodes)
+def selects_path(info: GraphQLResolveInfo | list[FieldNode], names: Sequence[str]) -> bool:
+    """Whether the field being resolved (or a list of its ``FieldNode``s) selects ``names``
+    (a path of field names below it) and, at its end, more than the key. Fragments along
+    the way count as selecting."""
+    # (GraphQLResolveInfo is a named tuple: only a list is taken for nodes)
+    nodes: list[Any] = list(info if isinstance(info, list) else info.field_nodes)
     for name in names:
         below: list[Any] = []
         for node in nodes:
@@ -124,6 +127,34 @@ def selects_path(info: GraphQLResolveInfo, names: Sequence[str]) -> bool:
     return any(not isinstance(selection, FieldNode) or selection.name.value not in _KEY_FIELDS
                for node in nodes
                for selection in (node.selection_set.selections if node.selection_set else ()))
+
+
+#: (entity type, field name) -> what loads that field for a whole level of entities at once
+#: (``prefetch(context, field_nodes, ids)``), registered by the module owning the field
+Prefetch = Callable[[RequestContext, list[FieldNode], list[str]], None]
+_PREFETCHES: dict[tuple[str, str], Prefetch] = {}
+
+
+def register_prefetch(entity_type: str, field_name: str, prefetch: Prefetch) -> None:
+    """Have ``prefetch`` load ``field_name`` of every ``entity_type`` a root list returns,
+    right after the list loads: the field then resolves from ``RequestContext.lists``
+    instead of with a loader future per entity."""
+    _PREFETCHES[(entity_type, field_name)] = prefetch
+
+
+def prefetch_selected(info: GraphQLResolveInfo, entity_type: str, ids: list[str]) -> None:
+    """Run the registered prefetches of the fields the root field selects on its entities
+    (fields under fragments are left to their loaders)."""
+    if not ids:
+        return
+    selected: dict[str, list[FieldNode]] = {}
+    for node in info.field_nodes:
+        for selection in node.selection_set.selections if node.selection_set else ():
+            if isinstance(selection, FieldNode) and \
+                    (entity_type, selection.name.value) in _PREFETCHES:
+                selected.setdefault(selection.name.value, []).append(selection)
+    for name, nodes in selected.items():
+        _PREFETCHES[(entity_type, name)](context_of(info), nodes, ids)
 
 
 def reference(info: GraphQLResolveInfo, entity_type: str, entity_id: str) -> Any:

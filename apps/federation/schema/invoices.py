@@ -10,18 +10,21 @@ from base64 import urlsafe_b64decode, urlsafe_b64encode
 from typing import Any
 
 import graphene
-from graphql import GraphQLError, GraphQLResolveInfo
+from graphql import FieldNode, GraphQLError, GraphQLResolveInfo
 
 from apps.adapters.base import AdapterError, EntityQuery
 from apps.adapters.services import EntityResult, NoSourceFor, data_product_for
 from apps.federation.loaders import (
     INVALID_ARGUMENT,
+    INVOICES_BY_CUSTOMER,
     MALFORMED_SOURCE_RECORD,
     SOURCE_UNAVAILABLE,
     CustomerInvoices,
+    RequestContext,
     context_of,
     failure_of,
     invoices_by_customer_loader,
+    prefetch_invoices_by_customer,
 )
 from apps.federation.schema.common import (
     Money,
@@ -29,6 +32,7 @@ from apps.federation.schema.common import (
     failure_error,
     money,
     reference,
+    register_prefetch,
     selects_path,
     then,
 )
@@ -79,10 +83,12 @@ class InvoiceItemFields:
         return reference(info, "product", str(item["sku"])) if item.get("sku") else None
 
 
-def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices) -> list[Ref]:
+def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices | Exception) -> list[Ref]:
     """A customer's invoices. The batch's malformed invoices are reported once per request,
     without a path: the broken record may not even say whose invoice it is, so no
     customer's list can honestly hold a null for it."""
+    if isinstance(answer, Exception):  # the prefetched batch failed (see `guarded`)
+        raise answer
     if answer.failure is not None:
         raise failure_error(answer.failure)
     context = context_of(info)
@@ -108,9 +114,22 @@ class CustomerInvoiceFields:
 
     @staticmethod
     def resolve_invoices(ref: Ref, info: GraphQLResolveInfo) -> Any:
+        prefetched = context_of(info).lists.get((INVOICES_BY_CUSTOMER, str(ref.id)))
+        if prefetched is not None:
+            return _listed(info, prefetched)
         loader = invoices_by_customer_loader(info, with_products=selects_path(
             info, ("items", "product")))
         return then(loader.load(str(ref.id)), lambda answer: _listed(info, answer))
+
+
+def _prefetch_invoices(context: RequestContext, nodes: list[FieldNode],
+                       customer_ids: list[str]) -> None:
+    prefetch_invoices_by_customer(context, customer_ids,
+                                  with_products=selects_path(nodes, ("items", "product")))
+
+
+# `customers(ids)` loads its customers' invoices right after them, in the same one call.
+register_prefetch("customer", "invoices", _prefetch_invoices)
 
 
 class ProductReference:

@@ -17,6 +17,7 @@ from apps.federation.schema.common import (
     Ref,
     checked,
     gather,
+    prefetch_selected,
     reference,
     report,
     then,
@@ -76,8 +77,10 @@ def by_ids(entity_type: str) -> Callable[..., Any]:
         loader = entity_loader(info, entity_type)
 
         def answer(loaded: list[Loaded]) -> list[Ref | None]:
-            return [checked(info, entity_type, one, [*path, index])
+            refs = [checked(info, entity_type, one, [*path, index])
                     for index, one in enumerate(loaded)]
+            prefetch_selected(info, entity_type, [ref.id for ref in refs if ref is not None])
+            return refs
 
         return gather([loader.load(key) for key in ids], answer)
 
