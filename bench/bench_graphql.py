@@ -112,11 +112,12 @@ class RequestCounts:
 
 
 @contextmanager
-def live_server(counts: RequestCounts) -> Iterator[str]:
+def live_server(counts: RequestCounts | None = None) -> Iterator[str]:
     # The product's WSGI module: its start-up (schemas built, heap frozen) is part of it.
     from config.wsgi import application
 
-    server = make_server("127.0.0.1", 0, counts.wrap(application),
+    app = counts.wrap(application) if counts is not None else application
+    server = make_server("127.0.0.1", 0, app,
                          server_class=_PooledServer, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
