@@ -152,6 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_django()
     import graphql
+    import orjson
     import requests
     from django.conf import settings
     from django.core.cache import cache
@@ -201,12 +202,17 @@ def main() -> None:
         data_products = services.data_products()
 
         with live_server(counts) as endpoint:
-            def post(ids: list[str]) -> dict[str, Any]:
+            def send(ids: list[str]) -> bytes:
+                """One request, timed to the last byte of its answer (decoding the JSON is
+                the client's business, not the server's)."""
                 response = session.post(endpoint, json={"query": NESTED,
                                                         "variables": {"ids": ids}}, timeout=120)
                 response.raise_for_status()
-                body = response.json()
-                assert "errors" not in body, body["errors"][:2]
+                assert b'"errors":' not in response.content, response.content[-500:]
+                return response.content
+
+            def post(ids: list[str]) -> dict[str, Any]:
+                body: dict[str, Any] = orjson.loads(send(ids))
                 return body
 
             def source_calls(count: int) -> dict[str, int]:
@@ -227,12 +233,12 @@ def main() -> None:
             ids = [str(i) for i in range(1, 101)]
             settings.GRAPHQL_RESPONSE_CACHE_SECONDS = 0  # measure resolution, not the cache
             data = post(ids)["data"]
-            warm = lambda: post(ids)  # noqa: E731
+            warm = lambda: send(ids)  # noqa: E731
 
             def cold() -> None:
                 _forget_everything_cached(data_products)
                 started = time.perf_counter()
-                post(ids)
+                send(ids)
                 cold_samples.append((time.perf_counter() - started) * 1000)
 
             if args.p50_only:
@@ -259,7 +265,7 @@ def main() -> None:
             cold_counts = counts.measure(cold)
             with ThreadPoolExecutor(4) as pool:
                 started = time.perf_counter()
-                list(pool.map(lambda _: post(ids), range(args.samples)))
+                list(pool.map(lambda _: send(ids), range(args.samples)))
                 concurrent_rps = args.samples / (time.perf_counter() - started)
             settings.GRAPHQL_RESPONSE_CACHE_SECONDS = 60
             post(ids)
