@@ -45,7 +45,12 @@ from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
 from apps.catalog import services as catalog_services
 from apps.tenancy.services import record_audit
-from dictamesh.cache import SourceUnavailableNoCache, TieredCache, get_invalidation_bus
+from dictamesh.cache import (
+    CachedValue,
+    SourceUnavailableNoCache,
+    TieredCache,
+    get_invalidation_bus,
+)
 from dictamesh.health.redact import redact_userinfo
 from dictamesh.resilience import (
     CircuitOpenError,
@@ -209,17 +214,22 @@ class DataProduct:
                     malformed[error.record_id] = error
             return {e.id: entity_to_record(e) for e in page.entities}
 
-        unavailable: dict[str, SourceUnavailableNoCache] = {}
-        try:
-            found = self.cache.get_many(entity_type, ids, load)
-        except SourceUnavailableNoCache as exc:
-            found = exc.available
-            unavailable = dict.fromkeys(exc.ids, exc)
+        found, unavailable = self._read_through(entity_type, ids, load)
         return Lookup(
             found={entity_id: EntityResult(record_to_entity(value.value), value.stale,
                                            value.age_seconds, value.level)
                    for entity_id, value in found.items()},
             malformed=malformed, unavailable=unavailable)
+
+    def _read_through(self, kind: str, keys: Sequence[str],
+                      load: Callable[[list[str]], Mapping[str, Mapping[str, Any]]]
+                      ) -> tuple[dict[str, CachedValue], dict[str, SourceUnavailableNoCache]]:
+        """The cache's answer for ``keys``; while the source is down, what any level holds
+        and, apart, the keys nothing holds."""
+        try:
+            return self.cache.get_many(kind, keys, load), {}
+        except SourceUnavailableNoCache as exc:
+            return dict(exc.available), dict.fromkeys(exc.ids, exc)
 
     def get_entity(self, entity_type: str, entity_id: str) -> EntityResult | None:
         """The entity, None if the source has no such entity; MalformedRecord if its source
@@ -271,12 +281,7 @@ class DataProduct:
                     for value, members in grouped.items()}
 
         cut_short: list[str] = []
-        unavailable: dict[str, SourceUnavailableNoCache] = {}
-        try:
-            found = self.cache.get_many(kind, values, load)
-        except SourceUnavailableNoCache as exc:
-            found = exc.available
-            unavailable = dict.fromkeys(exc.ids, exc)
+        found, unavailable = self._read_through(kind, values, load)
         if cut_short:
             self.cache.invalidate_many(kind, cut_short)
         return ListLookup(
