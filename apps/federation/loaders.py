@@ -11,11 +11,18 @@ For 100 customers -> invoices -> items -> products, sync loaders make 1 customer
 customers with ~3 invoices each, as tests/federation/test_nested_query.py asserts); the
 graphql-core execution overhead over the raw data fetch is small (bench/bench_graphql.py).
 
-`Customer.invoices` asks for every customer of a level at once: one `list_all` of the
-invoices filtered by the list of customer ids (the adapter knows how the source takes such a
-list, its largest page and how many pages to follow), grouped here by customer. Its pages
-are the only calls beyond one per type per level, and with the API's largest page they are
-few.
+`Customer.invoices` asks for every customer of a level at once: each customer's invoices are
+a cached list (`DataProduct.list_by`: L1, L2, L3, ended by change events, served stale with
+their age during an outage), and the missing ones come from one `list_all` of the invoices
+filtered by those customer ids (the adapter knows how the source takes such a list, its
+largest page and how many pages to follow). Its pages are the only calls beyond one per
+type per level, and with the API's largest page they are few.
+
+Futures are few: a root list is one future (`schema.common.gather`), its entities' invoice
+lists are loaded with it (`register_prefetch`), the products their items name are loaded
+with those (`prefetch_products`), and a reference to another entity is one future for the
+object rather than one per field (`schema.common.reference`). A 100-customer nested query
+resolves ~5,000 fields with 101 futures (1,330 before).
 """
 
 from __future__ import annotations
