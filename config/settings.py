@@ -98,7 +98,8 @@ TENANT_LIMIT_SET_CALLS = True
 MIDDLEWARE = [
     "dictamesh.health.middleware.ProbeMiddleware",  # first: probes need no tenant lookup
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    # django-tenants' middleware, finding the tenant without a search_path switch.
+    "apps.tenancy.middleware.TenantMiddleware",
     # After the tenant is known: http_request_duration_seconds{tenant, route}.
     "dictamesh.observability.http_metrics.RequestDurationMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -155,7 +156,9 @@ _database = env_parsed(
     url_with_password=True,
 )
 # django-tenants wraps the real backend; django-prometheus' backend counts queries.
-_database["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend that sends `SET search_path` only when the path changes
+# (dictamesh/tenant_db/base.py).
+_database["ENGINE"] = "dictamesh.tenant_db"
 _database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 DATABASES = {"default": _database}
 ORIGINAL_BACKEND = "django_prometheus.db.backends.postgresql"
@@ -378,6 +381,10 @@ SLA_OBSERVATION_WINDOW_SECONDS = env_int("SLA_OBSERVATION_WINDOW_SECONDS", 7 * 2
 # Automatic persisted queries (Apollo APQ): how long Redis keeps a document a client sent
 # with its hash. A miss costs the client one round trip (it resends the text), no error.
 GRAPHQL_APQ_SECONDS = env_int("GRAPHQL_APQ_SECONDS", 86400, minimum=1)
+# Web processes freeze their start-up heap out of the garbage collector's way and collect
+# the young generation every this many allocations (config/wsgi.py, dictamesh/heap.py).
+GC_FREEZE_AT_START = env_bool("GC_FREEZE_AT_START", default=True)
+GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000, minimum=1)
 # API keys are stored as HMAC-SHA256 with this pepper; changing it invalidates every key.
 # Without it the pepper derives from SECRET_KEY, so rotating SECRET_KEY would do the same.
 API_KEY_PEPPER = env_str("API_KEY_PEPPER", default="")

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.adapters import connection_cache
 from devtools import broker
 from dictamesh.tenancy import activate_public_schema
 
@@ -27,6 +28,14 @@ TEST_TENANTS = ("test_alpha", "test_beta")
 hypothesis.settings.register_profile(
     "dictamesh", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
 hypothesis.settings.load_profile("dictamesh")
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_connections() -> Iterator[None]:
+    """A test's source connections roll back with its transaction, and no save() tells the
+    per-process connection cache so: the next test starts without them."""
+    yield
+    connection_cache.forget_all()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.adapters import connection_cache
 from dictamesh.secrets import decrypt_json, encrypt_json
 
 
@@ -62,6 +63,15 @@ class SourceConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.adapter})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        connection_cache.forget(self.name)  # data products are built from these rows
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)
+        connection_cache.forget(self.name)
+        return deleted
 
     @property
     def deletion_check_every(self) -> int:

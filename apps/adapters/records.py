@@ -25,6 +25,6 @@ def record_to_entity(record: dict[str, Any]) -> CanonicalEntity:
     return CanonicalEntity(
         type=record["type"], id=record["id"], source=record["source"],
         version=record["version"], attributes=record["attributes"],
-        relationships=tuple(PayloadRelationship(*r) for r in record.get("relationships", ())),
+        relationships=tuple(map(PayloadRelationship._make, record.get("relationships", ()))),
         fetched_at=datetime.fromisoformat(record["fetched_at"]),
     )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
+from apps.adapters import connection_cache
 from apps.adapters.base import (
     AdapterError,
     CanonicalEntity,
@@ -49,7 +50,12 @@ from apps.adapters.service_levels import (
 )
 from apps.catalog import services as catalog_services
 from apps.tenancy.services import record_audit
-from dictamesh.cache import SourceUnavailableNoCache, TieredCache, get_invalidation_bus
+from dictamesh.cache import (
+    CachedValue,
+    SourceUnavailableNoCache,
+    TieredCache,
+    get_invalidation_bus,
+)
 from dictamesh.health.redact import redact_userinfo
 from dictamesh.resilience import (
     CircuitOpenError,
@@ -75,9 +81,9 @@ SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
                            "Duration of calls to source adapters (retries included).",
                            ["connection", "operation"])
 
-__all__ = ["DataProduct", "Description", "DescriptionError", "EntityResult", "Lookup",
-           "NoSourceFor", "Relation", "ServiceLevelReport", "SourceUnavailableNoCache",
-           "commands_for", "connect_source", "service_levels",
+__all__ = ["DataProduct", "Description", "DescriptionError", "EntityResult", "ListLookup",
+           "ListResult", "Lookup", "NoSourceFor", "Relation", "ServiceLevelReport",
+           "SourceUnavailableNoCache", "commands_for", "connect_source", "service_levels",
            "data_product_for", "data_product_named", "data_products", "declared_descriptions",
            "description_versions", "is_retryable", "save_description"]
 
@@ -105,6 +111,36 @@ class EntityResult:
     level: str
 
 
+@dataclass(frozen=True)
+class ListResult:
+    """The entities of one filtered list (``field = value``), as served to readers: from
+    which level, and whether it is a stale copy kept for a source outage."""
+
+    entities: list[CanonicalEntity]
+    stale: bool
+    age_seconds: float
+    level: str
+
+
+@dataclass(frozen=True)
+class ListLookup:
+    """What a batch of filtered lists found, by filter value."""
+
+    found: dict[str, ListResult]
+    malformed: tuple[MalformedRecord, ...]  # records of this read's source call that did not map
+    unavailable: dict[str, SourceUnavailableNoCache]  # source down and no copy anywhere
+
+
+def list_type(entity_type: str, field: str) -> str:
+    """The cache's name for lists of ``entity_type`` filtered by ``field`` (their keys are
+    the field's values): they live beside the entities, at every level."""
+    return f"{entity_type}{LIST_INFIX}{field}"
+
+
+#: list types are ``<entity type>.by.<field>``
+LIST_INFIX = ".by."
+
+
 def _is_retryable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retryable", False))
 
@@ -119,8 +155,9 @@ class DataProduct:
         ))
         self.adapter.on_malformed = self._count_malformed
         self.breaker: SourceBreaker = get_breaker(tenant, connection.name)
+        self._l3 = catalog_services.l3_cache_store()
         self.cache = TieredCache(
-            catalog_services.l3_cache_store(),
+            self._l3,
             unavailable_errors=(SourceUnavailable, CircuitOpenError),
             bus=get_invalidation_bus(),
         )
@@ -182,17 +219,22 @@ class DataProduct:
                     malformed[error.record_id] = error
             return {e.id: entity_to_record(e) for e in page.entities}
 
-        unavailable: dict[str, SourceUnavailableNoCache] = {}
-        try:
-            found = self.cache.get_many(entity_type, ids, load)
-        except SourceUnavailableNoCache as exc:
-            found = exc.available
-            unavailable = dict.fromkeys(exc.ids, exc)
+        found, unavailable = self._read_through(entity_type, ids, load)
         return Lookup(
             found={entity_id: EntityResult(record_to_entity(value.value), value.stale,
                                            value.age_seconds, value.level)
                    for entity_id, value in found.items()},
             malformed=malformed, unavailable=unavailable)
+
+    def _read_through(self, kind: str, keys: Sequence[str],
+                      load: Callable[[list[str]], Mapping[str, Mapping[str, Any]]]
+                      ) -> tuple[dict[str, CachedValue], dict[str, SourceUnavailableNoCache]]:
+        """The cache's answer for ``keys``; while the source is down, what any level holds
+        and, apart, the keys nothing holds."""
+        try:
+            return self.cache.get_many(kind, keys, load), {}
+        except SourceUnavailableNoCache as exc:
+            return dict(exc.available), dict.fromkeys(exc.ids, exc)
 
     def get_entity(self, entity_type: str, entity_id: str) -> EntityResult | None:
         """The entity, None if the source has no such entity; MalformedRecord if its source
@@ -215,8 +257,60 @@ class DataProduct:
         self.adapter.check_entity_type(entity_type)
         return self.call("list_all", self.adapter.list_all, entity_type, filters)
 
+    def list_by(self, entity_type: str, field: str, values: Sequence[str]) -> ListLookup:
+        """The entities whose ``field`` equals each of ``values``: one list per value,
+        cached like entities (L1, L2, L3; fresh for CACHE_FRESH_SECONDS, ended early by
+        change events through :meth:`invalidate_lists`), the missing ones read in ONE
+        listing filtered by all of them. While the source is down, cached lists are served
+        stale with their age; values with no copy anywhere are in ``unavailable``.
+
+        A listing cut short by the adapter's page budget is served but not kept: a later
+        read would take a partial list for the whole one."""
+        self.adapter.check_entity_type(entity_type)
+        malformed: list[MalformedRecord] = []
+        kind = list_type(entity_type, field)
+
+        def load(missing: list[str]) -> dict[str, dict[str, Any]]:
+            listing = self.call("list_all", self.adapter.list_all, entity_type,
+                                {field: missing})
+            malformed.extend(listing.malformed)
+            grouped: dict[str, list[CanonicalEntity]] = {value: [] for value in missing}
+            for entity in listing.entities:
+                members = grouped.get(str(entity.attributes.get(field)))
+                if members is not None:
+                    members.append(entity)
+            if listing.next_cursor is not None:
+                cut_short.extend(missing)
+            return {value: {"ids": [e.id for e in members],
+                            "entities": [entity_to_record(e) for e in members]}
+                    for value, members in grouped.items()}
+
+        cut_short: list[str] = []
+        found, unavailable = self._read_through(kind, values, load)
+        if cut_short:
+            self.cache.invalidate_many(kind, cut_short)
+        return ListLookup(
+            found={value: ListResult([record_to_entity(r) for r in cached.value["entities"]],
+                                     cached.stale, cached.age_seconds, cached.level)
+                   for value, cached in found.items()},
+            malformed=tuple(malformed), unavailable=unavailable)
+
     def invalidate(self, entity_type: str, ids: Sequence[str]) -> None:
         self.cache.invalidate_many(entity_type, list(ids))
+
+    def invalidate_lists(self, entity_type: str,
+                         changed: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Forget the cached lists a change of these entities can alter: those that held
+        them (removed, moved, or changed inside the list), and those their attributes after
+        the change put them in (``changed``: id -> attributes, None when deleted)."""
+        held = self._l3.lists_holding(entity_type + LIST_INFIX, list(changed))
+        for kind in self._l3.list_types(entity_type + LIST_INFIX):
+            field = kind[len(entity_type + LIST_INFIX):]
+            keys = set(held.get(kind, ()))
+            keys.update(str(attributes[field]) for attributes in changed.values()
+                        if attributes and attributes.get(field) not in (None, ""))
+            if keys:
+                self.cache.invalidate_many(kind, sorted(keys))
 
     # --- health ---------------------------------------------------------------------------
 
@@ -296,7 +390,9 @@ def _connection_summary(connection: SourceConnection) -> dict[str, Any]:
 
 def data_products() -> list[DataProduct]:
     """The data products of every enabled source connection of the current tenant."""
-    return [_data_product(c) for c in SourceConnection.objects.filter(enabled=True)]
+    connections = connection_cache.enabled_connections(
+        lambda: list(SourceConnection.objects.filter(enabled=True)))
+    return [_data_product(c) for c in connections]
 
 
 def service_levels() -> list[ServiceLevelReport]:

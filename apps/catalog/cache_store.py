@@ -22,6 +22,11 @@ ON CONFLICT (entity_type, entity_id) DO UPDATE SET
 WHERE cache_status.fetched_at <= EXCLUDED.fetched_at
 """
 
+_LISTS_HOLDING = """
+SELECT entity_type, entity_id FROM cache_status
+WHERE entity_type LIKE %s AND record -> 'ids' ?| %s::text[]
+"""
+
 
 _INVALIDATE = """
 UPDATE cache_status SET invalidated = true
@@ -58,6 +63,24 @@ class CatalogCacheStore:
         that are stale already are not written again."""
         with connection.cursor() as cursor:
             cursor.execute(_INVALIDATE, [entity_type, json.dumps(list(ids))])
+
+    def list_types(self, prefix: str) -> list[str]:
+        """The cached list types whose names start with ``prefix`` (e.g. ``invoice.by.``)."""
+        return list(CacheStatus.objects.filter(entity_type__startswith=prefix)
+                    .order_by().values_list("entity_type", flat=True).distinct())
+
+    def lists_holding(self, prefix: str, member_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The keys of cached lists (types starting with ``prefix``) whose member ``ids``
+        include any of ``member_ids``, by list type."""
+        if not member_ids:
+            return {}
+        holding: dict[str, list[str]] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(_LISTS_HOLDING, [prefix.replace("%", r"\%").replace("_", r"\_") + "%",
+                                            list(member_ids)])
+            for kind, key in cursor.fetchall():
+                holding.setdefault(kind, []).append(key)
+        return holding
 
     def known_ids(self, entity_type: str, source_system: str) -> set[str]:
         """Every id of ``entity_type`` held for ``source_system`` (the connection name)."""

@@ -37,9 +37,11 @@ The defaults, and why (compared with graphql-armor, Apollo and GitHub's API):
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from cachetools import LRUCache
 from django.conf import settings
 from graphql import (
     DocumentNode,
@@ -109,6 +111,15 @@ def check_batch(operations: list[Any], limits: QueryLimits) -> None:
             "are allowed per request. Split it into several requests.", "BATCH_TOO_LARGE")
 
 
+# Clients send the same few documents again and again: each text parsed under a token
+# limit is kept (documents are never changed once parsed: execution only reads them).
+# Bounded in number and size, so unique large documents cannot fill a process's memory.
+_PARSED: LRUCache[tuple[str, int], DocumentNode] = LRUCache(maxsize=256)
+_parsed_lock = threading.Lock()
+#: the longest document text kept parsed or validated
+KEPT_DOCUMENT_CHARS = 16_384
+
+
 def parse_limited(source: str, limits: QueryLimits) -> DocumentNode:
     """The parsed document, or GraphQLError QUERY_TOO_LARGE / QUERY_TOO_DEEP /
     GRAPHQL_PARSE_FAILED. The token limit aborts the lexer early: a huge document costs
@@ -116,6 +127,19 @@ def parse_limited(source: str, limits: QueryLimits) -> DocumentNode:
     if not isinstance(source, str) or not source.strip():
         raise _error("No query given: send the GraphQL document in `query`.",
                      "GRAPHQL_PARSE_FAILED")
+    if len(source) > KEPT_DOCUMENT_CHARS:
+        return _parse(source, limits)
+    key = (source, limits.max_tokens)
+    with _parsed_lock:
+        parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _parse(source, limits)
+        with _parsed_lock:
+            _PARSED[key] = parsed
+    return parsed
+
+
+def _parse(source: str, limits: QueryLimits) -> DocumentNode:
     try:
         document = parse(source, no_location=False, max_lexical_tokens=limits.max_tokens,
                          max_comments=limits.max_tokens,
@@ -246,6 +270,30 @@ _STANDARD_RULES = [_BudgetedMergeRule if rule is OverlappingFieldsCanBeMergedRul
                    for rule in specified_rules]
 
 
+# graphql-core's standard validation depends on the schema and the document alone, and
+# costs more than the rest of a small query's request handling: a document that passed once
+# passes again, so the text of each that passed is remembered per schema (Apollo Server
+# keeps such a document store too). Failures are not kept: they are cheap to find again.
+_VALIDATED: LRUCache[tuple[GraphQLSchema, str, bool], bool] = LRUCache(maxsize=256)
+_validated_lock = threading.Lock()
+
+
+def _standard_errors(schema: GraphQLSchema, document: DocumentNode,
+                     hide_suggestions: bool) -> list[GraphQLError]:
+    text = document.loc.source.body if document.loc is not None else ""
+    key = (schema, text, hide_suggestions) if 0 < len(text) <= KEPT_DOCUMENT_CHARS else None
+    if key is not None:
+        with _validated_lock:
+            if key in _VALIDATED:
+                return []
+    errors = validate(schema, document, rules=_STANDARD_RULES,
+                      hide_suggestions=hide_suggestions)
+    if not errors and key is not None:
+        with _validated_lock:
+            _VALIDATED[key] = True
+    return errors
+
+
 def validate_limits(schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits,
                     variables: dict[str, Any] | None, *,
                     sdl_allowed: bool = False) -> list[GraphQLError]:
@@ -258,8 +306,7 @@ def validate_limits(schema: GraphQLSchema, document: DocumentNode, limits: Query
         errors += _introspection_errors(document, sdl_allowed)
     if errors:
         return errors
-    errors = validate(schema, document, rules=_STANDARD_RULES,
-                      hide_suggestions=not limits.introspection)
+    errors = _standard_errors(schema, document, hide_suggestions=not limits.introspection)
     for index, error in enumerate(errors):
         if error.message == "Validation aborted.":  # a budget of graphql-core ran out
             errors[index] = _error(

@@ -11,11 +11,18 @@ For 100 customers -> invoices -> items -> products, sync loaders make 1 customer
 customers with ~3 invoices each, as tests/federation/test_nested_query.py asserts); the
 graphql-core execution overhead over the raw data fetch is small (bench/bench_graphql.py).
 
-`Customer.invoices` asks for every customer of a level at once: one `list_all` of the
-invoices filtered by the list of customer ids (the adapter knows how the source takes such a
-list, its largest page and how many pages to follow), grouped here by customer. Its pages
-are the only calls beyond one per type per level, and with the API's largest page they are
-few.
+`Customer.invoices` asks for every customer of a level at once: each customer's invoices are
+a cached list (`DataProduct.list_by`: L1, L2, L3, ended by change events, served stale with
+their age during an outage), and the missing ones come from one `list_all` of the invoices
+filtered by those customer ids (the adapter knows how the source takes such a list, its
+largest page and how many pages to follow). Its pages are the only calls beyond one per
+type per level, and with the API's largest page they are few.
+
+Futures are few: a root list is one future (`schema.common.gather`), its entities' invoice
+lists are loaded with it (`register_prefetch`), the products their items name are loaded
+with those (`prefetch_products`), and a reference to another entity is one future for the
+object rather than one per field (`schema.common.reference`). A 100-customer nested query
+resolves ~5,000 fields with 101 futures (1,330 before).
 """
 
 from __future__ import annotations
@@ -74,6 +81,11 @@ class Loaded:
     result: EntityResult | None = None
     failure: Failure | None = None
 
+    @property
+    def degraded(self) -> bool:
+        """Whether serving this needs an error entry (failed, not found, or stale)."""
+        return self.failure is not None or self.result is None or self.result.stale
+
 
 @dataclass
 class RequestContext:
@@ -85,6 +97,15 @@ class RequestContext:
     loaders: dict[str, Any] = field(default_factory=dict)
     degraded: list[GraphQLError] = field(default_factory=list)
     reported: set[tuple[str | int, ...]] = field(default_factory=set)
+    #: entities this request already holds, by (entity type, id): loaded along with
+    #: another batch (an invoice batch's products), so their fields need no loader
+    known: dict[tuple[str, str], Loaded] = field(default_factory=dict)
+    #: entity types whose entities a batch should fetch along with its own, see
+    #: :func:`invoices_by_customer_loader`
+    prefetch: set[str] = field(default_factory=set)
+    #: lists this request already holds, by (loader key, key): loaded for a whole level
+    #: when its parents were (see ``schema.common.prefetch_selected``)
+    lists: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 def context_of(info: GraphQLResolveInfo) -> RequestContext:
@@ -132,36 +153,60 @@ def _one(entity_type: str, key: str, found: dict[str, EntityResult],
 
 class CustomerInvoices:
     """A customer's invoices, or why they could not be listed; ``unplaced``: the malformed
-    invoices of the batch this answer came from, whose customer cannot be known."""
+    invoices of the batch this answer came from, whose customer cannot be known;
+    ``stale_age``: the age in seconds of a cached list served while the source is down."""
 
     def __init__(self, invoices: list[EntityResult] | None = None,
                  failure: Failure | None = None,
-                 unplaced: list[MalformedRecord] | None = None) -> None:
+                 unplaced: list[MalformedRecord] | None = None,
+                 stale_age: float | None = None) -> None:
         self.invoices = invoices or []
         self.failure = failure
         self.unplaced = unplaced or []
+        self.stale_age = stale_age
 
 
 def load_invoices_by_customer(customer_ids: Sequence[str]) -> list[CustomerInvoices]:
-    """Every customer's invoices from ONE filtered listing of all of them, grouped by
-    customer in the order asked.
+    """Every customer's invoices, as cached lists (see `DataProduct.list_by`), the missing
+    ones from ONE filtered listing of all of them, in the order asked.
 
     A malformed invoice of the batch cannot be told apart by customer (its customer id may
     be the very field that is broken), so each customer's ``unplaced`` lists them all and
     the field reports them once per request instead of guessing an owner."""
     asked = list(dict.fromkeys(customer_ids))
     try:
-        listing = data_product_for("invoice").list_all("invoice", {"customer_id": asked})
+        lookup = data_product_for("invoice").list_by("invoice", "customer_id", asked)
     except (AdapterError, CircuitOpenError, NoSourceFor) as exc:
         failure = failure_of("invoice", exc)
         return [CustomerInvoices(failure=failure) for _ in customer_ids]
-    by_customer: dict[str, list[EntityResult]] = {key: [] for key in asked}
-    for entity in listing.entities:
-        owner = by_customer.get(str(entity.attributes.get("customer_id")))
-        if owner is not None:  # lists come straight from the source, never cached
-            owner.append(EntityResult(entity, False, 0.0, "source"))
-    return [CustomerInvoices(by_customer[key], unplaced=list(listing.malformed))
-            for key in customer_ids]
+    unplaced = list(lookup.malformed)
+    answers: dict[str, CustomerInvoices] = {}
+    for key in asked:
+        listed = lookup.found.get(key)
+        if listed is None:
+            down = lookup.unavailable.get(key)
+            answers[key] = CustomerInvoices(failure=failure_of("invoice", down)) \
+                if down is not None else CustomerInvoices(unplaced=unplaced)
+            continue
+        answers[key] = CustomerInvoices(
+            [EntityResult(entity, listed.stale, listed.age_seconds, listed.level)
+             for entity in listed.entities], unplaced=unplaced,
+            stale_age=listed.age_seconds if listed.stale else None)
+    return [answers[key] for key in customer_ids]
+
+
+def prefetch_products(context: RequestContext, answers: list[CustomerInvoices]) -> None:
+    """Load the products the invoices' items name, in one batch, into ``context.known``:
+    item fields then resolve without a loader future per item (one level less)."""
+    skus = sorted({str(item["sku"]) for answer in answers for invoice in answer.invoices
+                   for item in invoice.entity.attributes.get("items") or ()
+                   if isinstance(item, dict) and item.get("sku")
+                   and ("product", str(item["sku"])) not in context.known})
+    if not skus:
+        return
+    batch = _traced_batch("entity:product", lambda ids: load_entities("product", ids))
+    for sku, loaded in zip(skus, batch(skus), strict=True):
+        context.known[("product", sku)] = loaded
 
 
 def guarded(name: str, batch: Callable[[list[Any]], list[Any]]
@@ -217,9 +262,45 @@ def entity_loader(info: GraphQLResolveInfo, entity_type: str) -> SyncDataLoader:
                    lambda ids: load_entities(entity_type, ids))
 
 
-def invoices_by_customer_loader(info: GraphQLResolveInfo) -> SyncDataLoader:
-    """The request's loader of invoices by customer id (values: CustomerInvoices)."""
-    return _loader(info, "invoices-by-customer", load_invoices_by_customer)
+INVOICES_BY_CUSTOMER = "invoices-by-customer"
+
+
+def _invoices_batch(context: RequestContext) -> Callable[[list[str]], list[Any]]:
+    def batch(customer_ids: list[str]) -> list[CustomerInvoices]:
+        answers = load_invoices_by_customer(customer_ids)
+        if "product" in context.prefetch:
+            prefetch_products(context, answers)
+        return answers
+
+    return batch
+
+
+def invoices_by_customer_loader(info: GraphQLResolveInfo,
+                                with_products: bool = False) -> SyncDataLoader:
+    """The request's loader of invoices by customer id (values: CustomerInvoices).
+    ``with_products``: the caller selects the items' products, so the batch loads them too
+    (once any caller of the batch asks, the whole batch does)."""
+    context = context_of(info)
+    if with_products:
+        context.prefetch.add("product")
+    return _loader(info, INVOICES_BY_CUSTOMER, _invoices_batch(context))
+
+
+def prefetch_invoices_by_customer(context: RequestContext, customer_ids: list[str],
+                                  with_products: bool) -> None:
+    """Every customer's invoices in one batch now, into ``context.lists`` (values:
+    CustomerInvoices, or the batch's error): their fields then resolve without a loader
+    future per customer. The batch is the loader's, traced and guarded the same way."""
+    if with_products:
+        context.prefetch.add("product")
+    wanted = [key for key in dict.fromkeys(customer_ids)
+              if (INVOICES_BY_CUSTOMER, key) not in context.lists]
+    if not wanted:
+        return
+    batch = guarded(INVOICES_BY_CUSTOMER,
+                    _traced_batch(INVOICES_BY_CUSTOMER, _invoices_batch(context)))
+    for key, answer in zip(wanted, batch(wanted), strict=True):
+        context.lists[(INVOICES_BY_CUSTOMER, key)] = answer
 
 
 class ExecutionContext(DeferredExecutionContext):
@@ -236,16 +317,34 @@ class ExecutionContext(DeferredExecutionContext):
                 attributes={"graphql.operation.type": kind, "graphql.operation.name": name}):
             return super().execute_operation(operation, root_value)
 
-    def execute_field(self, parent_type: GraphQLObjectType, source: Any,
-                      field_nodes: list[FieldNode], path: Path) -> Any:
+    def execute_fields_serially(self, parent_type: GraphQLObjectType, source_value: Any,
+                                path: Path | None, fields: dict[str, list[FieldNode]]) -> Any:
         """A span per root field's resolver (nested fields would cost a span each of the
-        thousands a nested query resolves; their source work is in the loader spans)."""
-        if path.prev is not None:
-            return super().execute_field(parent_type, source, field_nodes, path)
-        with tracer.start_as_current_span(
-                f"graphql resolve {parent_type.name}.{field_nodes[0].name.value}",
-                attributes={"graphql.field.path": str(path.key)}):
-            return super().execute_field(parent_type, source, field_nodes, path)
+        thousands a nested query resolves; their source work is in the loader spans).
+
+        Only the root level's fields go through :meth:`_root_field`: an override of
+        ``execute_field`` itself would add a call to each of those thousands of fields."""
+        if path is not None:
+            return super().execute_fields_serially(parent_type, source_value, path, fields)
+        self.execute_field = self._root_field
+        try:
+            return super().execute_fields_serially(parent_type, source_value, path, fields)
+        finally:
+            del self.execute_field
+
+    execute_fields = execute_fields_serially
+
+    def _root_field(self, parent_type: GraphQLObjectType, source: Any,
+                    field_nodes: list[FieldNode], path: Path) -> Any:
+        del self.execute_field  # the fields below this one run without a span
+        try:
+            with tracer.start_as_current_span(
+                    f"graphql resolve {parent_type.name}.{field_nodes[0].name.value}",
+                    attributes={"graphql.field.path": str(path.key)}):
+                return DeferredExecutionContext.execute_field(
+                    self, parent_type, source, field_nodes, path)
+        finally:
+            self.execute_field = self._root_field
 
     def handle_field_error(self, error: GraphQLError, return_type: GraphQLOutputType,
                            path: Path | None = None) -> None:

@@ -18,16 +18,26 @@ from apps.federation.persisted import (
     remove_documents,
     sha256_of,
 )
-from apps.federation.schema import DOMAINS, schema_sdl_files, unified_schema
+from apps.federation.schema import DOMAINS, schema_sdl_files, subgraph_schema, unified_schema
 
 __all__ = ["InvalidDocument", "QueryLimits", "RegisteredDocument", "effective_limits",
            "forget_cached_responses", "register_documents", "registered_documents",
-           "remove_documents", "schema_sdl_files", "sha256_of", "subgraph_names"]
+           "build_schemas", "remove_documents", "schema_sdl_files", "sha256_of",
+           "subgraph_names"]
 
 
 def subgraph_names() -> list[str]:
     """The domains served as federation subgraphs (``/graphql/<domain>``)."""
     return list(DOMAINS)
+
+
+def build_schemas() -> None:
+    """Build the unified schema and every subgraph now (a web process calls this at start,
+    so its first request does not pay for it and the schemas are part of the heap it
+    freezes, see dictamesh.heap)."""
+    unified_schema()
+    for domain in DOMAINS:
+        subgraph_schema(domain)
 
 
 def effective_limits(tenant: str) -> QueryLimits:

@@ -15,15 +15,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class PayloadError(ValueError):
     """The payload is not a canonical entity document; the message says what is wrong."""
 
 
-@dataclass(frozen=True)
-class PayloadRelationship:
+class PayloadRelationship(NamedTuple):
+    """One relationship an entity states. A named tuple, not a dataclass: every cached
+    entity read rebuilds its relationships, and a 100-customer GraphQL query reads
+    ~1,200 of them; a tuple is made in well under half the time of a frozen dataclass."""
+
     relationship_type: str
     object_type: str
     object_id: str

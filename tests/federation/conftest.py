@@ -12,9 +12,13 @@ import pytest
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from apps.adapters import services
+from apps.adapters.changes import poll
+from apps.events.relay import relay_pending
 from apps.tenancy.api_keys import create_api_key
 from apps.tenancy.graphql_limits import clear_cache, set_tenant_graphql_limits
 from devtools.reference import ReferenceSources, Sizes, start_reference_sources
+from dictamesh.events.producer import EventProducer
 from tests.conftest import tenant_host
 from tests.sources.conftest import _connect, _forget_breakers
 
@@ -88,3 +92,15 @@ def api_committed(gql_sources, tenants_committed, settings) -> Iterator[Api]:
         yield built
     _forget_breakers(tenant.schema_name)
     clear_cache()
+
+
+def publish_source_changes(tenant: str, entity_type: str) -> None:
+    """What the worker does after a source changed: poll the data product of
+    ``entity_type`` (its change events go to the outbox) and relay them to the broker."""
+    with schema_context(tenant):
+        assert poll(services.data_product_for(entity_type)).changes >= 1
+        producer = EventProducer.from_settings()
+        try:
+            assert relay_pending(producer).sent >= 1
+        finally:
+            producer.close(timeout=5)

@@ -7,16 +7,11 @@ import time
 import uuid
 
 import requests
-from django_tenants.utils import schema_context
 
-from apps.adapters import services
-from apps.adapters.changes import poll
-from apps.events.relay import relay_pending
 from devtools.reference import directus
-from dictamesh.events.producer import EventProducer
 from dictamesh.events.topics import provision_tenant_topics
 from tests.consumers import catalog_consumer
-from tests.federation.conftest import Api
+from tests.federation.conftest import Api, publish_source_changes
 from tests.sources.conftest import calls, control
 
 QUERY = 'query { customer(id: "7") { id name } }'
@@ -52,13 +47,7 @@ def test_a_directus_change_is_visible_once_its_event_is_consumed(api_committed: 
                    headers={"Authorization": f"Bearer {directus.DEFAULT_TOKEN}"},
                    timeout=10).raise_for_status()
 
-    with schema_context(api.tenant):
-        assert poll(services.data_product_for("customer")).changes >= 1
-        producer = EventProducer.from_settings()
-        try:
-            assert relay_pending(producer).sent >= 1
-        finally:
-            producer.close(timeout=5)
+    publish_source_changes(api.tenant, "customer")
     # Not consumed yet: the cached answer still stands.
     assert api.query(QUERY)["data"]["customer"]["name"] == before
 

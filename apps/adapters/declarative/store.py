@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from kafka.errors import KafkaError
 
+from apps.adapters import connection_cache
 from apps.adapters.base import AdapterError, EntityQuery, SourceConfig
 from apps.adapters.declarative.adapter import DeclarativeAdapter, adapter_class
 from apps.adapters.declarative.description import (
@@ -132,6 +133,7 @@ def store_description(name: str, spec: Any, *, saved_by: str = "") -> SavedDescr
                                                 spec=spec, saved_by=saved_by)
         # Data products are rebuilt when their connection row changes.
         SourceConnection.objects.filter(adapter=name).update(updated_at=timezone.now())
+        connection_cache.forget()  # an update() passes by SourceConnection.save()
     return SavedDescription(row, changed=True)
 
 

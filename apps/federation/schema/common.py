@@ -9,26 +9,38 @@ module's type without knowing how that type is fetched - the way a federation ga
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import graphene
-from graphql import GraphQLError, GraphQLResolveInfo
+from graphql import FieldNode, GraphQLError, GraphQLResolveInfo
 from graphql_sync_dataloaders import SyncFuture
 
 from apps.adapters.services import EntityResult
-from apps.federation.loaders import NOT_FOUND, SOURCE_UNAVAILABLE, Failure, Loaded, context_of
+from apps.federation.loaders import (
+    NOT_FOUND,
+    SOURCE_UNAVAILABLE,
+    Failure,
+    Loaded,
+    RequestContext,
+    context_of,
+    entity_loader,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+
 @dataclass(frozen=True)
 class Ref:
-    """An entity reference; ``preloaded`` saves a load when the producer had the entity."""
+    """An entity reference; ``preloaded`` saves a load when the producer had the entity,
+    ``loaded`` is the whole outcome when the producer loaded it (see :func:`reference`):
+    the entity's fields then answer from it without a loader future each."""
 
     id: str
     preloaded: EntityResult | None = None
+    loaded: Loaded | None = None
 
 
 def then(value: SyncFuture | T, fn: Callable[[T], R]) -> SyncFuture | R:
@@ -51,6 +63,112 @@ def then(value: SyncFuture | T, fn: Callable[[T], R]) -> SyncFuture | R:
     else:
         value.add_done_callback(settle)
     return chained
+
+
+def gather(values: Sequence[SyncFuture | T], fn: Callable[[list[T]], R]) -> SyncFuture | R:
+    """``fn`` applied to the results of several loads, as ONE future (or at once when none
+    is pending): a list resolves with one deferred completion instead of one per item.
+    A pending future's batch callback travels with it, as in :func:`then`."""
+    pending = [value for value in values if isinstance(value, SyncFuture) and not value.done()]
+    if not pending:
+        return fn([value.result() if isinstance(value, SyncFuture) else value
+                   for value in values])
+    combined = SyncFuture()
+    combined.deferred_callback = next(
+        (f.deferred_callback for f in pending if f.deferred_callback is not None), None)
+    remaining = [len(pending)]
+
+    def one_done() -> None:
+        remaining[0] -= 1
+        if remaining[0]:
+            return
+        try:
+            combined.set_result(fn([value.result() if isinstance(value, SyncFuture) else value
+                                    for value in values]))
+        except Exception as exc:  # noqa: BLE001 - handed to graphql-core as the field's error
+            combined.set_exception(exc)
+
+    for future in pending:
+        future.add_done_callback(one_done)
+    return combined
+
+
+#: fields every reference answers without its entity being loaded
+_KEY_FIELDS = frozenset({"id", "__typename"})
+
+
+def selects_only_key(info: GraphQLResolveInfo) -> bool:
+    """Whether the field being resolved selects nothing of its object but ``id`` (and
+    ``__typename``): a reference then needs no load. Fragments count as more."""
+    for node in info.field_nodes:
+        for selection in node.selection_set.selections if node.selection_set else ():
+            if not isinstance(selection, FieldNode) or selection.name.value not in _KEY_FIELDS:
+                return False
+    return True
+
+
+def selects_path(info: GraphQLResolveInfo | list[FieldNode], names: Sequence[str]) -> bool:
+    """Whether the field being resolved (or a list of its ``FieldNode``s) selects ``names``
+    (a path of field names below it) and, at its end, more than the key. Fragments along
+    the way count as selecting."""
+    # (GraphQLResolveInfo is a named tuple: only a list is taken for nodes)
+    nodes: list[Any] = list(info if isinstance(info, list) else info.field_nodes)
+    for name in names:
+        below: list[Any] = []
+        for node in nodes:
+            for selection in node.selection_set.selections if node.selection_set else ():
+                if not isinstance(selection, FieldNode):
+                    return True
+                if selection.name.value == name:
+                    below.append(selection)
+        if not below:
+            return False
+        nodes = below
+    return any(not isinstance(selection, FieldNode) or selection.name.value not in _KEY_FIELDS
+               for node in nodes
+               for selection in (node.selection_set.selections if node.selection_set else ()))
+
+
+#: (entity type, field name) -> what loads that field for a whole level of entities at once
+#: (``prefetch(context, field_nodes, ids)``), registered by the module owning the field
+Prefetch = Callable[[RequestContext, list[FieldNode], list[str]], None]
+_PREFETCHES: dict[tuple[str, str], Prefetch] = {}
+
+
+def register_prefetch(entity_type: str, field_name: str, prefetch: Prefetch) -> None:
+    """Have ``prefetch`` load ``field_name`` of every ``entity_type`` a root list returns,
+    right after the list loads: the field then resolves from ``RequestContext.lists``
+    instead of with a loader future per entity."""
+    _PREFETCHES[(entity_type, field_name)] = prefetch
+
+
+def prefetch_selected(info: GraphQLResolveInfo, entity_type: str, ids: list[str]) -> None:
+    """Run the registered prefetches of the fields the root field selects on its entities
+    (fields under fragments are left to their loaders)."""
+    if not ids:
+        return
+    selected: dict[str, list[FieldNode]] = {}
+    for node in info.field_nodes:
+        for selection in node.selection_set.selections if node.selection_set else ():
+            if isinstance(selection, FieldNode) and \
+                    (entity_type, selection.name.value) in _PREFETCHES:
+                selected.setdefault(selection.name.value, []).append(selection)
+    for name, nodes in selected.items():
+        _PREFETCHES[(entity_type, name)](context_of(info), nodes, ids)
+
+
+def reference(info: GraphQLResolveInfo, entity_type: str, entity_id: str) -> Any:
+    """A reference to another entity, resolved the cheapest way: from what the request
+    already holds (``RequestContext.known``), bare when only its key is selected, else
+    through the request's loader as ONE future for the object (its fields then answer
+    without a future each)."""
+    loaded = context_of(info).known.get((entity_type, entity_id))
+    if loaded is not None:
+        return Ref(entity_id, loaded.result, loaded)
+    if selects_only_key(info):
+        return Ref(entity_id)
+    return then(entity_loader(info, entity_type).load(entity_id),
+                lambda loaded: Ref(entity_id, loaded.result, loaded))
 
 
 def failure_error(failure: Failure, path: list[str | int] | None = None) -> GraphQLError:

@@ -9,15 +9,28 @@ from __future__ import annotations
 from typing import Any
 
 import graphene
-from graphql import GraphQLError, GraphQLResolveInfo
+from graphql import FieldNode, GraphQLError, GraphQLResolveInfo
 
 from apps.federation.loaders import (
+    INVOICES_BY_CUSTOMER,
     MALFORMED_SOURCE_RECORD,
+    SOURCE_UNAVAILABLE,
     CustomerInvoices,
+    RequestContext,
     context_of,
     invoices_by_customer_loader,
+    prefetch_invoices_by_customer,
 )
-from apps.federation.schema.common import Money, Ref, failure_error, money, then
+from apps.federation.schema.common import (
+    Money,
+    Ref,
+    failure_error,
+    money,
+    reference,
+    register_prefetch,
+    selects_path,
+    then,
+)
 from apps.federation.schema.connections import (
     DEFAULT_PAGE_SIZE,
     FilterField,
@@ -30,7 +43,7 @@ from apps.federation.schema.connections import (
 )
 from apps.federation.schema.graphs import graph_type
 from apps.federation.schema.meta import meta_field
-from apps.federation.schema.resolvers import attribute, entity_field
+from apps.federation.schema.resolvers import attribute, entity_field, reference_attribute
 
 ENTITY = "invoice"
 
@@ -48,15 +61,11 @@ def _items(value: Any, attributes: dict[str, Any]) -> list[dict[str, Any]]:
             for item in value or ()]
 
 
-def _customer(value: Any, attributes: dict[str, Any]) -> Ref | None:
-    return Ref(str(value)) if value is not None else None
-
-
 class InvoiceFields:
     meta = meta_field(ENTITY)
     invoice_number = graphene.String(resolver=attribute(ENTITY, "invoice_number"))
     customer = graphene.Field(graph_type("Customer"),
-                              resolver=attribute(ENTITY, "customer_id", _customer))
+                              resolver=reference_attribute(ENTITY, "customer_id", "customer"))
     status = graphene.String(resolver=attribute(ENTITY, "status"),
                              description="open, paid or cancelled")
     currency = graphene.String(resolver=attribute(ENTITY, "currency"))
@@ -74,17 +83,25 @@ class InvoiceItemFields:
     total = graphene.Field(Money)
 
     @staticmethod
-    def resolve_product(item: dict[str, Any], info: GraphQLResolveInfo) -> Ref | None:
-        return Ref(item["sku"]) if item.get("sku") else None
+    def resolve_product(item: dict[str, Any], info: GraphQLResolveInfo) -> Any:
+        return reference(info, "product", str(item["sku"])) if item.get("sku") else None
 
 
-def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices) -> list[Ref]:
+def _listed(info: GraphQLResolveInfo, answer: CustomerInvoices | Exception) -> list[Ref]:
     """A customer's invoices. The batch's malformed invoices are reported once per request,
     without a path: the broken record may not even say whose invoice it is, so no
     customer's list can honestly hold a null for it."""
+    if isinstance(answer, Exception):  # the prefetched batch failed (see `guarded`)
+        raise answer
     if answer.failure is not None:
         raise failure_error(answer.failure)
     context = context_of(info)
+    if answer.stale_age is not None:
+        age = round(answer.stale_age, 1)
+        context.degraded.append(GraphQLError(
+            f"The invoice source is unavailable; these invoices are a cached list {age} s "
+            "old. Retry later for current data.", path=info.path.as_list(),
+            extensions={"code": SOURCE_UNAVAILABLE, "stale": True, "ageSeconds": age}))
     for bad in answer.unplaced:
         key = ("unplaced-invoice", bad.record_id or str(bad))
         if key not in context.reported:
@@ -101,8 +118,22 @@ class CustomerInvoiceFields:
 
     @staticmethod
     def resolve_invoices(ref: Ref, info: GraphQLResolveInfo) -> Any:
-        return then(invoices_by_customer_loader(info).load(str(ref.id)),
-                    lambda answer: _listed(info, answer))
+        prefetched = context_of(info).lists.get((INVOICES_BY_CUSTOMER, str(ref.id)))
+        if prefetched is not None:
+            return _listed(info, prefetched)
+        loader = invoices_by_customer_loader(info, with_products=selects_path(
+            info, ("items", "product")))
+        return then(loader.load(str(ref.id)), lambda answer: _listed(info, answer))
+
+
+def _prefetch_invoices(context: RequestContext, nodes: list[FieldNode],
+                       customer_ids: list[str]) -> None:
+    prefetch_invoices_by_customer(context, customer_ids,
+                                  with_products=selects_path(nodes, ("items", "product")))
+
+
+# `customers(ids)` loads its customers' invoices right after them, in the same one call.
+register_prefetch("customer", "invoices", _prefetch_invoices)
 
 
 class ProductReference:

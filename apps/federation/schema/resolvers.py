@@ -8,10 +8,20 @@ from typing import Any
 
 import graphene
 from graphql import GraphQLResolveInfo
+from graphql_sync_dataloaders import SyncFuture
 
 from apps.adapters.services import EntityResult
 from apps.federation.loaders import entity_loader
-from apps.federation.schema.common import Loaded, Ref, checked, report, then
+from apps.federation.schema.common import (
+    Loaded,
+    Ref,
+    checked,
+    gather,
+    prefetch_selected,
+    reference,
+    report,
+    then,
+)
 from apps.federation.schema.graphs import graph_type
 
 
@@ -35,7 +45,12 @@ def from_result(entity_type: str, value_of: Callable[[EntityResult | None], Any]
     entity, or through the request's loader (batched with the level's other loads)."""
 
     def resolve(ref: Ref, info: GraphQLResolveInfo) -> Any:
-        preloaded = getattr(ref, "preloaded", None)  # `_entities` hands representations
+        loaded = getattr(ref, "loaded", None)  # `_entities` hands representations
+        if loaded is not None:  # the producer loaded the object: no future per field
+            if loaded.degraded:
+                report(info, entity_type, loaded)
+            return value_of(loaded.result)
+        preloaded = getattr(ref, "preloaded", None)
         if preloaded is not None:
             return value_of(preloaded)
 
@@ -60,16 +75,35 @@ def by_id(entity_type: str) -> Callable[..., Any]:
 
 def by_ids(entity_type: str) -> Callable[..., Any]:
     """The root resolver of ``<types>(ids)``: the entities in the order asked, null for an
-    id with none (or with a failure, which gets an error entry at its index)."""
+    id with none (or with a failure, which gets an error entry at its index). The list is
+    one future (the ids still join the level's batch), not one per id."""
 
-    def resolve(root: Any, info: GraphQLResolveInfo, ids: list[str]) -> list[Any]:
+    def resolve(root: Any, info: GraphQLResolveInfo, ids: list[str]) -> Any:
         path = info.path.as_list()
         loader = entity_loader(info, entity_type)
 
-        def at(index: int) -> Callable[[Loaded], Ref | None]:
-            return lambda loaded: checked(info, entity_type, loaded, [*path, index])
+        def answer(loaded: list[Loaded]) -> list[Ref | None]:
+            refs = [checked(info, entity_type, one, [*path, index])
+                    for index, one in enumerate(loaded)]
+            prefetch_selected(info, entity_type, [ref.id for ref in refs if ref is not None])
+            return refs
 
-        return [then(loader.load(key), at(i)) for i, key in enumerate(ids)]
+        return gather([loader.load(key) for key in ids], answer)
+
+    return resolve
+
+
+def reference_attribute(entity_type: str, name: str, target_type: str) -> Any:
+    """A resolver of an attribute of ``entity_type`` holding the id of a ``target_type``
+    entity: a reference to it (see :func:`reference`), null when the attribute is."""
+    read = attribute(entity_type, name)
+
+    def resolve(ref: Ref, info: GraphQLResolveInfo) -> Any:
+        value = read(ref, info)
+        if isinstance(value, SyncFuture):  # the object itself was still to be loaded:
+            # a bare reference, whose fields load it (a future cannot yield a future)
+            return then(value, lambda v: None if v is None else Ref(str(v)))
+        return None if value is None else reference(info, target_type, str(value))
 
     return resolve
 
