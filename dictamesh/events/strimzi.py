@@ -1,0 +1,119 @@
+"""The topic spec as Strimzi resources: ``KafkaTopic`` per topic, ``KafkaUser`` per tenant.
+
+On Kubernetes with Strimzi, topics and credentials can be declared instead of created
+through the admin API: ``manage.py provision_topics --format strimzi`` prints these, and
+the Topic and User Operators apply them. The same spec (``deploy/kafka/topics.toml``)
+drives both paths, so a topic has one partition count, retention and cleanup policy.
+
+A tenant's ``KafkaUser`` reaches only what starts with ``<tenant>.`` (Kafka's PREFIXED
+resource patterns, ``patternType: prefix`` in Strimzi): its topics, read only (events
+enter through the platform's outbox, which checks them against the schema registry), and
+consumer groups named ``<tenant>.<anything>``. The dot ends the prefix, so tenant
+``acme`` never reaches ``acme_eu.`` topics.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dictamesh.events.topics import TopicError, TopicSpec, TopicSpecSet
+
+API_VERSION = "kafka.strimzi.io/v1"
+CLUSTER_LABEL = "strimzi.io/cluster"
+MAX_NAME_LENGTH = 253  # a Kubernetes object name (DNS-1123 subdomain)
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+# A tenant's own consumers: read and follow its topics, commit offsets in its groups.
+TENANT_TOPIC_OPERATIONS = ("Describe", "DescribeConfigs", "Read")
+TENANT_GROUP_OPERATIONS = ("Describe", "Read")
+
+
+def resource_name(topic: str) -> str:
+    """A Kubernetes name for ``topic``: underscores, which names may not hold, become dashes.
+
+    Topic segments are lowercase letters, digits and underscores (dictamesh.events.topics),
+    so no two topics map to one name.
+    """
+    name = topic.replace("_", "-")
+    if len(name) > MAX_NAME_LENGTH or not _DNS_SUBDOMAIN.match(name):
+        raise TopicError(f"Topic {topic!r} gives no valid Kubernetes name ({name!r}).")
+    return name
+
+
+def kafka_topic(physical_name: str, spec: TopicSpec, *, cluster: str,
+                max_replicas: int | None = None) -> dict[str, Any]:
+    """The ``KafkaTopic`` of one topic; ``max_replicas`` caps replication to the brokers."""
+    replicas = spec.replication if max_replicas is None else min(spec.replication,
+                                                                 max_replicas)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "KafkaTopic",
+        "metadata": {"name": resource_name(physical_name), "labels": {CLUSTER_LABEL: cluster}},
+        "spec": {
+            "topicName": physical_name,
+            "partitions": spec.partitions,
+            "replicas": replicas,
+            "config": {"retention.ms": spec.retention_ms, "cleanup.policy": spec.cleanup_policy},
+        },
+    }
+
+
+def tenant_prefix(tenant: str) -> str:
+    return f"{tenant}."
+
+
+def tenant_user_name(tenant: str) -> str:
+    """The tenant's ``KafkaUser``: also its Kafka user name and its credentials' Secret."""
+    return resource_name(f"tenant-{tenant}")
+
+
+def tenant_kafka_user(tenant: str, spec_set: TopicSpecSet, *, cluster: str) -> dict[str, Any]:
+    """A ``KafkaUser`` (SCRAM-SHA-512) allowed only on ``<tenant>.`` topics and groups.
+
+    Refused when the prefix would also cover one of the spec's global topics (a tenant
+    slug equal to a global topic's domain).
+    """
+    prefix = tenant_prefix(tenant)
+    for name, _ in spec_set.global_topics():
+        if name.startswith(prefix):
+            raise TopicError(
+                f"Tenant {tenant!r}: its ACL prefix {prefix!r} would also reach the global "
+                f"topic {name!r}; a tenant slug must not be a global topic's domain.")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "KafkaUser",
+        "metadata": {"name": tenant_user_name(tenant), "labels": {CLUSTER_LABEL: cluster}},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {
+                "type": "simple",
+                "acls": [
+                    _prefixed_acl("topic", prefix, TENANT_TOPIC_OPERATIONS),
+                    _prefixed_acl("group", prefix, TENANT_GROUP_OPERATIONS),
+                ],
+            },
+        },
+    }
+
+
+def _prefixed_acl(resource_type: str, prefix: str,
+                  operations: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "type": "allow",
+        "resource": {"type": resource_type, "name": prefix, "patternType": "prefix"},
+        "operations": list(operations),
+    }
+
+
+def strimzi_resources(spec_set: TopicSpecSet, tenants: list[str], *, include_global: bool,
+                      cluster: str, max_replicas: int | None = None) -> list[dict[str, Any]]:
+    """The global topics (if asked), then each tenant's topics and its ``KafkaUser``."""
+    topics = spec_set.global_topics() if include_global else []
+    resources = [kafka_topic(name, spec, cluster=cluster, max_replicas=max_replicas)
+                 for name, spec in topics]
+    for tenant in tenants:
+        resources += [kafka_topic(name, spec, cluster=cluster, max_replicas=max_replicas)
+                      for name, spec in spec_set.for_tenant(tenant)]
+        resources.append(tenant_kafka_user(tenant, spec_set, cluster=cluster))
+    return resources
