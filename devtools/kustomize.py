@@ -83,8 +83,8 @@ def strategic_merge(original: Any, patch: Any, *, builtin: bool, field: str = ""
     """``patch`` merged into ``original`` as kustomize's strategic merge does it.
 
     Maps merge key by key (``null`` removes a key); lists of Kubernetes' kinds in
-    MERGE_KEYS merge item by item (new items first, as kustomize orders them); any
-    other value, or list, is replaced.
+    MERGE_KEYS merge item by item (the patch's items in its order, then the other
+    original items, as kustomize orders them); any other value, or list, is replaced.
     """
     if isinstance(original, dict) and isinstance(patch, dict):
         merged = dict(original)
@@ -111,15 +111,11 @@ def _merge_list(original: list[Any], patch: list[Any], keys: tuple[str, ...],
             raise KustomizeError(f"expected a list of maps keyed by {keys}, got {item!r}")
         return tuple(item.get(k) for k in keys)
 
-    merged = [copy.deepcopy(item) for item in original]
-    added: list[Any] = []
-    for item in patch:
-        matches = [i for i, existing in enumerate(merged) if key_of(existing) == key_of(item)]
-        if matches:
-            merged[matches[0]] = strategic_merge(merged[matches[0]], item, builtin=builtin)
-        else:
-            added.append(copy.deepcopy(item))
-    return added + merged
+    originals = {key_of(item): item for item in original}
+    patched = {key_of(item) for item in patch}
+    merged = [strategic_merge(originals[key_of(item)], item, builtin=builtin)
+              if key_of(item) in originals else copy.deepcopy(item) for item in patch]
+    return merged + [copy.deepcopy(item) for item in original if key_of(item) not in patched]
 
 
 def _load_kustomization(root: Path) -> dict[str, Any]:

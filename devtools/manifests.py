@@ -33,7 +33,7 @@ def validation_errors(resource: dict[str, Any]) -> list[str]:
     group, _, version = str(resource.get("apiVersion", "")).rpartition("/")
     if group == STRIMZI_GROUP:
         validator = _strimzi_validator(str(resource.get("kind")), version)
-        return [f"{where}: {error.instance_path}: {error.message}"
+        return [f"{where}: /{'/'.join(str(p) for p in error.instance_path)}: {error.message}"
                 for error in validator.iter_errors(resource)]
     errors = []
     for kubernetes_version in KUBERNETES_VERSIONS:
