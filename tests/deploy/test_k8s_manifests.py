@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from django.http.request import validate_host
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
@@ -88,7 +89,7 @@ def test_every_secret_and_config_map_a_pod_reads_exists(overlay):
     config_maps = set(by_kind(resources, "ConfigMap"))
     for role, template in pod_templates(resources).items():
         spec = template["spec"]
-        for container in spec["containers"]:
+        for container in spec["containers"] + spec.get("initContainers", []):
             for source in container.get("envFrom", []):
                 if "secretRef" in source:
                     assert source["secretRef"]["name"] in secrets, role
@@ -119,7 +120,9 @@ def test_every_variable_the_manifests_set_is_a_setting(overlay):
     for secret in by_kind(resources, "Secret").values():
         names |= set(secret.get("stringData", {}))
     for template in pod_templates(resources).values():
-        names |= {e["name"] for c in template["spec"]["containers"] for e in c.get("env", [])}
+        spec = template["spec"]
+        names |= {e["name"] for c in spec["containers"] + spec.get("initContainers", [])
+                  for e in c.get("env", [])}
     assert names - known == set()
 
 
@@ -174,7 +177,7 @@ def test_probes_ports_and_resources(overlay):
     for role, template in templates.items():
         spec = template["spec"]
         assert spec["securityContext"]["runAsNonRoot"] is True, role
-        for container in spec["containers"]:
+        for container in spec["containers"] + spec.get("initContainers", []):
             assert container["image"].startswith(
                 {"dev": "dictamesh:", "prod": "ghcr.io/dictamesh/dictamesh:"}[overlay])
             resources_ = container["resources"]
@@ -183,6 +186,28 @@ def test_probes_ports_and_resources(overlay):
     job = templates["migrate"]
     assert job["spec"]["restartPolicy"] == "Never"
     assert job["spec"]["containers"][0]["args"][:2] == ["manage", "migrate_schemas"]
+    for role in ("web", "worker", "beat"):  # they wait for the Job's public migrations
+        (init,) = templates[role]["spec"]["initContainers"]
+        assert "manage.py migrate_schemas --shared --check" in init["args"][-1], role
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_serves_allowed_hosts_through_the_web_service(overlay):
+    resources = rendered(overlay)
+    (ingress,) = by_kind(resources, "Ingress").values()
+    service = by_kind(resources, "Service")["dictamesh-web"]
+    allowed = by_kind(resources, "ConfigMap")["dictamesh-config"]["data"]["ALLOWED_HOSTS"]
+    hosts = [rule["host"] for rule in ingress["spec"]["rules"]]
+    assert len(hosts) == 2  # the platform's host and its tenants' subdomains
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+        host = rule["host"].replace("*", "acme")
+        assert validate_host(host, allowed.split(",")), (host, allowed)
+    tls_hosts = {h for entry in ingress["spec"].get("tls", []) for h in entry["hosts"]}
+    assert tls_hosts == (set(hosts) if overlay == "prod" else set())
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
