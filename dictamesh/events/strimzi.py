@@ -14,6 +14,7 @@ consumer groups named ``<tenant>.<anything>``. The dot ends the prefix, so tenan
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -21,8 +22,15 @@ from dictamesh.events.topics import TopicError, TopicSpec, TopicSpecSet
 
 API_VERSION = "kafka.strimzi.io/v1"
 CLUSTER_LABEL = "strimzi.io/cluster"
+# On a tenant's topics and user: `kubectl delete kafkatopic,kafkauser -l
+# dictamesh.io/tenant=<slug>` when it is offboarded (the Topic Operator would otherwise
+# create the topics that offboarding deleted again).
+TENANT_LABEL = "dictamesh.io/tenant"
 MAX_NAME_LENGTH = 253  # a Kubernetes object name (DNS-1123 subdomain)
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+MAX_LABEL_VALUE_LENGTH = 63
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 # A tenant's own consumers: read and follow its topics, commit offsets in its groups.
 TENANT_TOPIC_OPERATIONS = ("Describe", "DescribeConfigs", "Read")
@@ -33,23 +41,46 @@ def resource_name(topic: str) -> str:
     """A Kubernetes name for ``topic``: underscores, which names may not hold, become dashes.
 
     Topic segments are lowercase letters, digits and underscores (dictamesh.events.topics),
-    so no two topics map to one name.
+    so no two topics map to one name. A segment ending in an underscore would end a name
+    part in a dash, which Kubernetes refuses: that name loses the dash and gets a digest
+    of the topic's name instead, which keeps it unique.
     """
     name = topic.replace("_", "-")
     if len(name) > MAX_NAME_LENGTH or not _DNS_SUBDOMAIN.match(name):
+        trimmed = ".".join(part.strip("-") for part in name.split("."))
+        name = f"{trimmed[:MAX_NAME_LENGTH - 9]}-{_digest(topic)}"
+    if not _DNS_SUBDOMAIN.match(name):
         raise TopicError(f"Topic {topic!r} gives no valid Kubernetes name ({name!r}).")
     return name
 
 
+def tenant_label(tenant: str) -> str:
+    """The value of TENANT_LABEL: the slug, or (ending in an underscore) slug and digest."""
+    if len(tenant) <= MAX_LABEL_VALUE_LENGTH and _LABEL_VALUE.match(tenant):
+        return tenant
+    return f"{tenant.strip('_')[:MAX_LABEL_VALUE_LENGTH - 9]}-{_digest(tenant)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _labels(cluster: str, tenant: str | None) -> dict[str, str]:
+    labels = {CLUSTER_LABEL: cluster}
+    if tenant is not None:
+        labels[TENANT_LABEL] = tenant_label(tenant)
+    return labels
+
+
 def kafka_topic(physical_name: str, spec: TopicSpec, *, cluster: str,
-                max_replicas: int | None = None) -> dict[str, Any]:
+                tenant: str | None = None, max_replicas: int | None = None) -> dict[str, Any]:
     """The ``KafkaTopic`` of one topic; ``max_replicas`` caps replication to the brokers."""
     replicas = spec.replication if max_replicas is None else min(spec.replication,
                                                                  max_replicas)
     return {
         "apiVersion": API_VERSION,
         "kind": "KafkaTopic",
-        "metadata": {"name": resource_name(physical_name), "labels": {CLUSTER_LABEL: cluster}},
+        "metadata": {"name": resource_name(physical_name), "labels": _labels(cluster, tenant)},
         "spec": {
             "topicName": physical_name,
             "partitions": spec.partitions,
@@ -83,7 +114,7 @@ def tenant_kafka_user(tenant: str, spec_set: TopicSpecSet, *, cluster: str) -> d
     return {
         "apiVersion": API_VERSION,
         "kind": "KafkaUser",
-        "metadata": {"name": tenant_user_name(tenant), "labels": {CLUSTER_LABEL: cluster}},
+        "metadata": {"name": tenant_user_name(tenant), "labels": _labels(cluster, tenant)},
         "spec": {
             "authentication": {"type": "scram-sha-512"},
             "authorization": {
@@ -113,7 +144,8 @@ def strimzi_resources(spec_set: TopicSpecSet, tenants: list[str], *, include_glo
     resources = [kafka_topic(name, spec, cluster=cluster, max_replicas=max_replicas)
                  for name, spec in topics]
     for tenant in tenants:
-        resources += [kafka_topic(name, spec, cluster=cluster, max_replicas=max_replicas)
+        resources += [kafka_topic(name, spec, cluster=cluster, tenant=tenant,
+                                  max_replicas=max_replicas)
                       for name, spec in spec_set.for_tenant(tenant)]
         resources.append(tenant_kafka_user(tenant, spec_set, cluster=cluster))
     return resources

@@ -4,6 +4,7 @@ checked against Strimzi 1.2.0's vendored CRD schemas."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import yaml
@@ -11,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from devtools.manifests import validation_errors
 from dictamesh.events.strimzi import resource_name, strimzi_resources
-from dictamesh.events.topics import DAY_MS, TopicError, parse_spec
+from dictamesh.events.topics import DAY_MS, TopicError, configured_spec, parse_spec
 from tests.events.test_topics import SPEC_TOPICS
 
 DLQ_SPEC = (3, 30, "delete")  # deploy/kafka/topics.toml [dead_letter]
@@ -39,7 +40,8 @@ def test_one_tenant_gets_every_topic_of_the_spec_and_a_user(tenant_a, settings):
 
     for resource in resources:
         assert validation_errors(resource) == []
-        assert resource["metadata"]["labels"] == {"strimzi.io/cluster": "dictamesh"}
+        assert resource["metadata"]["labels"] == {"strimzi.io/cluster": "dictamesh",
+                                                  "dictamesh.io/tenant": slug}
     topics = {r["spec"]["topicName"]: r for r in resources if r["kind"] == "KafkaTopic"}
     expected = expected_topics(slug)
     assert set(topics) == set(expected)
@@ -109,8 +111,17 @@ def test_a_tenant_prefix_may_not_cover_a_global_topic():
     names = {r["spec"]["topicName"] for r in strimzi_resources(
         spec, [], include_global=True, cluster="c")}
     assert names == {"audit.platform.entry_written", "audit.platform.entry_written.dlq"}
+    assert all("dictamesh.io/tenant" not in r["metadata"]["labels"]
+               for r in strimzi_resources(spec, [], include_global=True, cluster="c"))
     with pytest.raises(TopicError, match="'audit.' would also reach the global topic"):
         strimzi_resources(spec, ["audit"], include_global=False, cluster="c")
+
+
+# Kubernetes' own patterns (k8s.io/apimachinery validation): object names are DNS-1123
+# subdomains, label values at most 63 characters that start and end alphanumeric.
+DNS_1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def test_resource_names_are_kubernetes_names():
@@ -118,3 +129,22 @@ def test_resource_names_are_kubernetes_names():
         "acme.customers.directus.entity-changed.dlq"
     with pytest.raises(TopicError, match="no valid Kubernetes name"):
         resource_name("Acme.x.y.z")
+
+
+@pytest.mark.parametrize("tenant", ["acme", "acme_", "acme__", "a" * 39 + "_"])
+def test_every_tenant_slug_gives_valid_and_distinct_names_and_labels(tenant):
+    spec = configured_spec()
+    tenants = sorted({tenant, "acme"})  # beside the slug it extends, if another
+    resources = strimzi_resources(spec, tenants, include_global=False, cluster="c")
+    names = [r["metadata"]["name"] for r in resources]
+    assert len(set(names)) == len(names)
+    for resource in resources:
+        name = resource["metadata"]["name"]
+        assert len(name) <= 253
+        assert DNS_1123_SUBDOMAIN.match(name), name
+        label = resource["metadata"]["labels"]["dictamesh.io/tenant"]
+        assert len(label) <= 63
+        assert LABEL_VALUE.match(label), label
+        assert validation_errors(resource) == []
+    labels = {r["metadata"]["labels"]["dictamesh.io/tenant"] for r in resources}
+    assert len(labels) == len(tenants)
