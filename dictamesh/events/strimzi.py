@@ -48,7 +48,7 @@ def resource_name(topic: str) -> str:
     name = topic.replace("_", "-")
     if len(name) > MAX_NAME_LENGTH or not _DNS_SUBDOMAIN.match(name):
         trimmed = ".".join(part.strip("-") for part in name.split("."))
-        name = f"{trimmed[:MAX_NAME_LENGTH - 9]}-{_digest(topic)}"
+        name = f"{trimmed[:MAX_NAME_LENGTH - 9].rstrip('.-')}-{_digest(topic)}"
     if not _DNS_SUBDOMAIN.match(name):
         raise TopicError(f"Topic {topic!r} gives no valid Kubernetes name ({name!r}).")
     return name
@@ -58,7 +58,7 @@ def tenant_label(tenant: str) -> str:
     """The value of TENANT_LABEL: the slug, or (ending in an underscore) slug and digest."""
     if len(tenant) <= MAX_LABEL_VALUE_LENGTH and _LABEL_VALUE.match(tenant):
         return tenant
-    return f"{tenant.strip('_')[:MAX_LABEL_VALUE_LENGTH - 9]}-{_digest(tenant)}"
+    return f"{tenant.strip('_')[:MAX_LABEL_VALUE_LENGTH - 9].rstrip('_')}-{_digest(tenant)}"
 
 
 def _digest(text: str) -> str:

@@ -129,6 +129,11 @@ def test_resource_names_are_kubernetes_names():
         "acme.customers.directus.entity-changed.dlq"
     with pytest.raises(TopicError, match="no valid Kubernetes name"):
         resource_name("Acme.x.y.z")
+    longest = ".".join(["t" * 61 + "_", "d" * 61, "s" * 61, "e" * 62])  # Kafka's 249
+    assert len(longest) == 249
+    name = resource_name(longest)
+    assert len(name) <= 253
+    assert DNS_1123_SUBDOMAIN.match(name), name
 
 
 @pytest.mark.parametrize("tenant", ["acme", "acme_", "acme__", "a" * 39 + "_"])
