@@ -23,7 +23,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=config.settings \
     DEBUG=false \
     KAFKA_TOPIC_SPEC=/app/deploy/kafka/topics.toml
-RUN groupadd --system dictamesh && useradd --system --gid dictamesh --home /app dictamesh
+# A fixed uid/gid: Kubernetes checks runAsNonRoot by number (deploy/k8s runs as 10001).
+RUN groupadd --system --gid 10001 dictamesh \
+    && useradd --system --uid 10001 --gid dictamesh --home /app dictamesh
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY manage.py ./
