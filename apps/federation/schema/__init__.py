@@ -25,6 +25,7 @@ from apps.federation.schema.graphs import invoices as invoices_graph
 from apps.federation.schema.graphs import products as products_graph
 from apps.federation.schema.graphs import sagas as sagas_graph
 from apps.federation.schema.sagas import LIVE_TYPES
+from apps.federation.subscriptions.schema import subscription_type
 from dictamesh.tenancy import current_schema, tenant_context
 
 #: each domain's subgraph, by the domain's name (its URL: /graphql/<domain>)
@@ -51,7 +52,7 @@ def unified_schema() -> graphene.Schema:
     """Every domain in one graph: what `/graphql` serves."""
     with building(unified):
         schema = graphene.Schema(query=unified.Query, mutation=unified.Mutation,
-                                 types=unified.TYPES)
+                                 subscription=subscription_type(), types=unified.TYPES)
     guard_arguments(schema.graphql_schema)
     return schema
 
@@ -74,7 +75,7 @@ def _declared_schema(tenant: str,
                             in adapter_services.declared_descriptions()])
     with building(graph):
         schema = graphene.Schema(query=graph.Query, mutation=unified.Mutation,
-                                 types=graph.TYPES)
+                                 subscription=subscription_type(), types=graph.TYPES)
     guard_arguments(schema.graphql_schema)
     return schema
 
