@@ -5,8 +5,9 @@ loaders.py), so it runs on the sockets' thread pool (threads.py), in the subscri
 tenant schema, with a fresh RequestContext per event: the same loaders, source caches,
 masking of unexpected errors and error entries for degraded sources as `/graphql`.
 Subscribers whose answers to an event must be equal (same tenant, key scopes, schema,
-document, variables: the plan's fingerprint) share one execution and one serialised result: a thousand sockets on one
-subscription cost one execution per event, not a thousand.
+document, variables: the plan's fingerprint) share one execution and one serialised
+result: a thousand sockets on one subscription cost one execution per event, not a
+thousand.
 """
 
 from __future__ import annotations
