@@ -10,6 +10,7 @@ facts, never a rendered answer - each subscriber's selection is executed in its 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -39,6 +40,16 @@ def relationship_group(tenant: str) -> str:
     return f"live.{_part(tenant)}.{RELATIONSHIP}"
 
 
+def _timestamp_ms(event: ConsumedEvent) -> int:
+    """The event's time in epoch milliseconds: fastavro decodes the schemas'
+    timestamp-millis to an aware datetime; a record built by hand may hold the number."""
+    value = event.record.get("timestamp")
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    return int(value) if value is not None else event.timestamp_ms
+
+
 def _reference(value: Any) -> dict[str, str]:
     return {"type": str(value.get("type", "")), "id": str(value.get("id", ""))}
 
@@ -60,7 +71,7 @@ def _entity_message(event: ConsumedEvent) -> tuple[str, dict[str, Any]] | None:
         "change": str(record.get("event_type", "")), "deleted": deleted,
         "changed_fields": [str(name) for name in record.get("changed_fields") or ()],
         "attributes": None if deleted else attributes,
-        "timestamp_ms": int(record.get("timestamp") or event.timestamp_ms),
+        "timestamp_ms": _timestamp_ms(event),
     }
 
 
@@ -69,7 +80,7 @@ def _saga_message(event: ConsumedEvent) -> tuple[str, dict[str, Any]]:
     return saga_group(event.tenant), {
         "kind": SAGA, "event_id": str(event.event_id), "tenant": event.tenant,
         "saga_id": str(record.get("saga_id", "")), "to_state": record.get("to_state"),
-        "timestamp_ms": int(record.get("timestamp") or event.timestamp_ms),
+        "timestamp_ms": _timestamp_ms(event),
     }
 
 
@@ -81,7 +92,7 @@ def _relationship_message(event: ConsumedEvent) -> tuple[str, dict[str, Any]]:
         "object": _reference(record.get("object") or {}),
         "relationship_type": str(record.get("relationship_type", "")),
         "origin": str(record.get("origin", "")),
-        "timestamp_ms": int(record.get("timestamp") or event.timestamp_ms),
+        "timestamp_ms": _timestamp_ms(event),
     }
 
 

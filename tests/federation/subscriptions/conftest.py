@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from django.db import connections
 import websockets
 from gql import Client
 from gql.transport.websockets import WebsocketsTransport
@@ -41,8 +42,11 @@ class AsgiServer:
 
 
 @pytest.fixture
-def asgi_server(settings) -> Iterator[AsgiServer]:
+def asgi_server(settings, monkeypatch) -> Iterator[AsgiServer]:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, ".testserver"]
+    # Django keeps a connection per thread for CONN_MAX_AGE; the server's request threads
+    # must not hold sessions on the test database when the suite drops it.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))

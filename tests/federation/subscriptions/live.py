@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from apps.federation.subscriptions.event_handlers import publish
@@ -13,12 +14,16 @@ from apps.federation.subscriptions.messages import live_messages
 from dictamesh.events.handlers import ConsumedEvent
 
 
+#: as fastavro decodes the schemas' timestamp-millis
+CHANGED_AT = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)
+
+
 def entity_event(tenant: str, entity_type: str, entity_id: str, attributes: dict[str, Any],
                  changed: list[str], event_type: str = "UPDATED",
                  record_tenant: str | None = None) -> ConsumedEvent:
     event_id = uuid.uuid4()
     record = {
-        "event_id": str(event_id), "event_type": event_type, "timestamp": 1_790_000_000_000,
+        "event_id": str(event_id), "event_type": event_type, "timestamp": CHANGED_AT,
         "entity": {"type": entity_type, "id": entity_id, "version": 7},
         "tenant": record_tenant or tenant, "source": "directus", "changed_fields": changed,
         "payload": None if event_type == "DELETED" else json.dumps({"attributes": attributes}),
