@@ -61,7 +61,8 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
         self.principal: Principal | None = None
         self.token = ""
         self.init_received = False
-        self.closing = False
+        self.closing = False  # no more events taken or sent
+        self.closed = False  # the close frame is on its way
         self.plans: dict[str, Plan] = {}
         self.pending: set[str] = set()
         self.joined: Counter[str] = Counter()
@@ -212,13 +213,19 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
             try:
                 self.queue.put_nowait((subscription_id, plan, message))
             except asyncio.QueueFull:
-                await self._close(protocol.TOO_SLOW, "Subscriber too slow: "
-                                  f"{self.queue.maxsize} events waiting to be sent.")
+                # In a task: the close frame waits behind what the client has not read,
+                # and this socket's channel must not block meanwhile (later events drop).
+                self._spawn(self._close(
+                    protocol.TOO_SLOW,
+                    f"Subscriber too slow: {self.queue.maxsize} events waiting to be sent."))
+                self.closing = True
                 return
 
     async def _send_events(self) -> None:
         while True:
             subscription_id, plan, message = await self.queue.get()
+            if self.closing:
+                return
             if self.plans.get(subscription_id) is not plan:
                 continue  # completed since
             rendered = await SHARED.render(plan, message)
@@ -257,10 +264,11 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
             await run_sync(key_limits.free_slots, self.principal,
                            [self._slot(sid) for sid in subscription_ids])
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         task.add_done_callback(self._task_done)
         self.tasks.append(task)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -268,9 +276,9 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
                       exc_info=task.exception())
 
     async def _close(self, code: int, reason: str) -> None:
-        if self.closing:
+        if self.closed:
             return
-        self.closing = True
+        self.closed = self.closing = True
         CLOSED.labels(code=str(code)).inc()
         encoded = reason.encode()[:_MAX_REASON].decode("utf-8", "ignore")
         await self.close(code=code, reason=encoded)

@@ -10,8 +10,8 @@ facts, never a rendered answer - each subscriber's selection is executed in its 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from dictamesh.events.handlers import ConsumedEvent

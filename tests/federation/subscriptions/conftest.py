@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import uvicorn
-from django.db import connections
 import websockets
+from django.db import connections
 from gql import Client
 from gql.transport.websockets import WebsocketsTransport
 from websockets.typing import Subprotocol
@@ -31,6 +31,7 @@ WAIT_SECONDS = 30.0
 @dataclass
 class AsgiServer:
     port: int
+    listener: socket.socket
 
     def ws_url(self, host: str) -> str:
         return f"ws://{host}:{self.port}/graphql"
@@ -61,7 +62,7 @@ def asgi_server(settings, monkeypatch) -> Iterator[AsgiServer]:
         assert thread.is_alive(), "the ASGI server stopped while starting"
         assert time.monotonic() < deadline, "the ASGI server did not start"
         time.sleep(0.02)
-    yield AsgiServer(listener.getsockname()[1])
+    yield AsgiServer(listener.getsockname()[1], listener)
     server.should_exit = True
     thread.join(WAIT_SECONDS)
     listener.close()

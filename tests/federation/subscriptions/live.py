@@ -13,7 +13,6 @@ from apps.federation.subscriptions.event_handlers import publish
 from apps.federation.subscriptions.messages import live_messages
 from dictamesh.events.handlers import ConsumedEvent
 
-
 #: as fastavro decodes the schemas' timestamp-millis
 CHANGED_AT = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)
 

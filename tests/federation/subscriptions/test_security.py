@@ -11,7 +11,8 @@ from apps.tenancy.api_keys import create_api_key, revoke_api_key
 from tests.federation.subscriptions.conftest import RawSocket, gql_client, raw_socket, subscribed
 from tests.federation.subscriptions.live import entity_event, publish_events
 
-NAMES = 'subscription { entityChanged(type: "customer") { id entity { ... on Customer { name } } } }'
+NAMES = ('subscription { entityChanged(type: "customer") { id '
+         "entity { ... on Customer { name } } } }")
 
 
 def test_a_key_of_tenant_b_never_receives_tenant_as_events(api_committed, tenants_committed,
