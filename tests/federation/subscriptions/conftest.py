@@ -31,7 +31,7 @@ WAIT_SECONDS = 30.0
 @dataclass
 class AsgiServer:
     port: int
-    listener: socket.socket
+    listener: socket.socket | None
 
     def ws_url(self, host: str) -> str:
         return f"ws://{host}:{self.port}/graphql"

@@ -36,6 +36,7 @@ def test_a_slow_subscriber_is_closed_and_the_others_still_receive(api_committed,
 
     # Small socket buffers at both ends (Linux would otherwise let ~4 MB wait in the
     # kernel): the server's accepted sockets inherit its listener's send buffer.
+    assert asgi_server.listener is not None
     asgi_server.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16_384)
 
     async def scenario():
