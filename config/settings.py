@@ -385,10 +385,11 @@ GRAPHQL_RESPONSE_CACHE_SECONDS = env_int("GRAPHQL_RESPONSE_CACHE_SECONDS", 30)
 # with its hash. A miss costs the client one round trip (it resends the text), no error.
 GRAPHQL_APQ_SECONDS = env_int("GRAPHQL_APQ_SECONDS", 86400, minimum=1)
 # --- GraphQL subscriptions over WebSocket (apps/federation/subscriptions) ---------------------
-# Every ASGI process and the `live` consumer group share one channel layer on Redis.
-# capacity: messages a socket's channel holds before new ones are dropped (the socket's
-# own queue is GRAPHQL_WS_QUEUE_SIZE); group_expiry: sockets renew their memberships on
-# each key re-check, so it must exceed GRAPHQL_WS_KEY_RECHECK_SECONDS.
+# Every ASGI process and the `live` consumer group share one channel layer on Redis; each
+# process reads it through one channel (apps/federation/subscriptions/hub.py).
+# capacity: messages a process' channel holds before new ones are dropped (each socket's
+# own queue is GRAPHQL_WS_QUEUE_SIZE); group_expiry: the hub renews its memberships every
+# GRAPHQL_WS_KEY_RECHECK_SECONDS, so it must exceed that.
 GRAPHQL_WS_INIT_TIMEOUT_SECONDS = env_float("GRAPHQL_WS_INIT_TIMEOUT_SECONDS", 10.0,
                                             minimum=0.001)
 GRAPHQL_WS_KEY_RECHECK_SECONDS = env_float("GRAPHQL_WS_KEY_RECHECK_SECONDS", 30.0,
@@ -405,7 +406,7 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             "hosts": [REDIS_URL],
             "prefix": "dictamesh:live:",
-            "capacity": env_int("GRAPHQL_WS_CHANNEL_CAPACITY", 1000, minimum=1),
+            "capacity": env_int("GRAPHQL_WS_CHANNEL_CAPACITY", 10_000, minimum=1),
             "group_expiry": int(max(86_400, 4 * GRAPHQL_WS_KEY_RECHECK_SECONDS)),
             "expiry": 60,
         },

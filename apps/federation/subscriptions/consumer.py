@@ -6,8 +6,8 @@
 - The tenant is the host's (routing.py); the key in `connection_init` must be that
   tenant's. It is checked again every GRAPHQL_WS_KEY_RECHECK_SECONDS: a revoked or expired
   key's socket closes with 4403.
-- Each subscription joins its channel-layer group (messages.py); an event for it goes into
-  the socket's bounded queue, and one sender task per socket executes (execution.py) and
+- Each subscription follows its channel-layer group (messages.py) through the process'
+  hub (hub.py); an event for it goes into the socket's bounded queue, and one sender task per socket executes (execution.py) and
   sends. A full queue means the client reads slower than its events arrive: the socket
   closes with TOO_SLOW rather than buffering without bound or slowing other sockets.
 - A refused document is an `error` message for that subscription id; the socket stays
@@ -31,6 +31,7 @@ from apps.federation.ratelimit import RateLimited, check_rate
 from apps.federation.subscriptions import key_limits, protocol
 from apps.federation.subscriptions.documents import Plan, SubscribeRefused, compile_subscription
 from apps.federation.subscriptions.execution import SHARED
+from apps.federation.subscriptions.hub import hub
 from apps.federation.subscriptions.threads import run_sync
 from dictamesh.observability.logging import get_logger
 from dictamesh.tenancy import tenant_context
@@ -172,7 +173,7 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
             return
         self.plans[subscription_id] = plan
         if self.joined[plan.group] == 0:
-            await self.channel_layer.group_add(plan.group, self.channel_name)
+            await hub().join(plan.group, self)
         self.joined[plan.group] += 1
 
     async def _refuse(self, subscription_id: str, errors: Any) -> None:
@@ -199,12 +200,13 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
         self.joined[plan.group] -= 1
         if self.joined[plan.group] <= 0:
             del self.joined[plan.group]
-            await self.channel_layer.group_discard(plan.group, self.channel_name)
+            await hub().leave(plan.group, self)
 
     # --- outbound --------------------------------------------------------------------
 
-    async def live_event(self, message: dict[str, Any]) -> None:
-        """A channel-layer message (messages.py): queue it for each subscription it is for."""
+    def deliver(self, message: dict[str, Any]) -> None:
+        """A live message (messages.py) from the hub: queue it for each subscription it is
+        for. Never waits: the hub hands the same message to every socket in turn."""
         if self.closing:
             return
         for subscription_id, plan in list(self.plans.items()):
@@ -248,9 +250,7 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
             except AuthError as exc:
                 await self._close(protocol.FORBIDDEN, _forbidden(exc))
                 return
-            # Keep the channel layer's memberships (they expire) and the key's slots alive.
-            for group in list(self.joined):
-                await self.channel_layer.group_add(group, self.channel_name)
+            # Keep the key's slots alive (the hub renews the group memberships).
             await run_sync(key_limits.refresh_slots, self.principal,
                            [self._slot(sid) for sid in self.plans])
 
@@ -291,7 +291,7 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
             if task is not current:
                 task.cancel()
         for group in list(self.joined):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await hub().leave(group, self)
         self.joined.clear()
         await self._free(list(self.plans))
         self.plans.clear()
