@@ -7,9 +7,10 @@
   tenant's. It is checked again every GRAPHQL_WS_KEY_RECHECK_SECONDS: a revoked or expired
   key's socket closes with 4403.
 - Each subscription follows its channel-layer group (messages.py) through the process'
-  hub (hub.py); an event for it goes into the socket's bounded queue, and one sender task per socket executes (execution.py) and
-  sends. A full queue means the client reads slower than its events arrive: the socket
-  closes with TOO_SLOW rather than buffering without bound or slowing other sockets.
+  hub (hub.py); an event for it goes into the socket's bounded queue, and one sender
+  task per socket executes (execution.py) and sends. A full queue means the client reads
+  slower than its events arrive: the socket closes with TOO_SLOW rather than buffering
+  without bound or slowing other sockets.
 - A refused document is an `error` message for that subscription id; the socket stays
   open. Protocol violations close it with the protocol's codes (protocol.py).
 """
