@@ -1,6 +1,6 @@
 """GraphQL subscriptions: 1,000 concurrent subscribers on one ASGI process.
 
-    .venv/bin/python bench/bench_subscriptions.py [--subscribers 1000] [--events 50]
+    .venv/bin/python bench/bench_subscriptions.py [--subscribers 1000] [--events 10]
 
 Prints
 - memory per idle subscriber: the uvicorn process' RSS growth per subscribed socket;
@@ -134,7 +134,7 @@ async def _fan_out_round(subscribers: list[Subscriber], events: int) -> float:
     messages = [(group, _message(f"fan-{uuid.uuid4().hex[:8]}")) for _ in range(events)]
     started = time.perf_counter()
     await asyncio.to_thread(publish, messages)
-    await asyncio.wait_for(asyncio.gather(*(s.done.wait() for s in subscribers)), WAIT)
+    await asyncio.wait_for(asyncio.gather(*(s.done.wait() for s in subscribers)), 5 * WAIT)
     return events * len(subscribers) / (time.perf_counter() - started)
 
 
@@ -195,7 +195,7 @@ def main() -> None:
     global KEY
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--events", type=int, default=10)
     parser.add_argument("--writes", type=int, default=40)
     args = parser.parse_args()
     setup_django()
