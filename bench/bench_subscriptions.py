@@ -185,7 +185,10 @@ async def _latency(probe: Subscriber, directus_url: str, token: str, writes: int
         deadline = time.monotonic() + WAIT
         while name not in probe.arrivals:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"write {n} never reached the subscriber")
+                closed = probe.connection.close_code
+                raise RuntimeError(f"write {n} never reached the subscriber" + (
+                    f" (its socket closed: {closed} {probe.connection.close_reason})"
+                    if closed is not None else ""))
             await asyncio.sleep(0.002)
         latencies.append((probe.arrivals[name] - started) * 1000)
     return latencies
