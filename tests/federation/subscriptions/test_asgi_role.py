@@ -5,15 +5,41 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import requests
 from django.conf import settings
 
-from tests.federation.subscriptions.conftest import AsgiServer, RawSocket, raw_socket
-from tests.observability.test_gunicorn import _free_port, _wait_until_serving
+from tests.federation.subscriptions.conftest import (
+    WAIT_SECONDS,
+    AsgiServer,
+    RawSocket,
+    raw_socket,
+)
 from tests.sagas.worker_process import _database_url
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_serving(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 3 * WAIT_SECONDS
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            if requests.get(f"{base}/healthz", timeout=WAIT_SECONDS).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):  # still starting
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"gunicorn did not answer /healthz: {log.read_text()[-3000:]}")
 
 
 def test_the_asgi_role_serves_http_and_subscriptions(api_committed, tmp_path):
