@@ -1,6 +1,7 @@
 # One image for every process role: web (default), worker, beat.
 #   docker build -t dictamesh .
 #   docker run dictamesh                    # web (gunicorn on :8000)
+#   docker run dictamesh asgi               # web over ASGI, with GraphQL subscriptions (WebSocket)
 #   docker run dictamesh worker             # Celery worker (also runs the Kafka consumers)
 #   docker run dictamesh beat               # Celery beat
 #   docker run dictamesh manage migrate_schemas --shared

@@ -276,7 +276,8 @@ KAFKA_CONSUMER_LOCK_TIMEOUT_MS = env_int("KAFKA_CONSUMER_LOCK_TIMEOUT_MS", 2000)
 # retention (90 days for invoices) plus the time a replay may reach back.
 KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env_int("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS", 120)
 # The groups the Celery worker runs in background threads; set it empty to run none.
-KAFKA_WORKER_CONSUMER_GROUPS = env_list("KAFKA_WORKER_CONSUMER_GROUPS", default=["catalog"])
+KAFKA_WORKER_CONSUMER_GROUPS = env_list("KAFKA_WORKER_CONSUMER_GROUPS",
+                                        default=["catalog", "live"])
 # The consumer groups' entry points, one table: group -> topic glob -> handlers (dotted
 # paths, run in this order in one transaction per tenant batch; apps/events/routes.py).
 # Each app owns its handlers; the events app runs them. Code wiring, not deployment: not
@@ -288,6 +289,15 @@ EVENT_HANDLERS: dict[str, dict[str, list[str]]] = {
             # Federation rides the catalog group: same topics, thread and dedupe.
             "apps.federation.event_handlers.invalidate_graphql_caches",
         ],
+    },
+    # GraphQL subscriptions: change events onto the channel layer (a group of its own, so
+    # sockets never wait for the catalog's writes).
+    "live": {
+        "*.entity_changed": ["apps.federation.subscriptions.event_handlers.publish_live_events"],
+        "*.system.sagas.state_changed": [
+            "apps.federation.subscriptions.event_handlers.publish_live_events"],
+        "*.system.lineage.relationship_created": [
+            "apps.federation.subscriptions.event_handlers.publish_live_events"],
     },
 }
 # Where the events codec gets its schema ids: the catalog's schema registry. Named here (not
@@ -385,6 +395,34 @@ GRAPHQL_APQ_SECONDS = env_int("GRAPHQL_APQ_SECONDS", 86400, minimum=1)
 # the young generation every this many allocations (config/wsgi.py, dictamesh/heap.py).
 GC_FREEZE_AT_START = env_bool("GC_FREEZE_AT_START", default=True)
 GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000, minimum=1)
+# --- GraphQL subscriptions over WebSocket (apps/federation/subscriptions) ---------------------
+# Every ASGI process and the `live` consumer group share one channel layer on Redis; each
+# process reads it through one channel (apps/federation/subscriptions/hub.py).
+# capacity: messages a process' channel holds before new ones are dropped (each socket's
+# own queue is GRAPHQL_WS_QUEUE_SIZE); group_expiry: the hub renews its memberships every
+# GRAPHQL_WS_KEY_RECHECK_SECONDS, so it must exceed that.
+GRAPHQL_WS_INIT_TIMEOUT_SECONDS = env_float("GRAPHQL_WS_INIT_TIMEOUT_SECONDS", 10.0,
+                                            minimum=0.001)
+GRAPHQL_WS_KEY_RECHECK_SECONDS = env_float("GRAPHQL_WS_KEY_RECHECK_SECONDS", 30.0,
+                                           minimum=0.001)
+GRAPHQL_WS_SLOT_TTL_SECONDS = max(3 * GRAPHQL_WS_KEY_RECHECK_SECONDS, 60.0)
+GRAPHQL_WS_MAX_SUBSCRIPTIONS_PER_KEY = env_int("GRAPHQL_WS_MAX_SUBSCRIPTIONS_PER_KEY", 100,
+                                               minimum=1)
+GRAPHQL_WS_MESSAGES_PER_SECOND = env_int("GRAPHQL_WS_MESSAGES_PER_SECOND", 50, minimum=1)
+GRAPHQL_WS_QUEUE_SIZE = env_int("GRAPHQL_WS_QUEUE_SIZE", 100, minimum=1)
+GRAPHQL_WS_THREADS = env_int("GRAPHQL_WS_THREADS", 8, minimum=1)
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": "dictamesh:live:",
+            "capacity": env_int("GRAPHQL_WS_CHANNEL_CAPACITY", 10_000, minimum=1),
+            "group_expiry": int(max(86_400, 4 * GRAPHQL_WS_KEY_RECHECK_SECONDS)),
+            "expiry": 60,
+        },
+    },
+}
 # API keys are stored as HMAC-SHA256 with this pepper; changing it invalidates every key.
 # Without it the pepper derives from SECRET_KEY, so rotating SECRET_KEY would do the same.
 API_KEY_PEPPER = env_str("API_KEY_PEPPER", default="")

@@ -55,7 +55,11 @@ def processes() -> list[Process]:
         Process("sources", [python, "-m", "devtools.reference",
                             *(f"--{name}-port={port}" for name, port in LOCAL_PORTS.items()),
                             "--seed", "42"]),
-        Process("web", [python, "manage.py", "runserver", f"{WEB_HOST}:{WEB_PORT}", "--noreload"]),
+        # ASGI: HTTP as runserver served it (static files too, while DEBUG) and GraphQL
+        # subscriptions over WebSocket at ws://<tenant host>:8000/graphql.
+        Process("web", [python, "-m", "uvicorn", "config.asgi:application", "--host", WEB_HOST,
+                        "--port", str(WEB_PORT), "--ws", "websockets-sansio",
+                        "--lifespan", "off", "--log-level", "warning"]),
         Process("worker", [python, "-m", "celery", "-A", "config", "worker",
                            "--loglevel", "INFO", "--concurrency", "2"]),
         Process("beat", [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",

@@ -72,6 +72,13 @@ def authenticate(request: HttpRequest) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(header) > _MAX_HEADER_LENGTH:
         raise _unauthenticated("The Authorization header is malformed.")
+    return authenticate_key(token, _request_schema(request))
+
+
+def authenticate_key(token: str, schema: str) -> Principal:
+    """The caller holding API key ``token`` at a host of ``schema``, or AuthError: what
+    `authenticate` checks once the key is out of its header (a socket's key comes in its
+    `connection_init` message instead)."""
     verified = verify_api_key(token)
     if verified is None:
         expired = api_key_expired_at(token)
@@ -80,7 +87,6 @@ def authenticate(request: HttpRequest) -> Principal:
                 f"The API key expired at {expired.isoformat(timespec='seconds')}; "
                 "use a newer key.")
         raise _unauthenticated("The API key is invalid or has been revoked.")
-    schema = _request_schema(request)
     if schema == get_public_schema_name():
         raise AuthError(403, "FORBIDDEN",
                         "The GraphQL API is served per tenant: send the request to your "
@@ -109,4 +115,4 @@ def require_scope(principal: Principal, scope: str) -> None:
     )
 
 
-__all__ = ["AuthError", "Principal", "authenticate", "require_scope"]
+__all__ = ["AuthError", "Principal", "authenticate", "authenticate_key", "require_scope"]

@@ -19,11 +19,12 @@ from apps.federation.persisted import (
     sha256_of,
 )
 from apps.federation.schema import DOMAINS, schema_sdl_files, subgraph_schema, unified_schema
+from apps.federation.subscriptions.routing import websocket_application
 
-__all__ = ["InvalidDocument", "QueryLimits", "RegisteredDocument", "effective_limits",
-           "forget_cached_responses", "register_documents", "registered_documents",
-           "build_schemas", "remove_documents", "schema_sdl_files", "sha256_of",
-           "subgraph_names"]
+__all__ = ["InvalidDocument", "QueryLimits", "RegisteredDocument", "build_schemas",
+           "effective_limits", "forget_cached_responses", "register_documents",
+           "registered_documents", "remove_documents", "schema_sdl_files", "sha256_of",
+           "subgraph_names", "websocket_application"]
 
 
 def subgraph_names() -> list[str]:

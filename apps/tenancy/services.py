@@ -19,7 +19,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 from django.dispatch import Signal
-from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
+from django_tenants.utils import (
+    get_public_schema_name,
+    remove_www,
+    schema_context,
+    schema_exists,
+)
 
 from apps.tenancy.api_keys import (
     api_key_expired_at,
@@ -92,6 +97,7 @@ __all__ = [
     "record_failed_sign_in",
     "onboard_tenant",
     "revoke_api_key",
+    "schema_for_host",
     "set_tenant_graphql_limits",
     "set_tenant_retention",
     "tenant_exists",
@@ -178,6 +184,16 @@ def tenant_exists(slug: str) -> bool:
     with schema_context(get_public_schema_name()):
         return slug != get_public_schema_name() and Tenant.objects.filter(
             schema_name=slug).exists()
+
+
+def schema_for_host(host: str) -> str | None:
+    """The schema of the tenant a host name routes to (port and a leading ``www.`` ignored,
+    as django-tenants' middleware routes HTTP requests); None for a host of no tenant."""
+    hostname = remove_www(host.split(":", 1)[0].lower())
+    with schema_context(get_public_schema_name()):
+        schema = Domain.objects.filter(domain=hostname).values_list(
+            "tenant__schema_name", flat=True).first()
+    return None if schema in (None, get_public_schema_name()) else schema
 
 
 def onboard_tenant(

@@ -21,7 +21,7 @@ from tests.federation.conftest import Api
 from tests.federation.expected import CUSTOMERS
 
 PACKAGE = Path(__file__).resolve().parents[2] / "devtools" / "federation-check"
-FILES = ("package.json", "package-lock.json", "check.mjs")
+FILES = ("package.json", "package-lock.json", "check.mjs", "subscribe.mjs")
 INSTALL_SECONDS = 600
 CHECK_SECONDS = 120
 
@@ -44,7 +44,8 @@ def _installed() -> Path:
                               timeout=INSTALL_SECONDS, check=False)
         assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
         (home / "node_modules" / ".installed").touch()
-    shutil.copy(PACKAGE / "check.mjs", home / "check.mjs")  # the script may change alone
+    for script in ("check.mjs", "subscribe.mjs"):  # the scripts may change alone
+        shutil.copy(PACKAGE / script, home / script)
     return home
 
 

@@ -27,6 +27,7 @@ from apps.federation.schema.graphs import sagas as sagas_graph
 from apps.federation.schema.meta import EntityMeta
 from apps.federation.schema.sagas import LIVE_TYPES
 from apps.federation.schema.sources import LIVE_TYPES as SOURCE_TYPES
+from apps.federation.subscriptions.schema import subscription_type
 from dictamesh.tenancy import current_schema, tenant_context
 
 #: each domain's subgraph, by the domain's name (its URL: /graphql/<domain>)
@@ -56,7 +57,7 @@ def unified_schema() -> graphene.Schema:
     """Every domain in one graph: what `/graphql` serves."""
     with building(unified):
         schema = graphene.Schema(query=unified.Query, mutation=unified.Mutation,
-                                 types=unified.TYPES)
+                                 subscription=subscription_type(), types=unified.TYPES)
     guard_arguments(schema.graphql_schema)
     return schema
 
@@ -79,7 +80,7 @@ def _declared_schema(tenant: str,
                             in adapter_services.declared_descriptions()])
     with building(graph):
         schema = graphene.Schema(query=graph.Query, mutation=unified.Mutation,
-                                 types=graph.TYPES)
+                                 subscription=subscription_type(), types=graph.TYPES)
     guard_arguments(schema.graphql_schema)
     return schema
 
