@@ -29,6 +29,7 @@ from dictamesh.setting_values import (
     allowed_hosts,
     bootstrap_servers,
     fernet_keys,
+    migration_executor,
     proxy_ssl_header,
 )
 
@@ -186,6 +187,13 @@ for _position, _replica_url in enumerate(env_list("DATABASE_REPLICA_URLS", []), 
     DATABASE_REPLICAS.append(f"replica_{_position}")
 # How long a replica that failed to answer is left out (its reads go to the primary).
 DATABASE_REPLICA_RETRY_SECONDS = env_float("DATABASE_REPLICA_RETRY_SECONDS", 30, minimum=0)
+# migrate_schemas skips the schemas with nothing to migrate and hands the others to this
+# django-tenants executor: standard (one after the other) or multiprocessing.
+GET_EXECUTOR_FUNCTION = "dictamesh.database.migrate_executor.get_executor"
+TENANT_MIGRATION_EXECUTOR = env_parsed(
+    "TENANT_MIGRATION_EXECUTOR", "standard", migration_executor, "standard or multiprocessing")
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MULTIPROCESSING_MAX_PROCESSES", 2,
+                                               minimum=1)
 DATABASE_ROUTERS = [
     "dictamesh.database.replicas.ReplicaRouter",
     "django_tenants.routers.TenantSyncRouter",
