@@ -61,7 +61,7 @@ _health_lock = threading.Lock()
 
 def replica_aliases() -> list[str]:
     """The database aliases of the configured replicas (``DATABASE_REPLICA_URLS``)."""
-    return list(getattr(settings, "DATABASE_REPLICAS", ()))
+    return list(settings.DATABASE_REPLICAS)
 
 
 # --- read-your-own-writes -----------------------------------------------------------------
