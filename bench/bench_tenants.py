@@ -41,9 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._support import ROOT, percentile, progress, setup_django  # noqa: E402
+from _support import ROOT, percentile, progress, setup_django
 
 PREFIX = "bench_t"
 PHASES = ("onboard", "migrate", "broker", "database", "processes", "worker", "rebalance")
