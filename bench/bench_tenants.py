@@ -1,25 +1,31 @@
 """One deployment with many tenants: what onboarding, migrations, the broker, the database,
-the processes and GraphQL cost at N tenants (1,000 by default).
+the processes and GraphQL cost at N tenants (20 by default, so that `make bench` stays
+short; docs/scale.md has the run at 1,000 and how it was made).
 
     DATABASE_URL=postgres://... KAFKA_BOOTSTRAP_SERVERS=... REDIS_URL=... \\
-        python bench/bench_tenants.py --tenants 1000 [--workers 3] [--drop]
+        python bench/bench_tenants.py --tenants 1000 --migrated 200 --workers 4 [--drop]
 
-Tenants are named ``bench_t0001`` ... and kept between runs (onboarding 1,000 takes the
-better part of an hour), so a second run measures everything but onboarding on the tenants
-the first made; ``--drop`` offboards them at the end (schemas, topics, keys). Phases, each
+Tenants are named ``bench_t0001`` ... and kept between runs (onboarding 1,000 takes hours
+on a busy machine), so a second run measures everything but onboarding on the tenants the
+first made; ``--drop`` offboards them at the end (schemas, topics, keys). Phases, each
 printing its figures:
 
 - onboard: each missing tenant onboarded (schema, migrations, domain, topics, admin key) by
-  ``--workers`` processes; seconds per tenant, p50/p99, and the wall time;
-- migrate: ``migrate_schemas`` over every schema with nothing to do, in a fresh process as an
-  operator runs it: django-tenants' standard executor (the baseline) against the platform's
-  (``dictamesh.tenancy.migrations``), median of 3 each; seconds per tenant and the ratio;
+  ``--workers`` processes; seconds per tenant, p50/p99, and the wall time. With
+  ``--migrated M``, tenants after M (but the ``--late`` last ones) get their schema from a
+  template (see onboard_slugs) and are reported apart;
+- migrate: ``migrate_schemas`` with nothing to do: django-tenants' standard executor (the
+  baseline) on ``--baseline-schemas`` schemas against the platform's
+  (``dictamesh.database.migrate_executor``) on all, median of 3, seconds per schema and the
+  ratio; then one ``manage.py migrate_schemas`` in a fresh process;
 - broker: topics and partitions; database: its size and the size of one tenant's schema;
-- processes: RSS of a web process (gunicorn, one worker, after a GraphQL request to each of
-  ``--rss-tenants`` tenants) and of a worker (Celery with the relay and the catalog group);
+- processes: RSS of a web process (gunicorn, one worker) after one tenant's GraphQL request
+  and after ``--rss-tenants`` tenants', then p50/p99 of one tenant's GraphQL query over HTTP
+  while N tenants exist;
+- worker: RSS of a Celery worker (the outbox relay and the catalog group) for
+  ``--worker-seconds``;
 - rebalance: a consumer of the ``catalog`` group's pattern over every tenant's topics, from
-  subscribe to partitions assigned, and again when a second member joins;
-- graphql: p50/p99 of one tenant's query while N tenants exist.
+  subscribe to partitions assigned, and again when a second member joins.
 """
 
 from __future__ import annotations
@@ -452,7 +458,7 @@ def phase_drop() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2,
                         help="processes onboarding tenants side by side")
     parser.add_argument("--phases", default=",".join(PHASES),
