@@ -171,7 +171,7 @@ DATABASES = {"default": _database}
 ORIGINAL_BACKEND = "django_prometheus.db.backends.postgresql"
 
 # Read replicas (streaming replicas of DATABASE_URL's server) answer catalog reads: graph
-# traversal, lineage, event history, the catalog admin's search (dictamesh/database/
+# traversal, lineage, event history, the catalog admin's entity page (dictamesh/database/
 # replicas.py says which reads stay on the primary). Aliases replica_1, replica_2, ...
 DATABASE_REPLICAS: list[str] = []
 for _position, _replica_url in enumerate(env_list("DATABASE_REPLICA_URLS", []), start=1):
@@ -409,6 +409,10 @@ GRAPHQL_RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env_float(
 # Read answers are cached per tenant, key scope, query and variables; change events end
 # them early (apps/federation/invalidation.py), so this bounds only unseen changes.
 GRAPHQL_RESPONSE_CACHE_SECONDS = env_int("GRAPHQL_RESPONSE_CACHE_SECONDS", 30)
+# A source's observed service level (`sources { sla }`) is measured over this last window;
+# its observation records are kept for two windows.
+SLA_OBSERVATION_WINDOW_SECONDS = env_int("SLA_OBSERVATION_WINDOW_SECONDS", 7 * 24 * 3600,
+                                         minimum=60)
 # Automatic persisted queries (Apollo APQ): how long Redis keeps a document a client sent
 # with its hash. A miss costs the client one round trip (it resends the text), no error.
 GRAPHQL_APQ_SECONDS = env_int("GRAPHQL_APQ_SECONDS", 86400, minimum=1)

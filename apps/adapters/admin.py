@@ -36,7 +36,7 @@ class SourceConnectionForm(forms.ModelForm):
     class Meta:
         model = SourceConnection
         fields = ("name", "adapter", "base_url", "options", "polling_interval_seconds",
-                  "enabled")
+                  "enabled", "declared_freshness_seconds", "declared_availability")
         help_texts = {"options": (
             'JSON object, e.g. {"deletion_check_every_polls": 5}: a deletion at the source '
             "shows within that many polling intervals (0: only the hourly reconcile). Each "

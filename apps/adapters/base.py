@@ -114,7 +114,11 @@ class CanonicalEntity:
 class EntityQuery:
     """Entities by ids (all in one call, no pagination), or by filter, paginated.
 
-    ``filters`` are canonical attribute equalities.
+    ``filters`` are canonical attribute equalities (``{"status": "paid"}``), and the
+    comparisons a source can push down: ``<attribute>__gt`` (strictly after, for
+    timestamps as ISO 8601 text), ``<attribute>__icontains`` (a substring, any case) and
+    ``in_stock`` (a boolean: units above 0, or none). An adapter refuses a filter its source
+    cannot apply (InvalidQuery) rather than filtering in Python.
     """
 
     ids: Sequence[str] | None = None

@@ -34,8 +34,9 @@ from apps.adapters.base import (
     SourceChange,
 )
 from apps.adapters.error_text import without_queries
-from apps.adapters.models import SourceConnection
+from apps.adapters.models import ObservationKind, SourceConnection
 from apps.adapters.records import entity_to_record
+from apps.adapters.service_levels import record_observation
 from apps.adapters.services import DataProduct
 from apps.catalog import services as catalog_services
 from apps.events.services import OutgoingEvent, publish_events
@@ -134,12 +135,14 @@ def poll(data_product: DataProduct, max_batches: int = 50) -> PollResult:
             if batch.complete:
                 break
     except (AdapterError, CircuitOpenError) as exc:  # the cursor holds: retried next poll
+        error = redact_userinfo(without_queries(f"{type(exc).__name__}: {exc}"))
         SourceConnection.objects.filter(pk=connection.pk).update(
-            last_polled_at=timezone.now(),
-            last_poll_error=redact_userinfo(without_queries(f"{type(exc).__name__}: {exc}")))
+            last_polled_at=timezone.now(), last_poll_error=error)
+        record_observation(connection, ObservationKind.POLL, ok=False, detail=error)
         return PollResult(connection.name, changes, batches, error=str(exc))
     SourceConnection.objects.filter(pk=connection.pk).update(
         last_polled_at=timezone.now(), last_poll_error="")
+    record_observation(connection, ObservationKind.POLL, ok=True)
     return PollResult(connection.name, changes, batches, sweep=_sweep_if_due(data_product))
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from dictamesh.secrets import decrypt_json, encrypt_json
@@ -43,6 +44,15 @@ class SourceConnection(models.Model):
                                     default=HealthState.UNKNOWN)
     health_detail = models.TextField(blank=True, default="")
     health_checked_at = models.DateTimeField(null=True, blank=True)
+    # The data product's declared service level (empty: the adapter's own, get_sla()).
+    declared_freshness_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Promised freshness: a change at the source shows within this many "
+                  "seconds. Empty: the adapter's default.")
+    declared_availability = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Promised availability, a fraction such as 0.995. Empty: the adapter's "
+                  "default.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,6 +101,33 @@ class SourceConnection(models.Model):
         if not isinstance(self.options, dict):
             raise ValidationError({"options": "Options are a JSON object."})
         self.deletion_check_every  # noqa: B018 - raises ValidationError when malformed
+
+
+class ObservationKind(models.TextChoices):
+    POLL = "poll", "change poll"
+    HEALTH = "health", "health check"
+    WEBHOOK = "webhook", "webhook read-back"
+
+
+class SourceObservation(models.Model):
+    """One time the platform reached a source, and whether the source answered: the record
+    a connection's observed availability is measured from (beside its declared one)."""
+
+    connection = models.ForeignKey(SourceConnection, on_delete=models.CASCADE,
+                                   related_name="observations")
+    kind = models.CharField(max_length=20, choices=ObservationKind.choices)
+    ok = models.BooleanField()
+    observed_at = models.DateTimeField(auto_now_add=True)
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "source_observation"
+        ordering = ["-observed_at"]
+        indexes = [models.Index(fields=["connection", "-observed_at"],
+                                name="idx_observation_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} {self.kind} {'ok' if self.ok else 'failed'}"
 
 
 class SourceDescription(models.Model):

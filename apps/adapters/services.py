@@ -39,9 +39,14 @@ from apps.adapters.declarative.store import (
     save_description,
 )
 from apps.adapters.error_text import without_queries
-from apps.adapters.models import SourceConnection
+from apps.adapters.models import ObservationKind, SourceConnection
 from apps.adapters.records import entity_to_record, record_to_entity
 from apps.adapters.registry import build_adapter
+from apps.adapters.service_levels import (
+    ServiceLevelReport,
+    record_observation,
+    service_level_reports,
+)
 from apps.catalog import services as catalog_services
 from apps.tenancy.services import record_audit
 from dictamesh.cache import SourceUnavailableNoCache, TieredCache, get_invalidation_bus
@@ -71,7 +76,8 @@ SOURCE_LATENCY = Histogram("dictamesh_source_request_seconds",
                            ["connection", "operation"])
 
 __all__ = ["DataProduct", "Description", "DescriptionError", "EntityResult", "Lookup",
-           "NoSourceFor", "Relation", "SourceUnavailableNoCache", "commands_for", "connect_source",
+           "NoSourceFor", "Relation", "ServiceLevelReport", "SourceUnavailableNoCache",
+           "commands_for", "connect_source", "service_levels",
            "data_product_for", "data_product_named", "data_products", "declared_descriptions",
            "description_versions", "is_retryable", "save_description"]
 
@@ -229,6 +235,8 @@ class DataProduct:
         SourceConnection.objects.filter(pk=self.connection.pk).update(
             health_state=status.state.value, health_detail=detail,
             health_checked_at=timezone.now())
+        record_observation(self.connection, ObservationKind.HEALTH,
+                           status.state is not HealthState.DOWN, detail)
         return status
 
 
@@ -289,6 +297,16 @@ def _connection_summary(connection: SourceConnection) -> dict[str, Any]:
 def data_products() -> list[DataProduct]:
     """The data products of every enabled source connection of the current tenant."""
     return [_data_product(c) for c in SourceConnection.objects.filter(enabled=True)]
+
+
+def service_levels() -> list[ServiceLevelReport]:
+    """Each enabled source's declared service level beside the observed one (see
+    ``apps.adapters.service_levels``)."""
+    defaults = {}
+    for data_product in data_products():
+        declared = data_product.adapter.get_sla()
+        defaults[data_product.name] = (declared.freshness_seconds, declared.availability)
+    return service_level_reports(defaults)
 
 
 def data_product_named(name: str) -> DataProduct:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.adapters import services
 from apps.adapters.changes import poll, reconcile_deletions
 from apps.adapters.models import SourceConnection
+from apps.adapters.service_levels import prune_observations
 from apps.tenancy.services import tenant_schemas
 from dictamesh.observability.logging import get_logger
 from dictamesh.tenancy import tenant_context
@@ -63,6 +64,7 @@ def check_sources_health() -> None:
         with tenant_context(schema):
             for data_product in services.data_products():
                 data_product.check_health()
+            prune_observations()  # the health sweep runs often enough to bound the table
 
 
 @shared_task(name="adapters.reconcile_sources", ignore_result=True)

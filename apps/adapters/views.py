@@ -20,6 +20,8 @@ from django.views.decorators.http import require_POST
 from apps.adapters import services
 from apps.adapters.base import AdapterError, SourceUnavailable, WebhookReceiver
 from apps.adapters.changes import apply_changes
+from apps.adapters.models import ObservationKind
+from apps.adapters.service_levels import record_observation
 from dictamesh.resilience import CircuitOpenError
 from dictamesh.tenancy import is_public
 
@@ -59,12 +61,15 @@ def source_webhook(request: HttpRequest, name: str) -> JsonResponse:
     try:
         changes = data_product.call("webhook", adapter.changes_from_webhook, body)
     except (SourceUnavailable, CircuitOpenError) as exc:
+        record_observation(data_product.connection, ObservationKind.WEBHOOK, ok=False,
+                           detail=str(exc))
         response = _error(503, "SOURCE_UNAVAILABLE",
                           f"Could not read the changed items back from {name!r}: {exc}")
         response["Retry-After"] = "30"
         return response
     except AdapterError as exc:
         return _error(400, "BAD_WEBHOOK", str(exc))
+    record_observation(data_product.connection, ObservationKind.WEBHOOK, ok=True)
     with transaction.atomic():
         published = apply_changes(data_product, changes)
     return JsonResponse({"accepted": published}, status=202)

@@ -23,6 +23,13 @@ WHERE cache_status.fetched_at <= EXCLUDED.fetched_at
 """
 
 
+_INVALIDATE = """
+UPDATE cache_status SET invalidated = true
+WHERE entity_type = %s AND NOT invalidated
+  AND entity_id IN (SELECT jsonb_array_elements_text(%s::jsonb))
+"""
+
+
 class CatalogCacheStore:
     """L3 store. Entries keep their fetch time, so a stale copy always knows its age."""
 
@@ -46,8 +53,11 @@ class CatalogCacheStore:
             cursor.execute(_PUT, [entity_type, ids, sources, records, fetched])
 
     def invalidate(self, entity_type: str, ids: Sequence[str]) -> None:
-        CacheStatus.objects.filter(entity_type=entity_type, entity_id__in=list(ids)).update(
-            invalidated=True)
+        """Mark the entries stale (kept for an outage). Runs after every consumer batch:
+        the ids travel as one JSON text, not a thousand bound parameters, and entries
+        that are stale already are not written again."""
+        with connection.cursor() as cursor:
+            cursor.execute(_INVALIDATE, [entity_type, json.dumps(list(ids))])
 
     def known_ids(self, entity_type: str, source_system: str) -> set[str]:
         """Every id of ``entity_type`` held for ``source_system`` (the connection name)."""

@@ -133,3 +133,14 @@ class LineageGraph:
     depth: int
     nodes: dict[str, int]  # node -> hops from the start
     edges: list[LineageEdge]
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step along the relationship graph: follow ``relationship_type`` edges to
+    ``entity_type`` entities, ``outgoing`` (from the edges' subjects to their objects) or
+    ``incoming`` (from objects back to subjects)."""
+
+    relationship_type: str
+    entity_type: str
+    direction: Literal["outgoing", "incoming"]

@@ -146,42 +146,47 @@ def _ingest(events: Sequence[ConsumedEvent]) -> IngestResult:
     services.track_lineage_edges((*edge, seen) for edge, seen in lineage.items())
 
     applied = {outcome.key for outcome in outcomes}
+    announce = _Announcer(current_schema())
     announcements = []
     for change in changes:
         if change.registration.key in applied:
-            announcements.append(_registered(change.registration))
+            announcements.append(announce.registered(change.registration))
             applied.discard(change.registration.key)  # once per entity per batch
-    announcements += [_relationship_created(edge) for edge in new_edges]
+    announcements += [announce.relationship_created(edge) for edge in new_edges]
     publish_events(announcements)
     return IngestResult(len(events), len(outcomes), logged, len(new_edges))
-
-
-def _now_ms() -> int:
-    return int(datetime.now(tz=UTC).timestamp() * 1000)
 
 
 def _reference(key: EntityKey, version: int = 0) -> dict[str, Any]:
     return {"type": key.entity_type, "id": key.entity_id, "version": version}
 
 
-def _registered(registration: EntityRegistration) -> OutgoingEvent:
-    return OutgoingEvent(ENTITY_REGISTERED_TOPIC, str(registration.key),
-                         load_schema(ENTITY_REGISTERED), {
-                             "event_id": str(uuid.uuid4()), "timestamp": _now_ms(),
-                             "tenant": current_schema(),
-                             "entity": _reference(registration.key, registration.version),
-                             "source": registration.source_system,
-                             "adapter": registration.adapter,
-                             "schema_version": 1, "location": None,
-                         })
+class _Announcer:
+    """The catalog's own events about one batch (same tenant, same time)."""
 
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.timestamp = int(datetime.now(tz=UTC).timestamp() * 1000)
+        self._registered_schema = load_schema(ENTITY_REGISTERED)
+        self._relationship_schema = load_schema(RELATIONSHIP_CREATED)
 
-def _relationship_created(edge: GraphEdge) -> OutgoingEvent:
-    return OutgoingEvent(RELATIONSHIP_CREATED_TOPIC, str(edge.subject),
-                         load_schema(RELATIONSHIP_CREATED), {
-                             "event_id": str(uuid.uuid4()), "timestamp": _now_ms(),
-                             "tenant": current_schema(), "subject": _reference(edge.subject),
-                             "relationship_type": edge.relationship_type,
-                             "object": _reference(edge.object), "source": "catalog",
-                             "origin": edge.origin.upper(), "properties": None,
-                         })
+    def registered(self, registration: EntityRegistration) -> OutgoingEvent:
+        return OutgoingEvent(ENTITY_REGISTERED_TOPIC, str(registration.key),
+                             self._registered_schema, {
+                                 "event_id": str(uuid.uuid4()), "timestamp": self.timestamp,
+                                 "tenant": self.tenant,
+                                 "entity": _reference(registration.key, registration.version),
+                                 "source": registration.source_system,
+                                 "adapter": registration.adapter,
+                                 "schema_version": 1, "location": None,
+                             })
+
+    def relationship_created(self, edge: GraphEdge) -> OutgoingEvent:
+        return OutgoingEvent(RELATIONSHIP_CREATED_TOPIC, str(edge.subject),
+                             self._relationship_schema, {
+                                 "event_id": str(uuid.uuid4()), "timestamp": self.timestamp,
+                                 "tenant": self.tenant, "subject": _reference(edge.subject),
+                                 "relationship_type": edge.relationship_type,
+                                 "object": _reference(edge.object), "source": "catalog",
+                                 "origin": edge.origin.upper(), "properties": None,
+                             })

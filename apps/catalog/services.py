@@ -14,13 +14,15 @@ replica (``DATABASE_REPLICA_URLS``; ``dictamesh/database/replicas.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 from opentelemetry import trace
+from psycopg.types.json import Jsonb
 
 from apps.catalog.cache_store import CatalogCacheStore
 from apps.catalog.contracts import (
@@ -33,6 +35,7 @@ from apps.catalog.contracts import (
     EntityRegistration,
     GraphEdge,
     GraphNode,
+    Hop,
     InvalidGraphQuery,
     LineageDirection,
     LineageEdge,
@@ -50,19 +53,24 @@ from apps.catalog.models import (
     RelationshipOrigin,
 )
 from apps.tenancy.services import record_audit
+from dictamesh.bulk_copy import StagingTable
 from dictamesh.database.replicas import read_connection, replica_read
 from dictamesh.observability.db import db_operation
 
 # --- Entity registry ----------------------------------------------------------------------
 
-# Batches bind one array per column (unnest) instead of a VALUES row per entity: the
-# statement text stays the same whatever the batch size, so the driver parses it once.
-_UPSERT_ENTITIES = """
+# Batches are copied into a staging table (binary COPY, see dictamesh.bulk_copy) and moved
+# on by one statement: binding a thousand rows as parameters cost more Python time than
+# the database spent on them.
+_ENTITIES_STAGE = StagingTable("catalog_stage_entities", (
+    ("t", "varchar"), ("i", "varchar"), ("s", "varchar"), ("a", "varchar"), ("v", "int8"),
+    ("attrs", "jsonb"), ("d", "bool"), ("su", "timestamptz")))
+
+_UPSERT_ENTITIES = f"""
+WITH x AS ({_ENTITIES_STAGE.take()})
 INSERT INTO entity_catalog (entity_type, entity_id, source_system, adapter, version,
                             attributes, is_deleted, source_updated_at, first_seen_at, updated_at)
-SELECT t, i, s, a, v, attrs::jsonb, d, su, now(), now()
-FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[],
-            %s::text[], %s::boolean[], %s::timestamptz[]) AS x(t, i, s, a, v, attrs, d, su)
+SELECT t, i, s, a, v, attrs, d, su, now(), now() FROM x
 ON CONFLICT (entity_type, entity_id) DO UPDATE SET
     source_system = EXCLUDED.source_system,
     adapter = EXCLUDED.adapter,
@@ -73,7 +81,16 @@ ON CONFLICT (entity_type, entity_id) DO UPDATE SET
     updated_at = EXCLUDED.updated_at
 WHERE entity_catalog.version < EXCLUDED.version
 RETURNING entity_type, entity_id, (xmax = 0) AS created
-"""
+"""  # noqa: S608 - interpolates our own staging table's name only
+
+
+@contextmanager
+def _staged(stage: StagingTable, rows: Sequence[Sequence[Any]]) -> Iterator[Any]:
+    """A cursor after ``rows`` were copied into ``stage``, for the statement that consumes
+    them; in the caller's transaction, or in a transaction of its own outside one."""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        stage.load(cursor, rows)
+        yield cursor
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -95,10 +112,10 @@ def register_entities(registrations: Iterable[EntityRegistration]) -> list[Regis
     if not newest:
         return []
     rows = [(r.entity_type, r.entity_id, r.source_system, r.adapter, r.version,
-             json.dumps(r.attributes), r.deleted, r.source_updated_at)
+             r.attributes, r.deleted, r.source_updated_at)
             for r in newest.values()]
-    with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_ENTITIES, _columns(rows, 8))
+    with _staged(_ENTITIES_STAGE, rows) as cursor:
+        cursor.execute(_UPSERT_ENTITIES)
         return [RegistrationOutcome(EntityKey(t, i), created) for t, i, created in cursor]
 
 
@@ -130,19 +147,22 @@ def get_entity_location(entity_type: str, entity_id: str) -> EntityLocation:
 
 # --- Relationship graph -------------------------------------------------------------------
 
-_INSERT_RELATIONSHIPS = """
+_RELATIONSHIPS_STAGE = StagingTable("catalog_stage_relationships", (
+    ("st", "varchar"), ("si", "varchar"), ("rt", "varchar"), ("ot", "varchar"),
+    ("oi", "varchar"), ("ss", "varchar")))
+
+_INSERT_RELATIONSHIPS = f"""
+WITH x AS ({_RELATIONSHIPS_STAGE.take()})
 INSERT INTO entity_relationships (subject_entity_type, subject_entity_id, relationship_type,
     object_entity_type, object_entity_id, origin, source_system, created_by, created_at,
     retired_by)
-SELECT st, si, rt, ot, oi, %s, ss, %s, now(), ''
-FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[],
-            %s::varchar[]) AS x(st, si, rt, ot, oi, ss)
+SELECT st, si, rt, ot, oi, %s, ss, %s, now(), '' FROM x
 ON CONFLICT (subject_entity_type, subject_entity_id, relationship_type, object_entity_type,
              object_entity_id) WHERE retired_at IS NULL
 DO NOTHING
 RETURNING id, subject_entity_type, subject_entity_id, relationship_type, object_entity_type,
           object_entity_id, origin
-"""
+"""  # noqa: S608 - interpolates our own staging table's name only
 
 
 @db_operation("record_relationships")
@@ -158,8 +178,8 @@ def record_relationships(
     rows = [(rel.subject.entity_type, rel.subject.entity_id, rel.relationship_type,
              rel.object.entity_type, rel.object.entity_id, rel.source_system)
             for rel in unique]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_RELATIONSHIPS, [origin, recorded_by, *_columns(rows, 6)])
+    with _staged(_RELATIONSHIPS_STAGE, rows) as cursor:
+        cursor.execute(_INSERT_RELATIONSHIPS, [origin, recorded_by])
         return [_edge(row) for row in cursor]
 
 
@@ -311,6 +331,44 @@ def related_subjects(subject_type: str, relationship_type: str, object_type: str
     return found
 
 
+_ENDS = {"outgoing": ("subject", "object"), "incoming": ("object", "subject")}
+
+
+@db_operation("related_through")
+def related_through(start_type: str, start_ids: Sequence[str],
+                    path: Sequence[Hop]) -> dict[str, list[str]]:
+    """The entities at the end of ``path`` from each of ``start_ids``, by start id (ids
+    sorted and distinct; starts that reach nothing absent), in ONE query over active
+    edges, e.g. the products a page of customers bought: customer <-billed_to- invoice
+    -has_item-> invoice_item -references-> product."""
+    if not path:
+        raise InvalidGraphQuery("A path has at least one hop.")
+    # Only table aliases and the fixed column names of _ENDS are spliced in; every value
+    # is a parameter.
+    conditions, params = [], []
+    previous_type = start_type
+    for n, hop in enumerate(path):
+        near, far = _ENDS[hop.direction]
+        conditions.append(f"e{n}.relationship_type = %s AND e{n}.{near}_entity_type = %s "
+                          f"AND e{n}.{far}_entity_type = %s AND e{n}.retired_at IS NULL")
+        if n:
+            reached = _ENDS[path[n - 1].direction][1]
+            conditions.append(f"e{n}.{near}_entity_id = e{n - 1}.{reached}_entity_id")
+        params += [hop.relationship_type, previous_type, hop.entity_type]
+        previous_type = hop.entity_type
+    start_column = f"e0.{_ENDS[path[0].direction][0]}_entity_id"
+    end_column = f"e{len(path) - 1}.{_ENDS[path[-1].direction][1]}_entity_id"
+    tables = ", ".join(f"entity_relationships e{n}" for n in range(len(path)))
+    sql = (f"SELECT DISTINCT {start_column}, {end_column} FROM {tables} "  # noqa: S608
+           f"WHERE {start_column} = ANY(%s) AND {' AND '.join(conditions)} ORDER BY 1, 2")
+    found: dict[str, list[str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(start_ids), *params])
+        for start, end in cursor.fetchall():
+            found.setdefault(start, []).append(end)
+    return found
+
+
 def _edge(row: Sequence[Any]) -> GraphEdge:
     edge_id, s_type, s_id, rel_type, o_type, o_id, origin = row
     return GraphEdge(edge_id, EntityKey(s_type, s_id), rel_type, EntityKey(o_type, o_id), origin)
@@ -421,17 +479,22 @@ def query_lineage(
 
 # --- Event log ----------------------------------------------------------------------------
 
-_APPEND_EVENTS = """
+_EVENTS_STAGE = StagingTable("catalog_stage_events", (
+    ("ei", "uuid"), ("et", "varchar"), ("ty", "varchar"), ("id", "varchar"), ("v", "int8"),
+    ("s", "varchar"), ("cf", "jsonb"), ("p", "jsonb"), ("ts", "timestamptz"),
+    ("tp", "varchar"), ("pa", "int4"), ("o", "int8"), ("tr", "varchar")))
+
+_APPEND_EVENTS = f"""
+WITH x AS ({_EVENTS_STAGE.take()})
 INSERT INTO event_log (event_id, event_type, entity_type, entity_id, entity_version,
     source_system, changed_fields, payload, event_timestamp, recorded_at, topic, partition,
     "offset", trace_id)
-SELECT ei, et, ty, id, v, s, cf::jsonb, p::jsonb, ts, now(), tp, pa, o, tr
-FROM unnest(%s::uuid[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[],
-            %s::varchar[], %s::text[], %s::text[], %s::timestamptz[], %s::varchar[],
-            %s::integer[], %s::bigint[], %s::varchar[])
-     AS x(ei, et, ty, id, v, s, cf, p, ts, tp, pa, o, tr)
+SELECT ei, et, ty, id, v, s, cf, p, ts, now(), tp, pa, o, tr FROM x
 ON CONFLICT (event_id) DO NOTHING
-"""
+"""  # noqa: S608 - interpolates our own staging table's name only
+
+
+_JSON_NULL = Jsonb(None)
 
 
 @db_operation("append_events")
@@ -441,13 +504,70 @@ def append_events(entries: Sequence[dict[str, Any]]) -> int:
     if not entries:
         return 0
     rows = [(e["event_id"], e["event_type"], e["entity_type"], e["entity_id"],
-             e["entity_version"], e["source_system"], json.dumps(e.get("changed_fields", [])),
-             json.dumps(e.get("payload")), e["event_timestamp"], e.get("topic", ""),
-             e.get("partition"), e.get("offset"), e.get("trace_id", ""))
+             e["entity_version"], e["source_system"], e.get("changed_fields", []),
+             # JSON null, as before: the column's NULL would mean "not recorded"
+             _JSON_NULL if e.get("payload") is None else e["payload"],
+             e["event_timestamp"], e.get("topic", ""), e.get("partition"), e.get("offset"),
+             e.get("trace_id", ""))
             for e in entries]
-    with connection.cursor() as cursor:
-        cursor.execute(_APPEND_EVENTS, _columns(rows, 13))
+    with _staged(_EVENTS_STAGE, rows) as cursor:
+        cursor.execute(_APPEND_EVENTS)
         return cursor.rowcount
+
+
+# The same expression as the index of migration 0006, so that the index serves the query
+# (the text's query is a scalar subquery: a value the index condition can take).
+# Each word of the text (split at spaces) is parsed as the attributes were: its tokens must
+# follow each other (so "SKU-00007", parsed as 'sku' '-00007', is not found in "F2024-000075
+# SKU-00012"), the last of them as a prefix ('ada' finds 'Ada Almeida'); every word must
+# match. An email or a decimal stays one token.
+_SEARCH = """
+WITH words AS (
+    SELECT word, n FROM unnest(%s::text[]) WITH ORDINALITY AS t(word, n)
+), phrases AS (
+    SELECT n, string_agg(quote_literal(lexeme) || ':*', ' <-> ' ORDER BY positions[1])
+               AS phrase
+    FROM words, unnest(to_tsvector('simple', word))
+    GROUP BY n
+), q AS (
+    SELECT to_tsquery('simple', string_agg('(' || phrase || ')', ' & ')) AS query
+    FROM phrases
+)
+SELECT c.entity_type, c.entity_id
+FROM entity_catalog c
+WHERE NOT c.is_deleted AND c.entity_type = ANY(%s)
+  AND jsonb_to_tsvector('simple'::regconfig, c.attributes, '["string"]'::jsonb)
+      @@ (SELECT query FROM q)
+ORDER BY ts_rank(jsonb_to_tsvector('simple'::regconfig, c.attributes, '["string"]'::jsonb),
+                 (SELECT query FROM q)) DESC, c.entity_type, c.entity_id
+LIMIT %s
+"""
+#: words of a search text that count (a longer text is cut)
+MAX_SEARCH_WORDS = 10
+
+
+@db_operation("search_entities")
+def search_entities(text: str, entity_types: Sequence[str], limit: int) -> list[EntityKey]:
+    """The entities of ``entity_types`` whose string attributes hold every word of
+    ``text`` (see above), best match first; none for a text without words."""
+    words = text.split()[:MAX_SEARCH_WORDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_SEARCH, [words, list(entity_types), limit])
+        return [EntityKey(entity_type, entity_id) for entity_type, entity_id in cursor]
+
+
+@db_operation("freshness_p95")
+def freshness_p95(source_system: str, since: datetime) -> float | None:
+    """The 95th percentile, in seconds, of how long the changes of ``source_system`` that
+    happened since ``since`` took to reach the catalog (recorded_at - event_timestamp);
+    None when there were none."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY "
+            "extract(epoch FROM recorded_at - event_timestamp)) FROM event_log "
+            "WHERE source_system = %s AND event_timestamp >= %s", [source_system, since])
+        value = cursor.fetchone()[0]
+    return None if value is None else round(float(value), 3)
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ later change of one entity always gets a higher outbox id.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -19,12 +20,14 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from opentelemetry import propagate
 
 from apps.events.contracts import OutboxError, OutgoingEvent
 from apps.events.models import OutboxMessage
+from dictamesh.bulk_copy import copy_rows, json_text
 from dictamesh.events.codec import AvroCodec, subject_for_topic
 from dictamesh.events.topics import TopicName, configured_spec, parse_topic
 from dictamesh.tenancy import current_schema, is_public
@@ -77,16 +80,7 @@ def _check_headers(headers: Mapping[str, str]) -> list[list[str]]:
     return [[name, value] for name, value in headers.items()]
 
 
-def _outbox_row(
-    topic: str,
-    key: str,
-    value: bytes,
-    headers: Mapping[str, str] | None,
-    event_id: uuid.UUID | None,
-    schema: str,
-) -> OutboxMessage:
-    """A checked, unsaved outbox row for the current tenant."""
-    topic = physical_topic(topic, schema)
+def _check_key_and_value(topic: str, key: str, value: bytes) -> None:
     if not isinstance(key, str) or not key or len(key) > 255:
         raise OutboxError(f"Key {key!r}: give the entity id as text of 1-255 characters.")
     if not isinstance(value, bytes | bytearray | memoryview):
@@ -99,10 +93,52 @@ def _outbox_row(
             f"Event of {len(value)} bytes on {topic!r} exceeds Kafka's {MAX_VALUE_BYTES}: "
             "publish a reference to the data instead of the data itself."
         )
-    carrier = dict(headers or {})
-    propagate.inject(carrier)  # adds traceparent (and tracestate) when a span is active
-    return OutboxMessage(event_id=event_id or uuid.uuid4(), topic=topic, key=key,
-                         value=bytes(value), headers=_check_headers(carrier))
+
+
+class _Rows:
+    """Checked outbox rows of one call, in order. What is the same for every row (the
+    tenant, each topic's physical name, the trace context) is worked out once per call: a
+    consumer batch publishes a thousand events at a time."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self.rows: list[tuple[Any, ...]] = []
+        self._topics: dict[str, str] = {}
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)  # traceparent (and tracestate) when a span is active
+        self._trace_headers = trace_headers
+        # Serialised once: every row without headers of its own carries these.
+        self._plain_headers = json_text(json.dumps(_check_headers(trace_headers)))
+        self._created_at = timezone.now()
+
+    def physical_topic(self, topic: str) -> str:
+        physical = self._topics.get(topic)
+        if physical is None:
+            physical = self._topics[topic] = physical_topic(topic, self.schema)
+        return physical
+
+    def add(self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None,
+            event_id: uuid.UUID | None) -> uuid.UUID:
+        topic = self.physical_topic(topic)
+        _check_key_and_value(topic, key, value)
+        checked: Any = (_check_headers({**headers, **self._trace_headers}) if headers
+                        else self._plain_headers)
+        event_id = event_id or uuid.uuid4()
+        self.rows.append((event_id, topic, key, bytes(value), checked, self._created_at))
+        return event_id
+
+    def insert(self) -> None:
+        """One binary COPY for every row, in order (ids ascend in it, as the relay reads)."""
+        if not self.rows:
+            return
+        with connection.cursor() as cursor:
+            copy_rows(cursor, OutboxMessage._meta.db_table, _OUTBOX_COLUMNS, _OUTBOX_TYPES,
+                      [(*row, 0, "") for row in self.rows])
+
+
+_OUTBOX_COLUMNS = ("event_id", "topic", "key", "value", "headers", "created_at", "attempts",
+                   "last_error")
+_OUTBOX_TYPES = ("uuid", "varchar", "varchar", "bytea", "jsonb", "timestamptz", "int4", "text")
 
 
 def publish(
@@ -118,10 +154,10 @@ def publish(
     bytes, ``event_id`` the id inside the event (a new one if not given). The current
     OpenTelemetry trace context travels along as a ``traceparent`` header.
     """
-    schema = require_tenant("Publishing an event")
-    row = _outbox_row(topic, key, value, headers, event_id, schema)
-    row.save(force_insert=True)
-    return row.event_id
+    rows = _Rows(require_tenant("Publishing an event"))
+    event_id = rows.add(topic, key, value, headers, event_id)
+    rows.insert()
+    return event_id
 
 
 @cache
@@ -137,23 +173,23 @@ def get_codec() -> AvroCodec:
 
 def publish_events(events: Iterable[OutgoingEvent], *, codec: AvroCodec | None = None
                    ) -> list[uuid.UUID]:
-    """Encode and queue many events with one INSERT (order kept), in the caller's
+    """Encode and queue many events with one COPY (order kept), in the caller's
     transaction. Each record's own ``event_id`` becomes its row's, so that consumers and
     replays agree on it."""
-    schema = require_tenant("Publishing an event")
+    rows = _Rows(require_tenant("Publishing an event"))
     codec = codec or get_codec()
-    rows = []
+    event_ids = []
     for event in events:
-        full_topic = physical_topic(event.topic, schema)
+        full_topic = rows.physical_topic(event.topic)
         raw_id = event.record.get("event_id")
         try:
             event_id = uuid.UUID(str(raw_id)) if raw_id is not None else None
         except ValueError:
             raise OutboxError(f"The record's event_id {raw_id!r} is not a UUID.") from None
         value = codec.encode(subject_for_topic(full_topic), event.schema, event.record)
-        rows.append(_outbox_row(full_topic, event.key, value, event.headers, event_id, schema))
-    OutboxMessage.objects.bulk_create(rows)
-    return [row.event_id for row in rows]
+        event_ids.append(rows.add(full_topic, event.key, value, event.headers, event_id))
+    rows.insert()
+    return event_ids
 
 
 def publish_event(

@@ -57,6 +57,18 @@ def _lock_schema(schema: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
+_MARK_SENT_SQL = (f"UPDATE {OutboxMessage._meta.db_table} SET sent_at = %s "  # noqa: S608
+                  "WHERE id = ANY(%s)")  # our own table name, and the ids as one array
+
+
+def _mark_sent(ids: list[int]) -> None:
+    """Mark rows sent. One array parameter rather than the ORM's ``id IN (%s, %s, ...)``:
+    quoting two thousand placeholders into the query text on the client (Django's psycopg
+    cursors bind client-side) was a fifth of the relay's time per batch."""
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK_SENT_SQL, [timezone.now(), ids])
+
+
 def relay_pending(producer: EventProducer, batch_size: int = 2000) -> RelayResult:
     """Send up to ``batch_size`` unsent rows of the current tenant, oldest first.
 
@@ -81,8 +93,7 @@ def relay_pending(producer: EventProducer, batch_size: int = 2000) -> RelayResul
         delivery = producer.send_batch(published.records)
         published.settle(delivery)
         if delivery.acked:
-            OutboxMessage.objects.filter(id__in=[rows[i][0] for i in delivery.acked]) \
-                .update(sent_at=timezone.now())
+            _mark_sent([rows[i][0] for i in delivery.acked])
         if delivery.failed:
             OutboxMessage.objects.filter(id__in=[rows[i][0] for i in delivery.failed]) \
                 .update(attempts=F("attempts") + 1, last_error=delivery.error[:MAX_ERROR_CHARS])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from opentelemetry import propagate, trace
 from prometheus_client import Histogram
@@ -68,7 +68,8 @@ def trace_publish(records: Sequence[OutgoingRecord]) -> PublishTrace:
             result._spans.append(span)
         index, own_headers = by_parent[parent]
         headers = [(n, v) for n, v in record.headers if n not in TRACE_HEADERS] + own_headers
-        result.records.append(replace(record, headers=headers))
+        # Not dataclasses.replace, which costs several times this per record.
+        result.records.append(OutgoingRecord(record.topic, record.key, record.value, headers))
         result._span_of.append(index)
     counts = Tally(i for i in result._span_of if i is not None)
     for index, span in enumerate(result._spans):

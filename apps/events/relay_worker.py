@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from apps.events import relay
+from dictamesh.events.gc_policy import tune_for_streaming
 from dictamesh.events.producer import EventProducer
 from dictamesh.observability.logging import get_logger
 
@@ -66,6 +67,7 @@ class RelayRunner:
                    idle_seconds=settings.OUTBOX_RELAY_IDLE_MS / 1000)
 
     def run(self, stop: threading.Event) -> None:
+        tune_for_streaming()  # as the consumers do: a long-lived loop over many objects
         try:
             while not stop.is_set():
                 stop.wait(self.run_once())

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from django.db import transaction
 from opentelemetry import trace
 
-from apps.adapters.services import NoSourceFor, data_product_for
+from apps.adapters.services import DataProduct, data_products
 from apps.federation import cache
 from dictamesh.events.handlers import ConsumedEvent
 
@@ -38,12 +38,12 @@ def invalidate(changed: dict[str, list[str]]) -> None:
             "dictamesh.entity_types": sorted(changed),
             "dictamesh.entity_count": sum(len(ids) for ids in changed.values())}):
         cache.bump(changed)
+        serving: dict[str, DataProduct] = {}  # one look at the sources for the whole batch
+        for data_product in reversed(data_products()):  # the first source of a type wins
+            serving.update(dict.fromkeys(data_product.adapter.entity_types, data_product))
         for entity_type, ids in changed.items():
-            try:
-                data_product = data_product_for(entity_type)
-            except NoSourceFor:  # e.g. invoice_item: served inside its invoice, not cached
-                continue
-            data_product.invalidate(entity_type, ids)
+            if entity_type in serving:  # not e.g. invoice_item: served inside its invoice
+                serving[entity_type].invalidate(entity_type, ids)
 
 
 def invalidate_on_commit(events: Sequence[ConsumedEvent]) -> None:

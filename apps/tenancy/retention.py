@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 # key → what it keeps (the defaults: default_policy)
 RETENTION_KEYS: dict[str, str] = {
     "audit_log_days": "audit log entries",
+    "dead_letter_days": "dead-letter topic records (retention.ms of <tenant>.*.dlq)",
     "event_log_days": "catalog event log entries",
     "outbox_sent_days": "outbox rows Kafka acknowledged",
     "processed_events_days": "consumer dedupe records",
@@ -30,6 +31,7 @@ class RetentionPolicy:
     """Days to keep each kind of data for one tenant (defaults merged with overrides)."""
 
     audit_log_days: int
+    dead_letter_days: int
     event_log_days: int
     outbox_sent_days: int
     processed_events_days: int
@@ -52,9 +54,13 @@ def validate_retention(value: Any) -> dict[str, int]:
 
 
 def default_policy() -> RetentionPolicy:
-    """The platform's defaults, from the *_RETENTION_DAYS settings."""
+    """The platform's defaults, from the *_RETENTION_DAYS settings and, for dead letters,
+    the topic spec's ``[dead_letter] retention_days`` (deploy/kafka/topics.toml)."""
+    from dictamesh.events.topics import DAY_MS, configured_spec
+
     return RetentionPolicy(
         audit_log_days=settings.AUDIT_LOG_RETENTION_DAYS,
+        dead_letter_days=configured_spec().dead_letter_retention_ms // DAY_MS,
         event_log_days=settings.EVENT_LOG_RETENTION_DAYS,
         outbox_sent_days=settings.OUTBOX_SENT_RETENTION_DAYS,
         processed_events_days=settings.KAFKA_PROCESSED_EVENTS_RETENTION_DAYS)

@@ -56,6 +56,7 @@ from apps.tenancy.throttling import (
     record_failed_sign_in,
 )
 from dictamesh.events.topics import (
+    DAY_MS,
     TopicProvisioningError,
     delete_tenant_topics,
     provision_tenant_topics,
@@ -249,7 +250,9 @@ def _provision_topics(slug: str, say: Progress) -> None:
         return
     say(f"Provisioning the Kafka topics of {slug!r}...")
     try:
-        provision_tenant_topics(slug, progress=say)
+        provision_tenant_topics(
+            slug, progress=say,
+            dead_letter_retention_ms=tenant_retention(slug).dead_letter_days * DAY_MS)
     except TopicProvisioningError as exc:
         raise TenancyError(
             f"Tenant {slug!r} is set up but its Kafka topics are not: {exc} Its events wait "

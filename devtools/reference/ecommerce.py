@@ -8,6 +8,9 @@ Endpoints (`Authorization: Bearer <token>`; errors are `{"error": {"code", "mess
     GET   /api/v1/invoices?customer_ids=1,2,3&limit=&cursor=&updated_since=
                                           the same list, for any of (at most 100) customers;
                                           400 together with customer_id
+    GET   /api/v1/invoices?...&status=&created[gt]=&include[]=total_count
+                                          filters and a count, as Stripe's "List all
+                                          invoices" has them (see below)
     GET   /api/v1/invoices?ids=a,b,c      batch (at most 100), in the order asked, + "missing"
     GET   /api/v1/invoices/{id}           {"data": {...}}, 404 when missing
     POST  /api/v1/invoices                {"customer_id", "items": [{"sku", "quantity",
@@ -29,6 +32,13 @@ cancelled. Refunds are whole-invoice: a refunded invoice cannot be refunded agai
 Lists are ordered by (updated_at, id) and the cursor encodes the last pair served, so paging
 stays correct while data changes: nothing is skipped, and an invoice updated behind the
 cursor comes again at the end. `updated_since` keeps `updated_at >= updated_since`.
+
+Filters follow Stripe's "List all invoices" (https://docs.stripe.com/api/invoices/list):
+`status` keeps the invoices in that status (one of ours: open, paid, refunded, cancelled;
+another value is 400), `created[gt]` those created strictly after a moment (Stripe's range
+form; the value is an ISO-8601 date-time, as every time in this API, where Stripe takes
+Unix seconds), and `include[]=total_count` adds `total_count`, the number of invoices
+matching the filters across all pages (Stripe's list `total_count`).
 
 POSTs that create something (invoice, charge, refund) honour an `Idempotency-Key` header, as
 Stripe's API does: a retry with the same key and body replays the first
@@ -55,6 +65,7 @@ from devtools.reference.rest import (
     currency,
     error_response,
     invalid_parameter,
+    query_choice,
     query_int,
     query_list,
     query_since,
@@ -65,6 +76,7 @@ from devtools.reference.web import Request, Response, Route, json_response, rout
 
 DEFAULT_TOKEN = "ref-ecommerce-token"  # noqa: S105 - the reference server's demo token
 DEFAULT_LIMIT, MAX_LIMIT = 50, 250
+INVOICE_STATUSES = ("open", "paid", "refunded", "cancelled")
 
 Cursor = tuple[str, str]  # (updated_at, id) of the last invoice served
 
@@ -145,22 +157,29 @@ class EcommerceServer(ReferenceServer):
         since = query_since(request)
         raw_cursor = request.param("cursor")
         cursor = _decode_cursor(raw_cursor) if raw_cursor else None
-        customers = _customer_filter(request)
+        keeps = _invoice_filter(request)
+        counting = "total_count" in request.query.get("include[]", [])
+        total = 0
         with self.lock:
             order = self._ordered()
+            if counting:
+                total = sum(1 for _, key in order if keeps(self.invoices[key]))
             start = 0 if cursor is None else bisect_right(order, cursor)
             if since is not None:
                 start = max(start, bisect_left(order, (since, "")))
             page = []
             for _, key in order[start:]:
                 invoice = self.invoices[key]
-                if customers is None or invoice["customer_id"] in customers:
+                if keeps(invoice):
                     page.append(invoice)
                     if len(page) > limit:  # one more than asked: proof of a next page
                         break
         next_cursor = _encode_cursor(page[limit - 1]) if len(page) > limit else None
-        return json_response(HTTPStatus.OK, {"data": [self._shaped(i) for i in page[:limit]],
-                                             "next_cursor": next_cursor})
+        body: dict[str, Any] = {"data": [self._shaped(i) for i in page[:limit]],
+                                "next_cursor": next_cursor}
+        if counting:
+            body["total_count"] = total
+        return json_response(HTTPStatus.OK, body)
 
     def _batch(self, request: Request) -> Response:
         ids = query_list(request, "ids")
@@ -352,6 +371,20 @@ class EcommerceServer(ReferenceServer):
             raise validation_error("All items of an invoice must share one currency.",
                                    currencies=sorted(currencies))
         return items, next(iter(currencies), "EUR")
+
+
+def _invoice_filter(request: Request) -> Callable[[Record], bool]:
+    """What the customer, `status` and `created[gt]` filters keep (Stripe's meanings)."""
+    customers = _customer_filter(request)
+    status = query_choice(request, "status", INVOICE_STATUSES)
+    created_after = query_since(request, "created[gt]")
+
+    def keeps(invoice: Record) -> bool:
+        return ((customers is None or invoice["customer_id"] in customers)
+                and (status is None or invoice["status"] == status)
+                and (created_after is None or invoice["created_at"] > created_after))
+
+    return keeps
 
 
 def _customer_filter(request: Request) -> set[int] | None:

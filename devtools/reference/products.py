@@ -4,6 +4,8 @@ Endpoints (API key in `X-API-Key`; errors are `{"error": {"code", "message", "de
 
     GET    /v1/products?page=&per_page=&updated_since=   {"items", "page", "per_page", "total",
                                                          "total_pages"} + Link (next/prev/...)
+           &sku=&search=&stock_status=               filters, as WooCommerce's REST API
+                                                         names them (see below)
     GET    /v1/products?skus=a,b,c                       batch lookup (at most 100), in the
                                                          order asked, plus "missing": [...]
     GET    /v1/products/{sku}                            the product, 404 when missing
@@ -16,12 +18,18 @@ Endpoints (API key in `X-API-Key`; errors are `{"error": {"code", "message", "de
 Every GET carries an ETag and answers 304 to a matching If-None-Match. Products are ordered by
 SKU; `updated_since` keeps products with `updated_at >= updated_since`. A reservation takes its
 quantities out of `stock` and a release puts them back, both bumping `updated_at`.
+
+The list filters follow WooCommerce's "List all products" (REST API v3,
+https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-products): `sku` keeps
+the products with that SKU (several comma-separated), `search` those whose name contains the
+text (any case; our products have no description to search), `stock_status` is `instock`
+(stock above 0) or `outofstock` (none left); `total` counts the filtered products.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +40,7 @@ from devtools.reference.rest import (
     amount,
     currency,
     error_response,
+    query_choice,
     query_int,
     query_list,
     query_since,
@@ -90,9 +99,10 @@ class ProductsServer(ReferenceServer):
         page = query_int(request, "page", 1, maximum=10**9)
         per_page = query_int(request, "per_page", DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE)
         since = query_since(request)
+        wanted = _product_filter(request)
         with self.lock:
             selected = [p for p in self.products.values()
-                        if since is None or p["updated_at"] >= since]
+                        if (since is None or p["updated_at"] >= since) and wanted(p)]
         selected.sort(key=lambda product: product["sku"])
         total_pages = math.ceil(len(selected) / per_page)
         window = selected[(page - 1) * per_page:page * per_page]
@@ -207,6 +217,23 @@ class ProductsServer(ReferenceServer):
             product = self.products[item["sku"]]
             self.products[item["sku"]] = {**product, "updated_at": now,
                                           "stock": product["stock"] + direction * item["quantity"]}
+
+
+STOCK_STATUSES = ("instock", "outofstock")
+
+
+def _product_filter(request: Request) -> Callable[[Record], bool]:
+    """The products `sku`, `search` and `stock_status` keep (WooCommerce's meanings)."""
+    skus = {part.strip() for part in (request.param("sku") or "").split(",") if part.strip()}
+    search = (request.param("search") or "").lower()
+    stock = query_choice(request, "stock_status", STOCK_STATUSES)
+
+    def keeps(product: Record) -> bool:
+        return ((not skus or product["sku"] in skus)
+                and (not search or search in product["name"].lower())
+                and (stock is None or (product["stock"] > 0) == (stock == "instock")))
+
+    return keeps
 
 
 def _links(request: Request, page: int, total_pages: int) -> str:

@@ -47,15 +47,24 @@ def query_int(request: Request, name: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
-def query_since(request: Request) -> str | None:
-    """`updated_since` in the stored timestamp form, so it compares with `updated_at`."""
-    raw = request.param("updated_since")
+def query_since(request: Request, name: str = "updated_since") -> str | None:
+    """A date-time parameter (by default `updated_since`) in the stored timestamp form, so
+    it compares with the stored timestamps."""
+    raw = request.param(name)
     if raw is None:
         return None
     try:
         return canonical_ts(raw)
     except ValueError:
-        raise invalid_parameter("updated_since", "must be an ISO-8601 date-time") from None
+        raise invalid_parameter(name, "must be an ISO-8601 date-time") from None
+
+
+def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """A parameter that takes one of ``choices``; 400 naming them for any other value."""
+    raw = request.param(name)
+    if raw is not None and raw not in choices:
+        raise invalid_parameter(name, f"must be one of {', '.join(choices)}")
+    return raw
 
 
 def query_list(request: Request, name: str) -> list[str]:

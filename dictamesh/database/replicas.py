@@ -1,9 +1,9 @@
 """Read replicas for catalog reads, and read-your-own-writes on the primary.
 
-Replicas are opt-in per read: a service function decorated with :func:`replica_read` (graph
-traversal, lineage, event history, the catalog admin's search) may be answered by a replica;
-every other query goes to the primary, as before. Inside such a read the router picks a
-replica, unless one of these keeps the read on the primary:
+Replicas are opt-in per read: a service function decorated with :func:`replica_read`
+(graph traversal, lineage, event history, which the catalog admin's entity page shows too)
+may be answered by a replica; every other query goes to the primary, as before. Inside
+such a read the router picks a replica, unless one of these keeps the read on the primary:
 
 - the primary's connection is inside a transaction (``atomic``): the read must see the
   transaction's own writes, and a replica could not see them before the commit;

@@ -27,7 +27,7 @@ class Malformed(Exception):
     """Bytes that cannot be a value of the schema; the message says which rule they break."""
 
 
-def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
+def read_long(buf: bytes, pos: int) -> tuple[int, int]:
     """The zigzag varint at ``pos`` and the position after it."""
     byte = buf[pos]
     if byte < 0x80:  # one byte: most lengths, indexes and small numbers
@@ -50,11 +50,11 @@ def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
 def _skip_long(buf: bytes, pos: int) -> int:
     if buf[pos] < 0x80:  # the common one-byte case, inlined: this runs once per value
         return pos + 1
-    return _read_long(buf, pos)[1]
+    return read_long(buf, pos)[1]
 
 
 def _skip_int(buf: bytes, pos: int) -> int:
-    value, pos = _read_long(buf, pos)
+    value, pos = read_long(buf, pos)
     if not -(2**31) <= value < 2**31:
         raise Malformed(f"int value {value} is out of the 32-bit range")
     return pos
@@ -64,7 +64,7 @@ def _skip_sized(buf: bytes, pos: int) -> int:
     byte = buf[pos]
     if not byte & 0x81 and pos + 1 + (byte >> 1) <= len(buf):  # a short length, inlined
         return pos + 1 + (byte >> 1)
-    size, pos = _read_long(buf, pos)
+    size, pos = read_long(buf, pos)
     _check_size(size, len(buf) - pos)
     return pos + size
 
@@ -109,7 +109,7 @@ def _indexed(count: int, what: str) -> tuple[int, Callable[[bytes, int], tuple[i
     """
 
     def read(buf: bytes, pos: int) -> tuple[int, int]:
-        index, pos = _read_long(buf, pos)
+        index, pos = read_long(buf, pos)
         if not 0 <= index < count:
             raise Malformed(f"{what} index {index} is not in 0..{count - 1}")
         return index, pos
@@ -189,12 +189,12 @@ def _blocks(item: Skip, width: int) -> Skip:
             if byte < 0x80:  # one-byte count, inlined
                 count, pos = (byte >> 1) ^ -(byte & 1), pos + 1
             else:
-                count, pos = _read_long(buf, pos)
+                count, pos = read_long(buf, pos)
             if count == 0:
                 return pos
             if count < 0:  # a negative count is followed by the block's size in bytes
                 count = -count
-                size, pos = _read_long(buf, pos)
+                size, pos = read_long(buf, pos)
                 _check_size(size, len(buf) - pos)
             # Bound the count before looping over it: a few bytes must not buy a long loop.
             if count * width > len(buf) - pos:

@@ -2,10 +2,14 @@
 (big-endian unsigned), then the Avro binary body — what Confluent's serializers write and
 read, so standard Kafka tooling understands our topics.
 
-fastavro (C extension) does the encoding and decoding. Around it this module adds what a
-consumer of untrusted bytes needs: before fastavro reads a body, the compiled scan of
-``body_scanner`` checks its structure against the writer schema; before fastavro writes a
-record, the compiled validator of ``record_validator`` checks it. Schemas are parsed and
+Two paths do the work. The fast one, for plain records and well-formed bodies, is a pair of
+functions generated per schema (``body_writer``, ``body_reader``) that check and encode, or
+check and decode, in one pass, byte for byte as fastavro would. Whatever they refuse takes
+the general path: fastavro (C extension) with what a consumer of untrusted bytes needs
+around it: before fastavro reads a body, the compiled scan of ``body_scanner`` checks its
+structure against the writer schema; before fastavro writes a record, the compiled
+validator of ``record_validator`` checks it. So every refusal is still explained by the
+general path's precise messages. Schemas are parsed and
 compiled once per id, and ids looked up once per schema object, so the hot path does no JSON
 work and no resolver call. A schema whose named types come from other subjects (Confluent's
 schema references) is compiled with their definitions, which the resolver gives once per id.
@@ -27,7 +31,10 @@ from typing import Any, Protocol
 from fastavro import schemaless_reader, schemaless_writer
 
 from dictamesh.events import compatibility
+from dictamesh.events.body_reader import BodyReader, compile_body_reader
 from dictamesh.events.body_scanner import MAX_ZERO_WIDTH_ITEMS, Malformed, Skip, compile_scanner
+from dictamesh.events.body_writer import BodyWriter, compile_body_writer
+from dictamesh.events.codegen import Unsupported
 from dictamesh.events.record_validator import Mismatch, Validator, compile_validator
 
 __all__ = [  # MAX_ZERO_WIDTH_ITEMS: the scan's bound, part of what a decode refuses
@@ -171,6 +178,11 @@ class AvroCodec:
         ``invalid_schema`` if the schema is not valid Avro (then nothing is registered).
         """
         plan = self._writer_plan(subject, schema)
+        if plan.write is not None:
+            try:
+                return plan.write(record)
+            except Exception:  # noqa: BLE001, S110 - not a plain record: the general path decides
+                pass
         try:
             plan.validate(record)
         except Mismatch as exc:
@@ -197,6 +209,11 @@ class AvroCodec:
                 f"First byte is {magic}, not the magic byte 0 of Confluent-framed Avro.",
             )
         plan = self._by_id.get(schema_id) or self._reader_plan(schema_id)
+        if plan.read is not None and type(data) is bytes:
+            try:
+                return Decoded(schema_id, plan.schema, plan.read(data))
+            except Exception:  # noqa: BLE001, S110 - the general path below names the fault
+                pass
         plan.check_body(data)
         stream = BytesIO(data)
         stream.seek(HEADER.size)
@@ -221,7 +238,7 @@ class AvroCodec:
         if plan is None:
             compiled = _compile(schema)  # first: never register what cannot be parsed
             schema_id = self._resolver.register(subject, schema)
-            plan = self._by_id.get(schema_id) or _Plan(schema_id, schema, *compiled)
+            plan = self._by_id.get(schema_id) or _Plan(schema_id, schema, compiled)
             self._by_id[schema_id] = self._by_canonical[key] = plan
         if len(self._by_identity) >= _MAX_IDENTITY_ENTRIES:
             self._by_identity.clear()
@@ -235,7 +252,7 @@ class AvroCodec:
         references = self._resolver.references_by_id(schema_id)
         compiled = _compile(compatibility.WithReferences(schema, tuple(references))
                             if references else schema)
-        plan = _Plan(schema_id, schema, *compiled)
+        plan = _Plan(schema_id, schema, compiled)
         self._by_id[schema_id] = plan
         return plan
 
@@ -243,21 +260,17 @@ class AvroCodec:
 class _Plan:
     """Everything the hot path needs for one schema id, computed once."""
 
-    __slots__ = ("header", "name", "parsed", "schema", "skip", "validate")
+    __slots__ = ("header", "name", "parsed", "read", "schema", "skip", "validate", "write")
 
-    def __init__(
-        self,
-        schema_id: int,
-        schema: dict[str, Any],
-        parsed: Any,
-        validate: Validator,
-        skip: Skip,
-    ) -> None:
+    def __init__(self, schema_id: int, schema: dict[str, Any], compiled: _Compiled) -> None:
         self.schema = schema
-        self.parsed = parsed
-        self.validate = validate
-        self.skip = skip
+        self.parsed = compiled.parsed
+        self.validate = compiled.validate
+        self.skip = compiled.skip
         self.header = HEADER.pack(MAGIC_BYTE, schema_id)
+        # Checks and decoding (encoding) in one pass, refusing by raising: the general
+        # path then decides. None for a schema the generators leave to the general path.
+        self.read, self.write = _fast_paths(compiled, self.header)
         self.name = f"{schema.get('name', schema.get('type'))} (schema id {schema_id})"
 
     def check_body(self, data: bytes) -> None:
@@ -276,10 +289,35 @@ class _Plan:
             )
 
 
-def _compile(schema: dict[str, Any] | compatibility.WithReferences,
-             ) -> tuple[Any, Validator, Skip]:
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A valid schema, parsed, with its general checks."""
+
+    parsed: Any
+    named: dict[str, Any]
+    validate: Validator
+    skip: Skip
+
+
+def _compile(schema: dict[str, Any] | compatibility.WithReferences) -> _Compiled:
     try:
         parsed, named = compatibility.parse(schema)
     except compatibility.InvalidSchema as exc:
         raise CodecError("invalid_schema", f"Not a valid Avro schema: {exc}") from exc
-    return parsed, compile_validator(parsed, named), compile_scanner(parsed, named)
+    return _Compiled(parsed, named, compile_validator(parsed, named),
+                     compile_scanner(parsed, named))
+
+
+def _fast_paths(compiled: _Compiled, header: bytes) -> tuple[BodyReader | None,
+                                                             BodyWriter | None]:
+    """The generated reader and writer of a schema, where the generators take it."""
+    try:
+        read: BodyReader | None = compile_body_reader(compiled.parsed, compiled.named,
+                                                      len(header))
+    except Unsupported:
+        read = None
+    try:
+        write: BodyWriter | None = compile_body_writer(compiled.parsed, compiled.named, header)
+    except Unsupported:
+        write = None
+    return read, write

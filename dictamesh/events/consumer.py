@@ -59,6 +59,7 @@ from dictamesh.events.dlq import (
     letter_for_event,
     letter_for_record,
 )
+from dictamesh.events.gc_policy import tune_for_streaming
 from dictamesh.events.handlers import (
     ConsumedEvent,
     EventValidator,
@@ -334,6 +335,7 @@ class ConsumerRunner:
 
     def run(self) -> None:
         """Consume until stopped; when the broker cannot be reached, wait and reconnect."""
+        tune_for_streaming()
         try:
             while not self._stop.is_set():
                 try:
@@ -853,6 +855,11 @@ def _event_id(record: dict[str, Any], message: Any) -> uuid.UUID:
     """The event's id; an event without one is identified by its position, which makes a
     redelivery of the same message a duplicate all the same."""
     value = record.get("event_id")
+    if type(value) is str and len(value) == 36:  # the canonical form: the usual case
+        try:
+            return _canonical_uuid(value)
+        except ValueError:
+            pass  # the general parse below names the problem
     if value is None:
         return uuid.uuid5(_EVENT_ID_NAMESPACE,
                           f"{message.topic}/{message.partition}/{message.offset}")
@@ -862,6 +869,22 @@ def _event_id(record: dict[str, Any], message: Any) -> uuid.UUID:
         return uuid.UUID(value)
     except (ValueError, TypeError, AttributeError) as exc:
         raise _Poison("bad_event_id", f"event_id {value!r} is not a UUID.") from exc
+
+
+_SAFETY_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _canonical_uuid(text: str) -> uuid.UUID:
+    """``uuid.UUID(text)`` for 36-character text, without its general argument handling
+    (a third of the runner's time per event went there): the same digits read the same
+    way, and the same ValueError for what is not 32 hex digits once the hyphens are gone."""
+    digits = text.replace("-", "")
+    if len(digits) != 32:
+        raise ValueError(text)
+    value = uuid.UUID.__new__(uuid.UUID)
+    object.__setattr__(value, "int", int(digits, 16))
+    object.__setattr__(value, "is_safe", _SAFETY_UNKNOWN)
+    return value
 
 
 def _by_tenant(events: Iterable[ConsumedEvent]) -> dict[str, list[ConsumedEvent]]:

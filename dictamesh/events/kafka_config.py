@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
+from kafka.net.compat import KafkaNetClient
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 # The mechanisms that need nothing but a user name and a password. kafka-python's others
@@ -120,8 +122,19 @@ class KafkaConnection:
 CONNECTION_OPTIONS = frozenset({
     "bootstrap_servers", "client_id", "security_protocol", "sasl_mechanism",
     "sasl_plain_username", "sasl_plain_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
-    "ssl_password", "ssl_check_hostname",
+    "ssl_password", "ssl_check_hostname", "kafka_client",
 })
+
+
+# kafka-python warns ("... is blocking the event loop") when one step of its IO thread takes
+# longer than 0.1 s of wall time. In our processes other threads decode and apply events
+# while that thread waits for the GIL (or, on a busy host, for a CPU), so a step that
+# needed 2-40 ms of CPU (a fetch response read from the socket, measured) shows as 0.1-0.3 s:
+# a false alarm, printed during every benchmark. One second is when a step would start
+# delaying the group's heartbeats (KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS, 1 s by default);
+# a warning from there on is worth reading.
+IO_STEP_WARNING_SECONDS = 1.0
+IO_CLIENT = partial(KafkaNetClient, slow_task_threshold_secs=IO_STEP_WARNING_SECONDS)
 
 
 def client_options(connection: KafkaConnection, client_id: str, /,
@@ -134,6 +147,7 @@ def client_options(connection: KafkaConnection, client_id: str, /,
     common: dict[str, Any] = {
         "bootstrap_servers": list(connection.bootstrap_servers),
         "client_id": client_id,
+        "kafka_client": IO_CLIENT,
         **connection.security.kafka_options(),
     }
     clashes = sorted(CONNECTION_OPTIONS & set(role_options))

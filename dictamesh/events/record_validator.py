@@ -96,7 +96,7 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 # Python values fastavro's logical writers convert, besides those of the underlying type.
-_LOGICAL_TYPES: dict[str, type] = {
+LOGICAL_TYPES: dict[str, type] = {
     "timestamp-millis": datetime.datetime,
     "timestamp-micros": datetime.datetime,
     "timestamp-nanos": datetime.datetime,
@@ -114,7 +114,7 @@ _LOGICAL_TYPES: dict[str, type] = {
 class _Validators(SchemaCompiler[Validator]):
     def compile(self, node: Any) -> Validator:
         check = super().compile(node)
-        logical = isinstance(node, dict) and _LOGICAL_TYPES.get(node.get("logicalType", ""))
+        logical = isinstance(node, dict) and LOGICAL_TYPES.get(node.get("logicalType", ""))
         if not logical:
             return check
 
@@ -231,7 +231,7 @@ class _Validators(SchemaCompiler[Validator]):
         return check
 
     def _python_types(self, branch: Any) -> tuple[type, ...]:
-        logical = isinstance(branch, dict) and _LOGICAL_TYPES.get(branch.get("logicalType", ""))
+        logical = isinstance(branch, dict) and LOGICAL_TYPES.get(branch.get("logicalType", ""))
         node = strip_wrappers(branch)
         if isinstance(node, str) and node not in PRIMITIVE_TYPES:
             node = self._named[node]

@@ -164,8 +164,20 @@ class TopicSpecSet:
                 return spec.scope
         return "tenant"
 
-    def for_tenant(self, tenant: str) -> list[tuple[str, TopicSpec]]:
-        return [(s.physical_name(tenant), s) for s in self.topics if s.scope == "tenant"]
+    @property
+    def dead_letter_retention_ms(self) -> int:
+        """The ``[dead_letter]`` retention every dead-letter topic is created with."""
+        return next(s.retention_ms for s in self.topics if parse_topic(s.name).is_dlq)
+
+    def for_tenant(self, tenant: str, *, dead_letter_retention_ms: int | None = None
+                   ) -> list[tuple[str, TopicSpec]]:
+        """The tenant's topics; ``dead_letter_retention_ms`` is its own retention policy for
+        dead letters where it has one (Tenant.retention), instead of the spec's."""
+        specs = [s for s in self.topics if s.scope == "tenant"]
+        if dead_letter_retention_ms is not None:
+            specs = [replace(s, retention_ms=dead_letter_retention_ms)
+                     if parse_topic(s.name).is_dlq else s for s in specs]
+        return [(s.physical_name(tenant), s) for s in specs]
 
     def global_topics(self) -> list[tuple[str, TopicSpec]]:
         return [(s.name, s) for s in self.topics if s.scope == "global"]
@@ -405,17 +417,20 @@ def _create(admin: KafkaAdminClient, to_create: list[tuple[str, TopicSpec, int]]
 
 
 def provision_tenant_topics(
-    tenant: str, *, dry_run: bool = False, progress: Progress | None = None
+    tenant: str, *, dry_run: bool = False, progress: Progress | None = None,
+    dead_letter_retention_ms: int | None = None,
 ) -> ProvisionReport:
-    """Apply the configured spec's per-tenant topics for ``tenant`` on the configured cluster.
+    """Apply the configured spec's per-tenant topics for ``tenant`` on the configured cluster
+    (its dead-letter topics with ``dead_letter_retention_ms`` when the tenant has its own).
 
     Raises TopicProvisioningError if Kafka is unreachable or refuses a topic; drift is
     only reported (through ``progress`` and the report).
     """
     admin = open_admin(settings.KAFKA_BOOTSTRAP_SERVERS)
     try:
-        report = provision(admin, configured_spec().for_tenant(tenant),
-                           dry_run=dry_run, progress=progress)
+        topics = configured_spec().for_tenant(
+            tenant, dead_letter_retention_ms=dead_letter_retention_ms)
+        report = provision(admin, topics, dry_run=dry_run, progress=progress)
     finally:
         admin.close()
     if report.errors:

@@ -11,8 +11,10 @@ from django_tenants.utils import schema_context
 
 from apps.catalog import services
 from apps.catalog.contracts import EntityKey
+from apps.catalog.event_handlers import apply_entity_changes
 from apps.catalog.ingest import ingest_entity_changes
 from apps.catalog.models import EntityCatalog, EventLog
+from apps.events.consumers import ProcessedEventStore
 from apps.events.models import OutboxMessage
 from dictamesh.events.handlers import ConsumedEvent, PermanentError
 from dictamesh.events.payload import PayloadRelationship, build_payload
@@ -109,3 +111,33 @@ def test_an_event_naming_another_tenant_is_rejected(tenant_a):
                           record_tenant="someone_else")
     with schema_context(slug), pytest.raises(PermanentError, match="tenant"):
         ingest_entity_changes([forged])
+
+
+def test_a_row_the_database_refuses_is_isolated_by_halves_and_its_neighbours_apply_once(
+        tenant_a):
+    """The batch's writes are multi-row (COPY into staging tables, then one statement per
+    table): when the database refuses one row, the store's bisection in savepoints must
+    still apply every other event exactly once."""
+    slug = tenant_a.schema_name
+    events = [change_event(slug, "invoice", f"INV-{n}", 1, {"total": f"{n}.00"},
+                           [PayloadRelationship("billed_to", "customer", str(n))])
+              for n in range(9)]
+    # Decodes and passes the validator; only PostgreSQL's jsonb refuses a NaN.
+    poison = change_event(slug, "invoice", "INV-NaN", 1, {},
+                          payload='{"attributes": {"total": NaN}}')
+    batch = [*events[:6], poison, *events[6:]]
+    with schema_context(slug):
+        result = ProcessedEventStore("catalog-test").apply(slug, batch, apply_entity_changes)
+
+        assert [event for event, _ in result.rejected] == [poison]
+        assert result.rejected[0][1].reason == "data_error"
+        assert sorted(e.event_id for e in result.applied) == sorted(e.event_id for e in events)
+        assert sorted(EntityCatalog.objects.values_list("entity_id", flat=True)) == sorted(
+            f"INV-{n}" for n in range(9))
+        assert EventLog.objects.count() == 9
+        assert services.related_subjects("invoice", "billed_to", "customer",
+                                         [str(n) for n in range(9)]) == {
+            str(n): [f"INV-{n}"] for n in range(9)}
+        topics = list(OutboxMessage.objects.values_list("topic", flat=True))
+        assert topics.count(f"{slug}.system.metadata.entity_registered") == 9
+        assert topics.count(f"{slug}.system.lineage.relationship_created") == 9

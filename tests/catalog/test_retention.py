@@ -5,10 +5,12 @@ counts and changes nothing."""
 from __future__ import annotations
 
 import io
+import tomllib
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -102,3 +104,71 @@ def test_beat_runs_the_retention_task_a_worker_registers():
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "catalog.apply_retention" in scheduled
     assert scheduled <= set(app.tasks), "the schedule names a task no worker has"
+
+
+def _retention_ms(topics: list[str]) -> dict[str, int]:
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from dictamesh.events.topics import open_admin
+
+    admin = open_admin(django_settings.KAFKA_BOOTSTRAP_SERVERS)
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in topics],
+            config_filter="all")["topic"]
+    finally:
+        admin.close()
+    return {name: int(described[name]["retention.ms"]["value"]) for name in topics}
+
+
+def test_a_tenants_dead_letter_topics_keep_what_its_policy_says(tenants_committed):
+    from dictamesh.events.topics import provision_tenant_topics
+
+    alpha, beta = (t.schema_name for t in tenants_committed)
+    for schema in (alpha, beta):
+        provision_tenant_topics(schema)
+    topics = {schema: [f"{schema}.customers.directus.entity_changed.dlq",
+                       f"{schema}.invoices.ecommerce.entity_changed.dlq",
+                       f"{schema}.invoices.ecommerce.entity_changed"]
+              for schema in (alpha, beta)}
+    day_ms = 24 * 3600 * 1000
+    # deploy/kafka/topics.toml: dead letters 30 days, invoices' change topic 90 days
+    spec = {schema: [30 * day_ms, 30 * day_ms, 90 * day_ms] for schema in (alpha, beta)}
+    for schema in (alpha, beta):  # as provisioned (a rerun of this test starts over)
+        set_tenant_retention(schema, {})
+        call_command("apply_retention", "--tenant", schema, stdout=io.StringIO())
+        assert list(_retention_ms(topics[schema]).values()) == spec[schema]
+
+    set_tenant_retention(alpha, {"dead_letter_days": 5})
+    out = io.StringIO()
+    call_command("apply_retention", "--dry-run", stdout=out)
+    with open(django_settings.KAFKA_TOPIC_SPEC, "rb") as spec_file:  # one .dlq per topic
+        dead_letter_topics = len(tomllib.load(spec_file)["topics"])
+    assert (f"{alpha:<24} dead_letter_topics keep     5 days  would change "
+            f"{dead_letter_topics} topics") in out.getvalue()
+    assert f"{beta:<24} dead_letter_topics keep    30 days  would change 0 topics" \
+        in out.getvalue()
+    assert list(_retention_ms(topics[alpha]).values()) == spec[alpha]  # dry run
+
+    out = io.StringIO()
+    call_command("apply_retention", stdout=out)
+    assert f"changed {dead_letter_topics} topics" in out.getvalue()
+    assert list(_retention_ms(topics[alpha]).values()) == [5 * day_ms, 5 * day_ms, 90 * day_ms]
+    assert list(_retention_ms(topics[beta]).values()) == spec[beta]  # not the other tenant's
+
+    out = io.StringIO()  # the tenant's own retention is its policy, not drift
+    call_command("provision_topics", "--tenant", alpha, stdout=out)
+    assert "DRIFT" not in out.getvalue()
+
+
+def test_an_unreachable_kafka_stops_only_the_dead_letter_part(tenants_committed, settings):
+    alpha = tenants_committed[0].schema_name
+    _seed(alpha)
+    settings.EVENT_LOG_RETENTION_DAYS = 2
+    settings.KAFKA_BOOTSTRAP_SERVERS = ["127.0.0.1:9"]  # nothing listens on the discard port
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=f"Not applied: {alpha} dead_letter_topics"):
+        call_command("apply_retention", "--tenant", alpha, stdout=out, stderr=err)
+    assert "NOT APPLIED" in err.getvalue()
+    assert "unreachable" in err.getvalue()
+    assert _counts(alpha)[0] == 1  # the event log was purged all the same

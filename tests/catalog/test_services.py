@@ -19,6 +19,7 @@ from apps.catalog.contracts import (
     Relationship,
 )
 from apps.catalog.models import EntityCatalog, EventLog
+from dictamesh.cache import StoredEntry
 
 
 @pytest.fixture
@@ -238,3 +239,16 @@ def test_only_the_retention_job_removes_old_events(in_tenant_a):
     services.append_events([_event()])
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM event_log")
+
+
+def test_l3_invalidation_marks_exactly_the_named_ids_stale_whatever_their_characters(tenant_a):
+    ids = ['a,b', 'quote"d', "it's", "ünï", "{1,2}", "plain"]
+    store = services.l3_cache_store()
+    with schema_context(tenant_a.schema_name):
+        store.put_many("customer", {i: StoredEntry({"id": i, "source": "directus"},
+                                                   timezone.now(), False) for i in ids})
+        store.put_many("invoice", {"a,b": StoredEntry({"id": "a,b"}, timezone.now(), False)})
+        store.invalidate("customer", ids[:5])
+        stale = {i for i, entry in store.get_many("customer", ids).items() if entry.invalidated}
+        assert stale == set(ids[:5])
+        assert store.get_many("invoice", ["a,b"])["a,b"].invalidated is False

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from dictamesh.events.consumer import ConsumerSettings
-from dictamesh.events.kafka_config import KafkaConnection, KafkaSecurity, client_options
+from dictamesh.events.kafka_config import (
+    IO_CLIENT,
+    IO_STEP_WARNING_SECONDS,
+    KafkaConnection,
+    KafkaSecurity,
+    client_options,
+)
 from dictamesh.events.producer import OutgoingRecord, ProducerConfig
 from dictamesh.events.topics import TopicProvisioningError, open_admin
 from dictamesh.health.checks import check_kafka
@@ -27,14 +34,15 @@ def test_plaintext_options_are_the_servers_the_client_id_and_the_role_options():
     connection = KafkaConnection(("k1:9092", "k2:9092"))
     assert client_options(connection, "dictamesh-x", acks="all", linger_ms=5) == {
         "bootstrap_servers": ["k1:9092", "k2:9092"], "client_id": "dictamesh-x",
-        "security_protocol": "PLAINTEXT", "acks": "all", "linger_ms": 5,
+        "kafka_client": IO_CLIENT, "security_protocol": "PLAINTEXT", "acks": "all",
+        "linger_ms": 5,
     }
 
 
 def test_sasl_over_tls_adds_credentials_and_tls_options():
     options = client_options(KafkaConnection(("k:9093",), SCRAM), "c", group_id="g")
     assert options == {"bootstrap_servers": ["k:9093"], "client_id": "c", "group_id": "g",
-                       **SCRAM_OPTIONS}
+                       "kafka_client": IO_CLIENT, **SCRAM_OPTIONS}
 
 
 def test_each_protocol_passes_only_the_options_it_uses():
@@ -138,3 +146,15 @@ def test_the_producer_connects_with_security_from_settings(settings, kafka_boots
     with quick_producer(kafka_bootstrap) as producer:
         delivery = producer.send_batch([OutgoingRecord("any.topic.here", "k", b"v")])
     assert delivery.unreachable
+
+
+def test_io_steps_warn_only_when_they_could_delay_a_heartbeat(kafka_bootstrap):
+    """kafka-python warns of an IO step past its threshold; ours is the heartbeat interval,
+    since a step that waited for the GIL while our threads decode is no livelock."""
+    settings = ConsumerSettings(bootstrap_servers=(kafka_bootstrap,), group="io-threshold")
+    consumer = KafkaConsumer(**settings.consumer_config())
+    try:
+        assert consumer._net.config["slow_task_threshold_secs"] == IO_STEP_WARNING_SECONDS
+        assert settings.heartbeat_interval_ms <= IO_STEP_WARNING_SECONDS * 1000
+    finally:
+        consumer.close()

@@ -274,3 +274,21 @@ def test_a_paid_invoice_is_refunded_before_it_can_be_cancelled(ecommerce):
     assert cancelled.status_code == 200
     assert cancelled.json()["data"]["status"] == "cancelled"
     assert ecommerce.post(path + "/refund").status_code == 409
+
+
+def test_list_filters_and_count_as_stripe_names_them(ecommerce):
+    """status, created[gt] and include[]=total_count, as Stripe's "List all invoices"
+    documents them (https://docs.stripe.com/api/invoices/list)."""
+    every = all_pages(ecommerce, limit=250)
+    moment = sorted(i["created_at"] for i in every)[len(every) // 2]
+    expected = [i["id"] for i in every if i["status"] == "paid" and i["created_at"] > moment]
+    params = {"status": "paid", "created[gt]": moment, "limit": 250}
+    assert [i["id"] for i in all_pages(ecommerce, **params)] == expected
+    counted = ecommerce.get("/api/v1/invoices", params={**params, "limit": 5,
+                                                        "include[]": "total_count"}).json()
+    assert counted["total_count"] == len(expected)
+    assert "total_count" not in ecommerce.get("/api/v1/invoices", params=params).json()
+    for name, value in (("status", "draft"), ("created[gt]", "yesterday")):
+        refused = ecommerce.get("/api/v1/invoices", params={name: value})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "invalid_parameter"

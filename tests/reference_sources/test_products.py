@@ -178,3 +178,25 @@ def test_reservation_idempotency_key_returns_the_same_reservation(products):
 ])
 def test_bad_reservations_are_422(products, body):
     assert products.post("/v1/reservations", json=body).status_code == 422
+
+
+def test_list_filters_as_woocommerce_names_them(products):
+    """sku, search and stock_status, as WooCommerce's "List all products" documents them
+    (https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-products)."""
+    every = [p for page in (1, 2) for p in products.get(
+        "/v1/products", params={"per_page": 250, "page": page}).json()["items"]]
+    word = every[0]["name"].split()[-1]
+    cases = {
+        (("sku", "SKU-00003,SKU-00009"),): ["SKU-00003", "SKU-00009"],
+        (("search", word.lower()),): [p["sku"] for p in every if word in p["name"]],
+        (("stock_status", "outofstock"),): [p["sku"] for p in every if p["stock"] == 0],
+        (("stock_status", "instock"), ("search", word)):
+            [p["sku"] for p in every if p["stock"] > 0 and word in p["name"]],
+    }
+    for params, expected in cases.items():
+        body = products.get("/v1/products", params=dict(params)).json()
+        assert [p["sku"] for p in body["items"]] == expected[:50], params
+        assert body["total"] == len(expected), params
+    refused = products.get("/v1/products", params={"stock_status": "sometimes"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "invalid_parameter"

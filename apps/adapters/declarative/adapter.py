@@ -16,6 +16,7 @@ this class with its ``description`` and adds the rest, as the products adapter d
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -204,14 +205,26 @@ class DeclarativeAdapter(HttpSourceAdapter):
                     f"{self.config.name} cannot filter {self.description.entity_type} by "
                     f"{name!r}" + (f"; it filters by {', '.join(sorted(allowed))}."
                                    if allowed else "; query by ids or list without filters."))
+            self._filter_param(name, value)
+
+    def _filter_param(self, name: str, value: Any) -> tuple[str, str | int]:
+        """The query parameter and value of one filter: a mapped filter's value is looked up
+        in its ``values`` (by its JSON text: true, false, or the value itself)."""
+        rule = self.description.list["filters"][name]
+        if isinstance(rule, str):
             if not isinstance(value, str | int) or isinstance(value, bool):
                 raise InvalidQuery(f"Filter {name!r} takes one text or integer value.")
+            return rule, value
+        key = json.dumps(value) if isinstance(value, bool) else str(value)
+        if key not in rule["values"]:
+            raise InvalidQuery(f"Filter {name!r} takes one of {', '.join(rule['values'])}, "
+                               f"not {key}.")
+        return rule["param"], rule["values"][key]
 
     def query_page(self, query: EntityQuery) -> EntityPage:
         size = max(1, min(query.page_size, self.max_page_size))
         token: Token = decode_cursor(query.cursor, _PAGE) if query.cursor else {"n": size}
-        filters = {self.description.list["filters"][name]: value
-                   for name, value in query.filters.items()}
+        filters = dict(self._filter_param(name, value) for name, value in query.filters.items())
         records, next_token, total = self._page(token, filters)
         return self.map_listed(records, self.to_entity,
                                encode_cursor(_PAGE, **next_token) if next_token else None, total)

@@ -27,6 +27,12 @@ One description is one canonical entity type of one source::
       - {field: product_skus, entity_type: product, type: supplies, name: products,
          reverse: supplier}
 
+``list.filters`` maps the filters a list may push down to the source's query parameters:
+``<field>`` (equality), ``<field>__gt``, ``<field>__icontains`` or ``in_stock`` (on a
+``stock`` field), each to a parameter name, or to ``{param, values}`` when the source spells
+the value its own way, e.g. ``in_stock: {param: stock_status, values: {"true": instock,
+"false": outofstock}}``.
+
 A field reads the record at ``path`` (dotted, default: its name). ``parse_description``
 checks the structure against :data:`DESCRIPTION_SCHEMA` (JSON Schema) and then the rules
 that cross fields; every error names the field, e.g. ``changes.cursor_field``.
@@ -49,6 +55,21 @@ FIELD_TYPES = ("string", "integer", "decimal", "money", "datetime", "boolean", "
 _NAME = r"^[a-z][a-z0-9_]*$"
 _PATH = r"^/"
 _DOTTED = r"^([A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*)?$"
+
+
+#: named filters beyond ``<field>``, ``<field>__gt`` and ``<field>__icontains``, and the
+#: field each one tests
+NAMED_FILTERS = {"in_stock": "stock"}
+
+
+def filter_field(name: str) -> str:
+    """The declared field a filter name tests (``name__icontains`` -> ``name``)."""
+    if name in NAMED_FILTERS:
+        return NAMED_FILTERS[name]
+    for suffix in ("__gt", "__icontains"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
 
 
 def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -76,7 +97,12 @@ DESCRIPTION_SCHEMA: dict[str, Any] = _object({
         "records": {"type": "string", "pattern": _DOTTED},
         "page_size_param": _TEXT, "max_page_size": _POSITIVE,
         "total": {"type": "string", "pattern": _DOTTED, "minLength": 1},
-        "filters": {"type": "object", "additionalProperties": _TEXT},
+        "filters": {"type": "object", "additionalProperties": {"oneOf": [
+            _TEXT,
+            _object({"param": _TEXT, "values": {"type": "object",
+                                                "additionalProperties": _TEXT}},
+                    ("param", "values")),
+        ]}},
     }, ("path",)),
     "get": _object({"path": {"type": "string", "pattern": _PATH},
                     "record": {"type": "string", "pattern": _DOTTED}}, ("path",)),
@@ -233,10 +259,12 @@ def parse_description(raw: Any) -> Description:
         raise DescriptionError("get.path", "must hold {id} where the entity id goes, e.g. "
                                            "/api/suppliers/{id}.")
     filters = raw["list"].get("filters", {})
-    unknown = sorted(set(filters) - set(by_name))
+    unknown = sorted(name for name in filters if filter_field(name) not in by_name)
     if unknown:
-        raise DescriptionError("list.filters", f"{', '.join(unknown)} is not a declared field; "
-                                               "filters map declared fields to parameters.")
+        raise DescriptionError("list.filters", f"{', '.join(unknown)} is not a declared field "
+                                               "(or <field>__gt, <field>__icontains, in_stock "
+                                               "on a declared stock); filters map them to "
+                                               "parameters.")
     sla = raw.get("sla", {})
     return Description(
         entity_type=raw["entity_type"], domain=raw["domain"], key=raw["key"],

@@ -81,18 +81,20 @@ class DirectusAdapter(HttpSourceAdapter):
         return mapping.to_customer(record, self.config.name, record_id)
 
     def check_filters(self, filters: Mapping[str, Any]) -> None:
-        unknown = [attribute for attribute in filters if attribute not in mapping.FILTERABLE]
+        known = (*mapping.FILTERABLE, *mapping.COMPARISONS)
+        unknown = [name for name in filters if name not in known]
         if unknown:
             raise InvalidQuery(f"Customers cannot be filtered by {unknown[0]!r}; filter by "
-                               f"{', '.join(mapping.FILTERABLE)}.")
+                               f"{', '.join(known)}.")
 
     def query_page(self, query: EntityQuery) -> EntityPage:
         """Pages in primary-key order, the cursor being the last key served (keyset, so a
-        deletion while paging cannot make a later page skip an item); ``total`` on the
-        first page."""
-        conditions = [self._condition(attribute, value)
-                      for attribute, value in query.filters.items()]
-        after = decode_cursor(query.cursor, _PAGE).get("after") if query.cursor else None
+        deletion while paging cannot make a later page skip an item); ``total`` is
+        Directus' `filter_count` of the first page, carried in the cursor to the others
+        (a later page's count would be of the items after its key)."""
+        conditions = [mapping.filter_rule(name, value) for name, value in query.filters.items()]
+        position = decode_cursor(query.cursor, _PAGE) if query.cursor else {}
+        after, carried = position.get("after"), position.get("total")
         if after is not None:
             if not isinstance(after, int):
                 raise InvalidQuery(f"{query.cursor!r:.40} is not a page cursor of this adapter.")
@@ -101,6 +103,8 @@ class DirectusAdapter(HttpSourceAdapter):
         # One more than asked: proof that a next page exists, without a count query.
         data, total = self.items.list({"_and": conditions} if conditions else None,
                                       sort=("id",), limit=limit + 1, count=after is None)
+        if after is not None:
+            total = carried if isinstance(carried, int) else None
         page = data[:limit]
         next_cursor = None
         if len(data) > limit:
@@ -111,13 +115,8 @@ class DirectusAdapter(HttpSourceAdapter):
             if last is None:
                 raise MalformedRecord(f"A page of {limit} Directus items has no readable id; "
                                       "paging cannot go on past it.")
-            next_cursor = encode_cursor(_PAGE, after=last)
+            next_cursor = encode_cursor(_PAGE, after=last, total=total)
         return self.map_listed(page, self.to_entity, next_cursor, total)
-
-    @staticmethod
-    def _condition(attribute: str, value: Any) -> dict[str, Any]:
-        field = mapping.ATTRIBUTE_FIELDS[attribute]
-        return {field: {"_null": True} if value is None else {"_eq": value}}
 
     def list_ids(self, entity_type: str) -> IdListing:
         """Every primary key, ``fields=id`` in keyset pages of MAX_PAGE_SIZE: a few bytes

@@ -30,6 +30,9 @@ ATTRIBUTE_FIELDS = {"id": "id", "email": "email", "name": "name", "status": "sta
                     "created_at": "date_created", "updated_at": "date_updated"}
 #: attributes a Directus filter can test directly (`updated_at` is computed, see above)
 FILTERABLE = ("id", "email", "name", "status", "created_at")
+#: the comparisons beyond equality the adapter pushes down (`updated_at__gt` as the
+#: effective update time)
+COMPARISONS = ("created_at__gt", "updated_at__gt")
 
 SCHEMA = EntitySchema(entity_type=ENTITY_TYPE, version=1, key="id", fields=(
     FieldSpec("email", "string", description="unique per customer"),
@@ -76,6 +79,21 @@ def to_change(item: Any, source: str, change_type: ChangeType | None = None,
         change_type = ChangeType.CREATED if never_updated else ChangeType.UPDATED
     return SourceChange(change_type=change_type, entity_type=ENTITY_TYPE, entity_id=entity.id,
                         entity=entity, occurred_at=updated, changed_fields=changed_fields)
+
+
+def filter_rule(name: str, value: Any) -> dict[str, Any]:
+    """The Directus filter rule of one canonical filter (FILTERABLE or COMPARISONS).
+
+    `updated_at__gt` tests the effective update time: `date_updated` after the moment, or
+    never updated and `date_created` after it (Directus cannot compare a coalesce)."""
+    if name == "updated_at__gt":
+        return {"_or": [{"date_updated": {"_gt": value}},
+                        {"_and": [{"date_updated": {"_null": True}},
+                                  {"date_created": {"_gt": value}}]}]}
+    if name == "created_at__gt":
+        return {"date_created": {"_gt": value}}
+    field = ATTRIBUTE_FIELDS[name]
+    return {field: {"_null": True} if value is None else {"_eq": value}}
 
 
 def position(item: Any) -> Position | None:

@@ -35,6 +35,9 @@ INVOICES = "/api/v1/invoices"
 MAX_IDS_PER_CALL = 100
 #: the API's largest page
 MAX_LIMIT = 250
+#: canonical filters -> the list's query parameters (Stripe's names, see
+#: devtools/reference/ecommerce.py)
+FILTER_PARAMS = {"status": "status", "created_at__gt": "created[gt]"}
 _PAGE = "ecommerce-page"
 _CHANGES = PositionCursor("ecommerce-changes", key_field="id", key_type=str)
 
@@ -67,10 +70,10 @@ class EcommerceAdapter(HttpSourceAdapter):
         return mapping.to_invoice(record, self.config.name, record_id)
 
     def check_filters(self, filters: Mapping[str, Any]) -> None:
-        unknown = sorted(set(filters) - {"customer_id"})
+        unknown = sorted(set(filters) - {"customer_id", *FILTER_PARAMS})
         if unknown:
             raise InvalidQuery(f"Invoices cannot be filtered by {', '.join(unknown)}; the API "
-                               "filters by customer_id only.")
+                               f"filters by customer_id, {', '.join(FILTER_PARAMS)}.")
 
     def query_page(self, query: EntityQuery) -> EntityPage:
         """Filtered by ``customer_id`` (one id or a list of them), or not at all: the API's
@@ -79,6 +82,8 @@ class EcommerceAdapter(HttpSourceAdapter):
         a time (the API's `customer_ids` maximum); the pages run through each hundred in
         turn, so a long list is still paged with one cursor."""
         params: dict[str, Any] = {"limit": max(1, min(query.page_size, MAX_LIMIT))}
+        params.update({FILTER_PARAMS[name]: value for name, value in query.filters.items()
+                       if name in FILTER_PARAMS})
         source_cursor, chunk = self._page_position(query.cursor)
         groups: list[list[str]] = []
         wanted = query.filters.get("customer_id")
@@ -91,6 +96,8 @@ class EcommerceAdapter(HttpSourceAdapter):
             params["customer_ids"] = ",".join(groups[chunk])
         elif wanted is not None:
             params["customer_id"] = wanted
+        if not groups:  # a count of one hundred of a customer_id list would mislead
+            params["include[]"] = "total_count"
         if source_cursor is not None:
             params["cursor"] = source_cursor
         body = self.http.get_json(INVOICES, params)
@@ -101,7 +108,9 @@ class EcommerceAdapter(HttpSourceAdapter):
             next_cursor = encode_cursor(_PAGE, source=next_page, chunk=chunk)
         elif chunk + 1 < len(groups):  # this hundred is done: the next one starts afresh
             next_cursor = encode_cursor(_PAGE, source=None, chunk=chunk + 1)
-        return self.map_listed(records, self.to_entity, next_cursor)
+        total = body.get("total_count")
+        return self.map_listed(records, self.to_entity, next_cursor,
+                               total if isinstance(total, int) else None)
 
     def list_all(self, entity_type: str, filters: Mapping[str, Any]) -> EntityPage:
         """As the contract says; a ``customer_id`` list may hold ids the API cannot have

@@ -24,7 +24,9 @@ from apps.federation.schema.graphs import customers as customers_graph
 from apps.federation.schema.graphs import invoices as invoices_graph
 from apps.federation.schema.graphs import products as products_graph
 from apps.federation.schema.graphs import sagas as sagas_graph
+from apps.federation.schema.meta import EntityMeta
 from apps.federation.schema.sagas import LIVE_TYPES
+from apps.federation.schema.sources import LIVE_TYPES as SOURCE_TYPES
 from dictamesh.tenancy import current_schema, tenant_context
 
 #: each domain's subgraph, by the domain's name (its URL: /graphql/<domain>)
@@ -34,10 +36,13 @@ DOMAINS: dict[str, ModuleType] = {"customers": customers_graph, "products": prod
 
 #: GraphQL type -> the entity type whose changes can change it (for the response cache)
 ENTITY_OF_TYPE = {"Customer": "customer", "Product": "product", "Invoice": "invoice",
-                  "InvoiceItem": "invoice", "InvoicePage": "invoice"}
+                  "InvoiceItem": "invoice", "InvoicePage": "invoice", "InvoiceEdge": "invoice",
+                  "CustomerConnection": "customer", "CustomerEdge": "customer",
+                  "ProductConnection": "product", "ProductEdge": "product"}
 
-#: GraphQL types that change with no event the response cache hears: never cached
-UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES
+#: GraphQL types that change with no event the response cache hears (and freshness, which
+#: ages by the second): never cached
+UNCACHED_TYPES = LIVE_TYPES | AUDIT_TYPES | SOURCE_TYPES | {"EntityMeta"}
 
 #: The subgraphs' `@link` federation version: the highest that both Apollo's
 #: @apollo/composition and The Guild's @theguild/federation-composition accept (the Guild's
@@ -114,5 +119,6 @@ def schema_sdl_files(tenant: str | None = None) -> dict[str, str]:
     return {name: text.strip() + "\n" for name, text in files.items()}
 
 
-# Money is a value type several subgraphs define identically: shareable, for composition.
+# Value types several subgraphs define identically: shareable, for composition.
 shareable(Money)
+shareable(EntityMeta)

@@ -29,12 +29,14 @@ from apps.catalog import services as catalog_services
 from apps.federation.loaders import _loader
 from apps.federation.schema.common import EntityBase, Money, Ref, money
 from apps.federation.schema.graphs import graph_type, unified
+from apps.federation.schema.meta import meta_field
 from apps.federation.schema.resolvers import (
     attribute,
     entities_field,
     entity_field,
     timestamp_field,
 )
+from apps.federation.schema.search import search_union
 from dictamesh.resilience import CircuitOpenError
 
 #: entity types the unified graph has types for already (a description of one of them,
@@ -116,6 +118,7 @@ def declared_graph(descriptions: Sequence[Description]) -> ModuleType:
         name = type_name(entity_type)
         fields = {f.name: _field(entity_type, f.name, f.type)
                   for f in description.fields if f.name != "id"}
+        fields["meta"] = meta_field(entity_type)
         for relation in description.relationships:
             if relation.name:
                 target = graph_type(type_name(relation.entity_type))
@@ -153,4 +156,6 @@ def declared_graph(descriptions: Sequence[Description]) -> ModuleType:
         setattr(graph, name, cls)
         types = [cls if t is base else t for t in types]
     graph.__dict__.update(Query=type("Query", (unified.Query,), roots), TYPES=types)
+    # The union's members are this graph's types (its Product may carry reverse fields).
+    graph.__dict__.update(SearchResult=search_union(graph))
     return graph

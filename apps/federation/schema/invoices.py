@@ -6,30 +6,33 @@ key; their own fields are the customers and products modules' business.
 
 from __future__ import annotations
 
-from base64 import urlsafe_b64decode, urlsafe_b64encode
 from typing import Any
 
 import graphene
 from graphql import GraphQLError, GraphQLResolveInfo
 
-from apps.adapters.base import AdapterError, EntityQuery
-from apps.adapters.services import EntityResult, NoSourceFor, data_product_for
 from apps.federation.loaders import (
-    INVALID_ARGUMENT,
     MALFORMED_SOURCE_RECORD,
     CustomerInvoices,
     context_of,
-    failure_of,
     invoices_by_customer_loader,
 )
 from apps.federation.schema.common import Money, Ref, failure_error, money, then
+from apps.federation.schema.connections import (
+    DEFAULT_PAGE_SIZE,
+    FilterField,
+    canonical_filters,
+    connection_fields,
+    edge_fields,
+    invalid_argument,
+    read_page,
+    timestamp_text,
+)
 from apps.federation.schema.graphs import graph_type
+from apps.federation.schema.meta import meta_field
 from apps.federation.schema.resolvers import attribute, entity_field
-from dictamesh.resilience import CircuitOpenError
 
 ENTITY = "invoice"
-#: the largest `first` of `invoices(...)`: the API's largest page
-MAX_PAGE_SIZE = 250
 
 
 def _amount(value: Any, attributes: dict[str, Any]) -> dict[str, str] | None:
@@ -50,6 +53,7 @@ def _customer(value: Any, attributes: dict[str, Any]) -> Ref | None:
 
 
 class InvoiceFields:
+    meta = meta_field(ENTITY)
     invoice_number = graphene.String(resolver=attribute(ENTITY, "invoice_number"))
     customer = graphene.Field(graph_type("Customer"),
                               resolver=attribute(ENTITY, "customer_id", _customer))
@@ -105,47 +109,41 @@ class ProductReference:
     """Items refer to products by key (SKU); the products module resolves them."""
 
 
-class InvoicePageFields:
-    nodes = graphene.List(graph_type("Invoice"), required=True)
-    page_info = graphene.Field(graph_type("PageInfo"), required=True)
+InvoicePageFields = connection_fields("Invoice")
+InvoiceEdgeFields = edge_fields("Invoice")
 
 
-def _cursor(source_cursor: str | None) -> str | None:
-    return urlsafe_b64encode(source_cursor.encode()).decode() if source_cursor else None
+class InvoiceFilter(graphene.InputObjectType):
+    """Invoices to list; every field given must match (the source applies them)."""
+
+    customer_id = graphene.ID(description="Billed to this customer.")
+    status = graphene.String(description="open, paid, refunded or cancelled")
+    created_after = graphene.DateTime(description="Created strictly after this moment.")
 
 
-def _source_cursor(after: str | None) -> str | None:
-    if not after:
-        return None
-    try:
-        return urlsafe_b64decode(after.encode()).decode()
-    except ValueError as exc:
-        raise GraphQLError("`after` is not a cursor this API gave out: pass a page's "
-                           "pageInfo.endCursor.", extensions={"code": INVALID_ARGUMENT}) from exc
+INVOICE_FILTERS = {"customer_id": FilterField("customer_id"),
+                   "status": FilterField("status"),
+                   "created_after": FilterField("created_at__gt", timestamp_text)}
 
 
-def resolve_invoices(root: Any, info: GraphQLResolveInfo, customer_id: str, first: int = 50,
-                     after: str | None = None) -> dict[str, Any]:
-    if not 1 <= first <= MAX_PAGE_SIZE:
-        raise GraphQLError(f"`first` must be between 1 and {MAX_PAGE_SIZE}.",
-                           extensions={"code": INVALID_ARGUMENT})
-    query = EntityQuery(filters={"customer_id": customer_id}, page_size=first,
-                        cursor=_source_cursor(after))
-    try:
-        page = data_product_for(ENTITY).query(ENTITY, query)
-    except (AdapterError, CircuitOpenError, NoSourceFor) as exc:
-        raise failure_error(failure_of(ENTITY, exc)) from exc
-    nodes = [Ref(entity.id, EntityResult(entity, False, 0.0, "source"))
-             for entity in page.entities]
-    return {"nodes": nodes, "page_info": {"end_cursor": _cursor(page.next_cursor),
-                                          "has_next_page": page.next_cursor is not None}}
+def resolve_invoices(root: Any, info: GraphQLResolveInfo, first: int = DEFAULT_PAGE_SIZE,
+                     after: str | None = None, customer_id: str | None = None,
+                     filter: dict[str, Any] | None = None) -> dict[str, Any]:  # noqa: A002
+    filters = canonical_filters(filter, INVOICE_FILTERS)
+    if customer_id is not None:
+        if filters.get("customer_id", customer_id) != customer_id:
+            raise invalid_argument("`customerId` and `filter.customerId` name different "
+                                   "customers: use `filter.customerId` alone.")
+        filters["customer_id"] = customer_id
+    return read_page(ENTITY, filters, first, after)
 
 
 class InvoiceQueries:
     invoice = entity_field("Invoice", ENTITY, "An invoice by id; null if there is none.")
     invoices = graphene.Field(
-        graph_type("InvoicePage"), customer_id=graphene.ID(required=True),
-        first=graphene.Int(default_value=50), after=graphene.String(),
+        graph_type("InvoicePage"), filter=InvoiceFilter(),
+        customer_id=graphene.ID(deprecation_reason="Use `filter: {customerId}`."),
+        first=graphene.Int(default_value=DEFAULT_PAGE_SIZE), after=graphene.String(),
         resolver=resolve_invoices, required=True,
-        description="A customer's invoices, a page at a time (most recently changed "
+        description="Invoices matching `filter`, a page at a time (most recently changed "
                     "last); pass pageInfo.endCursor as `after` for the next page.")

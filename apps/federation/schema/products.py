@@ -7,6 +7,8 @@ from typing import Any
 import graphene
 
 from apps.federation.schema.common import Money, money
+from apps.federation.schema.connections import FilterField, list_field
+from apps.federation.schema.meta import meta_field
 from apps.federation.schema.resolvers import (
     attribute,
     entities_field,
@@ -22,6 +24,7 @@ def _price(value: Any, attributes: dict[str, Any]) -> dict[str, str] | None:
 
 
 class ProductFields:
+    meta = meta_field(ENTITY)
     sku = graphene.String(resolver=attribute(ENTITY, "sku"))
     name = graphene.String(resolver=attribute(ENTITY, "name"))
     price = graphene.Field(Money, resolver=attribute(ENTITY, "price", _price))
@@ -30,7 +33,23 @@ class ProductFields:
     updated_at = timestamp_field(ENTITY, "updated_at")
 
 
+class ProductFilter(graphene.InputObjectType):
+    """Products to list; every field given must match (the source applies them)."""
+
+    sku = graphene.String(description="Exactly this SKU.")
+    name_contains = graphene.String(description="Names containing this text, in any case.")
+    in_stock = graphene.Boolean(description="true: units available; false: none left.")
+
+
+PRODUCT_FILTERS = {"sku": FilterField("sku"), "name_contains": FilterField("name__icontains"),
+                   "in_stock": FilterField("in_stock")}
+
+
 class ProductQueries:
     product = entity_field("Product", ENTITY, "A product by SKU; null if there is none.")
     products = entities_field(
         "Product", ENTITY, "Products by SKUs, in the order asked; null for an unknown SKU.")
+    product_list = list_field(
+        "ProductConnection", ENTITY, ProductFilter, PRODUCT_FILTERS,
+        "Products matching `filter`, a page at a time in SKU order; pass "
+        "pageInfo.endCursor as `after` for the next page.")

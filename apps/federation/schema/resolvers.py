@@ -17,9 +17,8 @@ from apps.federation.schema.graphs import graph_type
 
 def attribute(entity_type: str, name: str,
               transform: Callable[[Any, dict[str, Any]], Any] | None = None) -> Any:
-    """A resolver of one canonical attribute of ``entity_type``: from the reference's
-    preloaded entity, or through the request's loader (batched with the level's other
-    loads). ``transform(value, attributes)`` shapes the value for the field."""
+    """A resolver of one canonical attribute of ``entity_type`` (see :func:`from_result`).
+    ``transform(value, attributes)`` shapes the value for the field."""
 
     def value_of(result: EntityResult | None) -> Any:
         if result is None:
@@ -27,6 +26,13 @@ def attribute(entity_type: str, name: str,
         attributes = result.entity.attributes
         value = attributes.get(name)
         return transform(value, attributes) if transform else value
+
+    return from_result(entity_type, value_of)
+
+
+def from_result(entity_type: str, value_of: Callable[[EntityResult | None], Any]) -> Any:
+    """A resolver of ``value_of(the entity's result)``: from the reference's preloaded
+    entity, or through the request's loader (batched with the level's other loads)."""
 
     def resolve(ref: Ref, info: GraphQLResolveInfo) -> Any:
         preloaded = getattr(ref, "preloaded", None)  # `_entities` hands representations

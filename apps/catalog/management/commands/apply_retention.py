@@ -11,9 +11,10 @@ from apps.tenancy.services import tenant_exists
 class Command(BaseCommand):
     help = (
         "Remove each tenant's data older than its retention (Tenant.retention over the "
-        "EVENT_LOG_, OUTBOX_SENT_ and KAFKA_PROCESSED_EVENTS_RETENTION_DAYS settings): event "
-        "log entries, sent outbox rows, consumer dedupe records. --dry-run prints what would "
-        "be removed and removes nothing."
+        "*_RETENTION_DAYS settings): event log entries, sent outbox rows, consumer dedupe "
+        "records, audit entries; and sets its dead-letter topics' retention.ms to its "
+        "dead_letter_days. --dry-run prints what would be removed or changed and changes "
+        "nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,8 +30,17 @@ class Command(BaseCommand):
         outcomes = apply_retention([slug] if slug else None, dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
         for outcome in outcomes:
-            self.stdout.write(f"{outcome.tenant:<24} {outcome.kind:<18} "
-                              f"keep {outcome.days:>5} days  {verb} {outcome.rows}")
-        total = sum(outcome.rows for outcome in outcomes)
+            head = f"{outcome.tenant:<24} {outcome.kind:<18} keep {outcome.days:>5} days  "
+            if outcome.error:
+                self.stderr.write(f"{head}NOT APPLIED: {outcome.error}")
+            elif outcome.unit == "rows":
+                self.stdout.write(f"{head}{verb} {outcome.rows}")
+            else:
+                changed = "would change" if dry_run else "changed"
+                self.stdout.write(f"{head}{changed} {outcome.rows} {outcome.unit}")
+        total = sum(outcome.rows for outcome in outcomes if outcome.unit == "rows")
         self.stdout.write(f"{len({o.tenant for o in outcomes})} tenant(s): {verb} {total} "
                           "row(s)" + (" (dry run: nothing changed)" if dry_run else ""))
+        failed = sorted({f"{o.tenant} {o.kind}" for o in outcomes if o.error})
+        if failed:
+            raise CommandError(f"Not applied: {', '.join(failed)} (see above); the rest was.")

@@ -5,8 +5,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.tenancy.services import tenant_exists, tenant_schemas
+from apps.tenancy.services import tenant_exists, tenant_retention, tenant_schemas
 from dictamesh.events.topics import (
+    DAY_MS,
     ProvisionReport,
     TopicError,
     TopicProvisioningError,
@@ -36,7 +37,9 @@ class Command(BaseCommand):
             spec = configured_spec()
             topics = [] if slug else spec.global_topics()
             for tenant in [slug] if slug else tenant_schemas():
-                topics += spec.for_tenant(tenant)
+                # A tenant's own dead-letter retention is its policy, not drift.
+                dead_letters_ms = tenant_retention(tenant).dead_letter_days * DAY_MS
+                topics += spec.for_tenant(tenant, dead_letter_retention_ms=dead_letters_ms)
             admin = open_admin(settings.KAFKA_BOOTSTRAP_SERVERS)
             try:
                 report = provision(admin, topics, dry_run=options["dry_run"],

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import graphene
 from graphene_federation import key
 
 from apps.federation.schema.catalog import CatalogEntityFields, CatalogQueries, EventPageFields
-from apps.federation.schema.common import PageInfoFields
+from apps.federation.schema.common import EntityBase, PageInfoFields
+from apps.federation.schema.search import SearchQueries, search_union
+from apps.federation.schema.sources import SourceQueries
 
 
 class PageInfo(PageInfoFields, graphene.ObjectType):
@@ -24,8 +28,26 @@ class EventPage(EventPageFields, graphene.ObjectType):
     pass
 
 
-class Query(CatalogQueries, graphene.ObjectType):
+@key("id")
+class Customer(EntityBase, graphene.ObjectType):
+    """A customer `search` found; its fields are the customers subgraph's."""
+
+
+@key("id")
+class Product(EntityBase, graphene.ObjectType):
+    """A product `search` found; its fields are the products subgraph's."""
+
+
+@key("id")
+class Invoice(EntityBase, graphene.ObjectType):
+    """An invoice `search` found; its fields are the invoices subgraph's."""
+
+
+SearchResult = search_union(sys.modules[__name__])
+
+
+class Query(CatalogQueries, SourceQueries, SearchQueries, graphene.ObjectType):
     pass
 
 
-TYPES = [PageInfo, CatalogEntity, EventPage]
+TYPES = [PageInfo, CatalogEntity, EventPage, Customer, Product, Invoice, SearchResult]

@@ -5,8 +5,17 @@ from __future__ import annotations
 import graphene
 from graphene_federation import key
 
-from apps.federation.schema.common import EntityBase
+from apps.federation.schema.common import EntityBase, PageInfoFields
+from apps.federation.schema.connections import connection_types
 from apps.federation.schema.customers import CustomerFields, CustomerQueries
+
+
+class PageInfo(PageInfoFields, graphene.ObjectType):
+    class Meta:
+        description = PageInfoFields.__doc__
+
+
+CustomerEdge, CustomerConnection = connection_types("Customer")
 
 
 @key("id")
@@ -18,4 +27,4 @@ class Query(CustomerQueries, graphene.ObjectType):
     pass
 
 
-TYPES = [Customer]
+TYPES = [PageInfo, Customer, CustomerEdge, CustomerConnection]

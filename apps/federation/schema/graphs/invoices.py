@@ -9,12 +9,14 @@ from graphene_federation import key
 from apps.federation.schema.common import EntityBase, PageInfoFields
 from apps.federation.schema.invoices import (
     CustomerInvoiceFields,
+    InvoiceEdgeFields,
     InvoiceFields,
     InvoiceItemFields,
     InvoicePageFields,
     InvoiceQueries,
     ProductReference,
 )
+from apps.federation.schema.related import ProductInvoiceFields
 
 
 class PageInfo(PageInfoFields, graphene.ObjectType):
@@ -31,8 +33,12 @@ class InvoiceItem(InvoiceItemFields, graphene.ObjectType):
     pass
 
 
-class InvoicePage(InvoicePageFields, graphene.ObjectType):
+class InvoiceEdge(InvoiceEdgeFields, graphene.ObjectType):
     pass
+
+
+class InvoicePage(InvoicePageFields, graphene.ObjectType):
+    """A page of invoices (a Relay-style connection)."""
 
 
 @key("id")
@@ -41,7 +47,7 @@ class Customer(CustomerInvoiceFields, EntityBase, graphene.ObjectType):
 
 
 @key("id")
-class Product(ProductReference, EntityBase, graphene.ObjectType):
+class Product(ProductReference, ProductInvoiceFields, EntityBase, graphene.ObjectType):
     class Meta:
         description = ProductReference.__doc__
 
@@ -50,4 +56,4 @@ class Query(InvoiceQueries, graphene.ObjectType):
     pass
 
 
-TYPES = [PageInfo, Invoice, InvoiceItem, InvoicePage, Customer, Product]
+TYPES = [PageInfo, Invoice, InvoiceItem, InvoiceEdge, InvoicePage, Customer, Product]

@@ -8,6 +8,8 @@ graph anyway.
 
 from __future__ import annotations
 
+import sys
+
 import graphene
 
 from apps.federation.schema.audit import AuditQueries
@@ -15,7 +17,9 @@ from apps.federation.schema.catalog import CatalogEntityFields, CatalogQueries
 from apps.federation.schema.common import EntityBase, PageInfoFields
 from apps.federation.schema.customers import CustomerFields, CustomerQueries
 from apps.federation.schema.graphs.catalog import EventPage
-from apps.federation.schema.graphs.invoices import InvoiceItem, InvoicePage
+from apps.federation.schema.graphs.customers import CustomerConnection, CustomerEdge
+from apps.federation.schema.graphs.invoices import InvoiceEdge, InvoiceItem, InvoicePage
+from apps.federation.schema.graphs.products import ProductConnection, ProductEdge
 from apps.federation.schema.graphs.sagas import SagaPage
 from apps.federation.schema.invoices import (
     CustomerInvoiceFields,
@@ -23,7 +27,10 @@ from apps.federation.schema.invoices import (
     InvoiceQueries,
 )
 from apps.federation.schema.products import ProductFields, ProductQueries
+from apps.federation.schema.related import CustomerProductFields, ProductInvoiceFields
 from apps.federation.schema.sagas import SagaFields, SagaMutations, SagaQueries, SagaStep
+from apps.federation.schema.search import SearchQueries, search_union
+from apps.federation.schema.sources import SourceQueries
 
 
 class PageInfo(PageInfoFields, graphene.ObjectType):
@@ -31,11 +38,12 @@ class PageInfo(PageInfoFields, graphene.ObjectType):
         description = PageInfoFields.__doc__
 
 
-class Customer(CustomerFields, CustomerInvoiceFields, EntityBase, graphene.ObjectType):
+class Customer(CustomerFields, CustomerInvoiceFields, CustomerProductFields, EntityBase,
+               graphene.ObjectType):
     pass
 
 
-class Product(ProductFields, EntityBase, graphene.ObjectType):
+class Product(ProductFields, ProductInvoiceFields, EntityBase, graphene.ObjectType):
     pass
 
 
@@ -53,8 +61,11 @@ class Saga(SagaFields, graphene.ObjectType):
         description = SagaFields.__doc__
 
 
+SearchResult = search_union(sys.modules[__name__])
+
+
 class Query(CustomerQueries, ProductQueries, InvoiceQueries, CatalogQueries, SagaQueries,
-            AuditQueries, graphene.ObjectType):
+            AuditQueries, SourceQueries, SearchQueries, graphene.ObjectType):
     pass
 
 
@@ -63,4 +74,5 @@ class Mutation(SagaMutations, graphene.ObjectType):
 
 
 TYPES = [PageInfo, Customer, Product, Invoice, InvoiceItem, InvoicePage, CatalogEntity,
-         EventPage, Saga, SagaStep, SagaPage]
+         EventPage, Saga, SagaStep, SagaPage, CustomerEdge, CustomerConnection, ProductEdge,
+         ProductConnection, InvoiceEdge]
