@@ -13,7 +13,15 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from dictamesh.env import env_bool, env_float, env_int, env_list, env_parsed, env_str
+from dictamesh.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_list_item_parsed,
+    env_parsed,
+    env_str,
+)
 from dictamesh.events.kafka_config import KafkaSecurity
 from dictamesh.observability.logging import build_logging_config
 from dictamesh.secrets import derive_key
@@ -21,6 +29,7 @@ from dictamesh.setting_values import (
     allowed_hosts,
     bootstrap_servers,
     fernet_keys,
+    migration_executor,
     proxy_ssl_header,
 )
 
@@ -70,6 +79,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "dictamesh.observability",
+    "dictamesh.database",  # replica routing: watches the primary's connections for writes
     "axes",  # admin and registry sign-in throttling; its records are the platform's
 ]
 TENANT_APPS = [
@@ -162,7 +172,35 @@ _database["ENGINE"] = "dictamesh.tenant_db"
 _database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 DATABASES = {"default": _database}
 ORIGINAL_BACKEND = "django_prometheus.db.backends.postgresql"
-DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+
+# Read replicas (streaming replicas of DATABASE_URL's server) answer catalog reads: graph
+# traversal, lineage, event history, the catalog admin's entity page (dictamesh/database/
+# replicas.py says which reads stay on the primary). Aliases replica_1, replica_2, ...
+DATABASE_REPLICAS: list[str] = []
+for _position, _replica_url in enumerate(env_list("DATABASE_REPLICA_URLS", []), start=1):
+    _replica = env_list_item_parsed("DATABASE_REPLICA_URLS", _position, _replica_url,
+                                    _parse_database_url, "a PostgreSQL URL",
+                                    url_with_password=True)
+    _replica["ENGINE"] = _database["ENGINE"]
+    _replica.setdefault("OPTIONS", {})["connect_timeout"] = _database["OPTIONS"]["connect_timeout"]
+    # The test suite has one database; a replica alias reads it (the replica tests start a
+    # real streaming replica of their own).
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_position}"] = _replica
+    DATABASE_REPLICAS.append(f"replica_{_position}")
+# How long a replica that failed to answer is left out (its reads go to the primary).
+DATABASE_REPLICA_RETRY_SECONDS = env_float("DATABASE_REPLICA_RETRY_SECONDS", 30, minimum=0)
+# migrate_schemas skips the schemas with nothing to migrate and hands the others to this
+# django-tenants executor: standard (one after the other) or multiprocessing.
+GET_EXECUTOR_FUNCTION = "dictamesh.database.migrate_executor.get_executor"
+TENANT_MIGRATION_EXECUTOR = env_parsed(
+    "TENANT_MIGRATION_EXECUTOR", "standard", migration_executor, "standard or multiprocessing")
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MULTIPROCESSING_MAX_PROCESSES", 2,
+                                               minimum=1)
+DATABASE_ROUTERS = [
+    "dictamesh.database.replicas.ReplicaRouter",
+    "django_tenants.routers.TenantSyncRouter",
+]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery, rate limits ----------------------------------------------------

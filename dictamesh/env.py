@@ -79,13 +79,25 @@ def env_parsed(name: str, default: str, parse: Callable[[str], T], expected: str
     """Parse the variable with ``parse``; any error names the variable and the expected form.
     ``url_with_password``: the value is a URL that may carry a password, which the error
     must not repeat (it ends up in logs and on consoles)."""
-    raw = os.environ.get(name, default)
+    return _parsed(name, os.environ.get(name, default), parse, expected, url_with_password)
+
+
+def env_list_item_parsed(name: str, position: int, raw: str, parse: Callable[[str], T],
+                         expected: str, *, url_with_password: bool = False) -> T:
+    """Parse one item of a comma-separated variable; an error names the variable and the
+    item's position (1-based), e.g. ``DATABASE_REPLICA_URLS[2]``."""
+    return _parsed(f"{name}[{position}]", raw, parse, expected, url_with_password)
+
+
+def _parsed(label: str, raw: str, parse: Callable[[str], T], expected: str,
+            url_with_password: bool) -> T:
     try:
         return parse(raw)
     except (ValueError, KeyError, TypeError) as exc:
         if not url_with_password:
-            raise ImproperlyConfigured(f"{name}={raw!r} is not {expected}: {exc}") from None
-        message = f"{name}={redact_url(raw)!r} is not {expected}: {without_secret(str(exc), raw)}"
+            raise ImproperlyConfigured(f"{label}={raw!r} is not {expected}: {exc}") from None
+        message = (f"{label}={redact_url(raw)!r} is not {expected}: "
+                   f"{without_secret(str(exc), raw)}")
         raise ImproperlyConfigured(message) from None
 
 

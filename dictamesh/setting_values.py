@@ -73,6 +73,14 @@ def proxy_ssl_header(text: str) -> tuple[str, str] | None:
     return "HTTP_" + header.upper().replace("-", "_"), value
 
 
+def migration_executor(text: str) -> str:
+    """TENANT_MIGRATION_EXECUTOR: the django-tenants executor of the schemas to migrate."""
+    name = text.strip()
+    if name not in ("standard", "multiprocessing"):
+        raise ValueError("expected standard or multiprocessing")
+    return name
+
+
 def redact_url(url: str) -> str:
     """``url`` with its password (if any) replaced by ***; text that is no URL is masked
     whole after its scheme, since it may hold a password in a form urlsplit misreads."""

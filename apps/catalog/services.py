@@ -6,7 +6,9 @@ written here, with one exception: the L3 cache (``cache_status``), which the ada
 cache reads and writes through ``cache_store.py``. The outbox and the consumers' dedupe
 record belong to the events app. Everything works in the current tenant's schema.
 Writes are set-based SQL (one statement per batch) because the consumer ingests events in
-batches and out-of-order safety must hold inside the database, not in Python.
+batches and out-of-order safety must hold inside the database, not in Python. Reads marked
+``@replica_read`` (graph traversal, lineage, event history) may be answered by a read
+replica (``DATABASE_REPLICA_URLS``; ``dictamesh/database/replicas.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from apps.catalog.models import (
 )
 from apps.tenancy.services import record_audit
 from dictamesh.bulk_copy import StagingTable
+from dictamesh.database.replicas import read_connection, replica_read
 from dictamesh.observability.db import db_operation
 
 # --- Entity registry ----------------------------------------------------------------------
@@ -273,6 +276,7 @@ SELECT
 
 
 @db_operation("query_relationship_graph")
+@replica_read
 def query_relationship_graph(
     entity_type: str,
     entity_id: str,
@@ -296,7 +300,7 @@ def query_relationship_graph(
         "incoming": direction in ("incoming", "both"),
         "types": list(relationship_types) if relationship_types else None,
     }
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(_WALK_GRAPH, params)
         nodes, edges = cursor.fetchone()
     return RelationshipGraph(
@@ -310,6 +314,7 @@ def query_relationship_graph(
     )
 
 
+@replica_read
 def related_subjects(subject_type: str, relationship_type: str, object_type: str,
                      object_ids: Sequence[str]) -> dict[str, list[str]]:
     """The subjects of active ``subject_type --relationship_type--> object_type`` edges
@@ -445,6 +450,7 @@ FROM walk GROUP BY node
 
 
 @db_operation("query_lineage")
+@replica_read
 def query_lineage(
     node: str, direction: LineageDirection = "both", depth: int = 3
 ) -> LineageGraph:
@@ -454,7 +460,7 @@ def query_lineage(
             f"direction must be upstream, downstream or both, not {direction!r}")
     if not 1 <= depth <= MAX_GRAPH_DEPTH:
         raise InvalidGraphQuery(f"depth must be between 1 and {MAX_GRAPH_DEPTH}, not {depth}.")
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(_WALK_LINEAGE, {
             "node": node, "depth": depth,
             "upstream": direction in ("upstream", "both"),
@@ -584,6 +590,7 @@ def purge_event_log(older_than: timedelta, *, dry_run: bool = False) -> int:
 
 
 @db_operation("entity_events")
+@replica_read
 def entity_events(entity_type: str, entity_id: str, limit: int = 50) -> list[EventLog]:
     """The entity's most recent events, newest first."""
     return list(EventLog.objects.filter(entity_type=entity_type, entity_id=entity_id)

@@ -21,7 +21,12 @@ from typing import Any, Literal
 from django.conf import settings
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 
 from dictamesh.events.kafka_config import KafkaConnection, client_options
 
@@ -308,12 +313,24 @@ def open_admin(bootstrap_servers: Iterable[str], timeout_ms: int = 10_000) -> Ka
 
 
 def _describe(admin: KafkaAdminClient, names: list[str]) -> tuple[dict[str, int], dict]:
-    """Partition counts and configs of existing topics."""
+    """Partition counts and configs of those of ``names`` that exist.
+
+    Asks for these topics only: listing the cluster's topics to find them costs time in
+    proportion to every tenant's topics (9 s at 3,300 topics against 0.04 s for a tenant's
+    14), and onboarding the thousandth tenant would wait for all the others'.
+    """
     if not names:
         return {}, {}
-    partitions = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+    partitions: dict[str, int] = {}
+    for topic in admin.describe_topics(names):
+        if topic["error_code"] == 0:
+            partitions[topic["name"]] = len(topic["partitions"])
+        elif topic["error_code"] != UnknownTopicOrPartitionError.errno:  # absent: created
+            raise for_code(topic["error_code"])(f"describing {topic['name']}")
+    if not partitions:
+        return {}, {}
     # config_filter="all": some brokers (Tansu) report topic-level settings as defaults.
-    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in partitions]
     configs = admin.describe_configs(resources, config_filter="all").get("topic", {})
     return partitions, configs
 
@@ -346,8 +363,8 @@ def provision(
     report = ProvisionReport()
     try:
         brokers = len(admin.describe_cluster()["brokers"])
-        existing = set(admin.list_topics())
-        partitions, configs = _describe(admin, [name for name, _ in topics if name in existing])
+        partitions, configs = _describe(admin, [name for name, _ in topics])
+        existing = set(partitions)
     except KafkaError as exc:
         raise TopicProvisioningError(f"Kafka did not answer while reading topics: {exc}") from exc
 
