@@ -36,6 +36,10 @@ class InvalidGraphQuery(CatalogError):
     pass
 
 
+class InvalidCuration(CatalogError):
+    """A curator's change that cannot be made as asked (e.g. without a reason)."""
+
+
 @dataclass(frozen=True)
 class EntityKey:
     entity_type: str
@@ -133,3 +137,22 @@ class LineageGraph:
     depth: int
     nodes: dict[str, int]  # node -> hops from the start
     edges: list[LineageEdge]
+
+
+@dataclass(frozen=True)
+class SourceDetails:
+    """A source connection as the catalog's pages show it. The adapters' layer fills it
+    (``settings.CATALOG_SOURCE_DETAILS`` names the function: the catalog sits below the
+    adapters and cannot import them)."""
+
+    connection: str  # the connection's name: the source's one name on every page
+    adapter: str
+    connection_id: int
+    url: str  # without credentials
+    enabled: bool
+    health: str
+    health_detail: str
+    health_checked_at: datetime | None
+    last_polled_at: datetime | None
+    last_poll_error: str
+    last_webhook_at: datetime | None
