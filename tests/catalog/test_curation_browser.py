@@ -113,13 +113,18 @@ def _explorer_ready(page: Page) -> None:
 def _click_node(page: Page, node_id: str) -> None:
     """A real mouse click at the node's place on the canvas."""
     page.locator("#explorer-canvas").scroll_into_view_if_needed()
-    point: dict[str, Any] = page.evaluate("""(id) => {
+    # Cytoscape caches where its canvas is on the page and learns of a scroll from the
+    # scroll event, a frame later: resize() makes it measure again before the click.
+    point: dict[str, Any] = page.evaluate("""(id) => new Promise((resolve) => {
         const cy = window.dictameshExplorer, node = cy.getElementById(id);
+        cy.resize();
         cy.center(node);
-        const at = node.renderedPosition();
-        const box = cy.container().getBoundingClientRect();
-        return {x: box.left + at.x, y: box.top + at.y};
-    }""", node_id)
+        requestAnimationFrame(() => requestAnimationFrame(() => {
+            const at = node.renderedPosition();
+            const box = cy.container().getBoundingClientRect();
+            resolve({x: box.left + at.x, y: box.top + at.y});
+        }));
+    })""", node_id)
     page.mouse.click(point["x"], point["y"])
     page.wait_for_function("(id) => document.getElementById('explorer-panel-key')"
                            ".textContent === id", arg=node_id, timeout=WAIT_MS)
