@@ -156,3 +156,10 @@ class SourceDetails:
     last_polled_at: datetime | None
     last_poll_error: str
     last_webhook_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TopicActivity:
+    topic: str
+    events: int  # applied by the catalog
+    last_seen_at: datetime | None

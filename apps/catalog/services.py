@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Max, Sum
 from django.utils import timezone
 from opentelemetry import trace
 
@@ -39,6 +40,7 @@ from apps.catalog.contracts import (
     RegistrationOutcome,
     Relationship,
     RelationshipGraph,
+    TopicActivity,
 )
 from apps.catalog.models import (
     CacheStatus,
@@ -491,6 +493,14 @@ def entity_events(entity_type: str, entity_id: str, limit: int = 50) -> list[Eve
     """The entity's most recent events, newest first."""
     return list(EventLog.objects.filter(entity_type=entity_type, entity_id=entity_id)
                 .order_by("-event_timestamp", "-id")[:limit])
+
+
+def topic_activity(topic: str) -> TopicActivity:
+    """How many events of ``topic`` the catalog applied and when it last did, read from the
+    lineage edges out of the topic (a few rows, however long the event log)."""
+    found = DataLineage.objects.filter(upstream=f"topic:{topic}").aggregate(
+        events=Sum("times_seen"), last=Max("last_seen_at"))
+    return TopicActivity(topic, found["events"] or 0, found["last"])
 
 
 def l3_cache_store() -> CatalogCacheStore:

@@ -7,27 +7,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from django.contrib.auth import get_user_model
 from django_tenants.utils import schema_context
 
 from apps.adapters.models import SourceConnection
 from apps.catalog import services
 from apps.catalog.contracts import EntityKey, EntityRegistration, Relationship
 from apps.catalog.models import CacheStatus, EntityCatalog
-from apps.tenancy.services import add_member
-from tests.conftest import tenant_host
 
 SOURCE_TIME = datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
-
-
-@pytest.fixture
-def curator(client, settings, tenant_a):
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, ".testserver"]
-    add_member(tenant_a.schema_name, "cora", "curator")
-    client.force_login(get_user_model().objects.get(username="cora"))
-    client.defaults["HTTP_HOST"] = tenant_host(tenant_a.schema_name)
-    return client
 
 
 def _page(client, entity_type: str, entity_id: str, query: str = "") -> str:

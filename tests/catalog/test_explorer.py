@@ -15,6 +15,8 @@ from django_tenants.utils import schema_context
 from apps.catalog import services
 from apps.catalog.contracts import EntityKey, EntityRegistration, InvalidGraphQuery, Relationship
 from apps.catalog.explorer import explore
+from apps.catalog.models import EntityCatalog
+from apps.tenancy.services import add_member
 from tests.conftest import tenant_host
 
 VENDORED = Path(__file__).resolve().parents[2] / "apps/catalog/static/catalog/explorer"
@@ -105,20 +107,7 @@ def test_the_picture_of_a_product_on_many_invoices_wraps_instead_of_a_strip(in_t
 
 
 def services_pk(entity_type: str, entity_id: str) -> int:
-    from apps.catalog.models import EntityCatalog
-
     return EntityCatalog.objects.get(entity_type=entity_type, entity_id=entity_id).pk
-
-
-@pytest.fixture
-def curator(client, settings, tenant_a):
-    from apps.tenancy.services import add_member
-
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, ".testserver"]
-    add_member(tenant_a.schema_name, "cora", "curator")
-    client.force_login(get_user_model().objects.get(username="cora"))
-    client.defaults["HTTP_HOST"] = tenant_host(tenant_a.schema_name)
-    return client
 
 
 def test_the_graph_answer_over_http(in_tenant, curator):
@@ -184,8 +173,6 @@ def test_the_lookup_finds_entities_by_name_email_or_key(in_tenant, curator):
 
 def test_a_viewer_may_not_read_the_graph_of_another_tenant(in_tenant, client, tenant_b,
                                                           settings):
-    from apps.tenancy.services import add_member
-
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, ".testserver"]
     add_member(tenant_b.schema_name, "bea", "viewer")
     client.force_login(get_user_model().objects.get(username="bea"))
