@@ -4,7 +4,9 @@ adapters above the catalog), its L3 cache record and the relationships that touc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -28,6 +30,36 @@ def source_details(source_system: str) -> list[SourceDetails]:
     """The connections behind a catalog source name (none when no function is set)."""
     function = _details_function()
     return function(source_system) if function is not None else []
+
+
+# One request's answers of source_label (a list page names the same few sources on every
+# row): set by `remembering_sources`, empty outside it.
+_labels: ContextVar[dict[str, str] | None] = ContextVar("catalog_source_labels", default=None)
+
+
+@contextmanager
+def remembering_sources() -> Iterator[None]:
+    token = _labels.set({})
+    try:
+        yield
+    finally:
+        _labels.reset(token)
+
+
+def source_label(source_system: str) -> str:
+    """A source as every page names it: its connection's name (the name the cache, the
+    webhook URL and the metrics use), with the adapter behind it when that differs."""
+    memo = _labels.get()
+    if memo is not None and source_system in memo:
+        return memo[source_system]
+    names = [d.connection for d in source_details(source_system)]
+    if not names or names == [source_system]:
+        label = source_system
+    else:
+        label = f"{', '.join(names)} ({source_system})"
+    if memo is not None:
+        memo[source_system] = label
+    return label
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,9 @@ def test_provenance_names_the_source_connection_without_credentials(curator, ten
     assert "April 30, 2026, 9 a.m." in html  # source updated at, apart from the catalog's
     assert "catalog updated at" in html
     assert "fetched May 1, 2026, 11 a.m." in html  # the cache record
+    # One name per source: the connection's, as the cache records and metrics name it.
+    listed = curator.get("/admin/catalog/entitycatalog/").content.decode()
+    assert '<td class="field-source">catalogue (products)</td>' in listed
 
 
 def test_events_are_newest_first_and_paged(curator, tenant_a):

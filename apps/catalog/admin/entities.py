@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from apps.catalog.admin.entity_page import entity_page_context
 from apps.catalog.admin.explorer_views import graph_json, lookup_entities, open_entity
+from apps.catalog.admin.source_names import NamesSources
 from apps.catalog.display import display_name, format_version
 from apps.catalog.models import EntityCatalog
 from dictamesh.admin import ReadOnlyAdmin
@@ -25,16 +26,16 @@ _ID_WIDTH = EntityCatalog._meta.get_field("entity_id").max_length or 255
 
 
 @admin.register(EntityCatalog)
-class EntityCatalogAdmin(ReadOnlyAdmin):
-    list_display = ("entity_type", "natural_id", "name", "source_system", "version_time",
+class EntityCatalogAdmin(NamesSources, ReadOnlyAdmin):
+    list_display = ("entity_type", "natural_id", "name", "source", "version_time",
                     "is_deleted", "updated_at")
     list_display_links = ("natural_id", "name")
     list_filter = ("entity_type", "source_system", "is_deleted")
     search_fields = ("entity_id",)
-    readonly_fields = ("entity_type", "entity_id", "name", "source_system", "adapter",
+    readonly_fields = ("entity_type", "entity_id", "name", "source", "adapter",
                        "version_time", "is_deleted", "source_updated_at", "updated_at",
                        "first_seen_at", "pretty_attributes")
-    exclude = ("attributes", "version")
+    exclude = ("attributes", "version", "source_system")
     show_full_result_count = False  # COUNT(*) on a large catalog on every page is wasteful
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EntityCatalog]:

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from apps.catalog.admin.explorer_views import entity_url
+from apps.catalog.admin.source_names import NamesSources
 from apps.catalog.contracts import EntityKey
 from apps.catalog.display import format_version
 from apps.catalog.models import CacheStatus, DataLineage, EventLog
@@ -13,9 +14,9 @@ from dictamesh.admin import ReadOnlyAdmin
 
 
 @admin.register(EventLog)
-class EventLogAdmin(ReadOnlyAdmin):
+class EventLogAdmin(NamesSources, ReadOnlyAdmin):
     list_display = ("event_timestamp", "event_type", "entity_type", "entity_id",
-                    "version_time", "source_system")
+                    "version_time", "source")
     list_filter = ("event_type", "entity_type", "source_system")
     search_fields = ("entity_id", "=event_id")
     date_hierarchy = "event_timestamp"
