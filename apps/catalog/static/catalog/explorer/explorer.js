@@ -23,6 +23,16 @@
   canvas.innerHTML = "";
   canvas.classList.add("explorer-live");
 
+  // One colour per entity type, the same on every page: types tell apart at a glance
+  // even when the graph is too large for its labels.
+  var PALETTE = ["#93c5fd", "#fca5a5", "#86efac", "#fcd34d", "#c4b5fd", "#f9a8d4",
+                 "#67e8f9", "#fdba74", "#a5b4fc", "#bef264"];
+  function colourOf(type) {
+    var hash = 0;
+    for (var i = 0; i < type.length; i++) { hash = (hash * 31 + type.charCodeAt(i)) >>> 0; }
+    return PALETTE[hash % PALETTE.length];
+  }
+
   function elementsOf(doc, depthOffset) {
     var elements = [];
     doc.nodes.forEach(function (n) {
@@ -31,7 +41,8 @@
         data: {
           id: n.id, label: (n.name || n.entity_id) + "\n" + n.type, name: n.name,
           type: n.type, entityId: n.entity_id, depth: n.depth + depthOffset,
-          url: n.url, source: n.source, version: n.version, resolved: n.resolved
+          url: n.url, source: n.source, version: n.version, resolved: n.resolved,
+          colour: colourOf(n.type)
         },
         classes: [n.root && depthOffset === 0 ? "root" : "", n.resolved ? "" : "unresolved"]
           .join(" ").trim()
@@ -56,18 +67,21 @@
     maxZoom: 4,
     style: [
       { selector: "node", style: {
-        "shape": "round-rectangle", "width": 150, "height": 36,
-        "background-color": "#f8fafc", "border-width": 1, "border-color": "#334155",
-        "label": "data(label)", "text-wrap": "wrap", "text-max-width": 140,
-        "text-valign": "center", "font-size": 10, "min-zoomed-font-size": 5 } },
-      { selector: "node.root", style: { "background-color": "#dbeafe", "border-width": 2 } },
-      { selector: "node.unresolved", style: {
-        "background-color": "#fff7ed", "border-style": "dashed" } },
-      { selector: "node:selected", style: { "border-color": "#2563eb", "border-width": 3 } },
+        "shape": "ellipse", "width": 22, "height": 22, "background-color": "data(colour)",
+        "border-width": 1, "border-color": "#334155",
+        "label": "data(label)", "text-wrap": "wrap", "text-max-width": 130,
+        "text-valign": "bottom", "text-margin-y": 4, "font-size": 10,
+        "text-background-color": "#ffffff", "text-background-opacity": 0.7,
+        "min-zoomed-font-size": 6 } },
+      { selector: "node.root", style: { "width": 34, "height": 34, "border-width": 3,
+                                        "font-weight": "bold" } },
+      { selector: "node.unresolved", style: { "border-style": "dashed",
+                                              "background-opacity": 0.35 } },
+      { selector: "node:selected", style: { "border-color": "#2563eb", "border-width": 4 } },
       { selector: "edge", style: {
-        "width": 1.2, "line-color": "#64748b", "target-arrow-color": "#64748b",
+        "width": 1.2, "line-color": "#94a3b8", "target-arrow-color": "#94a3b8",
         "target-arrow-shape": "triangle", "curve-style": "bezier", "label": "data(label)",
-        "font-size": 8, "text-rotation": "autorotate", "min-zoomed-font-size": 7,
+        "font-size": 8, "text-rotation": "autorotate", "min-zoomed-font-size": 8,
         "text-background-color": "#ffffff", "text-background-opacity": 0.8 } },
       { selector: "edge.manual", style: {
         "line-color": "#b45309", "target-arrow-color": "#b45309", "color": "#b45309" } }
@@ -80,23 +94,28 @@
     canvas.title = message || "";
   }
 
+  // Rings by distance read best while each ring has room for its labels; past that a
+  // force-directed layout keeps neighbours together.
+  var RINGS_UP_TO = 60;
+
   function runLayout() {
-    var name = layoutChoice ? layoutChoice.value : "concentric";
+    var name = layoutChoice ? layoutChoice.value : "auto";
+    if (name === "auto") { name = cy.nodes().length <= RINGS_UP_TO ? "concentric" : "cose"; }
     var options = { name: name, animate: false, fit: true, padding: 20 };
     if (name === "concentric") {
       var deepest = 0;
       cy.nodes().forEach(function (n) { deepest = Math.max(deepest, n.data("depth")); });
       options.concentric = function (n) { return deepest - n.data("depth"); };
       options.levelWidth = function () { return 1; };
-      options.minNodeSpacing = 12;
-      options.spacingFactor = 0.9;
+      options.minNodeSpacing = 40;
     } else if (name === "breadthfirst") {
       options.roots = cy.nodes(".root");
       options.directed = false;
       options.spacingFactor = 1.1;
     } else {
-      options.nodeRepulsion = function () { return 12000; };
-      options.idealEdgeLength = function () { return 140; };
+      options.nodeRepulsion = function () { return 20000; };
+      options.idealEdgeLength = function () { return 90; };
+      options.nodeDimensionsIncludeLabels = true;
       options.randomize = false;
     }
     setState("loading");
