@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django_tenants.utils import schema_context
 
@@ -81,6 +82,11 @@ def test_curator_adds_a_relationship_recorded_in_lineage(curator_client, tenant_
     with schema_context(tenant_a.schema_name):
         edge = EntityRelationship.objects.get(relationship_type="same_as")
         assert (edge.origin, edge.created_by) == ("manual", "curator")
+        assert (edge.subject_entity_id, edge.object_entity_id) == ("42", "INV-1")
+    (logged,) = LogEntry.objects.filter(object_id=str(edge.pk),
+                                        content_type__model="entityrelationship")
+    assert logged.object_repr == "customer:42 -same_as-> invoice:INV-1"
+    with schema_context(tenant_a.schema_name):
         lineage = services.query_lineage("curator:curator", "downstream", depth=1)
         assert [e.downstream for e in lineage.edges] == ["entity:customer:42"]
 

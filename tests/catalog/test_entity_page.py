@@ -110,3 +110,21 @@ def test_the_entity_page_shows_curator_changes_with_their_reasons(curator, tenan
     assert "one person, two sign-ups" in html
     assert "two people after all" in html
     assert "relationship.retired" in html
+
+
+def test_a_viewer_reads_the_page_but_may_not_add_or_retire(member_of_a, tenant_a):
+    client = member_of_a("vic", "viewer")
+    with schema_context(tenant_a.schema_name):
+        services.register_entities([EntityRegistration("customer", "1", "directus", 1, {})])
+        edge = services.record_relationship(Relationship(
+            EntityKey("customer", "1"), "referred_by", EntityKey("customer", "2")))
+        assert edge is not None
+        html = _page(client, "customer", "1")
+    assert "Add a relationship by hand" not in html
+    assert client.get(f"/admin/catalog/entityrelationship/retire/?ids={edge.id}"
+                      ).status_code == 403
+    refused = client.post("/admin/catalog/entityrelationship/retire/",
+                          {"ids": str(edge.id), "reason": "not allowed"})
+    assert refused.status_code == 403
+    with schema_context(tenant_a.schema_name):
+        assert services.query_relationship_graph("customer", "1").edges != []

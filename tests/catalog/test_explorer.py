@@ -134,6 +134,8 @@ def test_the_graph_answer_over_http(in_tenant, curator):
     ({"type": "customer", "id": "7", "depth": "9"}, "depth must be between 1 and 5"),
     ({"type": "customer", "id": "7", "direction": "sideways"}, "direction must be one of"),
     ({"type": "customer"}, "Name the entity"),
+    ({"type": "customer", "id": "7\x00"}, "NUL"),
+    ({"type": "customer", "id": "7", "types": "billed_to,\x00"}, "NUL"),
 ])
 def test_bad_graph_parameters_are_a_400_with_a_message(in_tenant, curator, query, message):
     answer = curator.get("/admin/catalog/entitycatalog/graph/", query)
@@ -169,6 +171,7 @@ def test_the_lookup_finds_entities_by_name_email_or_key(in_tenant, curator):
     assert found("invoice:INV-") == ["invoice:INV-1", "invoice:INV-2"]
     assert found("") == []
     assert found("nobody-has-this") == []
+    assert found("grace\x00") == []
 
 
 def test_a_viewer_may_not_read_the_graph_of_another_tenant(in_tenant, client, tenant_b,

@@ -5,6 +5,7 @@ the entity's events newest first and paged, its lineage, and the curators' chang
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest
@@ -50,7 +51,8 @@ def entity_page_context(request: HttpRequest, entity: EntityCatalog) -> dict[str
                                                depth=2).edges,
         "audit_trail": _audit_trail(key),
         "add_relationship_url": reverse("admin:catalog_entityrelationship_add")
-        + f"?subject={key}",
+        + "?" + urlencode({"subject": str(key)}),
+        "may_add_relationship": request.user.has_perm("catalog.add_entityrelationship"),
     }
 
 

@@ -46,6 +46,7 @@ class ExplorerParams:
                                     f"not {direction!r}.")
         types = tuple(sorted({t.strip() for value in query.getlist("types")
                               for t in value.split(",") if t.strip()}))
+        _refuse_nul(*types)
         return cls(depth, cast(Direction, direction), types)
 
     def query_string(self) -> str:
@@ -87,10 +88,17 @@ def graph_document(graph: ExplorerGraph) -> dict[str, Any]:
             "nodes": nodes, "edges": edges}
 
 
+def _refuse_nul(*values: str) -> None:
+    # PostgreSQL text cannot hold NUL: refused here, not a database error later.
+    if any("\x00" in value for value in values):
+        raise InvalidGraphQuery("Parameters may not contain NUL characters.")
+
+
 def _key_from(query: QueryDict) -> EntityKey:
     entity_type, entity_id = query.get("type", "").strip(), query.get("id", "")
     if not entity_type or not entity_id:
         raise InvalidGraphQuery("Name the entity: ?type=<entity type>&id=<entity id>.")
+    _refuse_nul(entity_type, entity_id)
     return EntityKey(entity_type, entity_id)
 
 
@@ -123,7 +131,7 @@ def lookup_entities(request: HttpRequest) -> JsonResponse:
     """GET ?q=: entities whose "type:id", id or attributes (a name, an email) hold ``q``,
     for the relationship form's autocomplete."""
     term = request.GET.get("q", "").strip()
-    if len(term) < 1:
+    if not term or "\x00" in term:  # PostgreSQL text cannot hold NUL: nothing matches
         return JsonResponse({"results": []})
     entity_type, _, entity_id = term.partition(":")
     matches = Q(entity_id__icontains=term)

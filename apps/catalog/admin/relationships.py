@@ -64,6 +64,10 @@ class EntityRelationshipAdmin(TenantOnlyAdmin):
     def save_model(self, request: HttpRequest, obj: EntityRelationship, form: Any,
                    change: bool) -> None:
         subject, object_ = form.cleaned_data["subject"], form.cleaned_data["object"]
+        # The ends are the form's own fields: set them so the admin's messages and its
+        # change log name the edge.
+        obj.subject_entity_type, obj.subject_entity_id = subject.entity_type, subject.entity_id
+        obj.object_entity_type, obj.object_entity_id = object_.entity_type, object_.entity_id
         relationship = Relationship(subject, obj.relationship_type, object_,
                                     source_system="curation")
         edge = services.add_manual_relationship(relationship,
