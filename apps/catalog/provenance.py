@@ -22,7 +22,7 @@ from apps.catalog.models import CacheStatus, EntityRelationship
 
 @cache
 def _details_function() -> Callable[[str], list[SourceDetails]] | None:
-    path = getattr(settings, "CATALOG_SOURCE_DETAILS", "")
+    path: str = settings.CATALOG_SOURCE_DETAILS  # empty: no source details
     return import_string(path) if path else None
 
 
