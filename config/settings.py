@@ -341,6 +341,8 @@ EVENT_HANDLERS: dict[str, dict[str, list[str]]] = {
 # Where the events codec gets its schema ids: the catalog's schema registry. Named here (not
 # imported by the events app) because the catalog publishes through the events app.
 EVENT_SCHEMA_RESOLVER = "apps.catalog.schema_registry.resolver.RegistrySchemaResolver"
+# The entity page's source connections come from the adapters, above the catalog.
+CATALOG_SOURCE_DETAILS = "apps.adapters.services.source_details"
 # The declarative topic spec that `manage.py provision_topics` applies.
 KAFKA_TOPIC_SPEC = env_str("KAFKA_TOPIC_SPEC", default=str(BASE_DIR / "deploy/kafka/topics.toml"))
 # Onboarding creates the tenant's topics (and fails loudly if Kafka is down). Turn off only

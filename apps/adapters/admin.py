@@ -94,7 +94,7 @@ class SourceConnectionAdmin(TenantOnlyAdmin):
     list_display = ("name", "adapter", "source_url", "enabled", "health",
                     "health_checked_at", "last_polled_at", "last_poll_error")
     list_filter = ("adapter", "enabled", "health_state")
-    readonly_fields = ("credential_names", "change_cursor", "last_polled_at",
+    readonly_fields = ("credential_names", "change_cursor", "last_polled_at", "last_webhook_at",
                        "last_poll_error", "health_state", "health_detail", "health_checked_at")
     actions = ["check_health", "poll_now"]
 

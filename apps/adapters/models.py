@@ -40,6 +40,8 @@ class SourceConnection(models.Model):
     change_cursor = models.TextField(blank=True, default="")
     last_polled_at = models.DateTimeField(null=True, blank=True)
     last_poll_error = models.TextField(blank=True, default="")
+    last_webhook_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="When the source's last webhook was taken.")
     # Health, as last checked.
     health_state = models.CharField(max_length=20, choices=HealthState.choices,
                                     default=HealthState.UNKNOWN)

@@ -49,6 +49,7 @@ from apps.adapters.service_levels import (
     service_level_reports,
 )
 from apps.catalog import services as catalog_services
+from apps.catalog.contracts import SourceDetails
 from apps.tenancy.services import record_audit
 from dictamesh.cache import (
     CachedValue,
@@ -85,7 +86,7 @@ __all__ = ["DataProduct", "Description", "DescriptionError", "EntityResult", "Li
            "ListResult", "Lookup", "NoSourceFor", "Relation", "ServiceLevelReport",
            "SourceUnavailableNoCache", "commands_for", "connect_source", "service_levels",
            "data_product_for", "data_product_named", "data_products", "declared_descriptions",
-           "description_versions", "is_retryable", "save_description"]
+           "description_versions", "is_retryable", "save_description", "source_details"]
 
 
 class NoSourceFor(LookupError):
@@ -386,6 +387,19 @@ def connect_source(name: str, adapter: str, base_url: str, credentials: dict[str
 def _connection_summary(connection: SourceConnection) -> dict[str, Any]:
     return {"adapter": connection.adapter, "base_url": connection.base_url,
             "options": connection.options, "interval": connection.polling_interval_seconds}
+
+
+def source_details(source_system: str) -> list[SourceDetails]:
+    """The current tenant's connections that send entities under ``source_system`` (the
+    source segment of their events: the adapter's name), for the catalog's entity page
+    (``settings.CATALOG_SOURCE_DETAILS``). URLs and errors lose any credentials."""
+    connections = SourceConnection.objects.filter(adapter=source_system).order_by("name")
+    return [SourceDetails(
+        connection=c.name, adapter=c.adapter, connection_id=c.pk,
+        url=redact_userinfo(c.base_url), enabled=c.enabled, health=c.health_state,
+        health_detail=redact_userinfo(c.health_detail), health_checked_at=c.health_checked_at,
+        last_polled_at=c.last_polled_at, last_poll_error=redact_userinfo(c.last_poll_error),
+        last_webhook_at=c.last_webhook_at) for c in connections]
 
 
 def data_products() -> list[DataProduct]:

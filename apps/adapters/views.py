@@ -14,13 +14,14 @@ import json
 
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apps.adapters import services
 from apps.adapters.base import AdapterError, SourceUnavailable, WebhookReceiver
 from apps.adapters.changes import apply_changes
-from apps.adapters.models import ObservationKind
+from apps.adapters.models import ObservationKind, SourceConnection
 from apps.adapters.service_levels import record_observation
 from dictamesh.resilience import CircuitOpenError
 from dictamesh.tenancy import is_public
@@ -72,4 +73,6 @@ def source_webhook(request: HttpRequest, name: str) -> JsonResponse:
     record_observation(data_product.connection, ObservationKind.WEBHOOK, ok=True)
     with transaction.atomic():
         published = apply_changes(data_product, changes)
+        SourceConnection.objects.filter(pk=data_product.connection.pk).update(
+            last_webhook_at=timezone.now())
     return JsonResponse({"accepted": published}, status=202)

@@ -36,6 +36,10 @@ class InvalidGraphQuery(CatalogError):
     pass
 
 
+class InvalidCuration(CatalogError):
+    """A curator's change that cannot be made as asked (e.g. without a reason)."""
+
+
 @dataclass(frozen=True)
 class EntityKey:
     entity_type: str
@@ -144,3 +148,29 @@ class Hop:
     relationship_type: str
     entity_type: str
     direction: Literal["outgoing", "incoming"]
+
+
+@dataclass(frozen=True)
+class SourceDetails:
+    """A source connection as the catalog's pages show it. The adapters' layer fills it
+    (``settings.CATALOG_SOURCE_DETAILS`` names the function: the catalog sits below the
+    adapters and cannot import them)."""
+
+    connection: str  # the connection's name: the source's one name on every page
+    adapter: str
+    connection_id: int
+    url: str  # without credentials
+    enabled: bool
+    health: str
+    health_detail: str
+    health_checked_at: datetime | None
+    last_polled_at: datetime | None
+    last_poll_error: str
+    last_webhook_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TopicActivity:
+    topic: str
+    events: int  # applied by the catalog
+    last_seen_at: datetime | None

@@ -1,34 +1,49 @@
-"""Draw a relationship graph as an SVG picture for the admin, server-side (no scripts, no
-CDN): nodes in columns by their distance from the root, edges as labelled arrows."""
+"""Draw an explorer graph as an SVG picture, server-side: the entity page's picture when
+scripts are off (the explorer replaces it when they run). Nodes stand in bands by their
+distance from the root; a band with many nodes wraps into several columns instead of
+growing into a long strip, and each node links to its entity's page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
-from apps.catalog.contracts import EntityKey, RelationshipGraph
+from apps.catalog.contracts import EntityKey
+from apps.catalog.explorer import ExplorerGraph
 
 NODE_WIDTH = 190
 NODE_HEIGHT = 34
 COLUMN_GAP = 120
+WRAP_GAP = 24
 ROW_GAP = 22
 MARGIN = 20
+ROWS_PER_COLUMN = 10  # a band taller than this wraps into another column
 MAX_NODES_DRAWN = 120  # beyond this a picture stops being readable; the table lists all
 
 
-def render_graph_svg(graph: RelationshipGraph) -> str:
-    columns: dict[int, list[EntityKey]] = {}
-    resolved: dict[EntityKey, bool] = {}
+def _positions(graph: ExplorerGraph) -> dict[EntityKey, tuple[int, int]]:
+    bands: dict[int, list[EntityKey]] = {}
     for node in graph.nodes[:MAX_NODES_DRAWN]:
-        columns.setdefault(node.depth, []).append(node.key)
-        resolved[node.key] = node.resolved
+        bands.setdefault(node.depth, []).append(node.key)
     position: dict[EntityKey, tuple[int, int]] = {}
-    for depth, keys in columns.items():
-        for row, key in enumerate(keys):
-            position[key] = (MARGIN + depth * (NODE_WIDTH + COLUMN_GAP),
+    x = MARGIN
+    for depth in sorted(bands):
+        keys = bands[depth]
+        columns = (len(keys) + ROWS_PER_COLUMN - 1) // ROWS_PER_COLUMN
+        for index, key in enumerate(keys):
+            column, row = divmod(index, ROWS_PER_COLUMN)
+            position[key] = (x + column * (NODE_WIDTH + WRAP_GAP),
                              MARGIN + row * (NODE_HEIGHT + ROW_GAP))
-    width = MARGIN * 2 + max(columns, default=0) * (NODE_WIDTH + COLUMN_GAP) + NODE_WIDTH
-    height = MARGIN * 2 + max((len(k) for k in columns.values()), default=1) * (
-        NODE_HEIGHT + ROW_GAP)
+        x += columns * (NODE_WIDTH + WRAP_GAP) - WRAP_GAP + COLUMN_GAP
+    return position
+
+
+def render_graph_svg(graph: ExplorerGraph, href: Callable[[EntityKey], str]) -> str:
+    position = _positions(graph)
+    nodes = {node.key: node for node in graph.nodes}
+    names = graph.names()
+    width = max((x for x, _ in position.values()), default=MARGIN) + NODE_WIDTH + MARGIN
+    height = max((y for _, y in position.values()), default=MARGIN) + NODE_HEIGHT + MARGIN
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -56,22 +71,22 @@ def render_graph_svg(graph: RelationshipGraph) -> str:
             f'<line x1="{start[0]}" y1="{start[1]}" x2="{end[0]}" y2="{end[1]}" '
             f'stroke="{colour}" stroke-width="1.4" marker-end="url(#arrow)"/>'
             f'<text x="{mid_x}" y="{mid_y - 4}" text-anchor="middle" fill="{colour}">'
-            f'{escape(edge.relationship_type)}</text>'
+            f'{escape(edge.label)}</text>'
         )
     for key, (x, y) in position.items():
-        is_root = key == graph.root
-        fill = "#dbeafe" if is_root else ("#f8fafc" if resolved[key] else "#fff7ed")
-        dash = "" if resolved[key] else ' stroke-dasharray="4 3"'
-        label = str(key)
+        resolved = nodes[key].resolved
+        fill = "#dbeafe" if key == graph.root else ("#f8fafc" if resolved else "#fff7ed")
+        dash = "" if resolved else ' stroke-dasharray="4 3"'
+        label = names.get(key) or str(key)
         if len(label) > 28:
             label = label[:27] + "…"
-        parts.append(
-            f'<g><title>{escape(str(key))}'
-            f'{"" if resolved[key] else " (not yet in the catalog)"}</title>'
-            f'<rect x="{x}" y="{y}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="6" '
-            f'fill="{fill}" stroke="#334155"{dash}/>'
-            f'<text x="{x + NODE_WIDTH // 2}" y="{y + NODE_HEIGHT // 2 + 4}" '
-            f'text-anchor="middle">{escape(label)}</text></g>'
-        )
+        box = (f'<title>{escape(str(key))} {escape(names.get(key, ""))}'
+               f'{"" if resolved else " (not yet in the catalog)"}</title>'
+               f'<rect x="{x}" y="{y}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="6" '
+               f'fill="{fill}" stroke="#334155"{dash}/>'
+               f'<text x="{x + NODE_WIDTH // 2}" y="{y + NODE_HEIGHT // 2 + 4}" '
+               f'text-anchor="middle">{escape(label)}</text>')
+        parts.append(f'<a href="{escape(href(key))}">{box}</a>' if resolved
+                     else f"<g>{box}</g>")
     parts.append("</svg>")
     return "".join(parts)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Max, Sum
 from django.utils import timezone
 from opentelemetry import trace
 from psycopg.types.json import Jsonb
@@ -36,6 +37,7 @@ from apps.catalog.contracts import (
     GraphEdge,
     GraphNode,
     Hop,
+    InvalidCuration,
     InvalidGraphQuery,
     LineageDirection,
     LineageEdge,
@@ -43,6 +45,7 @@ from apps.catalog.contracts import (
     RegistrationOutcome,
     Relationship,
     RelationshipGraph,
+    TopicActivity,
 )
 from apps.catalog.models import (
     CacheStatus,
@@ -191,9 +194,20 @@ def record_relationship(
     return created[0] if created else None
 
 
+def _require_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise InvalidCuration("Say why: a curator's change needs a reason, kept in the audit "
+                              "log and in lineage.")
+    return reason
+
+
 @transaction.atomic
-def add_manual_relationship(relationship: Relationship, curator: str) -> GraphEdge | None:
-    """A curator's edge, recorded as such in lineage."""
+def add_manual_relationship(relationship: Relationship, curator: str, *,
+                            reason: str) -> GraphEdge | None:
+    """A curator's edge, recorded as such in lineage and in the audit log with ``reason``
+    (required: InvalidCuration when blank). None when an identical active edge exists."""
+    reason = _require_reason(reason)
     edge = record_relationship(relationship, origin=RelationshipOrigin.MANUAL,
                                recorded_by=curator)
     if edge is not None:
@@ -201,16 +215,18 @@ def add_manual_relationship(relationship: Relationship, curator: str) -> GraphEd
                       f"added relationship {relationship.relationship_type} -> "
                       f"{relationship.object}",
                       origin=RelationshipOrigin.MANUAL, recorded_by=curator,
-                      details={"relationship_id": edge.id})
+                      details={"relationship_id": edge.id, "reason": reason})
         record_audit("relationship.added", object_type="relationship", object_id=edge.id,
                      actor=curator, after=str(relationship),
-                     detail={"relationship": str(relationship)})
+                     detail={"relationship": str(relationship), "reason": reason})
     return edge
 
 
 @transaction.atomic
-def retire_relationship(relationship_id: int, curator: str) -> bool:
-    """Retire an active edge by hand (kept for history, no longer traversed)."""
+def retire_relationship(relationship_id: int, curator: str, *, reason: str) -> bool:
+    """Retire an active edge by hand (kept for history, no longer traversed), with
+    ``reason`` (required) in lineage and the audit log; False when it is not active."""
+    reason = _require_reason(reason)
     edge = (EntityRelationship.objects.select_for_update()
             .filter(pk=relationship_id, retired_at__isnull=True).first())
     if edge is None:
@@ -218,18 +234,18 @@ def retire_relationship(relationship_id: int, curator: str) -> bool:
     edge.retired_at = timezone.now()
     edge.retired_by = curator
     edge.save(update_fields=["retired_at", "retired_by"])
+    described = (f"{edge.subject_entity_type}:{edge.subject_entity_id} "
+                 f"{edge.relationship_type} {edge.object_entity_type}:{edge.object_entity_id}")
     track_lineage(f"curator:{curator}",
                   f"entity:{edge.subject_entity_type}:{edge.subject_entity_id}",
                   f"retired relationship {edge.relationship_type} -> "
                   f"{edge.object_entity_type}:{edge.object_entity_id}",
                   origin=RelationshipOrigin.MANUAL, recorded_by=curator,
-                  details={"relationship_id": edge.id})
+                  details={"relationship_id": edge.id, "reason": reason})
     record_audit("relationship.retired", object_type="relationship", object_id=edge.id,
                  actor=curator, before={"retired_at": None},
                  after={"retired_at": edge.retired_at},
-                 detail={"relationship": f"{edge.subject_entity_type}:{edge.subject_entity_id} "
-                                         f"{edge.relationship_type} {edge.object_entity_type}:"
-                                         f"{edge.object_entity_id}"})
+                 detail={"relationship": described, "reason": reason})
     return True
 
 
@@ -312,6 +328,15 @@ def query_relationship_graph(
                for t, i, depth, source, version, attributes in nodes],
         edges=[_edge(row) for row in edges],
     )
+
+
+def catalogued_types(entity_types: Iterable[str]) -> set[str]:
+    """Those of ``entity_types`` of which the catalog holds at least one entity."""
+    wanted = list(set(entity_types))
+    if not wanted:
+        return set()
+    return {t for t in wanted
+            if EntityCatalog.objects.filter(entity_type=t).exists()}  # each an index probe
 
 
 @replica_read
@@ -595,6 +620,14 @@ def entity_events(entity_type: str, entity_id: str, limit: int = 50) -> list[Eve
     """The entity's most recent events, newest first."""
     return list(EventLog.objects.filter(entity_type=entity_type, entity_id=entity_id)
                 .order_by("-event_timestamp", "-id")[:limit])
+
+
+def topic_activity(topic: str) -> TopicActivity:
+    """How many events of ``topic`` the catalog applied and when it last did, read from the
+    lineage edges out of the topic (a few rows, however long the event log)."""
+    found = DataLineage.objects.filter(upstream=f"topic:{topic}").aggregate(
+        events=Sum("times_seen"), last=Max("last_seen_at"))
+    return TopicActivity(topic, found["events"] or 0, found["last"])
 
 
 def l3_cache_store() -> CatalogCacheStore:

@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model
 from django.http import HttpRequest
 
+from apps.tenancy.models import Domain
 from apps.tenancy.roles import is_platform_admin, may_enter_admin
 from dictamesh.tenancy import current_schema, is_public
 
@@ -72,6 +73,9 @@ class PlatformOnlyAdmin(admin.ModelAdmin):
 
 class DictaMeshAdminSite(admin.AdminSite):
     login_form = MemberAuthenticationForm
+    site_title = "DictaMesh"
+    site_header = "DictaMesh"
+    index_template = "admin/dictamesh_index.html"
 
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         models: Iterable[type[Model]] = (
@@ -104,9 +108,29 @@ class DictaMeshAdminSite(admin.AdminSite):
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
-        context["site_header"] = ("DictaMesh platform" if is_public()
-                                  else f"DictaMesh: {current_schema()}")
+        tenant = getattr(request, "tenant", None)
+        context["site_header"] = ("DictaMesh platform" if is_public() else
+                                  f"DictaMesh: {getattr(tenant, 'name', '') or current_schema()}")
         return context
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """The public host's index also points platform admins at each tenant's admin."""
+        context = dict(extra_context or {})
+        if is_public() and is_platform_admin(request.user):
+            context["tenant_admins"] = tenant_admin_links(request)
+        return super().index(request, extra_context=context)
+
+
+def tenant_admin_links(request: HttpRequest) -> list[dict[str, str]]:
+    """Each tenant's admin address, at its primary domain on this request's scheme and
+    port (so it works as well on a local run as behind the production proxy)."""
+    port = request.get_port()
+    suffix = "" if port in ("80", "443") else f":{port}"
+    domains = (Domain.objects.filter(is_primary=True).select_related("tenant")
+               .order_by("tenant__schema_name"))
+    return [{"name": d.tenant.name or d.tenant.schema_name, "slug": d.tenant.schema_name,
+             "url": f"{request.scheme}://{d.domain}{suffix}/admin/"}
+            for d in domains if not is_public(d.tenant.schema_name)]
 
 
 __all__ = ["DictaMeshAdminSite", "MemberAuthenticationForm", "PlatformOnlyAdmin"]

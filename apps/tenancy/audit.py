@@ -111,6 +111,8 @@ class AuditFilter:
     actor: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    object_type: str | None = None
+    object_ids: tuple[str, ...] | None = None  # with object_type: these objects only
 
 
 def audit_entries(filters: AuditFilter = AuditFilter(), *, after_id: int | None = None,
@@ -124,6 +126,10 @@ def audit_entries(filters: AuditFilter = AuditFilter(), *, after_id: int | None 
                 else rows.filter(action=filters.action))
     if filters.actor:
         rows = rows.filter(actor=filters.actor)
+    if filters.object_type is not None:
+        rows = rows.filter(object_type=filters.object_type)
+    if filters.object_ids is not None:
+        rows = rows.filter(object_id__in=filters.object_ids)
     if filters.since:
         rows = rows.filter(at__gte=filters.since)
     if filters.until:

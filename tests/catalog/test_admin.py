@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django_tenants.utils import schema_context
 
@@ -67,30 +68,75 @@ def test_entity_page_draws_its_graph_and_lists_lineage(curator_client, tenant_a)
     assert "<svg" in html
     assert "customer:42" in html
     assert 'stroke-dasharray' in html  # invoice_item INV-1/1 is not in the catalog yet
+    assert "Ada &lt;ada@example.com&gt;" in html  # the customer's node is named
     assert "billed_to" in html
     assert "Lineage" in html
 
 
 def test_curator_adds_a_relationship_recorded_in_lineage(curator_client, tenant_a):
     response = curator_client.post("/admin/catalog/entityrelationship/add/", {
-        "subject_entity_type": "customer", "subject_entity_id": "42",
-        "relationship_type": "same_as",
-        "object_entity_type": "customer", "object_entity_id": "43",
+        "subject": "customer:42", "relationship_type": "same_as", "object": "invoice:INV-1",
+        "reason": "the invoice names this customer by another email",
     })
     assert response.status_code == 302
     with schema_context(tenant_a.schema_name):
         edge = EntityRelationship.objects.get(relationship_type="same_as")
         assert (edge.origin, edge.created_by) == ("manual", "curator")
+        assert (edge.subject_entity_id, edge.object_entity_id) == ("42", "INV-1")
+    (logged,) = LogEntry.objects.filter(object_id=str(edge.pk),
+                                        content_type__model="entityrelationship")
+    assert logged.object_repr == "customer:42 -same_as-> invoice:INV-1"
+    with schema_context(tenant_a.schema_name):
         lineage = services.query_lineage("curator:curator", "downstream", depth=1)
         assert [e.downstream for e in lineage.edges] == ["entity:customer:42"]
 
 
-def test_curator_retires_a_relationship(curator_client, tenant_a):
+def test_an_edge_to_an_entity_never_seen_needs_a_confirmation(curator_client, tenant_a):
+    form = {"subject": "customer:42", "relationship_type": "same_as",
+            "object": "customer:43", "reason": "duplicate account"}
+    refused = curator_client.post("/admin/catalog/entityrelationship/add/", form)
+    assert refused.status_code == 200
+    assert "The catalog has never seen customer:43" in refused.content.decode()
+    with schema_context(tenant_a.schema_name):
+        assert not EntityRelationship.objects.filter(relationship_type="same_as").exists()
+    confirmed = curator_client.post("/admin/catalog/entityrelationship/add/",
+                                    {**form, "confirm_unknown": "on"})
+    assert confirmed.status_code == 302
+    with schema_context(tenant_a.schema_name):
+        assert EntityRelationship.objects.filter(relationship_type="same_as").count() == 1
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("reason", "   ", "This field is required."),
+    ("subject", "customer42", "Name the entity as type:id"),
+    ("object", ":42", "Name the entity as type:id"),
+])
+def test_a_bad_add_form_is_refused_with_a_message(curator_client, tenant_a, field, value,
+                                                  message):
+    form = {"subject": "customer:42", "relationship_type": "same_as",
+            "object": "invoice:INV-1", "reason": "why not", field: value}
+    page = curator_client.post("/admin/catalog/entityrelationship/add/", form)
+    assert page.status_code == 200
+    assert message in page.content.decode()
+    with schema_context(tenant_a.schema_name):
+        assert not EntityRelationship.objects.filter(relationship_type="same_as").exists()
+
+
+def test_curator_retires_relationships_from_the_list_with_a_reason(curator_client, tenant_a):
     with schema_context(tenant_a.schema_name):
         pk = EntityRelationship.objects.get(relationship_type="billed_to").pk
-    response = curator_client.post("/admin/catalog/entityrelationship/", {
+    asked = curator_client.post("/admin/catalog/entityrelationship/", {
         "action": "retire_selected", "_selected_action": [pk],
     })
+    assert asked.status_code == 302
+    assert asked["Location"].endswith(f"/admin/catalog/entityrelationship/retire/?ids={pk}")
+    without_reason = curator_client.post("/admin/catalog/entityrelationship/retire/",
+                                         {"ids": str(pk), "reason": ""})
+    assert without_reason.status_code == 200
+    with schema_context(tenant_a.schema_name):
+        assert EntityRelationship.objects.get(pk=pk).retired_at is None
+    response = curator_client.post("/admin/catalog/entityrelationship/retire/",
+                                   {"ids": str(pk), "reason": "wrong customer"})
     assert response.status_code == 302
     with schema_context(tenant_a.schema_name):
         edge = EntityRelationship.objects.get(pk=pk)
@@ -98,6 +144,9 @@ def test_curator_retires_a_relationship(curator_client, tenant_a):
         assert edge.retired_by == "curator"
         graph = services.query_relationship_graph("invoice", "INV-1")
         assert "billed_to" not in {e.relationship_type for e in graph.edges}
+    page = curator_client.get(f"/admin/catalog/entityrelationship/{pk}/change/").content.decode()
+    assert "wrong customer" in page  # the audit trail on the relationship's page
+    assert "Retire…" not in page  # retired already
 
 
 def test_event_log_is_read_only_in_the_admin(curator_client):

@@ -15,6 +15,7 @@ from apps.catalog.contracts import (
     EntityKey,
     EntityNotFound,
     EntityRegistration,
+    InvalidCuration,
     InvalidGraphQuery,
     Relationship,
 )
@@ -165,18 +166,31 @@ def test_recording_an_edge_twice_keeps_one(in_tenant_a):
 
 def test_manual_relationship_is_recorded_in_lineage_and_can_be_retired(in_tenant_a):
     edge = services.add_manual_relationship(_edge("customer:42", "same_as", "customer:43"),
-                                            curator="alice")
+                                            curator="alice", reason="one person, two accounts")
     assert edge is not None
     assert edge.origin == "manual"
     lineage = services.query_lineage("curator:alice", direction="downstream", depth=1)
     assert [(e.downstream, e.origin) for e in lineage.edges] == [
         ("entity:customer:42", "manual")]
 
-    assert services.retire_relationship(edge.id, curator="alice") is True
-    assert services.retire_relationship(edge.id, curator="alice") is False
+    assert services.retire_relationship(edge.id, curator="alice", reason="not the same") is True
+    assert services.retire_relationship(edge.id, curator="alice", reason="again") is False
     assert services.query_relationship_graph("customer", "42").edges == []
     lineage = services.query_lineage("curator:alice", direction="downstream", depth=1)
     assert len(lineage.edges) == 2
+
+
+def test_a_curator_change_without_a_reason_is_refused_and_changes_nothing(in_tenant_a):
+    with pytest.raises(InvalidCuration, match="reason"):
+        services.add_manual_relationship(_edge("customer:42", "same_as", "customer:43"),
+                                         curator="alice", reason="  ")
+    assert services.query_relationship_graph("customer", "42").edges == []
+    edge = services.add_manual_relationship(_edge("customer:42", "same_as", "customer:43"),
+                                            curator="alice", reason="merge")
+    assert edge is not None
+    with pytest.raises(InvalidCuration, match="reason"):
+        services.retire_relationship(edge.id, curator="alice", reason="")
+    assert [e.id for e in services.query_relationship_graph("customer", "42").edges] == [edge.id]
 
 
 # --- lineage ------------------------------------------------------------------------------

@@ -106,12 +106,14 @@ def test_config_admin_and_curator_changes_are_recorded(tenant_a, new_entries):
     with schema_context(slug):
         edge = catalog.add_manual_relationship(
             Relationship(EntityKey("customer", "1"), "referred_by", EntityKey("customer", "2"),
-                         source_system="curation"), curator="carol")
+                         source_system="curation"), curator="carol",
+            reason="same household")
         assert edge is not None
-        catalog.retire_relationship(edge.id, curator="carol")
+        catalog.retire_relationship(edge.id, curator="carol", reason="moved out")
     added, retired = new_entries(AuditFilter(tenant=slug, action="relationship."))
     assert (added.action, retired.action) == ("relationship.added", "relationship.retired")
     assert added.actor == retired.actor == "carol"
+    assert (added.detail["reason"], retired.detail["reason"]) == ("same household", "moved out")
 
 
 def _graphql(slug: str, key: str, query: str, variables: dict | None = None) -> dict:

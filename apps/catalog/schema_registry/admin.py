@@ -12,11 +12,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
+from apps.catalog.schema_registry import services
 from apps.catalog.schema_registry.models import RegistryConfig, Schema, Subject, SubjectVersion
 from apps.catalog.schema_registry.ownership import tenant_prefix
+from apps.catalog.schema_registry.subject_page import subject_page_context
 from dictamesh.admin import TenantScopedAdmin
 from dictamesh.tenancy import current_schema, is_public
 
@@ -54,11 +56,25 @@ class SubjectVersionInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Subject)
 class SubjectAdmin(ReadOnlyMixin, TenantScopedAdmin):
-    list_display = ("name", "compatibility", "deleted", "created_at")
+    list_display = ("name", "compatibility_in_force", "deleted", "created_at")
     list_filter = ("deleted", "compatibility")
     search_fields = ("name",)
-    readonly_fields = ("name", "compatibility", "deleted", "created_at")
+    readonly_fields = ("name", "compatibility_in_force", "deleted", "created_at")
     inlines = [SubjectVersionInline]
+
+    @admin.display(description="compatibility in force", ordering="compatibility")
+    def compatibility_in_force(self, obj: Subject) -> str:
+        if obj.compatibility:
+            return obj.compatibility
+        return f"{services.get_compatibility(None)} (the global default)"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = dict(extra_context or {})
+        subject = self.get_object(request, object_id)
+        if subject is not None:
+            context.update(subject_page_context(request, subject))
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def scope_to_tenant(self, queryset: QuerySet[Subject], schema: str) -> QuerySet[Subject]:
         return queryset.filter(name__startswith=tenant_prefix(schema))
