@@ -18,16 +18,23 @@ from __future__ import annotations
 
 import gc
 
-#: young-generation threshold for web processes: a collection per this many net allocations
+#: young-generation threshold of web and event processes: a collection per this many net
+#: allocations (measured in bench/bench_graphql.py and bench/bench_consumer.py)
 DEFAULT_GEN0_THRESHOLD = 50_000
+
+
+def raise_young_generation_threshold(gen0_threshold: int = DEFAULT_GEN0_THRESHOLD) -> None:
+    """Collect the young generation every ``gen0_threshold`` allocations; the older
+    generations' thresholds stay (idempotent)."""
+    if gen0_threshold < 1:
+        raise ValueError(f"gen0_threshold={gen0_threshold}: expected an integer >= 1")
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
 def settle_after_startup(gen0_threshold: int = DEFAULT_GEN0_THRESHOLD) -> None:
     """Collect once, freeze what survived, and raise the young-generation threshold (the
     older generations' thresholds stay). Call it when start-up is complete."""
-    if gen0_threshold < 1:
-        raise ValueError(f"gen0_threshold={gen0_threshold}: expected an integer >= 1")
     gc.collect()
     gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0_threshold, gen1, gen2)
+    raise_young_generation_threshold(gen0_threshold)

@@ -16,12 +16,11 @@ them that later became cyclic garbage, so it is not done.
 
 from __future__ import annotations
 
-import gc
+from dictamesh.heap import DEFAULT_GEN0_THRESHOLD, raise_young_generation_threshold
 
-YOUNG_GENERATION_THRESHOLD = 50_000
+YOUNG_GENERATION_THRESHOLD = DEFAULT_GEN0_THRESHOLD
 
 
 def tune_for_streaming() -> None:
     """Apply the policy to this process (idempotent)."""
-    _young, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
+    raise_young_generation_threshold(YOUNG_GENERATION_THRESHOLD)
