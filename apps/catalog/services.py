@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.db import connection, transaction
 from django.db.models import Max, Sum
@@ -522,13 +523,18 @@ ON CONFLICT (event_id) DO NOTHING
 _JSON_NULL = Jsonb(None)
 
 
+def _uuid(value: UUID | str) -> UUID:
+    """COPY takes UUID objects only; callers may give the text form, as the ORM allowed."""
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
 @db_operation("append_events")
 def append_events(entries: Sequence[dict[str, Any]]) -> int:
     """Append events to the immutable log (a repeated event_id is ignored); returns how many
     were new. Each entry has the EventLog fields by name."""
     if not entries:
         return 0
-    rows = [(e["event_id"], e["event_type"], e["entity_type"], e["entity_id"],
+    rows = [(_uuid(e["event_id"]), e["event_type"], e["entity_type"], e["entity_id"],
              e["entity_version"], e["source_system"], e.get("changed_fields", []),
              # JSON null, as before: the column's NULL would mean "not recorded"
              _JSON_NULL if e.get("payload") is None else e["payload"],
