@@ -100,6 +100,13 @@ class ReplicatedCluster:
         """Stop applying WAL on the replica: it serves what it had, like a lagging one."""
         with self.replica.connect() as replica:
             replica.execute("SELECT pg_wal_replay_pause()")
+            # The call only requests the pause; replay stops at its next record boundary.
+            deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
+            while replica.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() \
+                    != ("paused",):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the replica did not pause its replay")
+                time.sleep(0.05)
 
     def resume_replay(self) -> None:
         with self.replica.connect() as replica:
