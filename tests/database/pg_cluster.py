@@ -83,7 +83,10 @@ class ReplicatedCluster:
     def wait_for_replica(self) -> None:
         """Return once the replica has replayed everything the primary has written so far."""
         with self.primary.connect() as primary:
-            target = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+            # The insert position, not pg_current_wal_lsn() (what is written out so far): with
+            # synchronous_commit off a commit returns before its WAL record is written, and a
+            # wait on the written position would miss the transaction that just committed.
+            target = primary.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
         deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
         with self.replica.connect() as replica:
             while True:
@@ -130,6 +133,8 @@ hot_standby = on
 # A throwaway test cluster: durability buys nothing here and costs seconds per migration.
 fsync = off
 synchronous_commit = off
+# ... so commits reach the replica when the WAL writer wakes: often, to keep waits short.
+wal_writer_delay = 10ms
 full_page_writes = off
 """
 
