@@ -4,10 +4,14 @@ socket closes, and the per-key limits hold."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
+from django.db import connection
+from django.utils import timezone
 from gql import gql
 
 from apps.tenancy.api_keys import create_api_key, revoke_api_key
+from apps.tenancy.models import ApiKey
 from tests.federation.subscriptions.conftest import RawSocket, gql_client, raw_socket, subscribed
 from tests.federation.subscriptions.live import entity_event, publish_events
 
@@ -98,6 +102,35 @@ def test_a_revoked_keys_socket_is_closed(api_committed, asgi_server, settings):
     code, reason = asyncio.run(scenario())
     assert code == 4403
     assert "revoked" in reason
+
+
+def test_a_key_that_expires_while_its_socket_is_open_is_disconnected(api_committed, asgi_server,
+                                                                    settings):
+    settings.GRAPHQL_WS_KEY_RECHECK_SECONDS = 0.2
+    stored, key = create_api_key(api_committed.tenant, "expiring", ["read"],
+                                 expires_at=timezone.now() + timedelta(hours=1))
+
+    async def scenario():
+        async with raw_socket(asgi_server, api_committed.tenant) as connection:
+            socket = RawSocket(connection)
+            assert (await socket.init(key))["type"] == "connection_ack"
+            await socket.send({"type": "subscribe", "id": "1", "payload": {"query": NAMES}})
+            await socket.send({"type": "ping"})
+            assert await socket.receive() == {"type": "pong"}
+            # The key's expiry comes (brought forward, rather than waited for).
+            await asyncio.to_thread(_expire_now, stored.pk)
+            return await socket.closed_with()
+
+    code, reason = asyncio.run(scenario())
+    assert code == 4403
+    assert "expired" in reason
+
+
+def _expire_now(key_id: int) -> None:
+    try:
+        ApiKey.objects.filter(pk=key_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    finally:
+        connection.close()  # this thread's own session
 
 
 def test_open_subscriptions_per_key_are_limited(api_committed, asgi_server, settings):
