@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.utils import timezone
 from gql import gql
@@ -85,29 +86,11 @@ def test_a_key_of_another_tenant_is_refused_at_init(api_committed, tenants_commi
     assert "another tenant" in reason
 
 
-def test_a_revoked_keys_socket_is_closed(api_committed, asgi_server, settings):
+@pytest.mark.parametrize(("ending", "words"), [("revoke", "revoked"), ("expire", "expired")])
+def test_a_key_revoked_or_expiring_while_its_socket_is_open_is_disconnected(
+        api_committed, asgi_server, settings, ending, words):
     settings.GRAPHQL_WS_KEY_RECHECK_SECONDS = 0.2
-    stored, key = create_api_key(api_committed.tenant, "soon revoked", ["read"])
-
-    async def scenario():
-        async with raw_socket(asgi_server, api_committed.tenant) as connection:
-            socket = RawSocket(connection)
-            assert (await socket.init(key))["type"] == "connection_ack"
-            await socket.send({"type": "subscribe", "id": "1", "payload": {"query": NAMES}})
-            await socket.send({"type": "ping"})
-            assert await socket.receive() == {"type": "pong"}
-            await asyncio.to_thread(revoke_api_key, api_committed.tenant, stored.prefix)
-            return await socket.closed_with()
-
-    code, reason = asyncio.run(scenario())
-    assert code == 4403
-    assert "revoked" in reason
-
-
-def test_a_key_that_expires_while_its_socket_is_open_is_disconnected(api_committed, asgi_server,
-                                                                    settings):
-    settings.GRAPHQL_WS_KEY_RECHECK_SECONDS = 0.2
-    stored, key = create_api_key(api_committed.tenant, "expiring", ["read"],
+    stored, key = create_api_key(api_committed.tenant, "ending", ["read"],
                                  expires_at=timezone.now() + timedelta(hours=1))
 
     async def scenario():
@@ -117,18 +100,21 @@ def test_a_key_that_expires_while_its_socket_is_open_is_disconnected(api_committ
             await socket.send({"type": "subscribe", "id": "1", "payload": {"query": NAMES}})
             await socket.send({"type": "ping"})
             assert await socket.receive() == {"type": "pong"}
-            # The key's expiry comes (brought forward, rather than waited for).
-            await asyncio.to_thread(_expire_now, stored.pk)
+            await asyncio.to_thread(_end_key, ending, api_committed.tenant, stored)
             return await socket.closed_with()
 
     code, reason = asyncio.run(scenario())
     assert code == 4403
-    assert "expired" in reason
+    assert words in reason
 
 
-def _expire_now(key_id: int) -> None:
+def _end_key(ending: str, tenant: str, stored: ApiKey) -> None:
     try:
-        ApiKey.objects.filter(pk=key_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+        if ending == "revoke":
+            revoke_api_key(tenant, stored.prefix)
+        else:  # its expiry comes (brought forward, rather than waited for)
+            ApiKey.objects.filter(pk=stored.pk).update(
+                expires_at=timezone.now() - timedelta(seconds=1))
     finally:
         connection.close()  # this thread's own session
 
