@@ -294,6 +294,8 @@ for _name, _path in [("KAFKA_SSL_CAFILE", KAFKA_SSL_CAFILE),
 # below the max poll interval.
 KAFKA_CONSUMER_BATCH_SIZE = env_int("KAFKA_CONSUMER_BATCH_SIZE", 1000)
 KAFKA_CONSUMER_BATCH_MAX_WAIT_MS = env_int("KAFKA_CONSUMER_BATCH_MAX_WAIT_MS", 500)
+# How long the broker may hold an empty fetch (Kafka's fetch.max.wait.ms, and its default).
+KAFKA_CONSUMER_FETCH_MAX_WAIT_MS = env_int("KAFKA_CONSUMER_FETCH_MAX_WAIT_MS", 500)
 KAFKA_CONSUMER_SESSION_TIMEOUT_MS = env_int("KAFKA_CONSUMER_SESSION_TIMEOUT_MS", 6000)
 KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS = env_int("KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS", 1000)
 KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS = env_int("KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS", 10000)
@@ -313,6 +315,17 @@ KAFKA_CONSUMER_LOCK_TIMEOUT_MS = env_int("KAFKA_CONSUMER_LOCK_TIMEOUT_MS", 2000)
 # Consumer dedupe records older than this are purged: keep it above the longest topic
 # retention (90 days for invoices) plus the time a replay may reach back.
 KAFKA_PROCESSED_EVENTS_RETENTION_DAYS = env_int("KAFKA_PROCESSED_EVENTS_RETENTION_DAYS", 120)
+# Per consumer group, the runner settings (ConsumerSettings fields) that differ from the
+# KAFKA_CONSUMER_* ones. The `live` group feeds GraphQL subscriptions, where a change should
+# reach its subscribers well within a second: it collects a batch for 50 ms rather than
+# 500 (a batch costs it one small transaction and one Redis round trip, so more and
+# smaller batches are cheap), and lets an empty fetch wait 100 ms at most.
+KAFKA_CONSUMER_GROUP_SETTINGS: dict[str, dict[str, int]] = {
+    "live": {
+        "batch_max_wait_ms": env_int("KAFKA_LIVE_BATCH_MAX_WAIT_MS", 50),
+        "fetch_max_wait_ms": env_int("KAFKA_LIVE_FETCH_MAX_WAIT_MS", 100),
+    },
+}
 # The groups the Celery worker runs in background threads; set it empty to run none.
 KAFKA_WORKER_CONSUMER_GROUPS = env_list("KAFKA_WORKER_CONSUMER_GROUPS",
                                         default=["catalog", "live"])

@@ -59,6 +59,7 @@ def processes() -> list[Process]:
         # subscriptions over WebSocket at ws://<tenant host>:8000/graphql.
         Process("web", [python, "-m", "uvicorn", "config.asgi:application", "--host", WEB_HOST,
                         "--port", str(WEB_PORT), "--ws", "websockets-sansio",
+                        "--ws-per-message-deflate", "false",  # as config/asgi_worker.py
                         "--lifespan", "off", "--log-level", "warning"]),
         Process("worker", [python, "-m", "celery", "-A", "config", "worker",
                            "--loglevel", "INFO", "--concurrency", "2"]),

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -215,23 +216,31 @@ class ProcessedEventStore:
 
 
 def consumer_settings(group: str) -> ConsumerSettings:
-    """The runner settings of ``group``, from the KAFKA_* settings."""
+    """The runner settings of ``group``: the KAFKA_CONSUMER_* settings, with the group's
+    own from KAFKA_CONSUMER_GROUP_SETTINGS over them."""
+    options: dict[str, Any] = {
+        "batch_size": settings.KAFKA_CONSUMER_BATCH_SIZE,
+        "batch_max_wait_ms": settings.KAFKA_CONSUMER_BATCH_MAX_WAIT_MS,
+        "fetch_max_wait_ms": settings.KAFKA_CONSUMER_FETCH_MAX_WAIT_MS,
+        "session_timeout_ms": settings.KAFKA_CONSUMER_SESSION_TIMEOUT_MS,
+        "heartbeat_interval_ms": settings.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS,
+        "max_poll_interval_ms": settings.KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS,
+        "metadata_max_age_ms": settings.KAFKA_CONSUMER_METADATA_MAX_AGE_MS,
+        "max_partition_fetch_bytes": settings.KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES,
+        "commit_timeout_ms": settings.KAFKA_CONSUMER_COMMIT_TIMEOUT_MS,
+        "retry_backoff_ms": settings.KAFKA_CONSUMER_RETRY_BACKOFF_MS,
+        "retry_backoff_max_ms": settings.KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS,
+        "max_attempts": settings.KAFKA_CONSUMER_MAX_ATTEMPTS,
+    }
+    own = settings.KAFKA_CONSUMER_GROUP_SETTINGS.get(group, {})
+    unknown = sorted(set(own) - set(options))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"KAFKA_CONSUMER_GROUP_SETTINGS[{group!r}] names {', '.join(unknown)}, which a "
+            f"group cannot set; it may set {', '.join(options)}.")
     try:
-        return ConsumerSettings(
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            group=group,
-            batch_size=settings.KAFKA_CONSUMER_BATCH_SIZE,
-            batch_max_wait_ms=settings.KAFKA_CONSUMER_BATCH_MAX_WAIT_MS,
-            session_timeout_ms=settings.KAFKA_CONSUMER_SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=settings.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS,
-            max_poll_interval_ms=settings.KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS,
-            metadata_max_age_ms=settings.KAFKA_CONSUMER_METADATA_MAX_AGE_MS,
-            max_partition_fetch_bytes=settings.KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES,
-            commit_timeout_ms=settings.KAFKA_CONSUMER_COMMIT_TIMEOUT_MS,
-            retry_backoff_ms=settings.KAFKA_CONSUMER_RETRY_BACKOFF_MS,
-            retry_backoff_max_ms=settings.KAFKA_CONSUMER_RETRY_BACKOFF_MAX_MS,
-            max_attempts=settings.KAFKA_CONSUMER_MAX_ATTEMPTS,
-        )
+        return ConsumerSettings(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+                                group=group, **{**options, **own})
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from None
 

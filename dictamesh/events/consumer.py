@@ -161,6 +161,11 @@ class ConsumerSettings:
     group: str
     batch_size: int = 1000
     batch_max_wait_ms: int = 500
+    # How long the broker may hold a fetch that finds nothing new. Apache Kafka answers as
+    # soon as a record arrives; a broker that checks for new records only now and then (the
+    # development broker) answers after up to this long, so a latency-bound group keeps it
+    # short. The cost is one more empty fetch per interval while idle.
+    fetch_max_wait_ms: int = 500
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     max_poll_interval_ms: int = 10000
@@ -173,8 +178,9 @@ class ConsumerSettings:
     max_attempts: int = 5  # for a failure of unknown kind, before its event is dead-lettered
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.batch_max_wait_ms < 1:
-            raise ValueError("The consumer batch size and batch wait must be positive.")
+        if self.batch_size < 1 or self.batch_max_wait_ms < 1 or self.fetch_max_wait_ms < 1:
+            raise ValueError("The consumer batch size, batch wait and fetch wait must be "
+                             "positive.")
         if 2 * self.commit_timeout_ms >= self.max_poll_interval_ms:
             raise ValueError(
                 f"The commit timeout ({self.commit_timeout_ms} ms) must stay below half the "
@@ -196,6 +202,7 @@ class ConsumerSettings:
             max_poll_records=self.batch_size,
             metadata_max_age_ms=self.metadata_max_age_ms,
             max_partition_fetch_bytes=self.max_partition_fetch_bytes,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
 
     def producer_config(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -58,7 +59,14 @@ def _forbidden(exc: AuthError) -> str:
 
 
 class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
+    # No channel of its own on the layer: the process' hub reads the layer for every socket
+    # (hub.py). Channels gives a consumer whose alias names no configured layer none, where
+    # the default would keep a pending receive (two tasks) per socket in channels-redis'
+    # shared receive loop, for messages that never come.
+    channel_layer_alias = "none: sockets read the channel layer through the hub"
+
     async def connect(self) -> None:
+        self.socket_id = uuid.uuid4().hex  # names this socket's subscription slots
         self.tenant: str | None = self.scope.get("tenant_schema")
         self.principal: Principal | None = None
         self.token = ""
@@ -215,6 +223,7 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
                 continue
             try:
                 self.queue.put_nowait((subscription_id, plan, message))
+                SHARED.start(plan, message)
             except asyncio.QueueFull:
                 # In a task: the close frame waits behind what the client has not read,
                 # and this socket's channel must not block meanwhile (later events drop).
@@ -258,7 +267,7 @@ class GraphQLSubscriptionConsumer(AsyncWebsocketConsumer):
     # --- closing ---------------------------------------------------------------------
 
     def _slot(self, subscription_id: str) -> str:
-        return f"{self.channel_name}|{subscription_id}"
+        return f"{self.socket_id}|{subscription_id}"
 
     async def _free(self, subscription_ids: list[str]) -> None:
         if self.principal is not None and subscription_ids:

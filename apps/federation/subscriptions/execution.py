@@ -7,7 +7,8 @@ masking of unexpected errors and error entries for degraded sources as `/graphql
 Subscribers whose answers to an event must be equal (same tenant, key scopes, schema,
 document, variables: the plan's fingerprint) share one execution and one serialised
 result: a thousand sockets on one subscription cost one execution per event, not a
-thousand.
+thousand. The execution starts as the hub hands the event out (`start`), so it runs while
+the sockets' sender tasks wake up, not after the first of them has had its turn.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from graphql import ExecutionResult, execute
 
 from apps.federation.loaders import ExecutionContext, RequestContext
 from apps.federation.subscriptions.documents import Plan
-from apps.federation.subscriptions.threads import run_sync
+from apps.federation.subscriptions.threads import submit
 from apps.federation.views import _execution_failed, _masked
 from dictamesh.tenancy import tenant_context
 
@@ -55,14 +56,21 @@ class SharedResults:
         self._size = size
         self._futures: OrderedDict[tuple[str, str], asyncio.Future[str]] = OrderedDict()
 
-    async def render(self, plan: Plan, message: dict[str, Any]) -> str:
+    def start(self, plan: Plan, message: dict[str, Any]) -> asyncio.Future[str]:
+        """The execution of ``plan`` for ``message``: under way, or started now."""
         key = (message["event_id"], plan.fingerprint)
         future = self._futures.get(key)
         if future is None or future.get_loop() is not asyncio.get_running_loop():
-            future = asyncio.ensure_future(run_sync(execute_plan, plan, message))
+            future = submit(execute_plan, plan, message)
             self._futures[key] = future
             while len(self._futures) > self._size:
                 self._futures.popitem(last=False)
+        return future
+
+    async def render(self, plan: Plan, message: dict[str, Any]) -> str:
+        future = self.start(plan, message)
+        if future.done():  # the common case for all but the first few subscribers
+            return future.result()
         # One subscriber going away must not cancel the execution the others wait for.
         return await asyncio.shield(future)
 

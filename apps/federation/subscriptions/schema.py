@@ -62,10 +62,12 @@ class RelationshipAdded(graphene.ObjectType):
     """A relationship the catalog recorded for the first time."""
 
     event_id = graphene.ID(required=True)
-    relationship_type = graphene.String(required=True, description='e.g. "placed_by".')
+    relationship_type = graphene.String(required=True, description='e.g. "billed_to".')
     subject = graphene.Field(EntityReference, required=True)
     object = graphene.Field(EntityReference, required=True)
-    origin = graphene.String(required=True, description="DECLARED or INFERRED.")
+    origin = graphene.String(required=True, description="DERIVED (from source data, e.g. a "
+                                                         "foreign key) or MANUAL (asserted by a "
+                                                         "person or an API call).")
     occurred_at = graphene.DateTime(required=True)
 
 

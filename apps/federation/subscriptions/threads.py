@@ -36,10 +36,15 @@ def _call(function: Callable[..., T], *args: Any) -> T:
     return function(*args)
 
 
+def submit(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """``function(*args)`` on the pool, started now (not when the caller next awaits)."""
+    return asyncio.get_running_loop().run_in_executor(
+        _executor(), partial(_call, function, *args))
+
+
 async def run_sync(function: Callable[..., T], *args: Any) -> T:
     """``function(*args)`` on the pool, awaited."""
-    return await asyncio.get_running_loop().run_in_executor(
-        _executor(), partial(_call, function, *args))
+    return await submit(function, *args)
 
 
 def close() -> None:

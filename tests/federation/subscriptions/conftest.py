@@ -51,8 +51,10 @@ def asgi_server(settings, monkeypatch) -> Iterator[AsgiServer]:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
+    # The image's asgi role's options (config/asgi_worker.py).
     config = uvicorn.Config("config.asgi:application", lifespan="off",
-                            ws="websockets-sansio", log_level="warning")
+                            ws="websockets-sansio", ws_per_message_deflate=False,
+                            log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]},
                               name="asgi-test-server", daemon=True)

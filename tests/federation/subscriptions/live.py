@@ -33,6 +33,20 @@ def entity_event(tenant: str, entity_type: str, entity_id: str, attributes: dict
                          record=record, value=b"")
 
 
+def relationship_event(tenant: str, subject: dict[str, str], object_: dict[str, str],
+                       relationship_type: str = "billed_to") -> ConsumedEvent:
+    """A `system.lineage.relationship_created` event as the catalog publishes it."""
+    event_id = uuid.uuid4()
+    record = {"event_id": str(event_id), "timestamp": CHANGED_AT, "tenant": tenant,
+              "subject": {**subject, "version": 0}, "object": {**object_, "version": 0},
+              "relationship_type": relationship_type, "source": "catalog",
+              "origin": "MANUAL", "properties": None}
+    return ConsumedEvent(topic=f"{tenant}.system.lineage.relationship_created", partition=0,
+                         offset=0, key=subject["id"].encode(), headers=(), timestamp_ms=0,
+                         tenant=tenant, event_id=event_id, schema_id=1, record=record,
+                         value=b"")
+
+
 async def publish_events(*events: ConsumedEvent) -> None:
     """What the handler does once its transaction commits, from a thread of its own."""
     await asyncio.to_thread(publish, list(live_messages(events)))

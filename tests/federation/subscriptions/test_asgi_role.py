@@ -63,11 +63,14 @@ def test_the_asgi_role_serves_http_and_subscriptions(api_committed, tmp_path):
                     ack = await socket.init(api_committed.key)
                     await socket.send({"type": "subscribe", "id": "q", "payload": {
                         "query": "{ customer(id: \"1\") { id } }"}})
-                    return ack, await socket.receive()
+                    # The client offers permessage-deflate; the role declines it.
+                    extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+                    return ack, await socket.receive(), extensions
 
-            ack, refusal = asyncio.run(scenario())
+            ack, refusal, extensions = asyncio.run(scenario())
         finally:
             server.terminate()
             server.wait(timeout=30)
     assert ack == {"type": "connection_ack"}
     assert refusal["payload"][0]["extensions"]["code"] == "NOT_A_SUBSCRIPTION"
+    assert extensions is None

@@ -25,7 +25,7 @@ NAMES = ('subscription { entityChanged(type: "customer") { id '
          "entity { ... on Customer { name } } } }")
 EVENTS = 300
 # 300 events of ~20 kB: far beyond the sockets' and the queue's buffers (random text, so
-# that permessage-deflate, which the reader's client negotiates, cannot shrink it).
+# that no compression could shrink it, were the server to accept permessage-deflate).
 NAME = base64.b64encode(os.urandom(15_000)).decode()
 
 

@@ -13,6 +13,7 @@ from gql import gql
 from gql.transport.exceptions import TransportQueryError
 
 from apps.tenancy.api_keys import create_api_key
+from apps.tenancy.graphql_limits import set_tenant_graphql_limits
 from tests.conftest import tenant_host
 from tests.federation.subscriptions.conftest import (
     RawSocket,
@@ -71,25 +72,41 @@ def test_a_subscriber_receives_the_changed_entity_and_a_tombstone(api_committed,
     ("subscription { entityChanged(type: \"customer\") { id", "GRAPHQL_PARSE_FAILED", "Syntax"),
     ('subscription { sagaUpdated(id: "00000000-0000-0000-0000-000000000000") { id } }',
      "SAGA_NOT_FOUND", "no saga"),
+    ('subscription { entityChanged(type: "customer") { '
+     + " ".join(f"a{n}: id" for n in range(60)) + " } }", "TOO_MANY_ALIASES", "60 aliases"),
 ])
 def test_an_invalid_document_is_refused_at_subscribe_and_the_socket_lives_on(
         api_committed, asgi_server, document, code, words):
-    async def scenario():
-        async with raw_socket(asgi_server, api_committed.tenant) as connection:
-            socket = RawSocket(connection)
-            assert (await socket.init(api_committed.key))["type"] == "connection_ack"
-            await socket.send({"type": "subscribe", "id": "bad",
-                               "payload": {"query": document}})
-            refusal = await socket.receive()
-            await socket.send({"type": "ping"})
-            return refusal, await socket.receive()
-
-    refusal, pong = run(scenario())
+    refusal, pong = run(_subscribe_and_ping(asgi_server, api_committed, document))
     assert (refusal["type"], refusal["id"]) == ("error", "bad"), refusal
     [error] = refusal["payload"][:1]
     assert error["extensions"]["code"] == code, refusal
     assert words in error["message"]
     assert pong == {"type": "pong"}
+
+
+def test_a_subscription_over_the_tenants_cost_budget_is_refused(api_committed, asgi_server):
+    # The budget is the tenant's, as for queries: each customer's invoices cost per item.
+    set_tenant_graphql_limits(api_committed.tenant, {"max_cost": 20})
+    document = ('subscription { entityChanged(type: "customer") { entity { ... on Customer '
+                "{ invoices { id customer { id name email } } } } } }")
+
+    refusal, pong = run(_subscribe_and_ping(asgi_server, api_committed, document))
+    assert (refusal["type"], refusal["id"]) == ("error", "bad"), refusal
+    assert refusal["payload"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert "above the limit of 20" in refusal["payload"][0]["message"]
+    assert pong == {"type": "pong"}
+
+
+async def _subscribe_and_ping(server, api, document: str):
+    """The server's answer to subscribing to ``document`` (as id "bad"), then to a ping."""
+    async with raw_socket(server, api.tenant) as connection:
+        socket = RawSocket(connection)
+        assert (await socket.init(api.key))["type"] == "connection_ack"
+        await socket.send({"type": "subscribe", "id": "bad", "payload": {"query": document}})
+        refusal = await socket.receive()
+        await socket.send({"type": "ping"})
+        return refusal, await socket.receive()
 
 
 def _too_deep(levels: int) -> str:

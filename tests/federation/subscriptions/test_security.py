@@ -4,10 +4,15 @@ socket closes, and the per-key limits hold."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
+import pytest
+from django.db import connection
+from django.utils import timezone
 from gql import gql
 
 from apps.tenancy.api_keys import create_api_key, revoke_api_key
+from apps.tenancy.models import ApiKey
 from tests.federation.subscriptions.conftest import RawSocket, gql_client, raw_socket, subscribed
 from tests.federation.subscriptions.live import entity_event, publish_events
 
@@ -81,9 +86,12 @@ def test_a_key_of_another_tenant_is_refused_at_init(api_committed, tenants_commi
     assert "another tenant" in reason
 
 
-def test_a_revoked_keys_socket_is_closed(api_committed, asgi_server, settings):
+@pytest.mark.parametrize(("ending", "words"), [("revoke", "revoked"), ("expire", "expired")])
+def test_a_key_revoked_or_expiring_while_its_socket_is_open_is_disconnected(
+        api_committed, asgi_server, settings, ending, words):
     settings.GRAPHQL_WS_KEY_RECHECK_SECONDS = 0.2
-    stored, key = create_api_key(api_committed.tenant, "soon revoked", ["read"])
+    stored, key = create_api_key(api_committed.tenant, "ending", ["read"],
+                                 expires_at=timezone.now() + timedelta(hours=1))
 
     async def scenario():
         async with raw_socket(asgi_server, api_committed.tenant) as connection:
@@ -92,12 +100,23 @@ def test_a_revoked_keys_socket_is_closed(api_committed, asgi_server, settings):
             await socket.send({"type": "subscribe", "id": "1", "payload": {"query": NAMES}})
             await socket.send({"type": "ping"})
             assert await socket.receive() == {"type": "pong"}
-            await asyncio.to_thread(revoke_api_key, api_committed.tenant, stored.prefix)
+            await asyncio.to_thread(_end_key, ending, api_committed.tenant, stored)
             return await socket.closed_with()
 
     code, reason = asyncio.run(scenario())
     assert code == 4403
-    assert "revoked" in reason
+    assert words in reason
+
+
+def _end_key(ending: str, tenant: str, stored: ApiKey) -> None:
+    try:
+        if ending == "revoke":
+            revoke_api_key(tenant, stored.prefix)
+        else:  # its expiry comes (brought forward, rather than waited for)
+            ApiKey.objects.filter(pk=stored.pk).update(
+                expires_at=timezone.now() - timedelta(seconds=1))
+    finally:
+        connection.close()  # this thread's own session
 
 
 def test_open_subscriptions_per_key_are_limited(api_committed, asgi_server, settings):
