@@ -1,0 +1,84 @@
+"""The runner subscribes by name to the topics its routes match in a listing of the cluster's
+topics, never by pattern (a pattern makes kafka-python fetch and parse every topic's metadata
+on the thread that sends the heartbeats; at 1,000 tenants the group never settled)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from kafka.admin import NewTopic
+
+from apps.events.consumers import build_runner
+from dictamesh.events.handlers import HandlerRegistry
+from dictamesh.events.topic_directory import TopicDirectory
+from tests.events.consumers.conftest import (
+    RunningConsumer,
+    Topics,
+    effects,
+    publish,
+    record_effects,
+    wait_for,
+)
+
+LISTING_SECONDS = 2  # how often the test's directory lists the topics
+
+
+@pytest.fixture
+def directory(kafka_bootstrap) -> Iterator[TopicDirectory]:
+    listing = TopicDirectory([kafka_bootstrap], max_age_ms=LISTING_SECONDS * 1000)
+    yield listing
+    listing.close()
+
+
+def test_a_runner_started_before_its_topics_follows_them_by_name_as_they_are_created(
+    effect_table, topics: Topics, producer, codec, group, directory
+):
+    alpha, beta = effect_table
+    handlers = HandlerRegistry()
+    handlers.register(group, topics.pattern)(record_effects)
+    consumer = RunningConsumer(lambda on_batch: build_runner(
+        group, handlers=handlers, codec=codec, on_batch=on_batch, topic_directory=directory))
+    consumer.start()
+    try:
+        # Running with no topic of its own yet: subscribed to nothing, not failing.
+        asked = time.monotonic()
+        directory.listing(newer_than=asked, timeout_seconds=120)
+        assert consumer.error is None
+        assert consumer.runner.subscribed_topics == frozenset()
+
+        topic_a = topics.create(alpha)
+        # Matches no route (another token), though it has a tenant's prefix too.
+        stranger = f"{alpha}.{topics.token}x.s0.entity_changed"
+        topics.admin.create_topics([NewTopic(stranger, 1, 1)])
+        topics.created.append(stranger)
+        sent_a = publish(producer, codec, topic_a, alpha, 10)
+        consumer.wait(lambda c: c.applied == 10, "the first topic's events applied")
+        assert consumer.runner.subscribed_topics == {topic_a}  # neither .dlq nor stranger
+
+        topic_b = topics.create(beta)  # a new tenant's topic, while the runner runs
+        sent_b = publish(producer, codec, topic_b, beta, 5)
+        consumer.wait(lambda c: c.applied == 15, "the new topic's events applied")
+        assert consumer.runner.subscribed_topics == {topic_a, topic_b}
+        assert sorted(str(row[0]) for row in effects(alpha)) \
+            == sorted(r["event_id"] for r in sent_a)
+        assert sorted(str(row[0]) for row in effects(beta)) \
+            == sorted(r["event_id"] for r in sent_b)
+    finally:
+        consumer.stop()
+
+
+def test_the_directory_answers_with_a_listing_asked_for_after_the_call(
+    kafka_bootstrap, topics: Topics, directory
+):
+    first = directory.listing(newer_than=time.monotonic(), timeout_seconds=120)
+    created = topics.create("acme")
+    # Asked for after the topic was created: it is in the listing whatever the max age.
+    second = directory.listing(newer_than=time.monotonic(), timeout_seconds=120)
+    assert created not in first.names
+    assert {created, f"{created}.dlq"} <= second.names
+    assert second.asked_at > first.asked_at
+    assert second.seconds >= 0
+    wait_for(lambda: directory.latest() is not None and directory.latest() is not second,
+             timeout=LISTING_SECONDS * 30, what="a listing of its own after max age")
