@@ -561,6 +561,8 @@ class ConsumerRunner:
         except TimeoutError:
             log.warning("slow batch: keeping the group membership alive while it applies",
                         group=self.group)
+        if not self._topics:  # unsubscribed meanwhile (its topics deleted): no group to keep
+            return applying.result()
         paused = consumer.assignment() - consumer.paused()  # stalled ones stay paused
         consumer.pause(*paused)
         try:
