@@ -19,10 +19,11 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError
 
 from dictamesh.events.kafka_config import KafkaConnection, client_options
 from dictamesh.observability.logging import get_logger
@@ -87,13 +88,11 @@ class TopicDirectory:
             return self._latest
 
     def close(self) -> None:
-        """Stop listing (the shared directories live as long as their process)."""
+        """Stop listing once the request under way, if any, is over (the shared directories
+        live as long as their process)."""
         with self._changed:
             self._closed = True
-            thread = self._thread
         self._wanted.set()
-        if thread is not None:
-            thread.join(_REQUEST_TIMEOUT_MS / 1000)
 
     def _start(self) -> None:
         with self._changed:
@@ -121,10 +120,12 @@ class TopicDirectory:
                         KafkaConnection.from_settings(self._servers),
                         "dictamesh-topic-directory", request_timeout_ms=_REQUEST_TIMEOUT_MS))
                 names = frozenset(admin.list_topics())
-            except KafkaError as exc:
+            # Whatever failed, the thread lives on: every runner of the process waits on it.
+            except Exception as exc:  # noqa: BLE001 - logged, retried
                 log.warning("could not list the cluster's topics; retrying", error=str(exc))
                 if admin is not None:
-                    admin.close()
+                    with suppress(Exception):  # a client that failed may fail to close
+                        admin.close()
                     admin = None
                 time.sleep(_RETRY_SECONDS)
                 self._wanted.set()
