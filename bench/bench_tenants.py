@@ -24,8 +24,12 @@ printing its figures:
   while N tenants exist;
 - worker: RSS of a Celery worker (the outbox relay and the catalog group) for
   ``--worker-seconds``;
-- rebalance: a consumer of the ``catalog`` group's pattern over every tenant's topics, from
-  subscribe to partitions assigned, and again when a second member joins.
+- topics: only the tenants' topics, created as onboarding creates them for a tenant of
+  partition tier ``--topic-tier`` (in batches), for the consumer groups at 1,000 tenants;
+- rebalance: a member of the ``catalog`` group subscribed as the runner subscribes (to the
+  topics its routes match, by name), from subscribe to partitions assigned, again when a
+  second member joins, then the rebalances and coordinator warnings while both poll;
+  ``--pattern-baseline`` measures the pattern subscription the runner had before too.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import contextlib
 import http.client
 import io
 import json
+import logging
 import os
 import queue
 import socket
@@ -50,7 +55,8 @@ from typing import Any
 from _support import ROOT, percentile, progress, setup_django
 
 PREFIX = "bench_t"
-PHASES = ("onboard", "migrate", "broker", "database", "processes", "worker", "rebalance")
+PHASES = ("onboard", "topics", "migrate", "broker", "database", "processes", "worker",
+          "rebalance")
 
 
 def slug_of(index: int) -> str:
@@ -194,6 +200,39 @@ def _merged_lines(children: Sequence[subprocess.Popen[str]]) -> Iterator[str]:
         else:
             yield line
 
+
+
+# --- the tenants' topics alone, for the consumer groups at scale -------------------------
+
+def phase_topics(count: int, tier: str, batch: int) -> None:
+    """Create tenants 1..``count``'s topics as onboarding does for a tenant of partition
+    ``tier`` (the spec's per-tenant topics capped by the tier, through the same
+    ``provision``), ``batch`` tenants per CreateTopics request. Topics that exist are left
+    as they are, so a stopped run resumes. Onboarding 1,000 tenants with their migrations
+    takes hours here, and the consumer groups see only topics: no schema is made."""
+    from django.conf import settings
+
+    from dictamesh.events.topics import configured_spec, open_admin, provision
+
+    spec = configured_spec()
+    admin = open_admin(settings.KAFKA_BOOTSTRAP_SERVERS, timeout_ms=300_000)
+    started = time.perf_counter()
+    created = 0
+    try:
+        for first in range(1, count + 1, batch):
+            wanted = [topic for index in range(first, min(first + batch, count + 1))
+                      for topic in spec.for_tenant(slug_of(index), partition_tier=tier)]
+            began = time.perf_counter()
+            report = provision(admin, wanted)
+            if report.errors:
+                raise RuntimeError("; ".join(report.errors[:3]))
+            created += len(report.created)
+            progress(f"topics of tenants {first}-{first + batch - 1}: {len(report.created)} "
+                     f"created in {time.perf_counter() - began:.1f} s")
+    finally:
+        admin.close()
+    print(f"topics: {created} created for {count} tenants of partition tier {tier!r} in "
+          f"{time.perf_counter() - started:.0f} s")
 
 
 # --- migrate_schemas with nothing to do ---------------------------------------------------
@@ -383,66 +422,150 @@ def phase_worker(seconds: float) -> None:
         worker.wait(timeout=120)
 
 
-# --- the catalog group's pattern subscription: join and rebalance ------------------------
+# --- the catalog consumer group at scale: join and rebalance ------------------------------
 
-def phase_rebalance() -> None:
-    from kafka import ConsumerRebalanceListener, KafkaConsumer
+class _Member:
+    """One member of the measured group: a KafkaConsumer with the runner's settings, and
+    when its partitions were last assigned (None while a join is on its way)."""
+
+    def __init__(self, config: Any, subscribe: Callable[[Any, Any], None]) -> None:
+        from kafka import ConsumerRebalanceListener, KafkaConsumer
+
+        member = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                member.assigned_at = None
+                member.revocations += 1
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                member.assigned_at, member.partitions = time.perf_counter(), len(assigned)
+
+        self.assigned_at: float | None = None
+        self.partitions = 0
+        self.revocations = 0
+        self.consumer = KafkaConsumer(**config.consumer_config())
+        subscribe(self.consumer, Listener())
+
+
+def _poll_until_assigned(members: Sequence[_Member], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while any(member.assigned_at is None for member in members):
+        if time.monotonic() > deadline:
+            return False
+        for member in members:
+            member.consumer.poll(timeout_ms=100)
+    return True
+
+
+class _CoordinatorWarnings(logging.Handler):
+    """kafka-python's warnings about the group (failed heartbeats, expired sessions,
+    rejoins), and its event loop's stalls (a task that held it over a second: no heartbeat
+    goes out meanwhile), counted while the group is measured."""
+
+    def __init__(self, session_s: float) -> None:
+        super().__init__(logging.WARNING)
+        self.session_s = session_s
+        self.messages: list[str] = []
+        self.stalls: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.name.startswith("kafka.coordinator"):
+            self.messages.append(message[:160])
+        elif record.name == "kafka.net.selector" and " ran for " in message:
+            self.stalls.append(float(message.split(" ran for ")[1].split("s", 1)[0]))
+
+    def stall_text(self) -> str:
+        if not self.stalls:
+            return "no event-loop stall over 1 s"
+        return (f"{len(self.stalls)} event-loop stalls over 1 s (longest "
+                f"{max(self.stalls):.1f} s, session timeout {self.session_s:.0f} s)")
+
+
+def _measure_group(label: str, config: Any, subscribe: Callable[[Any, Any], None],
+                   settle_s: float, observe_s: float) -> float | None:
+    """From subscribe to the first member's assignment; then a second member joins: until
+    both hold partitions; then ``observe_s`` of both polling, counting the rebalances and
+    the coordinator's warnings (a missed session shows as both). Returns the seconds to
+    the first assignment (None: none within ``settle_s``)."""
+    warnings = _CoordinatorWarnings(config.session_timeout_ms / 1000)
+    logging.getLogger("kafka").addHandler(warnings)
+    members: list[_Member] = []
+    try:
+        started = time.perf_counter()
+        members.append(_Member(config, subscribe))
+        if not _poll_until_assigned(members, settle_s):
+            print(f"rebalance ({label}): the first member held no assignment "
+                  f"{settle_s:.0f} s after subscribing; {warnings.stall_text()}; "
+                  f"{len(warnings.messages)} coordinator warnings, e.g. "
+                  f"{warnings.messages[:2]}")
+            return None
+        first = members[0].assigned_at - started  # type: ignore[operator]
+        partitions = members[0].partitions
+        started = time.perf_counter()
+        members.append(_Member(config, subscribe))
+        settled = _poll_until_assigned(members, settle_s)
+        times = [m.assigned_at for m in members if m.assigned_at is not None]
+        second = max(times) - started if settled else None
+        shares = [m.partitions for m in members]
+        before = [m.revocations for m in members]
+        deadline = time.monotonic() + observe_s
+        while settled and time.monotonic() < deadline:
+            for member in members:
+                member.consumer.poll(timeout_ms=100)
+        rebalances = max(m.revocations - b for m, b in zip(members, before, strict=True))
+        joined = f"{second:.1f} s" if second is not None else f"no settle in {settle_s:.0f} s"
+        examples = f": {warnings.messages[:3]!r}" if warnings.messages else ""
+        print(f"rebalance ({label}): {partitions} partitions; first member assigned "
+              f"{first:.1f} s after subscribing; a second member joins and both hold "
+              f"partitions ({shares[0]} + {shares[1]}) after {joined}; then {rebalances} "
+              f"rebalances in {observe_s:.0f} s of both polling; {warnings.stall_text()}; "
+              f"{len(warnings.messages)} coordinator warnings{examples}")
+        return first
+    finally:
+        logging.getLogger("kafka").removeHandler(warnings)
+        for member in reversed(members):
+            member.consumer.close()
+
+
+def phase_rebalance(settle_s: float, observe_s: float, baseline: bool) -> None:
+    """The catalog group's subscription as the runner makes it (the topics its routes match
+    in a listing of the cluster's topic names, by name), measured under a group of its own;
+    with ``baseline``, the same group subscribing by pattern as it did before."""
+    import dataclasses
+    import re
 
     from apps.events.consumers import consumer_settings
     from apps.events.routes import handler_registry
     from dictamesh.events.handlers import subscription_regex
-    from dictamesh.events.kafka_config import KafkaConnection, client_options
+    from dictamesh.events.topic_directory import TopicDirectory, matching_topics
 
     pattern = subscription_regex(handler_registry().routes("catalog"))
-    config = consumer_settings("catalog")
-    group = f"bench-rebalance-{os.getpid()}"
+    config = dataclasses.replace(consumer_settings("catalog"),
+                                 group=f"bench-rebalance-{os.getpid()}")
+    directory = TopicDirectory(config.bootstrap_servers, max_age_ms=config.metadata_max_age_ms)
+    listing = directory.listing(newer_than=time.monotonic(), timeout_seconds=settle_s)
+    topics = sorted(matching_topics(listing.names, re.compile(pattern)))
+    print(f"rebalance: the cluster has {len(listing.names)} topics (listed in "
+          f"{listing.seconds:.2f} s on the directory's own client); the catalog group's "
+          f"routes match {len(topics)}")
 
-    class Assigned(ConsumerRebalanceListener):
-        def __init__(self) -> None:
-            self.at: float | None = None
-            self.count = 0
+    def by_name(consumer: Any, listener: Any) -> None:
+        # What the runner does with every new listing (ConsumerRunner._follow_topics).
+        consumer.subscribe(topics=topics, listener=listener)
 
-        def on_partitions_revoked(self, revoked: Any) -> None:
-            self.at = None
-
-        def on_partitions_assigned(self, assigned: Any) -> None:
-            self.at, self.count = time.perf_counter(), len(assigned)
-
-    def member() -> tuple[KafkaConsumer, Assigned]:
-        consumer = KafkaConsumer(**client_options(
-            KafkaConnection.from_settings(config.bootstrap_servers), "bench-rebalance",
-            group_id=group, enable_auto_commit=False,
-            session_timeout_ms=config.session_timeout_ms,
-            heartbeat_interval_ms=config.heartbeat_interval_ms,
-            max_poll_interval_ms=config.max_poll_interval_ms,
-            metadata_max_age_ms=config.metadata_max_age_ms))
-        listener = Assigned()
-        consumer.subscribe(pattern=pattern, listener=listener)
-        return consumer, listener
-
-    def poll_until(members: list[tuple[KafkaConsumer, Assigned]], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while any(listener.at is None for _, listener in members):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the group did not settle")
-            for consumer, _ in members:
-                consumer.poll(timeout_ms=100)
-
-    started = time.perf_counter()
-    first = member()
-    poll_until([first], 600)
-    joined = first[1].at - started  # type: ignore[operator]
-    topics = len(first[0].subscription() or ())
-    partitions = first[1].count
-    started = time.perf_counter()
-    second = member()
-    poll_until([first, second], 600)
-    settled = max(first[1].at, second[1].at) - started  # type: ignore[type-var,operator]
-    for consumer, _ in (second, first):
-        consumer.close()
-    print(f"rebalance: the catalog group's pattern matches {topics} topics, {partitions} "
-          f"partitions; first member assigned {joined:.1f} s after subscribing; a second "
-          f"member joins and both hold partitions after {settled:.1f} s")
+    listed = _measure_group("topic list", config, by_name, settle_s, observe_s)
+    if not baseline:
+        return
+    before = _measure_group("pattern, as before", dataclasses.replace(
+        config, group=f"{config.group}-pattern"),
+        lambda consumer, listener: consumer.subscribe(pattern=pattern, listener=listener),
+        settle_s, observe_s)
+    if listed is not None:
+        ratio = (f"{before / listed:.1f}x" if before is not None
+                 else f"more than {settle_s / listed:.0f}x (the pattern never settled)")
+        print(f"rebalance: time to the first assignment, pattern / topic list: {ratio}")
 
 
 def phase_drop() -> None:
@@ -477,6 +600,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200,
                         help="GraphQL requests timed for the p50")
     parser.add_argument("--worker-seconds", type=float, default=90)
+    parser.add_argument("--topic-tier", default="small",
+                        help="topics phase: the tenants' partition tier (topics.toml)")
+    parser.add_argument("--topic-batch", type=int, default=25,
+                        help="topics phase: tenants per CreateTopics request")
+    parser.add_argument("--settle-seconds", type=float, default=600,
+                        help="rebalance phase: how long a group may take to settle")
+    parser.add_argument("--observe-seconds", type=float, default=60,
+                        help="rebalance phase: how long the settled group is watched")
+    parser.add_argument("--pattern-baseline", action="store_true",
+                        help="rebalance phase: measure the pattern subscription too")
     parser.add_argument("--onboard-only", help=argparse.SUPPRESS)
     parser.add_argument("--template-dump", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -492,12 +625,14 @@ def main() -> None:
         migrated = args.tenants if args.migrated is None else args.migrated
         phase_onboard(args.tenants, args.workers, migrated, args.late)
     steps: dict[str, Callable[[], None]] = {
+        "topics": lambda: phase_topics(args.tenants, args.topic_tier, args.topic_batch),
         "migrate": lambda: phase_migrate(args.baseline_schemas),
         "broker": phase_broker,
         "database": phase_database,
         "processes": lambda: phase_processes(args.rss_tenants, args.requests),
         "worker": lambda: phase_worker(args.worker_seconds),
-        "rebalance": phase_rebalance,
+        "rebalance": lambda: phase_rebalance(args.settle_seconds, args.observe_seconds,
+                                             args.pattern_baseline),
     }
     for name, step in steps.items():
         if name in phases:

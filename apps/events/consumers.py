@@ -47,6 +47,7 @@ from dictamesh.events.handlers import (
     RetryableError,
     compile_pattern,
 )
+from dictamesh.events.topic_directory import TopicDirectory
 
 _TENANT_CACHE_SECONDS = 60.0  # an offboarded tenant's events go to the DLQ after this
 
@@ -253,8 +254,10 @@ def build_runner(
     codec: Decoder | None = None,
     stop_event: threading.Event | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
+    topic_directory: TopicDirectory | None = None,
 ) -> ConsumerRunner:
-    """A runner for ``group``'s handlers, limited to ``topics`` (a glob or regex) if given."""
+    """A runner for ``group``'s handlers, limited to ``topics`` (a glob or regex) if given;
+    it follows the cluster's topics through ``topic_directory`` (default: the process')."""
     if handlers is None:
         handlers = handler_registry()
     routes = handlers.routes(group)
@@ -272,6 +275,7 @@ def build_runner(
         only_topics=compile_pattern(topics) if topics is not None else None,
         stop_event=stop_event,
         on_batch=on_batch,
+        topic_directory=topic_directory,
     )
 
 

@@ -21,6 +21,9 @@ class Tenant(TenantMixin):
     # Overrides of how long this tenant's housekeeping data is kept, e.g.
     # {"event_log_days": 365}; the keys are apps.tenancy.retention.RETENTION_KEYS.
     retention = models.JSONField(default=dict, blank=True, validators=[validate_retention])
+    # The partition tier of its Kafka topics (deploy/kafka/topics.toml [partition_tiers]);
+    # blank: the spec's default tier.
+    partition_tier = models.CharField(max_length=40, blank=True, default="")
 
     auto_create_schema = True
     auto_drop_schema = False  # dropping a schema is only ever done by offboard_tenant

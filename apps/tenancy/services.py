@@ -8,7 +8,7 @@ schemas. Values and errors other apps receive are in ``contracts.py``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +62,9 @@ from apps.tenancy.throttling import (
 )
 from dictamesh.events.topics import (
     DAY_MS,
+    TopicError,
     TopicProvisioningError,
+    configured_spec,
     delete_tenant_topics,
     provision_tenant_topics,
 )
@@ -105,6 +107,7 @@ __all__ = [
     "tenant_retention",
     "tenant_has_keys",
     "tenant_offboarded",
+    "tenant_partition_tiers",
     "tenant_schemas",
     "validate_domain",
     "validate_slug",
@@ -179,6 +182,14 @@ def tenant_schemas() -> list[str]:
                     .order_by("schema_name").values_list("schema_name", flat=True))
 
 
+def tenant_partition_tiers(slugs: Iterable[str]) -> dict[str, str | None]:
+    """Each tenant's partition tier for its topics (None: the topic spec's default)."""
+    with schema_context(get_public_schema_name()):
+        tiers = dict(Tenant.objects.filter(schema_name__in=list(slugs))
+                     .values_list("schema_name", "partition_tier"))
+    return {slug: tier or None for slug, tier in tiers.items()}
+
+
 def tenant_exists(slug: str) -> bool:
     """Whether a tenant of that slug is registered (read from the public schema)."""
     with schema_context(get_public_schema_name()):
@@ -200,14 +211,22 @@ def onboard_tenant(
     slug: str, name: str, domain: str, progress: Progress | None = None,
     admin_username: str | None = None,
     admin_key_expires_at: datetime | None = None,
+    partition_tier: str | None = None,
 ) -> OnboardingResult:
     """Create the tenant, its schema and migrations, and its domain; safe to run twice.
     With ``admin_username``, that user (created if missing) becomes the tenant's admin.
-    ``admin_key_expires_at``: when the first admin key (made on the first run) expires."""
+    ``admin_key_expires_at``: when the first admin key (made on the first run) expires.
+    ``partition_tier``: its topics' partition tier (topics.toml; None: as it is, or the
+    spec's default for a new tenant)."""
     say = progress or (lambda _msg: None)
     validate_slug(slug)
     domain = validate_domain(domain)
     _require_public_schema()
+    if partition_tier is not None:
+        try:
+            configured_spec().max_partitions(partition_tier)
+        except TopicError as exc:
+            raise TenancyError(str(exc)) from None
 
     owner = Domain.objects.select_related("tenant").filter(domain=domain).first()
     if owner is not None and owner.tenant.schema_name != slug:
@@ -220,12 +239,16 @@ def onboard_tenant(
     tenant_created = tenant is None
     if tenant is None:
         say(f"Creating schema {slug!r} and running its migrations...")
-        tenant = Tenant(schema_name=slug, name=name)
+        tenant = Tenant(schema_name=slug, name=name, partition_tier=partition_tier or "")
         tenant.save(verbosity=0)
     else:
-        if tenant.name != name:
-            tenant.name = name
-            tenant.save(update_fields=["name"])
+        changed = {"name": name, "partition_tier": partition_tier or tenant.partition_tier}
+        changed = {key: value for key, value in changed.items()
+                   if getattr(tenant, key) != value}
+        if changed:
+            for key, value in changed.items():
+                setattr(tenant, key, value)
+            tenant.save(update_fields=list(changed))
         if not schema_exists(slug):
             say(f"Schema {slug!r} was missing: creating it...")
             tenant.create_schema(check_if_exists=True, verbosity=0)
@@ -237,7 +260,7 @@ def onboard_tenant(
             domain=domain,
             defaults={"tenant": tenant, "is_primary": not tenant.domains.exists()},
         )
-    _provision_topics(slug, say)
+    _provision_topics(slug, tenant.partition_tier or None, say)
     # Last, so that a failed run is retried whole; "has never had a key" (revoked ones
     # count) keeps re-runs from minting keys.
     admin_key = None
@@ -257,7 +280,7 @@ def onboard_tenant(
                             admin_user=admin_user)
 
 
-def _provision_topics(slug: str, say: Progress) -> None:
+def _provision_topics(slug: str, partition_tier: str | None, say: Progress) -> None:
     """Create the tenant's Kafka topics; last, so a Kafka outage fails onboarding loudly
     but leaves a working tenant whose events wait in its outbox until a re-run."""
     if not settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:
@@ -267,7 +290,7 @@ def _provision_topics(slug: str, say: Progress) -> None:
     say(f"Provisioning the Kafka topics of {slug!r}...")
     try:
         provision_tenant_topics(
-            slug, progress=say,
+            slug, progress=say, partition_tier=partition_tier,
             dead_letter_retention_ms=tenant_retention(slug).dead_letter_days * DAY_MS)
     except TopicProvisioningError as exc:
         raise TenancyError(

@@ -46,6 +46,8 @@ from kafka import (
     OffsetAndMetadata,
     TopicPartition,
 )
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.errors import KafkaConfigurationError, KafkaError
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
@@ -70,6 +72,12 @@ from dictamesh.events.handlers import (
 )
 from dictamesh.events.kafka_config import KafkaConnection, client_options
 from dictamesh.events.stalls import PartitionStalls
+from dictamesh.events.topic_directory import (
+    Listing,
+    TopicDirectory,
+    matching_topics,
+    shared_directory,
+)
 from dictamesh.events.topics import TopicError, parse_topic
 from dictamesh.observability.logging import get_logger
 
@@ -170,6 +178,7 @@ class ConsumerSettings:
     heartbeat_interval_ms: int = 1000
     max_poll_interval_ms: int = 10000
     metadata_max_age_ms: int = 30000  # how soon a new tenant's topics are picked up
+    topic_listing_timeout_ms: int = 120_000  # the first listing of a large cluster's topics
     max_partition_fetch_bytes: int = 1024 * 1024
     auto_offset_reset: str = "earliest"  # a new group starts at the oldest retained event
     commit_timeout_ms: int = 3000  # also bounds the dead-letter acks; two fit a poll interval
@@ -203,6 +212,15 @@ class ConsumerSettings:
             metadata_max_age_ms=self.metadata_max_age_ms,
             max_partition_fetch_bytes=self.max_partition_fetch_bytes,
             fetch_max_wait_ms=self.fetch_max_wait_ms,
+            # The runner names its topics; a topic deleted since the last listing (an
+            # offboarded tenant's) must not be created again by the next metadata request.
+            allow_auto_create_topics=False,
+            # Most tenants' topics have one partition (the long-tail tier): the range
+            # assignor, per topic, gives each one's only partition to the same first member,
+            # and a second member got 48 of 4,096 partitions at 1,000 tenants. Round robin
+            # deals them over the members; range stays listed so that a group mid-deploy,
+            # with members of the previous release, still has a protocol in common.
+            partition_assignment_strategy=(RoundRobinPartitionAssignor, RangePartitionAssignor),
         )
 
     def producer_config(self) -> dict[str, Any]:
@@ -314,11 +332,17 @@ class ConsumerRunner:
         only_topics: re.Pattern[str] | None = None,
         stop_event: threading.Event | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
+        topic_directory: TopicDirectory | None = None,
     ) -> None:
         self.settings = settings
         self.group = settings.group
         self._routes = tuple(routes)
         self._subscription = subscription_regex(self._routes, only_topics)
+        self._subscription_regex = re.compile(self._subscription)
+        self._directory = topic_directory or shared_directory(
+            settings.bootstrap_servers, max_age_ms=settings.metadata_max_age_ms)
+        self._topics: frozenset[str] = frozenset()  # what the consumer is subscribed to
+        self._followed: Listing | None = None  # the directory listing the subscription follows
         self._codec = codec
         self._store = store
         self._stop = stop_event or threading.Event()
@@ -339,6 +363,12 @@ class ConsumerRunner:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def subscribed_topics(self) -> frozenset[str]:
+        """The topics this member is subscribed to (what its routes match in the last
+        listing of the cluster's topics)."""
+        return self._topics
 
     def run(self) -> None:
         """Consume until stopped; when the broker cannot be reached, wait and reconnect."""
@@ -381,14 +411,19 @@ class ConsumerRunner:
             cleanup.callback(publisher.close)
             applier = ThreadPoolExecutor(1, thread_name_prefix=f"consumer-{self.group}-apply")
             cleanup.callback(self._close_applier, applier)
-            consumer.subscribe(pattern=self._subscription,
-                               listener=_Rebalance(self.group, membership,
-                                                   self._rebalanced.set))
+            listener = _Rebalance(self.group, membership, self._rebalanced.set)
+            # A listing asked for now: topics created just before this start are in it.
+            self._topics, self._followed = frozenset(), None
+            self._follow_topics(consumer, listener, self._directory.listing(
+                newer_than=time.monotonic(),
+                timeout_seconds=self.settings.topic_listing_timeout_ms / 1000))
             # Nothing carries over a reconnect: positions restart at the commits.
             self._committed, self._in_flight = {}, None
             self._stalls.clear()
-            log.info("consumer started", group=self.group, pattern=self._subscription)
+            log.info("consumer started", group=self.group, pattern=self._subscription,
+                     topics=len(self._topics))
             while not self._stop.is_set():
+                self._follow_topics(consumer, listener, self._directory.latest())
                 self._resume_due(consumer)
                 batch = self._next_batch(consumer)  # meanwhile the in-flight batch applies
                 settled = self._settle(consumer, publisher)
@@ -410,6 +445,26 @@ class ConsumerRunner:
             self._settle(consumer, publisher)
             self._refresh_lag(consumer, force=True)  # what `consume` prints as it stops
         log.info("consumer stopped", group=self.group)
+
+    def _follow_topics(self, consumer: KafkaConsumer, listener: _Rebalance,
+                       listing: Listing | None) -> None:
+        """Subscribe to the topics of ``listing`` (a directory listing) that the routes
+        match, by name: kafka-python then asks the brokers for the metadata of those topics
+        only, where a pattern makes it fetch and parse every topic of the cluster on the
+        thread that sends the heartbeats. A new set of topics makes the group rebalance."""
+        if listing is None or listing is self._followed:
+            return
+        self._followed = listing
+        topics = matching_topics(listing.names, self._subscription_regex)
+        if topics == self._topics:
+            return
+        log.info("subscription changed", group=self.group, topics=len(topics),
+                 added=len(topics - self._topics), removed=len(self._topics - topics))
+        self._topics = topics
+        if topics:
+            consumer.subscribe(topics=sorted(topics), listener=listener)
+        else:
+            consumer.unsubscribe()  # no topic of ours left: leave the group until one comes
 
     def _leave_group(self, consumer: KafkaConsumer, membership: _Membership) -> None:
         """Close the consumer; a member in a stable group sends LeaveGroup, so its
@@ -513,6 +568,8 @@ class ConsumerRunner:
         except TimeoutError:
             log.warning("slow batch: keeping the group membership alive while it applies",
                         group=self.group)
+        if not self._topics:  # unsubscribed meanwhile (its topics deleted): no group to keep
+            return applying.result()
         paused = consumer.assignment() - consumer.paused()  # stalled ones stay paused
         consumer.pause(*paused)
         try:
@@ -532,6 +589,9 @@ class ConsumerRunner:
 
     def _next_batch(self, consumer: KafkaConsumer) -> _Batch | None:
         """Collect up to batch_size records, waiting at most batch_max_wait_ms, and decode."""
+        if not self._topics:  # not subscribed: no topic matches the routes yet
+            self._stop.wait(self.settings.batch_max_wait_ms / 1000)
+            return None
         wanted = self.settings.batch_size
         deadline = time.monotonic() + self.settings.batch_max_wait_ms / 1000
         records: dict[TopicPartition, list[Any]] = {}

@@ -141,10 +141,13 @@ def _prefixed_acl(resource_type: str, prefix: str,
 def strimzi_resources(spec_set: TopicSpecSet, tenants: list[str], *, include_global: bool,
                       cluster: str, max_replicas: int | None = None,
                       dead_letter_retention_ms: Mapping[str, int] | None = None,
+                      partition_tiers: Mapping[str, str | None] | None = None,
                       ) -> list[dict[str, Any]]:
     """The global topics (if asked), then each tenant's topics and its ``KafkaUser``;
-    ``dead_letter_retention_ms`` gives tenants their own dead-letter retention."""
+    ``dead_letter_retention_ms`` gives tenants their own dead-letter retention,
+    ``partition_tiers`` their partition tiers (absent: the spec's default tier)."""
     own_retention = dead_letter_retention_ms or {}
+    tiers = partition_tiers or {}
     topics = spec_set.global_topics() if include_global else []
     resources = [kafka_topic(name, spec, cluster=cluster, max_replicas=max_replicas)
                  for name, spec in topics]
@@ -152,6 +155,7 @@ def strimzi_resources(spec_set: TopicSpecSet, tenants: list[str], *, include_glo
         resources += [kafka_topic(name, spec, cluster=cluster, tenant=tenant,
                                   max_replicas=max_replicas)
                       for name, spec in spec_set.for_tenant(
-                          tenant, dead_letter_retention_ms=own_retention.get(tenant))]
+                          tenant, dead_letter_retention_ms=own_retention.get(tenant),
+                          partition_tier=tiers.get(tenant))]
         resources.append(tenant_kafka_user(tenant, spec_set, cluster=cluster))
     return resources

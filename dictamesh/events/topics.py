@@ -140,6 +140,13 @@ class TopicSpec:
     def configs(self) -> dict[str, str]:
         return {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy}
 
+    def capped(self, max_partitions: int | None) -> TopicSpec:
+        """This topic with at most ``max_partitions`` partitions (a tier's cap; None: as
+        declared)."""
+        if max_partitions is None or self.partitions <= max_partitions:
+            return self
+        return replace(self, partitions=max_partitions)
+
     def physical_name(self, tenant: str | None) -> str:
         """The name on the cluster: prefixed for per-tenant topics, as is for global ones."""
         if self.scope == "global":
@@ -153,9 +160,23 @@ class TopicSpec:
 
 @dataclass(frozen=True)
 class TopicSpecSet:
-    """Every topic of the spec, dead-letter topics included."""
+    """Every topic of the spec, dead-letter topics included, and the partition tiers."""
 
     topics: tuple[TopicSpec, ...]
+    # tier name -> the most partitions any topic of a tenant of that tier gets
+    partition_tiers: Mapping[str, int] = field(default_factory=dict)
+    default_tier: str | None = None  # the tier of a tenant that names none
+
+    def max_partitions(self, tier: str | None) -> int | None:
+        """The cap on a topic's partitions for a tenant of ``tier`` (None: the spec's
+        default tier); None when the spec has no tiers."""
+        name = tier or self.default_tier
+        if name is None:
+            return None
+        if name not in self.partition_tiers:
+            known = ", ".join(sorted(self.partition_tiers)) or "none: the spec has no tiers"
+            raise TopicError(f"Unknown partition tier {name!r} (tiers: {known}).")
+        return self.partition_tiers[name]
 
     def scope_of(self, base_name: str) -> Scope:
         """A topic's scope; topics the spec does not declare are per tenant (the safe side)."""
@@ -169,15 +190,17 @@ class TopicSpecSet:
         """The ``[dead_letter]`` retention every dead-letter topic is created with."""
         return next(s.retention_ms for s in self.topics if parse_topic(s.name).is_dlq)
 
-    def for_tenant(self, tenant: str, *, dead_letter_retention_ms: int | None = None
-                   ) -> list[tuple[str, TopicSpec]]:
+    def for_tenant(self, tenant: str, *, dead_letter_retention_ms: int | None = None,
+                   partition_tier: str | None = None) -> list[tuple[str, TopicSpec]]:
         """The tenant's topics; ``dead_letter_retention_ms`` is its own retention policy for
-        dead letters where it has one (Tenant.retention), instead of the spec's."""
+        dead letters where it has one (Tenant.retention), instead of the spec's;
+        ``partition_tier`` its tier (Tenant.partition_tier; None: the default tier)."""
         specs = [s for s in self.topics if s.scope == "tenant"]
         if dead_letter_retention_ms is not None:
             specs = [replace(s, retention_ms=dead_letter_retention_ms)
                      if parse_topic(s.name).is_dlq else s for s in specs]
-        return [(s.physical_name(tenant), s) for s in specs]
+        cap = self.max_partitions(partition_tier)
+        return [(s.physical_name(tenant), s.capped(cap)) for s in specs]
 
     def global_topics(self) -> list[tuple[str, TopicSpec]]:
         return [(s.name, s) for s in self.topics if s.scope == "global"]
@@ -185,6 +208,7 @@ class TopicSpecSet:
 
 _TOPIC_KEYS = {"name", "scope", "partitions", "replication", "retention_days", "cleanup_policy"}
 _DLQ_KEYS = {"partitions", "retention_days", "cleanup_policy"}
+_TIER_KEYS = {"default", "max_partitions"}
 
 
 def _positive_int(where: str, table: Mapping[str, Any], key: str) -> int:
@@ -253,7 +277,29 @@ def parse_spec(document: Mapping[str, Any], origin: str = "topic spec") -> Topic
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise TopicError(f"{origin}: topics declared twice: {duplicates}.")
-    return TopicSpecSet(tuple(topics))
+    tiers, default_tier = _parse_tiers(origin, document.get("partition_tiers"))
+    return TopicSpecSet(tuple(topics), tiers, default_tier)
+
+
+def _parse_tiers(origin: str, raw: Any) -> tuple[dict[str, int], str | None]:
+    """The optional ``[partition_tiers]`` table: ``max_partitions`` per tier name, and the
+    ``default`` tier of tenants that name none."""
+    if raw is None:
+        return {}, None
+    where = f"{origin} [partition_tiers]"
+    if not isinstance(raw, dict):
+        raise TopicError(f"{where}: expected a table.")
+    _check_keys(where, raw, _TIER_KEYS)
+    caps = raw["max_partitions"]
+    if not isinstance(caps, dict) or not caps:
+        raise TopicError(f"{where}: max_partitions must name at least one tier, e.g. "
+                         "{ small = 1, large = 12 }.")
+    tiers = {str(name): _positive_int(f"{where} max_partitions", caps, name) for name in caps}
+    default = raw["default"]
+    if default not in tiers:
+        raise TopicError(f"{where}: the default tier {default!r} is not one of "
+                         f"{sorted(tiers)}.")
+    return tiers, str(default)
 
 
 def load_spec(path: Path | str) -> TopicSpecSet:
@@ -418,10 +464,11 @@ def _create(admin: KafkaAdminClient, to_create: list[tuple[str, TopicSpec, int]]
 
 def provision_tenant_topics(
     tenant: str, *, dry_run: bool = False, progress: Progress | None = None,
-    dead_letter_retention_ms: int | None = None,
+    dead_letter_retention_ms: int | None = None, partition_tier: str | None = None,
 ) -> ProvisionReport:
     """Apply the configured spec's per-tenant topics for ``tenant`` on the configured cluster
-    (its dead-letter topics with ``dead_letter_retention_ms`` when the tenant has its own).
+    (its dead-letter topics with ``dead_letter_retention_ms`` when the tenant has its own;
+    partitions capped by its ``partition_tier``, None: the spec's default tier).
 
     Raises TopicProvisioningError if Kafka is unreachable or refuses a topic; drift is
     only reported (through ``progress`` and the report).
@@ -429,7 +476,8 @@ def provision_tenant_topics(
     admin = open_admin(settings.KAFKA_BOOTSTRAP_SERVERS)
     try:
         topics = configured_spec().for_tenant(
-            tenant, dead_letter_retention_ms=dead_letter_retention_ms)
+            tenant, dead_letter_retention_ms=dead_letter_retention_ms,
+            partition_tier=partition_tier)
         report = provision(admin, topics, dry_run=dry_run, progress=progress)
     finally:
         admin.close()
@@ -459,17 +507,20 @@ def delete_tenant_topics(tenant: str, *, progress: Progress | None = None) -> li
         admin.close()
 
 
-def provision_source_topics(tenant: str, domain: str, source: str) -> ProvisionReport:
+def provision_source_topics(tenant: str, domain: str, source: str, *,
+                            partition_tier: str | None = None) -> ProvisionReport:
     """Create the change topic of a source the spec does not list (a source described in
     data, connected at run time) and its dead-letter topic, for ``tenant``: shaped like the
-    spec's first ``entity_changed`` topic. Idempotent; offboarding deletes them with the
-    tenant's other topics."""
+    spec's first ``entity_changed`` topic, capped by the tenant's ``partition_tier``.
+    Idempotent; offboarding deletes them with the tenant's other topics."""
     spec = configured_spec()
+    cap = spec.max_partitions(partition_tier)
     name = topic_name(domain, source, "entity_changed")
     template = next((t for t in spec.topics if t.name == name), None) or next(
         t for t in spec.topics if t.name.endswith(".entity_changed"))
     dead_letter = next(t for t in spec.topics if t.name == dlq_name(template.name))
-    topics = [replace(template, name=name), replace(dead_letter, name=dlq_name(name))]
+    topics = [replace(template, name=name).capped(cap),
+              replace(dead_letter, name=dlq_name(name)).capped(cap)]
     admin = open_admin(settings.KAFKA_BOOTSTRAP_SERVERS)
     try:
         report = provision(admin, [(t.physical_name(tenant), t) for t in topics])

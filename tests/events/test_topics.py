@@ -9,7 +9,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from apps.tenancy.services import TenancyError, onboard_tenant
+from apps.tenancy.services import (
+    TenancyError,
+    offboard_tenant,
+    onboard_tenant,
+    tenant_exists,
+    tenant_partition_tiers,
+)
 from dictamesh.events.topics import (
     DAY_MS,
     TopicError,
@@ -135,6 +141,51 @@ def test_a_spec_declaring_a_topic_twice_is_refused():
         parse_spec(document)
 
 
+def test_a_tenants_partition_tier_caps_each_of_its_topics_dead_letters_included():
+    spec = configured_spec()
+    declared = {name: topic.partitions for name, topic in spec.for_tenant("acme")}
+    small = {name: topic.partitions
+             for name, topic in spec.for_tenant("acme", partition_tier="small")}
+    medium = {name: topic.partitions
+              for name, topic in spec.for_tenant("acme", partition_tier="medium")}
+    assert set(small) == set(declared)
+    assert set(small.values()) == {1}
+    assert medium["acme.customers.directus.entity_changed"] == 3
+    assert medium["acme.customers.directus.entity_changed.dlq"] == 3
+    # The default tier keeps the declared counts, so a tenant without a tier is unchanged.
+    assert spec.default_tier == "large"
+    assert declared["acme.customers.directus.entity_changed"] == 12
+    assert {name: topic.partitions for name, topic in spec.for_tenant(
+        "acme", partition_tier="large")} == declared
+
+
+def test_an_unknown_partition_tier_is_refused_naming_the_known_ones():
+    with pytest.raises(TopicError, match=r"Unknown partition tier 'huge' \(tiers: large, "
+                                         r"medium, small\)"):
+        configured_spec().for_tenant("acme", partition_tier="huge")
+
+
+@pytest.mark.parametrize(
+    ("tiers", "message"),
+    [
+        ({"default": "small"}, r"missing keys \['max_partitions'\]"),
+        ({"default": "small", "max_partitions": {}}, "must name at least one tier"),
+        ({"default": "small", "max_partitions": {"small": 0}}, "small must be a positive"),
+        ({"default": "tiny", "max_partitions": {"small": 1}}, "default tier 'tiny' is not"),
+    ],
+)
+def test_bad_partition_tiers_are_refused_clearly(tiers, message):
+    document = {**_document(), "partition_tiers": tiers}
+    with pytest.raises(TopicError, match=message):
+        parse_spec(document, origin="test.toml")
+
+
+def test_a_spec_without_tiers_keeps_the_declared_partitions():
+    spec = parse_spec(_document())
+    assert spec.default_tier is None
+    assert [topic.partitions for _, topic in spec.for_tenant("acme")] == [3, 1]
+
+
 def test_unreadable_specs_are_refused_clearly(tmp_path):
     with pytest.raises(TopicError, match="Cannot read the topic spec"):
         load_spec(tmp_path / "missing.toml")
@@ -241,3 +292,31 @@ def test_onboarding_fails_loudly_when_kafka_is_down(tenant_a, settings):
     slug = tenant_a.schema_name
     with pytest.raises(TenancyError, match=f"topics are not.*onboard_tenant {slug}` again"):
         onboard_tenant(slug, name=slug, domain=tenant_host(slug))
+
+
+def test_a_tenant_onboarded_in_the_small_tier_gets_one_partition_per_topic(kafka_bootstrap, db):
+    slug = f"tier{uuid.uuid4().hex[:8]}"
+    onboard_tenant(slug, name=slug, domain=tenant_host(slug), partition_tier="small")
+    try:
+        assert tenant_partition_tiers([slug]) == {slug: "small"}
+        names = [name for name, _ in configured_spec().for_tenant(slug)]
+        admin = open_admin([kafka_bootstrap])
+        try:
+            described = admin.describe_topics(names)
+        finally:
+            admin.close()
+        assert {topic["name"]: len(topic["partitions"]) for topic in described} \
+            == dict.fromkeys(names, 1)
+        # The command provisions by the tenant's tier too: nothing drifts.
+        out = io.StringIO()
+        call_command("provision_topics", "--tenant", slug, stdout=out)
+        assert f"0 created, 0 to create, {TENANT_TOPICS} up to date, 0 drift" in out.getvalue()
+    finally:
+        offboard_tenant(slug)
+
+
+def test_onboarding_refuses_an_unknown_partition_tier_before_making_anything(db):
+    slug = f"tier{uuid.uuid4().hex[:8]}"
+    with pytest.raises(TenancyError, match="Unknown partition tier 'huge'"):
+        onboard_tenant(slug, name=slug, domain=tenant_host(slug), partition_tier="huge")
+    assert not tenant_exists(slug)

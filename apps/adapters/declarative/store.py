@@ -31,6 +31,7 @@ from apps.adapters.declarative.description import (
 )
 from apps.adapters.models import SourceConnection, SourceDescription, SourceDescriptionVersion
 from apps.adapters.registry import adapter_classes
+from apps.tenancy.services import tenant_partition_tiers
 from dictamesh.events.topics import TopicProvisioningError, provision_source_topics
 from dictamesh.health.redact import redact_userinfo
 from dictamesh.tenancy import current_schema
@@ -153,7 +154,9 @@ def probe_declared(connection: SourceConnection, *, probe: bool = True) -> None:
         probe_connection(declared, connection)
     if settings.KAFKA_PROVISION_TOPICS_ON_ONBOARD:
         try:
-            provision_source_topics(current_schema(), declared.domain, declared.name)
+            tenant = current_schema()
+            provision_source_topics(tenant, declared.domain, declared.name,
+                                    partition_tier=tenant_partition_tiers([tenant]).get(tenant))
         except (TopicProvisioningError, KafkaError) as exc:
             # Not a reason to refuse the connection: the source answered. Saving the
             # connection again once Kafka answers creates the topics.

@@ -6,7 +6,12 @@ import yaml
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.tenancy.services import tenant_exists, tenant_retention, tenant_schemas
+from apps.tenancy.services import (
+    tenant_exists,
+    tenant_partition_tiers,
+    tenant_retention,
+    tenant_schemas,
+)
 from dictamesh.events.strimzi import strimzi_resources
 from dictamesh.events.topics import (
     DAY_MS,
@@ -71,8 +76,10 @@ class Command(BaseCommand):
         spec = configured_spec()
         topics = spec.global_topics() if include_global else []
         own_retention = _own_dead_letter_retention(tenants)
+        tiers = tenant_partition_tiers(tenants)
         for tenant in tenants:
-            topics += spec.for_tenant(tenant, dead_letter_retention_ms=own_retention[tenant])
+            topics += spec.for_tenant(tenant, dead_letter_retention_ms=own_retention[tenant],
+                                      partition_tier=tiers.get(tenant))
         admin = open_admin(settings.KAFKA_BOOTSTRAP_SERVERS)
         try:
             return provision(admin, topics, dry_run=dry_run, progress=self.stdout.write)
@@ -84,7 +91,8 @@ class Command(BaseCommand):
         resources = strimzi_resources(configured_spec(), tenants, include_global=include_global,
                                       cluster=options["cluster"],
                                       max_replicas=options["max_replicas"],
-                                      dead_letter_retention_ms=_own_dead_letter_retention(tenants))
+                                      dead_letter_retention_ms=_own_dead_letter_retention(tenants),
+                                      partition_tiers=tenant_partition_tiers(tenants))
         self.stdout.write(yaml.safe_dump_all(resources, sort_keys=False), ending="")
 
     def _summarise(self, report: ProvisionReport) -> None:

@@ -27,6 +27,10 @@ class Command(BaseCommand):
                             "(default: <slug>.localhost)")
         parser.add_argument("--admin-user", help="make this user (created if missing, with "
                             "a password printed once) the tenant's first admin")
+        parser.add_argument("--partition-tier",
+                            help="partition tier of its Kafka topics, from the topic spec's "
+                                 "[partition_tiers] (default: the spec's default; 'small' "
+                                 "for the long tail: one partition per topic)")
         add_expiry_argument(parser, "--admin-key-expires-in-days",
                             "the admin API key made on the first run")
 
@@ -40,6 +44,7 @@ class Command(BaseCommand):
                 slug, name=name, domain=domain, progress=self.stdout.write,
                 admin_username=options["admin_user"],
                 admin_key_expires_at=expires_at,
+                partition_tier=options["partition_tier"],
             )
         except (services.TenancyError, MembershipError) as exc:
             raise CommandError(str(exc)) from exc
