@@ -53,6 +53,7 @@ from apps.adapters.services import (
     SourceUnavailableNoCache,
     data_product_for,
 )
+from dictamesh.frame_room import call_with_frame_room
 from dictamesh.resilience import CircuitOpenError
 
 log = logging.getLogger(__name__)
@@ -315,7 +316,9 @@ class ExecutionContext(DeferredExecutionContext):
         with tracer.start_as_current_span(
                 f"graphql {kind} {name}".rstrip(),
                 attributes={"graphql.operation.type": kind, "graphql.operation.name": name}):
-            return super().execute_operation(operation, root_value)
+            # Its recursion in a data-stack chunk of its own: at some call depths it would
+            # otherwise map and unmap a chunk once per object (dictamesh.frame_room).
+            return call_with_frame_room(super().execute_operation, operation, root_value)
 
     def execute_fields_serially(self, parent_type: GraphQLObjectType, source_value: Any,
                                 path: Path | None, fields: dict[str, list[FieldNode]]) -> Any:
