@@ -19,7 +19,8 @@ from typing import Any
 
 from graphql import ExecutionResult, execute
 
-from apps.federation.loaders import ExecutionContext, RequestContext
+from apps.federation.executor import ExecutionContext
+from apps.federation.loaders import RequestContext
 from apps.federation.subscriptions.documents import Plan
 from apps.federation.subscriptions.threads import run_sync
 from apps.federation.views import _execution_failed, _masked
