@@ -17,26 +17,40 @@
   on and off (OTEL_SDK_DISABLED), three of each, as a percentage (the budget is 10%).
 
     .venv/bin/python bench/bench_graphql.py [--samples 30] [--latency-ms 0] [--no-tracing-cost]
+    .venv/bin/python bench/bench_graphql.py --profile 20 [--cold]   # where the time goes
 
-Profiles of one warm request (cProfile, 5 requests; tottime shares by package):
-- before: 8 SQL statements (2 `SET search_path`, 3 `source_connection` SELECTs, one per
-  loader batch); ~100 young and 0.5 full garbage collections per request over a 178k-object
-  heap, their time charged to whatever allocated (`SyncFuture.add_done_callback` 1.22 s,
-  `dict.items` 0.67 s, `loaders._loader` 0.65 s of 8.8 s); 1,330 `then` futures and 1,131
-  loader loads per request; the invoice listing read from the source every time (12%).
-- after: 3 SQL statements (the host's tenant, the API key, the source descriptions' versions;
-  no SET when the connection already serves the tenant); no collection in 5 requests
-  (frozen start-up heap, young threshold 50,000); 101 futures per request (the 100
-  customers' loads, joined by one for the list; invoices and products come with them);
-  graphql-core 32%, graphql-sync-dataloaders 19%, builtins 18%, graphene 7%, django 4%,
-  our federation modules 12% (loaders 3.2, invoices 2.7, common 2.3, resolvers 2.1,
-  views 1.2), the cache and records 1.7%.
+Profiles of one warm request (cProfile, tottime shares by package):
+- first round: 8 SQL statements (2 `SET search_path`, 3 `source_connection` SELECTs, one
+  per loader batch); ~100 young and 0.5 full garbage collections per request over a 178k-
+  object heap; 1,330 `then` futures and 1,131 loader loads per request; the invoice
+  listing read from the source every time (12%). Fixed: 3 SQL statements (the host's
+  tenant, the API key, the source descriptions' versions), no collection (frozen start-up
+  heap, young threshold 50,000), 101 futures per request: 2.61x warm, 6.63x cold.
+- second round (wall-clock profile of the server thread): graphql-core 38%, builtins 22%,
+  graphql-sync-dataloaders 18%, our federation modules 10%; the server thread spent ~20 ms
+  of system time per request in ~2,260 page faults, none when the same request ran in
+  another thread: CPython 3.11 unmapping and remapping a frame chunk each time the
+  execution's recursion crossed a chunk boundary (python/cpython#142183; the execution now
+  runs in a chunk of its own, dictamesh.frame_room). wsgiref's connections lacked the
+  TCP_NODELAY gunicorn sets (Nagle delayed each answer's last segment). graphql-core's per-
+  field work (field definition, arguments, type tests, a resolve info for graphene's
+  default resolver) is now done once per document position (apps/federation/executor.py).
+- after (CPU-time profile, 20 requests): ~6,200 field executions per request, of which
+  ~3,600 plain reads in place; own time: our executor and resolvers (apps/federation) 48%,
+  builtins 25% (isinstance 8%, dict.get 6%), graphql-core 11%, django 3%; the warm request
+  takes ~1.2-1.3x graphql-core's CPU time, the rest of the ratio is HTTP and Django.
+- cold (--profile --cold): writing ~800 records to the catalog's L3 took a third of the
+  request's profiled CPU time, in psycopg's text[] literal escaping (a regex substitution
+  per quote); they now go as one jsonb parameter. What remains: the execution (~40%), the
+  adapters' mapping of the sources' answers (11%), Redis commands (22 round trips, 9%),
+  the sources' HTTP calls.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -62,7 +76,17 @@ ROUNDS = 3
 class _SyncServer(WSGIServer):
     """wsgiref serving each request in its one thread, as a gunicorn sync worker does: the
     thread keeps its database connection from one request to the next (a thread per
-    request would open a new one each time, which no production server does)."""
+    request would open a new one each time, which no production server does).
+
+    Its connections have TCP_NODELAY, as gunicorn's listening socket does (gunicorn/sock.py):
+    wsgiref writes the headers and the body in two sends, and with Nagle's algorithm the
+    body's last segment waits for the client's delayed ACK of the headers (~40 ms on
+    Linux), a wait no production server makes its clients pay."""
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
 
 
 class _Quiet(WSGIRequestHandler):
@@ -81,6 +105,8 @@ class RequestCounts:
         #: CPU time of the last request in its thread (a figure a busy machine disturbs
         #: far less than wall-clock time, which waits for every process it talks to)
         self.last_cpu_ms = 0.0
+        #: a cProfile.Profile enabled around each request in the server's thread (--profile)
+        self.profiler: Any = None
         self._local = threading.local()
 
     def wrap(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
@@ -90,9 +116,13 @@ class RequestCounts:
                     ) -> Iterable[bytes]:
             if not self.armed:
                 started = time.thread_time()
+                if self.profiler is not None:
+                    self.profiler.enable()
                 try:
                     return list(app(environ, start_response))
                 finally:
+                    if self.profiler is not None:
+                        self.profiler.disable()
                     self.last_cpu_ms = (time.thread_time() - started) * 1000
             self._local.counting = True
             try:
@@ -161,6 +191,11 @@ def main() -> None:
     parser.add_argument("--no-tracing-cost", action="store_true",
                         help="skip the second run without tracing")
     parser.add_argument("--p50-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", type=int, default=0, metavar="REQUESTS",
+                        help="profile this many warm requests in the server's thread "
+                             "(cProfile) and print where their time goes, instead of timing")
+    parser.add_argument("--cold", action="store_true",
+                        help="with --profile: cold requests (every cache level emptied first)")
     args = parser.parse_args()
     setup_django()
     import graphql
@@ -251,6 +286,13 @@ def main() -> None:
                 _forget_everything_cached(data_products)
                 send(ids)
 
+            if args.profile:
+                if args.cold:
+                    _print_profile(counts, warm, args.profile,
+                                   before_each=lambda: _forget_everything_cached(data_products))
+                else:
+                    _print_profile(counts, warm, args.profile)
+                return
             if args.p50_only:
                 progress(f"{args.samples} nested queries for 100 customers over HTTP")
                 print(f"p50_ms={percentile(time_calls(warm, args.samples), 50):.3f}")
@@ -308,6 +350,47 @@ def main() -> None:
               f"{warm_cpu:.2f} ms: {warm_cpu / base_cpu:.2f}x")
     if not args.no_tracing_cost:
         _print_tracing_cost(args)
+
+
+def _print_profile(counts: RequestCounts, warm: Callable[[], object], requests: int,
+                   before_each: Callable[[], object] = lambda: None) -> None:
+    """Where a warm request's time goes in the server's thread (or a cold one's, emptying
+    the caches ``before_each``): the top functions by own time, and own time summed by
+    package (the shares in this module's docstring)."""
+    import cProfile
+    import pstats
+
+    for _ in range(3):  # settle: every cache level and the process' lazy imports
+        warm()
+    # CPU time of the thread, not wall-clock time: a loaded machine shifts the latter.
+    profiler = cProfile.Profile(time.thread_time)
+    for _ in range(requests):
+        before_each()
+        counts.profiler = profiler
+        warm()
+        counts.profiler = None
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(35)
+    stats.sort_stats("cumulative").print_stats(60)
+    by_package: Counter[str] = Counter()
+    for (path, _, _), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        by_package[_package_of(path)] += own
+    total = sum(by_package.values())
+    print("own time by package: " + ", ".join(
+        f"{name} {share / total:.0%}" for name, share in by_package.most_common(14)))
+
+
+def _package_of(path: str) -> str:
+    """The distribution a profiled function belongs to: the first folder under
+    site-packages, or ours (apps/..., dictamesh/...), or the standard library's module."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0]
+    for ours in ("/apps/", "/dictamesh/", "/config/"):
+        if ours in path:
+            return ours.strip("/") + "/" + path.split(ours, 1)[1].split("/", 1)[0]
+    if path == "~":
+        return "builtins"
+    return "stdlib:" + path.rsplit("/", 1)[-1]
 
 
 def _child_p50(args: argparse.Namespace, tracing: bool) -> float:

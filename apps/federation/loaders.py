@@ -35,15 +35,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from graphql import (
-    FieldNode,
     GraphQLError,
-    GraphQLObjectType,
-    GraphQLOutputType,
     GraphQLResolveInfo,
-    OperationDefinitionNode,
 )
-from graphql.pyutils import Path
-from graphql_sync_dataloaders import DeferredExecutionContext, SyncDataLoader
+from graphql_sync_dataloaders import SyncDataLoader
 from opentelemetry import trace
 
 from apps.adapters.base import AdapterError, MalformedRecord
@@ -301,55 +296,3 @@ def prefetch_invoices_by_customer(context: RequestContext, customer_ids: list[st
                     _traced_batch(INVOICES_BY_CUSTOMER, _invoices_batch(context)))
     for key, answer in zip(wanted, batch(wanted), strict=True):
         context.lists[(INVOICES_BY_CUSTOMER, key)] = answer
-
-
-class ExecutionContext(DeferredExecutionContext):
-    """graphql-sync-dataloaders' execution context, fixed for graphql-core >= 3.2.4, whose
-    `handle_field_error` needs the field's path: the library calls it without one, which
-    turned any error inside a list or a deferred field into a 500."""
-
-    def execute_operation(self, operation: OperationDefinitionNode, root_value: Any) -> Any:
-        """The whole execution, deferred loader batches included, in one span."""
-        kind = operation.operation.value
-        name = operation.name.value if operation.name else ""
-        with tracer.start_as_current_span(
-                f"graphql {kind} {name}".rstrip(),
-                attributes={"graphql.operation.type": kind, "graphql.operation.name": name}):
-            return super().execute_operation(operation, root_value)
-
-    def execute_fields_serially(self, parent_type: GraphQLObjectType, source_value: Any,
-                                path: Path | None, fields: dict[str, list[FieldNode]]) -> Any:
-        """A span per root field's resolver (nested fields would cost a span each of the
-        thousands a nested query resolves; their source work is in the loader spans).
-
-        Only the root level's fields go through :meth:`_root_field`: an override of
-        ``execute_field`` itself would add a call to each of those thousands of fields."""
-        if path is not None:
-            return super().execute_fields_serially(parent_type, source_value, path, fields)
-        self.execute_field = self._root_field
-        try:
-            return super().execute_fields_serially(parent_type, source_value, path, fields)
-        finally:
-            del self.execute_field
-
-    execute_fields = execute_fields_serially
-
-    def _root_field(self, parent_type: GraphQLObjectType, source: Any,
-                    field_nodes: list[FieldNode], path: Path) -> Any:
-        del self.execute_field  # the fields below this one run without a span
-        try:
-            with tracer.start_as_current_span(
-                    f"graphql resolve {parent_type.name}.{field_nodes[0].name.value}",
-                    attributes={"graphql.field.path": str(path.key)}):
-                return DeferredExecutionContext.execute_field(
-                    self, parent_type, source, field_nodes, path)
-        finally:
-            self.execute_field = self._root_field
-
-    def handle_field_error(self, error: GraphQLError, return_type: GraphQLOutputType,
-                           path: Path | None = None) -> None:
-        if path is None:
-            for key in error.path or ():
-                path = Path(path, key, None)
-        super().handle_field_error(error, return_type, path)
-

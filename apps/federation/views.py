@@ -54,8 +54,9 @@ from graphql import (
 
 from apps.federation import cache, persisted
 from apps.federation.auth import AuthError, Principal, authenticate, require_scope
+from apps.federation.executor import ExecutionContext
 from apps.federation.limits import QueryLimits, check_batch, parse_limited, validate_limits
-from apps.federation.loaders import ExecutionContext, RequestContext
+from apps.federation.loaders import RequestContext
 from apps.federation.ratelimit import RateLimited, check_rate
 from apps.federation.schema import ENTITY_OF_TYPE, UNCACHED_TYPES, unified_schema
 from dictamesh import jsonbody

@@ -12,8 +12,9 @@ import pytest
 from graphql import ExecutionResult, execute, parse, specified_rules, validate
 from graphql_sync_dataloaders import SyncDataLoader
 
+from apps.federation.executor import ExecutionContext
 from apps.federation.limits import QueryLimits, parse_limited, validate_limits
-from apps.federation.loaders import ExecutionContext, guarded
+from apps.federation.loaders import guarded
 from apps.federation.schema import unified_schema
 from apps.tenancy.api_keys import create_api_key
 from tests.federation.conftest import Api

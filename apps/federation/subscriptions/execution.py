@@ -20,7 +20,8 @@ from typing import Any
 
 from graphql import ExecutionResult, execute
 
-from apps.federation.loaders import ExecutionContext, RequestContext
+from apps.federation.executor import ExecutionContext
+from apps.federation.loaders import RequestContext
 from apps.federation.subscriptions.documents import Plan
 from apps.federation.subscriptions.threads import submit
 from apps.federation.views import _execution_failed, _masked
