@@ -24,12 +24,35 @@ Profile of relay_pending before this issue's changes (py-spy, busy samples):
      7%  selecting the rows (values_list, JSON headers)
 
 Since then: sent rows are marked with one ``id = ANY(%s)`` array parameter, records are
-built without dataclasses.replace, and the GC policy is applied. Last run on the shared
-2-core machine (load ~8):
+built without dataclasses.replace, and the GC policy is applied.
 
-    raw kafka-python produce :      2,876 msg/s   rounds: 4,627, 2,746, 2,876
-    outbox relay             :      1,861 rows/s  rounds: 3,731, 1,861, 1,601
-    ratio relay / raw        :       0.65   (target >= 0.80; 0.50 before these changes)
+Profile for issue 20, second pass (py-spy of relay_pending, and wall time per 2,000-row
+batch of a 20,000-row backlog, load 6-8 on the shared 2-core machine):
+
+    send_batch 200 ms (52% of busy samples: kafka-python's send(), the baseline's work)
+    selecting the rows 77-84 ms: EXPLAIN showed Limit -> LockRows -> Sort (external
+        merge, 4 MB on disk) of every pending row; with the row locks between LIMIT and
+        ORDER BY the sort is unbounded, so each batch sorted the whole backlog
+    marking them sent 58-69 ms (an UPDATE of 2,000 rows: 10,000 WAL records, 2 MB)
+    ORM values_list converters and json.loads of each row's headers 12% of busy samples;
+    publish trace and header encoding per record 6-15 ms
+
+Now the batch's ids are chosen by their own bounded query (27 ms in PostgreSQL, 49 ms on
+the client), rows come from plain SQL, and each change's headers are parsed, rewritten for
+its span and encoded once per batch. Marking rows while the batch was still being sent
+(psycopg pipeline mode) was tried and gained nothing measurable here: PostgreSQL's UPDATE
+only competes for the same busy cores, so it was not kept.
+
+A/B on the shared machine (load 6-9), interleaved runs of this script:
+
+    before:  ratio relay/raw 0.44, 0.46;  CPU per message raw 32-37 us, relay 49-53 us
+    after:   ratio relay/raw 0.66, 0.64;  CPU per message raw 38-43 us, relay 47-60 us
+    confluent-kafka produce 50k-125k msg/s (raw/confluent 0.11-0.17)
+
+Not met. Single runs of the same code swing between 0.35 and 0.81: the rates are wall
+time on a machine shared with other work. What the relay still adds per row is
+PostgreSQL's: reading and locking it, and the UPDATE that marks it sent (a new row
+version and its index entries), about as much work as kafka-python's send() of it.
 """
 
 from __future__ import annotations
