@@ -32,17 +32,35 @@ Per event on records held in memory (same machine, CPU us): poll 32, decode_all 
 path, the direct event-id parse, one lock-timeout round trip per connection, and the
 dedupe claim reading back positions instead of UUIDs.
 
-Last run on the shared 2-core machine (load ~8; 30,000 events):
+Profile for issue 20, second pass (py-spy --threads of the runner alone, 3 x 30,000
+events, busy samples of its threads; load 6-8 on the shared 2-core machine):
 
-    raw kafka-python consume:      5,984 events/s
-    runner (decode, dedupe, DB commit, offset commit):      1,824 events/s
-    ratio runner/raw: 0.30 (target >= 0.8; median of 3 rounds, batch size 1000, 3 partitions)
-    CPU per event: raw 22 us, runner 73 us (ratio 0.30)
+    50%  consumer thread: 27% _decode_all (17.5% AvroCodec.decode, of which 14.6% the
+         generated reader; 4.7% building ConsumedEvent; 2.2% the event id), 23%
+         kafka-python's poll (record batch parsing: the baseline's own work)
+    35%  apply thread: 23% the claim INSERT (mostly waiting on PostgreSQL), 10%
+         django-tenants' SET search_path, 5% BEGIN/COMMIT
+    15%  kafka-python's IO thread
 
-Not met. Where the runner's busy time goes now (py-spy): its consumer thread ~50%
-(kafka-python's record parsing, decode, ConsumedEvent), kafka-python's IO thread ~30%,
-the apply thread ~16%; on this machine the apply thread also waits ~100 us per event on
-PostgreSQL, which other work on the machine loads.
+Per event on 5,000 records held in memory (CPU us, best of 15): decode_all 9-12 before,
+8.3-8.7 after one per-topic plan and cheaper event-id/event construction; the claim's
+Python side 3.5, the whole apply 5-6. In PostgreSQL (EXPLAIN ANALYZE, 300k-row table)
+the claim of 1,000 events takes 14-19 ms: another ~17 us per event on the same 2 cores.
+The store now stays on the tenant's schema between batches (no SET per batch).
+
+A/B on the shared machine (load 5-7; 30,000 events; same run order, interleaved):
+
+    before:  ratio runner/raw 0.22, 0.17;  CPU per event raw 11-12 us, runner 35-41 us
+    after:   ratio runner/raw 0.24, 0.26;  CPU per event raw 10-11 us, runner 31-32 us
+    confluent-kafka consume 150k-840k/s (raw/confluent 0.07-0.2)
+
+Not met, and not reachable by trimming: raw kafka-python costs ~11 us of CPU per event,
+the runner must add at least the decode (~8.5 us in the consumer thread), the apply
+thread's Python (~5 us) and PostgreSQL's claim (~17 us), on a machine where every process
+waits for a core. At 0.8 the runner's whole budget would be ~14 us per event. What is
+left: the ProcessedEvent table's bigserial primary key (dropping it for a composite
+(consumer_group, event_id) key measured 14 ms instead of 19 ms per 1,000 claims), and
+decoding fewer fields eagerly.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ the worker's whole life is in ``relay_worker.py``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -69,6 +70,43 @@ def _mark_sent(ids: list[int]) -> None:
         cursor.execute(_MARK_SENT_SQL, [timezone.now(), ids])
 
 
+# The rows to send, oldest first. The ids are chosen first, narrow, under their own LIMIT:
+# with the row locks between LIMIT and ORDER BY in one query, PostgreSQL cannot bound its
+# sort, and whenever it plans a scan of the pending rows plus a sort (as it does on a table
+# whose statistics are behind a burst of writes) it sorted every pending row, values and
+# all, for each batch: 80 ms per 2,000 of a 20,000-row backlog, spilled to disk, and more
+# the longer the backlog. Plain SQL rather than the ORM's values_list, whose converters
+# (and a json.loads of every row's headers, shared by the rows of one change) cost more.
+_PENDING_SQL = (f"SELECT id, topic, key, value, headers::text "  # noqa: S608 - our table
+                f"FROM {OutboxMessage._meta.db_table} "
+                f"WHERE id = ANY(ARRAY(SELECT id FROM {OutboxMessage._meta.db_table} "
+                "WHERE sent_at IS NULL ORDER BY id LIMIT %s)) AND sent_at IS NULL "
+                "ORDER BY id FOR UPDATE SKIP LOCKED")
+
+_Row = tuple[int, str, str, bytes, str]
+
+
+def _pending_rows(batch_size: int) -> list[_Row]:
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING_SQL, [batch_size])
+        return cursor.fetchall()
+
+
+def _outgoing(rows: list[_Row]) -> list[OutgoingRecord]:
+    """The rows as records. Rows written by one change carry the same headers text (its
+    trace context): each distinct text is parsed once, and its records share the result,
+    which the publish trace and the producer then also work out once per batch."""
+    parsed: dict[str, tuple[tuple[str, str], ...]] = {}
+    records = []
+    for _, topic, key, value, headers_text in rows:
+        headers = parsed.get(headers_text)
+        if headers is None:
+            headers = parsed[headers_text] = tuple(
+                (name, text) for name, text in json.loads(headers_text))
+        records.append(OutgoingRecord(topic, key, bytes(value), headers))
+    return records
+
+
 def relay_pending(producer: EventProducer, batch_size: int = 2000) -> RelayResult:
     """Send up to ``batch_size`` unsent rows of the current tenant, oldest first.
 
@@ -79,17 +117,10 @@ def relay_pending(producer: EventProducer, batch_size: int = 2000) -> RelayResul
     with transaction.atomic():
         if not _lock_schema(schema):
             return RelayResult(schema, busy=True)
-        rows = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(sent_at__isnull=True).order_by("id")
-            .values_list("id", "topic", "key", "value", "headers")[:batch_size]
-        )
+        rows = _pending_rows(batch_size)
         if not rows:
             return RelayResult(schema)
-        published = trace_publish([
-            OutgoingRecord(topic, key, bytes(value), [(n, v) for n, v in headers])
-            for _, topic, key, value, headers in rows
-        ])
+        published = trace_publish(_outgoing(rows))
         delivery = producer.send_batch(published.records)
         published.settle(delivery)
         if delivery.acked:

@@ -49,29 +49,47 @@ class PublishTrace:
 def trace_publish(records: Sequence[OutgoingRecord]) -> PublishTrace:
     """Start the publish spans of ``records`` (end them with ``settle``)."""
     result = PublishTrace([])
-    by_parent: dict[tuple[str, str], tuple[int, list[tuple[str, str]]]] = {}
+    by_parent: dict[tuple[str, str], tuple[int, tuple[tuple[str, str], ...]]] = {}
+    # Per headers object (records of one change share theirs): its span and new headers,
+    # worked out once. ``records`` keeps each object alive, so its id() stays its own.
+    rewritten: dict[int, tuple[int | None, Sequence[tuple[str, str]]]] = {}
     for record in records:
-        carried = {name: value for name, value in record.headers if name in TRACE_HEADERS}
-        if "traceparent" not in carried:
+        known = rewritten.get(id(record.headers))
+        if known is None:
+            known = rewritten[id(record.headers)] = _rewrite(record.headers, by_parent, result)
+        index, headers = known
+        if index is None:
             result.records.append(record)
-            result._span_of.append(None)
-            continue
-        parent = (carried["traceparent"], carried.get("tracestate", ""))
-        if parent not in by_parent:
-            span = tracer.start_span(
-                "outbox publish", context=propagate.extract(carried),
-                kind=trace.SpanKind.PRODUCER,
-                attributes={"messaging.system": "kafka", "messaging.operation.type": "send"})
-            own: dict[str, str] = {}
-            propagate.inject(own, context=trace.set_span_in_context(span))
-            by_parent[parent] = (len(result._spans), list(own.items()))
-            result._spans.append(span)
-        index, own_headers = by_parent[parent]
-        headers = [(n, v) for n, v in record.headers if n not in TRACE_HEADERS] + own_headers
-        # Not dataclasses.replace, which costs several times this per record.
-        result.records.append(OutgoingRecord(record.topic, record.key, record.value, headers))
+        else:
+            # Not dataclasses.replace, which costs several times this per record.
+            result.records.append(OutgoingRecord(record.topic, record.key, record.value,
+                                                 headers))
         result._span_of.append(index)
     counts = Tally(i for i in result._span_of if i is not None)
     for index, span in enumerate(result._spans):
         span.set_attribute("messaging.batch.message_count", counts[index])
     return result
+
+
+def _rewrite(
+    headers: Sequence[tuple[str, str]],
+    by_parent: dict[tuple[str, str], tuple[int, tuple[tuple[str, str], ...]]],
+    result: PublishTrace,
+) -> tuple[int | None, Sequence[tuple[str, str]]]:
+    """The publish span (index) of records with ``headers`` and the headers they go out
+    with: the trace context replaced by the span's own; (None, headers) without one."""
+    carried = {name: value for name, value in headers if name in TRACE_HEADERS}
+    if "traceparent" not in carried:
+        return None, headers
+    parent = (carried["traceparent"], carried.get("tracestate", ""))
+    if parent not in by_parent:
+        span = tracer.start_span(
+            "outbox publish", context=propagate.extract(carried),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.system": "kafka", "messaging.operation.type": "send"})
+        own: dict[str, str] = {}
+        propagate.inject(own, context=trace.set_span_in_context(span))
+        by_parent[parent] = (len(result._spans), tuple(own.items()))
+        result._spans.append(span)
+    index, own_headers = by_parent[parent]
+    return index, tuple((n, v) for n, v in headers if n not in TRACE_HEADERS) + own_headers

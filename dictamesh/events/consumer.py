@@ -315,6 +315,15 @@ class _Settled:
     failed: dict[TopicPartition, BaseException]
 
 
+@dataclass(frozen=True, slots=True)
+class _TopicPlan:
+    """What decoding a message of one topic checks, beside the message itself."""
+
+    tenant: str  # the topic's tenant: the event is applied in its schema
+    record_name: str | None  # the record its event type carries (None: any)
+    validators: tuple[EventValidator, ...]  # of the handlers that get its events
+
+
 # What applying one tenant's events came to: its result, or the failure to retry.
 _Outcome = ApplyResult | Exception
 
@@ -348,9 +357,7 @@ class ConsumerRunner:
         self._stop = stop_event or threading.Event()
         self._on_batch = on_batch
         self._routes_by_topic: dict[str, tuple[int, ...]] = {}
-        self._validators_by_topic: dict[str, tuple[EventValidator, ...]] = {}
-        self._tenant_by_topic: dict[str, str] = {}  # parsing a name costs more than decoding
-        self._record_by_topic: dict[str, str | None] = {}  # the record name a topic carries
+        self._topic_plans: dict[str, _TopicPlan] = {}
         self._record_names: dict[int, str] = {}  # schema id -> full record name
         self._stalls = PartitionStalls(
             self.group, backoff_ms=settings.retry_backoff_ms,
@@ -640,52 +647,62 @@ class ConsumerRunner:
             batch.letters += letters
 
     def _decode(self, record: Any, known_tenants: dict[str, bool]) -> ConsumedEvent:
-        tenant = self._tenant_by_topic.get(record.topic)
-        if tenant is None:
-            try:
-                tenant = self._tenant_by_topic[record.topic] = tenant_of(record.topic)
-            except TopicError as exc:
-                raise _Poison("bad_topic_name", str(exc)) from exc
-        if tenant not in known_tenants:
-            known_tenants[tenant] = self._store.tenant_exists(tenant)
-        if not known_tenants[tenant]:
+        topic = record.topic
+        plan = self._topic_plans.get(topic) or self._plan_topic(topic)
+        tenant = plan.tenant
+        exists = known_tenants.get(tenant)
+        if exists is None:
+            exists = known_tenants[tenant] = self._store.tenant_exists(tenant)
+        if not exists:
             raise _Poison("unknown_tenant", (
-                f"Topic {record.topic!r} names tenant {tenant!r}, which does not exist: "
+                f"Topic {topic!r} names tenant {tenant!r}, which does not exist: "
                 "onboard the tenant, then replay this message from the dead-letter topic."))
-        if record.value is None:
+        value = record.value
+        if value is None:
             raise _Poison("no_value", "The message has no value (a tombstone?); "
                                       "events are never deleted by tombstones.")
         try:
-            decoded = self._codec.decode(record.value)
+            decoded = self._codec.decode(value)
         except CodecError as exc:
             raise _Poison(exc.reason, str(exc)) from exc
-        self._check_record_name(record.topic, decoded)
-        if not isinstance(decoded.record, dict):
-            raise _Poison("wrong_schema", f"Schema id {decoded.schema_id} is not a record "
+        schema_id = decoded.schema_id
+        if plan.record_name is not None:
+            self._check_record_name(topic, plan.record_name, decoded)
+        fields = decoded.record
+        if not isinstance(fields, dict):
+            raise _Poison("wrong_schema", f"Schema id {schema_id} is not a record "
                                           "schema: events are Avro records.")
-        claimed = decoded.record.get("tenant")
+        claimed = fields.get("tenant")
         if claimed is not None and claimed != tenant:
             raise _Poison("tenant_mismatch", (
-                f"The event says tenant {claimed!r} but was published on {record.topic!r}: "
+                f"The event says tenant {claimed!r} but was published on {topic!r}: "
                 "fix the producer; events are applied only to their topic's tenant."))
+        # Positional: a frozen dataclass' __init__ costs less without eleven keywords.
         event = ConsumedEvent(
-            topic=record.topic, partition=record.partition, offset=record.offset,
-            key=record.key, headers=tuple(record.headers or ()),
-            timestamp_ms=record.timestamp, tenant=tenant,
-            event_id=_event_id(decoded.record, record), schema_id=decoded.schema_id,
-            record=decoded.record, value=record.value,
+            topic, record.partition, record.offset, record.key,
+            tuple(record.headers or ()), record.timestamp, tenant,
+            _event_id(fields, record), schema_id, fields, value,
         )
-        self._validate(event)
+        if plan.validators:
+            self._validate(event, plan.validators)
         return event
 
-    def _check_record_name(self, topic: str, decoded: Decoded) -> None:
+    def _plan_topic(self, topic: str) -> _TopicPlan:
+        """What decoding needs to know about ``topic``, worked out once: parsing its name
+        costs more than decoding a message."""
+        try:
+            tenant = tenant_of(topic)
+        except TopicError as exc:
+            raise _Poison("bad_topic_name", str(exc)) from exc
+        found = (self._routes[i].validator for i in self._route_indexes(topic))
+        plan = _TopicPlan(tenant, expected_record_name(topic),
+                          tuple(validate for validate in found if validate is not None))
+        self._topic_plans[topic] = plan
+        return plan
+
+    def _check_record_name(self, topic: str, expected: str, decoded: Decoded) -> None:
         """The record must be of the schema the topic's event type names (a valid record
         of another registered schema would fail in the handlers, every time)."""
-        if topic not in self._record_by_topic:
-            self._record_by_topic[topic] = expected_record_name(topic)
-        expected = self._record_by_topic[topic]
-        if expected is None:
-            return
         name = self._record_names.get(decoded.schema_id)
         if name is None:
             name = self._record_names[decoded.schema_id] = record_full_name(decoded.schema)
@@ -695,14 +712,9 @@ class ConsumerRunner:
                 f"with schema id {decoded.schema_id} ({name}): publish it on the topic of "
                 "its own event type."))
 
-    def _validate(self, event: ConsumedEvent) -> None:
+    def _validate(self, event: ConsumedEvent, validators: tuple[EventValidator, ...]) -> None:
         """Run the validators of the handlers that will get ``event``, before any
         transaction: what they refuse is dead-lettered with their reason."""
-        validators = self._validators_by_topic.get(event.topic)
-        if validators is None:
-            found = (self._routes[i].validator for i in self._route_indexes(event.topic))
-            validators = self._validators_by_topic[event.topic] = tuple(
-                validate for validate in found if validate is not None)
         for validate in validators:
             try:
                 validate(event)
@@ -939,6 +951,10 @@ def _event_id(record: dict[str, Any], message: Any) -> uuid.UUID:
 
 
 _SAFETY_UNKNOWN = uuid.SafeUUID.unknown
+# UUID's slots, set directly: what object.__setattr__ would do, without looking them up.
+_set_uuid_int = uuid.UUID.__dict__["int"].__set__
+_set_uuid_safety = uuid.UUID.__dict__["is_safe"].__set__
+_new_uuid = uuid.UUID.__new__
 
 
 def _canonical_uuid(text: str) -> uuid.UUID:
@@ -948,9 +964,9 @@ def _canonical_uuid(text: str) -> uuid.UUID:
     digits = text.replace("-", "")
     if len(digits) != 32:
         raise ValueError(text)
-    value = uuid.UUID.__new__(uuid.UUID)
-    object.__setattr__(value, "int", int(digits, 16))
-    object.__setattr__(value, "is_safe", _SAFETY_UNKNOWN)
+    value = _new_uuid(uuid.UUID)
+    _set_uuid_int(value, int(digits, 16))
+    _set_uuid_safety(value, _SAFETY_UNKNOWN)
     return value
 
 

@@ -112,11 +112,17 @@ class EventProducer:
             return Delivery((), tuple(range(len(records))), self._describe(exc), unreachable=True)
         futures: list[FutureRecordMetadata] = []
         error = ""
+        # Records of one change share their headers object: encoded once per batch
+        # (kafka-python only reads the list). ``records`` keeps each alive, so ids hold.
+        encoded: dict[int, list[tuple[str, bytes]]] = {}
         for record in records:
+            headers = encoded.get(id(record.headers))
+            if headers is None:
+                headers = encoded[id(record.headers)] = [
+                    (name, value.encode()) for name, value in record.headers]
             try:
                 futures.append(producer.send(
-                    record.topic, value=record.value, key=record.key.encode(),
-                    headers=[(name, value.encode()) for name, value in record.headers],
+                    record.topic, value=record.value, key=record.key.encode(), headers=headers,
                 ))
             except KafkaError as exc:
                 error = self._describe(exc)

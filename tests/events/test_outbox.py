@@ -173,6 +173,37 @@ def test_relay_sends_in_order_per_key_and_marks_rows_sent(kafka_bootstrap, tenan
     assert dict(by_key) == {key: [f"{key}/{i}".encode() for i in range(10)] for key in keys}
 
 
+def test_each_change_in_a_batch_keeps_its_own_trace_and_headers(kafka_bootstrap, tenant_a):
+    """The relay works out a change's headers once per batch, for all its rows: rows of
+    other changes (another trace, other headers, none at all) in the same batch keep theirs."""
+    base = unique_base_topic("traces")
+    topic = f"{tenant_a.schema_name}.{base}"
+    make_topics(kafka_bootstrap, [topic], partitions=1)
+    traces = {}
+    with tenant_context(tenant_a.schema_name):
+        for change in ("first", "second"):
+            with TRACER.start_as_current_span(change) as span:
+                for i in range(3):
+                    outbox.publish(base, change, f"{change}/{i}".encode(),
+                                   headers={"change": change})
+            traces[change] = _traceparent(span).split("-")[1]
+        outbox.publish(base, "untraced", b"untraced/0", headers={"change": "none"})
+        outbox.publish(base, "untraced", b"untraced/1")
+        with quick_producer(kafka_bootstrap) as producer:
+            assert relay.relay_pending(producer, batch_size=100).sent == 8
+
+    records = consume_all(kafka_bootstrap, topic, expected=8)
+    seen = {record.value.decode(): {name: value.decode() for name, value in record.headers}
+            for record in records}
+    for change in ("first", "second"):
+        for i in range(3):
+            headers = seen[f"{change}/{i}"]
+            assert headers["change"] == change
+            assert headers["traceparent"].split("-")[1] == traces[change]
+    assert seen["untraced/0"] == {"change": "none"}
+    assert seen["untraced/1"] == {}
+
+
 def test_rows_written_while_kafka_is_down_are_delivered_once(spare_broker, tenant_a):
     base = unique_base_topic("down")
     topic = f"{tenant_a.schema_name}.{base}"
