@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 from django_tenants.utils import schema_context
-from gql import gql
+from gql import GraphQLRequest
 
 from apps.tenancy.models import Domain, Tenant
 from devtools.reference import directus
@@ -42,8 +42,8 @@ def test_a_change_at_the_source_reaches_the_subscriber_through_the_webhook(
 
     async def scenario():
         async with gql_client(asgi_server, tenant, api_committed.key) as session:
-            stream = session.subscribe(gql(FOLLOW), variable_values={
-                "ids": ["3"], "fields": ["name"]})
+            stream = session.subscribe(GraphQLRequest(FOLLOW, variable_values={
+                "ids": ["3"], "fields": ["name"]}))
             received = asyncio.ensure_future(_first_named(stream, new_name))
             await asyncio.sleep(0)
             await subscribed(session)

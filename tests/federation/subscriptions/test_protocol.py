@@ -9,7 +9,7 @@ import json
 
 import pytest
 import requests
-from gql import gql
+from gql import GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 
 from apps.tenancy.api_keys import create_api_key
@@ -41,7 +41,8 @@ def test_a_subscriber_receives_the_changed_entity_and_a_tombstone(api_committed,
 
     async def scenario():
         async with gql_client(asgi_server, tenant, api_committed.key) as session:
-            stream = session.subscribe(gql(CUSTOMER_CHANGES), variable_values={"ids": ["3"]})
+            stream = session.subscribe(
+                GraphQLRequest(CUSTOMER_CHANGES, variable_values={"ids": ["3"]}))
             first = asyncio.ensure_future(stream.__anext__())
             await asyncio.sleep(0)  # the subscribe message is sent when the stream starts
             await subscribed(session)

@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.db import connection
 from django_tenants.utils import schema_context
-from gql import gql
+from gql import GraphQLRequest
 
 from apps.adapters import services
 from apps.adapters.changes import poll
@@ -75,7 +75,7 @@ def test_a_sagas_state_changes_reach_its_subscriber(saga_tenant, tenants_committ
     async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
         async with gql_client(asgi_server, saga_tenant, key_a) as session, \
                 raw_socket(asgi_server, tenant_b) as connection_b:
-            stream = session.subscribe(gql(SAGA), variable_values={"id": saga.id})
+            stream = session.subscribe(GraphQLRequest(SAGA, variable_values={"id": saga.id}))
             seen: list[dict[str, Any]] = []
 
             def completed(result: dict[str, Any]) -> bool:
@@ -136,8 +136,8 @@ def test_a_relationship_the_catalog_records_reaches_its_subscriber_only(
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         async with gql_client(asgi_server, saga_tenant, key_a) as a, \
                 gql_client(asgi_server, tenant_b, key_b) as b:
-            stream_a = a.subscribe(gql(EDGES), variable_values={"id": invoice_id})
-            stream_b = b.subscribe(gql(EDGES), variable_values={"id": invoice_id})
+            stream_a = a.subscribe(GraphQLRequest(EDGES, variable_values={"id": invoice_id}))
+            stream_b = b.subscribe(GraphQLRequest(EDGES, variable_values={"id": invoice_id}))
             got_a = asyncio.ensure_future(_first(stream_a, billed_to))
             first_b = asyncio.ensure_future(stream_b.__anext__())
             await asyncio.sleep(0)
