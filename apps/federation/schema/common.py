@@ -252,3 +252,18 @@ def money(amount: Any, currency: Any) -> dict[str, str] | None:
         return None
     return {"amount": str(amount), "currency": str(currency)}
 
+
+
+def union_by_key(name: str, description: str, members: dict[str, type],
+                 key_of: Callable[[Any], str]) -> type[graphene.Union]:
+    """A union of ``members``, the member of a value named by ``key_of(value)``.
+
+    Made per call rather than declared once: a union's members must be the classes of the
+    graph being built (each graph has its own), fixed when the union class is created.
+    """
+    def resolve_type(cls: type, instance: Any, info: GraphQLResolveInfo) -> Any:
+        return members[key_of(instance)]
+
+    meta = type("Meta", (), {"types": tuple(members.values()), "description": description})
+    return type(name, (graphene.Union,), {"Meta": meta, "__doc__": description,
+                                          "resolve_type": classmethod(resolve_type)})

@@ -15,7 +15,7 @@ import graphene
 from graphql import GraphQLResolveInfo
 
 from apps.catalog import services as catalog_services
-from apps.federation.schema.common import Ref
+from apps.federation.schema.common import Ref, union_by_key
 from apps.federation.schema.connections import invalid_argument
 from apps.federation.schema.graphs import graph_type
 
@@ -37,19 +37,10 @@ SearchableType = graphene.Enum("SearchableType", [(name.upper(), entity_type)
 
 def search_union(graph: Any) -> type[graphene.Union]:
     """The `SearchResult` union of ``graph``'s customer, product and invoice types."""
-    members = {entity_type: getattr(graph, name) for name, entity_type in SEARCHABLE.items()}
-
-    class SearchResult(graphene.Union):
-        """An entity found by `search`."""
-
-        class Meta:
-            types = tuple(members.values())
-
-        @classmethod
-        def resolve_type(cls, instance: Any, info: GraphQLResolveInfo) -> Any:
-            return members[instance.entity_type]
-
-    return SearchResult
+    return union_by_key(
+        "SearchResult", "An entity found by `search`.",
+        {entity_type: getattr(graph, name) for name, entity_type in SEARCHABLE.items()},
+        key_of=lambda found: found.entity_type)
 
 
 def resolve_search(root: Any, info: GraphQLResolveInfo, text: str,

@@ -20,7 +20,7 @@ from graphql import GraphQLResolveInfo
 
 from apps.adapters.base import CanonicalEntity
 from apps.adapters.services import EntityResult
-from apps.federation.schema.common import Ref
+from apps.federation.schema.common import Ref, union_by_key
 from apps.federation.schema.graphs import graph_type
 from apps.federation.schema.sagas import resolve_saga
 
@@ -109,21 +109,10 @@ def resolve_relationship_added(root: dict[str, Any], info: GraphQLResolveInfo,
 
 
 def _changed_entity_union() -> type[graphene.Union]:
-    # Built per graph (see subscription_type): a Union's members must be the graph's own
-    # classes when the class is made, where fields can name them lazily.
-    members = {name: graph_type(name)() for name in GRAPHQL_TYPE_OF_ENTITY.values()}
-
-    class ChangedEntity(graphene.Union):
-        """The entity a change event is about, as it is after the change."""
-
-        class Meta:
-            types = tuple(members.values())
-
-        @classmethod
-        def resolve_type(cls, instance: ChangedRef, info: GraphQLResolveInfo) -> Any:
-            return members[instance.graphql_type]
-
-    return ChangedEntity
+    return union_by_key(
+        "ChangedEntity", "The entity a change event is about, as it is after the change.",
+        {name: graph_type(name)() for name in GRAPHQL_TYPE_OF_ENTITY.values()},
+        key_of=lambda ref: ref.graphql_type)
 
 
 def subscription_type() -> type[graphene.ObjectType]:
