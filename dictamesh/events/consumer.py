@@ -16,8 +16,10 @@ One runner is one member of one consumer group. Each batch goes through
 
 Step 3 runs in a second thread while the consumer thread collects and decodes the next
 batch (the database works while Python decodes), one batch in flight at most, so batches
-still apply in order. A crash anywhere before step 5 redelivers the batch, and step 3 makes
-the redelivery a no-op for what the database already has.
+still apply in order. When no record has come for the next batch by the time the one in
+flight is applied, that one is settled at once (the end of a burst commits promptly).
+A crash anywhere before step 5 redelivers the batch, and step 3 makes the redelivery a
+no-op for what the database already has.
 
 Failures are classified (``failures.py``). A transient one (the database unreachable, a
 lock timeout, a deadlock) rewinds only the partitions of the tenant it hit, and pauses them
@@ -123,6 +125,11 @@ _DLQ_LINGER_MS = 5
 _MAX_LINKS = 128  # the OpenTelemetry SDK's default limit of links per span
 _LAG_REFRESH_SECONDS = 1.0
 _KEEPALIVE_POLL_MS = 100  # while a slow batch applies: how often to look at its progress
+# While a batch applies and no record has come for the next one: how often to look whether
+# it is done. Its offsets are committed (and its report made) only once the consumer
+# thread settles it; a poll waiting the whole batch wait for records that do not come
+# (the end of a burst) held them back up to 500 ms, a third of a 30,000-event benchmark.
+_IN_FLIGHT_POLL_MS = 10
 _EVENT_ID_NAMESPACE = uuid.UUID("5c0d6a53-9a0b-4c44-8f3e-2f0a3c1f6c11")
 
 
@@ -607,6 +614,10 @@ class ConsumerRunner:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
+            if not count and self._in_flight_applied():
+                break  # settle it now, not after a wait for records that may not come
+            if self._in_flight is not None:
+                remaining_ms = min(remaining_ms, _IN_FLIGHT_POLL_MS)
             polled = consumer.poll(timeout_ms=remaining_ms, max_records=wanted - count)
             if self._rebalanced.is_set():  # what was collected before it will come again
                 self._rebalanced.clear()
@@ -626,6 +637,9 @@ class ConsumerRunner:
         batch = _Batch(records=records, started=time.monotonic())
         self._decode_all(batch)
         return batch
+
+    def _in_flight_applied(self) -> bool:
+        return self._in_flight is not None and self._in_flight[1].done()
 
     def _decode_all(self, batch: _Batch) -> None:
         known_tenants: dict[str, bool] = {}  # one lookup per tenant per batch

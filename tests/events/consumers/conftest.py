@@ -236,6 +236,7 @@ class RunningConsumer:
 
     def __init__(self, make_runner: Callable[[Callable[[BatchReport], None]], ConsumerRunner]):
         self.applied = self.duplicates = self.dead_lettered = 0
+        self.batch_seconds: list[float] = []  # each batch's, from its decode to its commit
         self.error: BaseException | None = None
         self.runner = make_runner(self.on_batch)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -244,6 +245,7 @@ class RunningConsumer:
         self.applied += report.applied
         self.duplicates += report.duplicates
         self.dead_lettered += report.dead_lettered
+        self.batch_seconds.append(report.seconds)
 
     def start(self) -> RunningConsumer:
         self._thread.start()

@@ -80,6 +80,23 @@ def test_events_are_applied_once_each_in_the_schema_of_their_topics_tenant(
     assert int(TRACEPARENT.split("-")[1], 16) in linked
 
 
+def test_the_last_batch_of_a_burst_is_committed_without_waiting_for_a_next_batch(
+    effect_table, topics, producer, codec, group, start_consumer, kafka_bootstrap, settings
+):
+    # The batch wait long: a runner that waited for the next batch's records before
+    # committing the one applied would take all of it to commit the burst's last batch.
+    settings.KAFKA_CONSUMER_BATCH_MAX_WAIT_MS = 4000
+    alpha, _ = effect_table
+    topic = topics.create(alpha)
+    publish(producer, codec, topic, alpha, 12)
+
+    consumer = start_consumer(group, _handlers(group, topics))
+    consumer.wait(lambda c: c.applied == 12, "12 events applied")
+
+    assert max(consumer.batch_seconds) < 2.0, consumer.batch_seconds
+    assert committed_lag(kafka_bootstrap, group, topic) == 0
+
+
 class Killed(BaseException):
     """The process dies: nothing in the runner may catch this."""
 
