@@ -91,7 +91,12 @@ PostgreSQL's work cannot hide behind kafka-python's, and the two Python threads 
 each other GIL hand-offs (a 500-row select took 7-25 ms while the sender ran, against
 ~4 ms alone; send() went from 21 to 37 us per row). Again on top of the kept changes, load
 1.1-1.3: ratio 0.48, 0.56 without -> 0.45, 0.47 with, relay 18,007 and 18,838 rows/s ->
-17,588 and 18,833. On a quiet machine it may pay off: measure there before adding it.
+17,588 and 18,833. The same overlap without a second thread (psycopg pipeline mode: the
+UPDATE of acknowledged chunks and the next chunk's select sent before handing a chunk to
+kafka-python, the results read after), alternating runs, load 1.2-2.0: 500-row chunks
+11,663-13,095 rows/s (36-40 us CPU per row) against 13,258-13,698 serial (34 us); 1,000-row
+chunks 10,029-14,290 against 11,862-14,009. On a quiet machine it may pay off: measure
+there before adding either.
 
 A larger batch (OUTBOX_RELAY_BATCH_SIZE=5000 against 2000, interleaved, load 1.1): ratio
 0.58, 0.55 against 0.50, 0.48 (fewer flushes waiting out the linger, commits and lock
