@@ -23,6 +23,7 @@ from apps.events.models import OutboxMessage
 from apps.events.outbox import require_tenant
 from apps.events.relay_telemetry import trace_publish
 from apps.tenancy.services import tenant_schemas
+from dictamesh.database.replicas import pin_to_primary
 from dictamesh.events.producer import EventProducer, OutgoingRecord
 from dictamesh.tenancy import tenant_context
 
@@ -75,6 +76,7 @@ def _mark_sent(ids: list[int]) -> None:
     quoting two thousand placeholders into the query text on the client (Django's psycopg
     cursors bind client-side) was a fifth of the relay's time per batch; sent as a binary
     array it is not even formatted as text."""
+    pin_to_primary()  # as Django's cursors do for a write (this cursor is not Django's)
     with _binary_cursor() as cursor:
         cursor.execute(_MARK_SENT_SQL, [timezone.now(), ids])
 
@@ -85,7 +87,9 @@ def _binary_cursor() -> Iterator[psycopg.Cursor[Any]]:
     server and reads results in binary. Django's cursors bind client-side, which allows
     text results only: each row's value came as hex text, twice its bytes, encoded by
     PostgreSQL and decoded here (2.0-2.8 us of client CPU per row, 5-9 us wall, against
-    0.9-1.5 and 3-4 in binary; a 512-byte value, 2,000 rows per query)."""
+    0.9-1.5 and 3-4 in binary; a 512-byte value, 2,000 rows per query). Django's cursor
+    wrappers (query spans and metrics, the replica router's pin on writes) do not see its
+    statements."""
     with connection.cursor():  # the tenant's search_path is set as for any query
         pass
     # Errors become Django's (ProgrammingError, DatabaseError), as the callers expect.
