@@ -53,6 +53,74 @@ Not met. Single runs of the same code swing between 0.35 and 0.81: the rates are
 time on a machine shared with other work. What the relay still adds per row is
 PostgreSQL's: reading and locking it, and the UPDATE that marks it sent (a new row
 version and its index entries), about as much work as kafka-python's send() of it.
+
+Third pass (issue 20, relay part). Where a row's time went, 20,000-row backlog in batches of
+2,000, one core taken all along by other work (load 2.5-3.5); CPU of the relay's thread
+and wall time, us per row, before -> after this pass's changes:
+
+    kafka-python send() + flush (send_batch)  CPU 19.7 -> 17.5   wall 44.5 -> 28.5
+    selecting the rows                        CPU  2.6 ->  1.2   wall 10.7 ->  5.6
+    marking them sent (UPDATE)                CPU  1.0 ->  0.8   wall 13.0 -> 11.4
+    rows -> records, publish trace headers    CPU  1.9 ->  1.6
+    lock, trace settle, ids                   CPU  0.6 ->  0.6
+    whole process (all threads)               CPU 33.3 -> 27.0   (raw produce: 21-23)
+
+py-spy of the select and the UPDATE before: 85% of their samples waiting on PostgreSQL
+(psycopg Connection.wait), the rest fetchall (hex text of each value) and the array
+parameter's client-side quoting. Changes kept: the rows and the ids travel in binary
+(server-side binding cursor): each value came as hex text, twice its bytes, formatted by
+PostgreSQL and parsed here. And no row locks: the tenant's relay lock is the only claim
+needed (``relay._lock_schema`` says why), and FOR UPDATE cost a WAL record per row (54 B)
+and, after each checkpoint, a full-page image per page (EXPLAIN (ANALYZE, WAL) of one
+2,000-row select: 3.6-4.7 ms and 2,000 WAL records with the locks, 2.5-2.8 ms and none
+without).
+
+The UPDATE that marks 2,000 rows sent: 18.6-21.3 ms in PostgreSQL, ~10,200 WAL records,
+~1,020 B of WAL per row. It cannot be HOT (sent_at is in the pending index's predicate, and
+a page of ~13 rows has no room for new versions), so each row gets a new version and an
+entry in the primary key, event_id and created_at indexes. Without the created_at index it
+took 14.6 ms (-27%, 937 B/row); that index serves the purge and replay, so dropping it
+(or making them go by id) is a schema decision left open here.
+
+Overlap tried and not kept: each batch sent in 500-row chunks by a thread of its own while
+the relay's thread selected the next chunk and marked acknowledged ones, all in the one
+transaction (the tenant lock, mark-after-ack and order per key unchanged). Interleaved
+A/B with this script, load 3.1-3.4 (a core busy with other work all along): ratio old
+0.49, 0.45 -> overlap 0.51, 0.44; CPU per row 31-32 us either way. With no idle core
+PostgreSQL's work cannot hide behind kafka-python's, and the two Python threads cost
+each other GIL hand-offs (a 500-row select took 7-25 ms while the sender ran, against
+~4 ms alone; send() went from 21 to 37 us per row). Again on top of the kept changes, load
+1.1-1.3: ratio 0.48, 0.56 without -> 0.45, 0.47 with, relay 18,007 and 18,838 rows/s ->
+17,588 and 18,833. The same overlap without a second thread (psycopg pipeline mode: the
+UPDATE of acknowledged chunks and the next chunk's select sent before handing a chunk to
+kafka-python, the results read after), alternating runs, load 1.2-2.0: 500-row chunks
+11,663-13,095 rows/s (36-40 us CPU per row) against 13,258-13,698 serial (34 us); 1,000-row
+chunks 10,029-14,290 against 11,862-14,009. On a quiet machine it may pay off: measure
+there before adding either.
+
+A larger batch (OUTBOX_RELAY_BATCH_SIZE=5000 against 2000, interleaved, load 1.1): ratio
+0.58, 0.55 against 0.50, 0.48 (fewer flushes waiting out the linger, commits and lock
+round trips). Not changed here: the batch is also each tenant's turn in a relay pass.
+
+A/B of the kept changes, interleaved runs of this script (median of 3 rounds each):
+
+    load 2.4-3.2:  before ratio 0.46, 0.43   relay 17,805, 14,279 rows/s   CPU 31, 31 us
+                   after  ratio 0.54, 0.73   relay 18,922, 14,257 rows/s   CPU 28, 31 us
+    load 1.4-1.7:  before ratio 0.55, 0.49   relay 19,294, 18,174 rows/s   CPU 33, 35 us
+                   after  ratio 0.55, 0.47   relay 20,566, 19,211 rows/s   CPU 31, 33 us
+
+    load 2.5-3.9:  before ratio 0.49, 0.50   relay 12,926, 12,841 rows/s   CPU 37, 37 us
+                   after  ratio 0.64, 0.62   relay 13,207, 15,417 rows/s   CPU 35, 35 us
+
+(the 0.73 is a raw round of 15,804 msg/s, noise). The relay gains 2-20% of rate and ~2 us
+of CPU per row; the more loaded the machine, the more it gains (less of PostgreSQL's and
+psycopg's work to share the cores with), while on a quieter one the ratio moves within
+the baseline's noise.
+
+Still not met. The CPU ratio (0.75-0.81 after) is the ceiling wall time can reach while
+this process is CPU-bound, as raw produce is; the rest of the gap is PostgreSQL's UPDATE
+above (~10 us of wall per row), which can overlap with the send only where a core is free,
+and the select (~4 us of wall per row beyond its client CPU).
 """
 
 from __future__ import annotations
