@@ -170,31 +170,12 @@ def produce(bootstrap: str, codec: AvroCodec, topic: str, tenant: str, count: in
     producer.close()
 
 
-def raw_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> float:
-    """Events per second of a plain consumer reading ``count`` messages."""
-    options = consumer_settings("bench-raw").consumer_config()
-    options.update(group_id=f"bench-raw-{uuid.uuid4().hex[:8]}", bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(**options)
-    consumer.subscribe(topics=[topic])
-    seen, started = 0, 0.0
-    while seen < count:
-        polled = consumer.poll(timeout_ms=500, max_records=batch_size)
-        if polled and not started:
-            started = time.perf_counter()
-        seen += sum(len(records) for records in polled.values())
-    elapsed = time.perf_counter() - started
-    consumer.close(autocommit=False)
-    return count / elapsed
-
-
-def raw_decode_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> float:
-    """Events per second of ``raw_rate``'s consumer that also decodes each body with bare
-    fastavro: the work no consumer of these events can skip, beside which the runner's
-    own (validation, dedupe claim, transaction, offset commit) shows."""
-    schema = parse_schema(load_schema(ENTITY_CHANGE_EVENT))
-    options = consumer_settings("bench-raw-decode").consumer_config()
-    options.update(group_id=f"bench-raw-decode-{uuid.uuid4().hex[:8]}",
-                   bootstrap_servers=bootstrap)
+def _plain_consume_rate(bootstrap: str, topic: str, count: int, batch_size: int, name: str,
+                        per_batch: Callable[[list[Any]], None] | None = None) -> float:
+    """Events per second of a plain KafkaConsumer reading ``count`` messages, handing each
+    partition's records of a poll to ``per_batch`` (once per batch: nothing per event)."""
+    options = consumer_settings(name).consumer_config()
+    options.update(group_id=f"{name}-{uuid.uuid4().hex[:8]}", bootstrap_servers=bootstrap)
     consumer = KafkaConsumer(**options)
     consumer.subscribe(topics=[topic])
     seen, started = 0, 0.0
@@ -203,14 +184,32 @@ def raw_decode_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> 
         if polled and not started:
             started = time.perf_counter()
         for records in polled.values():
-            for record in records:
-                body = BytesIO(record.value)
-                body.seek(HEADER.size)
-                schemaless_reader(body, schema, None)
+            if per_batch is not None:
+                per_batch(records)
             seen += len(records)
     elapsed = time.perf_counter() - started
     consumer.close(autocommit=False)
     return count / elapsed
+
+
+def raw_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> float:
+    """Events per second of a plain consumer reading ``count`` messages."""
+    return _plain_consume_rate(bootstrap, topic, count, batch_size, "bench-raw")
+
+
+def raw_decode_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> float:
+    """Events per second of ``raw_rate``'s consumer that also decodes each body with bare
+    fastavro: the work no consumer of these events can skip, beside which the runner's
+    own (validation, dedupe claim, transaction, offset commit) shows."""
+    schema = parse_schema(load_schema(ENTITY_CHANGE_EVENT))
+
+    def decode(records: list[Any]) -> None:
+        for record in records:
+            body = BytesIO(record.value)
+            body.seek(HEADER.size)
+            schemaless_reader(body, schema, None)
+
+    return _plain_consume_rate(bootstrap, topic, count, batch_size, "bench-raw-decode", decode)
 
 
 def confluent_rate(bootstrap: str, topic: str, count: int, batch_size: int) -> float:
