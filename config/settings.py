@@ -376,7 +376,10 @@ KAFKA_PRODUCER_MAX_BLOCK_MS = env_int("KAFKA_PRODUCER_MAX_BLOCK_MS", 5_000)
 # The outbox relay (apps.events.relay_worker) runs in every Celery worker unless disabled.
 OUTBOX_RELAY_ENABLED = env_bool("OUTBOX_RELAY_ENABLED", default=True)
 OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 2000)
+# The relay wakes on a NOTIFY from each outbox commit; these are its safety nets: a full pass
+# over every tenant every FULL_PASS_MS, and every IDLE_MS while it cannot LISTEN.
 OUTBOX_RELAY_IDLE_MS = env_int("OUTBOX_RELAY_IDLE_MS", 200)
+OUTBOX_RELAY_FULL_PASS_MS = env_int("OUTBOX_RELAY_FULL_PASS_MS", 5000)
 # Sent outbox rows are kept this long: it is how far back `replay_events` can go.
 OUTBOX_SENT_RETENTION_DAYS = env_int("OUTBOX_SENT_RETENTION_DAYS", 7)
 # The catalog's event log (immutable; only `apply_retention` removes old entries). Per

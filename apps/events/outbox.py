@@ -32,6 +32,8 @@ from dictamesh.events.codec import AvroCodec, subject_for_topic
 from dictamesh.events.topics import TopicName, configured_spec, parse_topic
 from dictamesh.tenancy import current_schema, is_public
 
+# The relay LISTENs here; the payload is the tenant's schema (see ``notify_relay``).
+RELAY_CHANNEL = "dictamesh_outbox"
 # Kafka's default max.message.bytes is 1 MiB including the record's own overhead.
 MAX_VALUE_BYTES = 1_000_000
 PURGE_CHUNK = 10_000
@@ -134,6 +136,25 @@ class _Rows:
         with connection.cursor() as cursor:
             copy_rows(cursor, OutboxMessage._meta.db_table, _OUTBOX_COLUMNS, _OUTBOX_TYPES,
                       [(*row, 0, "") for row in self.rows])
+        notify_relay(self.schema)
+
+
+def notify_relay(schema: str) -> None:
+    """Wake the relays for ``schema``'s new unsent rows when the caller's transaction commits.
+
+    PostgreSQL delivers a NOTIFY only at commit (never for a rolled-back transaction, so a
+    relay never wakes before the rows are visible to it) and folds the identical
+    notifications of one transaction into one, so a request that publishes many times still
+    wakes the relay once. Without it the relay found new rows only by polling every tenant.
+    The cost: at commit a transaction that notified takes a global lock (the notification
+    queue's), which serialises the commits of notifying transactions for a moment. That is
+    nothing at the rate of one per request or per consumer batch, as the outbox is written;
+    a writer of many tiny transactions per second should batch them (``publish_events``).
+    Anything written without it (raw SQL, an admin path) is still sent by the relay's
+    periodic full pass, only later.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [RELAY_CHANNEL, schema])
 
 
 _OUTBOX_COLUMNS = ("event_id", "topic", "key", "value", "headers", "created_at", "attempts",

@@ -1,8 +1,8 @@
 """The outbox relay's database work: send a tenant's unsent rows to Kafka, oldest first.
 
 ``relay_pending`` sends one batch of the current tenant and marks what Kafka acknowledged;
-``relay_all_tenants`` does one fair pass over every tenant. The thread that calls them for
-the worker's whole life is in ``relay_worker.py``.
+``relay_tenants`` does one fair pass over some tenants, ``relay_all_tenants`` over all.
+The thread that calls them for the worker's whole life is in ``relay_worker.py``.
 """
 
 from __future__ import annotations
@@ -166,14 +166,22 @@ def relay_pending(producer: EventProducer, batch_size: int = 2000) -> RelayResul
 def relay_all_tenants(
     producer: EventProducer, batch_size: int = 2000, skip: Iterable[str] = ()
 ) -> list[RelayResult]:
-    """One batch per tenant (fair: a big backlog does not starve the others).
+    """One batch per tenant (fair: a big backlog does not starve the others)."""
+    return relay_tenants(producer, tenant_schemas(), batch_size, skip)
+
+
+def relay_tenants(
+    producer: EventProducer, schemas: Iterable[str], batch_size: int = 2000,
+    skip: Iterable[str] = (),
+) -> list[RelayResult]:
+    """One batch for each of ``schemas`` (tenant schemas) but those in ``skip``.
 
     Stops when Kafka is unreachable: the other tenants would only wait for the same timeout.
     A tenant whose schema is not migrated yet (during a deploy) fails alone.
     """
     skipped = set(skip)
     results: list[RelayResult] = []
-    for schema in tenant_schemas():
+    for schema in schemas:
         if schema in skipped:
             continue
         try:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.events.contracts import OutboxError
 from apps.events.models import OutboxMessage
-from apps.events.outbox import require_tenant
+from apps.events.outbox import notify_relay, require_tenant
 from dictamesh.events.topics import parse_topic
 
 
@@ -37,7 +37,7 @@ def requeue_for_replay(
     key holds. ``topic_pattern`` is a shell pattern matched against the topic with or
     without its tenant prefix (``customers.*``). One transaction: a relay never sees half.
     """
-    require_tenant("Replaying events")
+    schema = require_tenant("Replaying events")
     if timezone.is_naive(since):
         raise OutboxError("Give --since with a time zone (e.g. 2026-01-31T12:00:00Z).")
     with transaction.atomic():
@@ -49,8 +49,8 @@ def requeue_for_replay(
         chosen = sent.filter(topic__in=topics)
         rows = chosen.count()
         last_id = chosen.aggregate(last=Max("id"))["last"]
-        if not dry_run:
-            chosen.update(sent_at=None)
+        if not dry_run and chosen.update(sent_at=None):
+            notify_relay(schema)  # or the relay finds them at its next full pass
     return ReplayPlan(rows, last_id, tuple(topics))
 
 
