@@ -131,6 +131,11 @@ class Listener(ThreadingHTTPServer):
     """A threaded HTTP server that can close every connection it holds."""
 
     daemon_threads = True
+    # socketserver's listen backlog is 5: when a worker's 20 threads connect at once on a busy
+    # machine, the accept loop falls behind, the kernel drops the extra SYNs and the clients'
+    # retransmits (1 s, then 3 s) outlast the adapters' 2 s connect timeout. Real servers
+    # listen with a far longer queue (Node.js and nginx: 511).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app
