@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from celery import Celery, Task
 from celery.signals import before_task_publish
 from django.db import connection
@@ -40,6 +41,18 @@ def tenant_context(schema: str) -> Iterator[None]:
     """Run a block in ``schema``, restoring the previous schema afterwards."""
     with schema_context(schema):
         yield
+
+
+def psycopg_connection_in_tenant() -> psycopg.Connection[Any]:
+    """This thread's psycopg connection, its search_path set to the current tenant.
+
+    django-tenants sets the search_path lazily, as Django opens its next cursor; a
+    statement sent on the psycopg connection directly (for binary results or server-side
+    binding) would otherwise run in whichever schema the connection was last set to.
+    """
+    with connection.cursor():
+        pass
+    return connection.connection
 
 
 def _stamp_tenant_header(headers: dict[str, Any] | None = None, **_: Any) -> None:

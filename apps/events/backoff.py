@@ -13,6 +13,11 @@ class Backoff:
     cap: float = 30.0
     current: float = 0.0
 
+    @property
+    def backing_off(self) -> bool:
+        """True from a failure until the next ``reset``."""
+        return self.current > 0
+
     def next(self) -> float:
         self.current = min(self.cap, self.current * 2 or self.initial)
         return self.current

@@ -25,7 +25,8 @@ from apps.events.relay_telemetry import trace_publish
 from apps.tenancy.services import tenant_schemas
 from dictamesh.database.replicas import pin_to_primary
 from dictamesh.events.producer import EventProducer, OutgoingRecord
-from dictamesh.tenancy import tenant_context
+from dictamesh.observability.db import db_operation
+from dictamesh.tenancy import psycopg_connection_in_tenant, tenant_context
 
 MAX_ERROR_CHARS = 2000
 
@@ -71,6 +72,7 @@ _MARK_SENT_SQL = (f"UPDATE {OutboxMessage._meta.db_table} SET sent_at = %s "  # 
                   "WHERE id = ANY(%s)")  # our own table name, and the ids as one array
 
 
+@db_operation("outbox_mark_sent")
 def _mark_sent(ids: list[int]) -> None:
     """Mark rows sent. One array parameter rather than the ORM's ``id IN (%s, %s, ...)``:
     quoting two thousand placeholders into the query text on the client (Django's psycopg
@@ -88,12 +90,12 @@ def _binary_cursor() -> Iterator[psycopg.Cursor[Any]]:
     text results only: each row's value came as hex text, twice its bytes, encoded by
     PostgreSQL and decoded here (2.0-2.8 us of client CPU per row, 5-9 us wall, against
     0.9-1.5 and 3-4 in binary; a 512-byte value, 2,000 rows per query). Django's cursor
-    wrappers (query spans and metrics, the replica router's pin on writes) do not see its
-    statements."""
-    with connection.cursor():  # the tenant's search_path is set as for any query
-        pass
+    wrappers (per-statement spans and metrics, the replica router's pin on writes) do not
+    see its statements: the callers are named database operations instead, and
+    ``_mark_sent`` pins itself."""
+    raw = psycopg_connection_in_tenant()
     # Errors become Django's (ProgrammingError, DatabaseError), as the callers expect.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         yield cursor
 
 
@@ -114,6 +116,7 @@ _PENDING_SQL = (f"SELECT id, topic, key, value, headers::text "  # noqa: S608 - 
 _Row = tuple[int, str, str, bytes, str]
 
 
+@db_operation("outbox_pending_rows")
 def _pending_rows(batch_size: int) -> list[_Row]:
     with _binary_cursor() as cursor:
         cursor.execute(_PENDING_SQL, [batch_size], binary=True)

@@ -71,7 +71,6 @@ class RelayRunner:
         self._full_pass_due = 0.0
         self._due: set[str] = set()  # notified, or their last batch was full
         self._known: frozenset[str] = frozenset()  # tenant schemas, as of the last full pass
-        self._in_outage = False
 
     @classmethod
     def from_settings(cls, **producer_overrides: Any) -> RelayRunner:
@@ -89,7 +88,7 @@ class RelayRunner:
                     # In an outage the wait is a backoff: notifications are kept for after
                     # it, not a reason to try again sooner.
                     self._due |= self.listener.wait(delay, stop,
-                                                    first_only=not self._in_outage)
+                                                    first_only=not self._outage.backing_off)
         finally:
             self.listener.close()
             self.producer.close(timeout=5)
@@ -125,7 +124,6 @@ class RelayRunner:
                            error=results[-1].error, retry_in=delay)
             return delay
         self._outage.reset()
-        self._in_outage = False
         if full_pass:
             self._full_pass_due = now + self.full_pass_seconds
         for result in results:
@@ -162,7 +160,6 @@ class RelayRunner:
     def _back_off(self) -> float:
         """The outage's next wait; the try after it is a full pass, as the failed one may
         have stopped before some tenants (or notified ones)."""
-        self._in_outage = True
         self._full_pass_due = 0.0
         return self._outage.next()
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
@@ -137,6 +137,12 @@ def test_publish_event_encodes_and_keeps_the_records_event_id(tenant_a):
 # --- relay ---------------------------------------------------------------------------------
 
 
+def _relay_statements() -> dict[str, float]:
+    return {name: REGISTRY.get_sample_value("postgres_query_duration_seconds_count",
+                                            {"query": name}) or 0.0
+            for name in ("outbox_pending_rows", "outbox_mark_sent")}
+
+
 def test_relay_sends_in_order_per_key_and_marks_rows_sent(kafka_bootstrap, tenant_a, tenant_b):
     base = unique_base_topic()
     topic = f"{tenant_a.schema_name}.{base}"
@@ -150,9 +156,13 @@ def test_relay_sends_in_order_per_key_and_marks_rows_sent(kafka_bootstrap, tenan
                 outbox.publish(base, key, f"{key}/{i}".encode())
     traceparent = _traceparent(span).encode()
 
+    statements_before = _relay_statements()
     with tenant_context(tenant_a.schema_name), quick_producer(kafka_bootstrap) as producer:
         results = [relay.relay_pending(producer, batch_size=7) for _ in range(5)]
         assert [r.sent for r in results] == [7, 7, 7, 7, 2]
+        # Its binary-cursor statements pass Django's query metrics by; they are named ones.
+        assert _relay_statements() == {name: count + 5
+                                       for name, count in statements_before.items()}
         batches = {name: REGISTRY.get_sample_value(f"kafka_producer_batch_size_{name}",
                                                    {"topic": topic}) for name in ("count", "sum")}
         assert batches == {"count": 5, "sum": 30}  # the specification's histogram
@@ -306,10 +316,13 @@ def test_a_second_relay_skips_a_tenant_being_relayed(tenants_committed):
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_lock():
-        with tenant_context(tenant), transaction.atomic():
-            assert relay._lock_schema(tenant)
-            holding.set()
-            release.wait(60)
+        try:
+            with tenant_context(tenant), transaction.atomic():
+                assert relay._lock_schema(tenant)
+                holding.set()
+                release.wait(60)
+        finally:
+            connection.close()  # this thread's own; left open it outlives the test database
 
     thread = threading.Thread(target=hold_the_lock)
     thread.start()

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from apps.events.models import OutboxMessage
+from dictamesh.tenancy import psycopg_connection_in_tenant
 
 
 def _schema_in_use() -> str:
@@ -94,3 +95,16 @@ def test_each_thread_keeps_its_own_schema(tenants_committed):
         checked.set()
         thread.join(10)
     assert seen == {"main": a, "thread": b}
+
+
+def test_a_raw_psycopg_connection_is_handed_out_in_the_current_tenant(tenants_committed):
+    """The relay reads in binary on the psycopg connection itself, past django-tenants'
+    cursor; it must still read the tenant it relays, not the one the connection last had."""
+    a, b = (tenant.schema_name for tenant in tenants_committed)
+    with schema_context(a):
+        _schema_in_use()
+        with schema_context(b):
+            raw = psycopg_connection_in_tenant()
+            assert raw.execute("SELECT (current_schemas(false))[1]").fetchone() == (b,)
+        raw = psycopg_connection_in_tenant()
+        assert raw.execute("SELECT (current_schemas(false))[1]").fetchone() == (a,)
