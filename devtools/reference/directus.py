@@ -33,7 +33,7 @@ from http import HTTPStatus
 from typing import Any
 
 from devtools.reference import dataset
-from devtools.reference.dataset import CUSTOMER_STATUSES, Record, Sizes
+from devtools.reference.dataset import Record, Sizes
 from devtools.reference.directus_query import (
     INTEGER,
     META_KEYS,
@@ -281,24 +281,28 @@ class DirectusServer(ReferenceServer):
 
     def _writable(self, payload: Any, *, creating: bool,
                   current: Record | None = None) -> dict[str, Any]:
-        """The payload's writable fields, validated as the collection's field rules do."""
+        """The payload's writable fields, checked as Directus checks the collection of
+        docs/sources.md, which has no validation rules: a field that is not nullable must
+        be submitted on create unless it has a default, and may never be null (Directus'
+        api/src/permissions/modules/process-payload/process-payload.ts adds `_submitted`
+        and `_nnull` rules for exactly these; failures are FAILED_VALIDATION of type
+        `required` and `nnull`), and a unique field may not repeat (the database's
+        constraint: RECORD_NOT_UNIQUE). Anything else is stored as sent, as Directus stores
+        it: an empty or blank name, a status outside the dropdown's choices (choices belong
+        to the Data Studio's interface, not to a rule). The product must then read such an
+        item as malformed, not trust the source to have refused it."""
         if not isinstance(payload, dict):
             raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_payload",
                            "Invalid payload. An item must be a JSON object.")
         values = {name: payload[name] for name in WRITABLE if name in payload}
         if creating:
-            values.setdefault("status", "active")
-        for name in WRITABLE:
-            if name not in values:
-                if creating:
+            values.setdefault("status", "active")  # the field's default value
+            for name in WRITABLE:
+                if name not in values:
                     raise _failed_validation(name, "required", "Value is required.")
-                continue
-            if not isinstance(values[name], str) or not values[name].strip():
-                raise _failed_validation(name, "required", "Value is required.")
-        if "status" in values and values["status"] not in CUSTOMER_STATUSES:
-            raise _failed_validation("status", "in", "Value has to be one of "
-                                     + ", ".join(CUSTOMER_STATUSES) + ".",
-                                     valid=list(CUSTOMER_STATUSES))
+        for name, value in values.items():
+            if value is None:
+                raise _failed_validation(name, "nnull", "Value can't be null.")
         if "email" in values and any(
                 other["email"] == values["email"] and other is not current
                 for other in self.items.values()):

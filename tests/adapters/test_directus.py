@@ -205,6 +205,16 @@ def test_webhooks_of_other_collections_and_garbage(directus):
 
 # -- malformed items ---------------------------------------------------------------------------
 
+def test_an_item_directus_accepted_with_a_blank_name_is_malformed(directus, sources):
+    # Directus stores a blank text without validation rules (tests/reference_sources/
+    # test_directus.py cites its source): the source does not guarantee our contract.
+    api(sources.directus_url, "PATCH", "/items/customers/5", auth(sources), {"name": " "})
+    with pytest.raises(MalformedRecord, match=r"customer 5 .*name must be non-empty text"):
+        directus.get_entity("customer", "5")
+    page = directus.query_entities("customer", EntityQuery(ids=["4", "5", "6"]))
+    assert [entity.id for entity in page.entities] == ["4", "6"]
+
+
 def test_malformed_item_raises_for_its_lookup_and_is_skipped_in_lists(directus, controls):
     controls["directus"].faults(malformed=["5"])
     with pytest.raises(MalformedRecord, match=r"customer 5 .*id must be an integer") as error:

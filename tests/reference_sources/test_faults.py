@@ -37,6 +37,7 @@ def test_latency_delays_every_api_response(api):
     started = time.monotonic()
     assert client.get(path).status_code == 200
     assert time.monotonic() - started >= 0.15
+    client.control("faults", {"latency_ms": 3000})  # far past the timeout, on a busy machine too
     with pytest.raises(requests.Timeout):
         client.get(path, timeout=0.05)
 
