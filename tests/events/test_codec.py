@@ -1,4 +1,14 @@
-"""The Confluent wire-format Avro codec: exact bytes, schema ids, and every malformed input."""
+"""The Confluent wire-format Avro codec: exact bytes, schema ids, and every malformed input.
+
+The codec is the library layer under Django (the import contracts keep it apart from the
+catalog), so these tests give it the in-memory resolver it ships for benchmarks: what they
+pin is the codec's bytes and how often it has to ask its resolver, which a counting
+in-memory one shows exactly, on any schema id a test needs. The same codec over the
+platform's real registry in PostgreSQL is tested where the platform uses it: the consumers
+decode with it (tests/events/consumers, an unknown id there goes to the dead-letter topic in
+test_poison.py), the outbox encodes with it (tests/events/test_outbox.py), and the
+registry's own ids and compatibility rules are tests/schema_registry's.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """The codec's generated reader and writer agree with fastavro byte for byte and value for
-value, and hand whatever they do not take to the general path, which still names faults."""
+value, and hand whatever they do not take to the general path, which still names faults.
+
+Schemas are registered in the in-memory resolver: what is compared is bytes and values,
+for schemas (every Avro type) the platform's registry has no reason to hold; test_codec.py
+says where the codec is tested over the real registry."""
 
 from __future__ import annotations
 

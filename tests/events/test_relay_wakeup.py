@@ -84,12 +84,10 @@ def test_a_commit_wakes_the_relay_long_before_any_timer(kafka_bootstrap, tenants
                          full_pass_seconds=LONG)
     with running(runner):
         _settled(runner, tenant, base)
-        waits = []
         for i in range(5):
-            waited = _sent_within(tenant, _publish(tenant, base, f"woken {i}".encode()), 5.0)
-            assert waited is not None, f"event {i} was not sent within 5 s"
-            waits.append(waited)
-    assert max(waits) < 2.0, waits  # the timers are 30 s
+            # Well within the runner's 30 s timers, with room for a busy machine.
+            waited = _sent_within(tenant, _publish(tenant, base, f"woken {i}".encode()), 10.0)
+            assert waited is not None, f"event {i} was not sent within 10 s"
     values = [r.value for r in consume_all(kafka_bootstrap, f"{tenant}.{base}", expected=6)]
     assert sorted(values) == sorted([b"warm-up", *(f"woken {i}".encode() for i in range(5))])
 
@@ -171,10 +169,12 @@ def test_the_listener_survives_its_connection_being_terminated(kafka_bootstrap,
         while runner.listener.backend_pid in (None, first_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert runner.listener.backend_pid not in (None, first_pid)
+        # From here a runner still polling would sleep far past the wait below; the 0.2 s
+        # wait it may be in ends first. So only the new connection's notification can wake
+        # it in time.
+        runner.idle_seconds = LONG
         time.sleep(0.3)
-        # Woken again by the new connection (its fallback polling has ended).
-        waited = _sent_within(tenant, _publish(tenant, base, b"after"), 5.0)
+        waited = _sent_within(tenant, _publish(tenant, base, b"after"), 10.0)
     assert waited is not None
-    assert waited < 2.0
     values = [r.value for r in consume_all(kafka_bootstrap, f"{tenant}.{base}", expected=3)]
     assert sorted(values) == [b"after", b"during", b"warm-up"]

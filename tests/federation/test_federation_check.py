@@ -67,9 +67,10 @@ def test_subgraphs_compose_and_the_gateway_answers_like_graphql(
     report = _check(home, "--schema-dir", str(tmp_path.resolve()), "--url", live_server.url,
                     "--host", api_committed.host, "--key", api_committed.key,
                     "--ids", ",".join(ids))
+    # The gateway's answer equals ours (the check compares them) and the source's data.
     assert report == {"ok": True, "composed": ["customers", "products", "invoices", "catalog",
-                                               "sagas"], "customers": len(ids)}, report
-    assert all(CUSTOMERS[i]["email"] for i in ids)
+                                               "sagas"],
+                      "customers": [CUSTOMERS[i]["email"] for i in ids]}, report
 
 
 def test_a_subgraph_on_a_version_the_guild_refuses_fails_the_check(tmp_path: Path):

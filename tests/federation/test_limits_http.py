@@ -134,12 +134,17 @@ def test_the_rate_limit_trips_with_retry_after_and_recovers(defaults: Api, setti
     record, key = create_api_key(defaults.tenant, "rate limited", ["read"])  # a fresh counter
     counter = ratelimit.rate_key(Principal(key_id=record.pk, tenant=defaults.tenant,
                                            scopes=frozenset(), name=record.name))
-    query = "{ __typename }"  # answered without a source, and never from the response cache
+    query = "{ __typename }"  # answered without a source
+    # Without the response cache every allowed request executes, so the spy can tell an
+    # executed request from a refused one.
+    settings.GRAPHQL_RESPONSE_CACHE_SECONDS = 0
 
     for _ in range(3):
         assert defaults.post(query, key=key).status_code == 200
+    assert len(nothing_runs) == 3  # the allowed requests executed ...
     response = defaults.post(query, key=key)
     _refused(response, 429, "RATE_LIMITED")
+    assert len(nothing_runs) == 3  # ... and the refused one did not
     left_s = math.ceil(get_redis_connection("default").pttl(counter) / 1000)
     assert left_s <= int(response["Retry-After"]) <= 600
 
@@ -149,6 +154,7 @@ def test_the_rate_limit_trips_with_retry_after_and_recovers(defaults: Api, setti
         assert time.monotonic() < deadline, "the rate-limit window never ended"
         time.sleep(0.05)
     assert defaults.post(query, key=key).status_code == 200
+    assert len(nothing_runs) == 4
     nothing_runs.clear()  # the allowed requests executed; the sources still saw nothing
 
 

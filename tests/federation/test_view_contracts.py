@@ -48,9 +48,9 @@ def test_a_resolver_exception_is_answered_with_a_reference_not_its_text(
         raise RuntimeError(SECRET_TEXT)
 
     monkeypatch.setattr(services.DataProduct, "query", broken)  # invoices(...) pages
+    document = '{ invoices(customerId: "1") { nodes { id } } product(id: "SKU-00001") { name } }'
     with caplog.at_level(logging.ERROR, logger="apps.federation.views"):
-        response = api.post('{ invoices(customerId: "1") { nodes { id } } '
-                            'product(id: "SKU-00001") { name } }')
+        response = api.post(document)
 
     # `invoices` is required, so its failure nulls the whole answer (GraphQL's null
     # propagation): execution ran, so it is a 200 with `data: null` (GraphQL over HTTP).
@@ -63,10 +63,11 @@ def test_a_resolver_exception_is_answered_with_a_reference_not_its_text(
     assert not _leaks(body)
     _logged_with_cause(caplog, _reference(error["message"]))
 
-    monkeypatch.undo()  # the failed answer was not cached: the next one is whole
-    healed = api.query('{ invoices(customerId: "1") { nodes { id } } }')
+    monkeypatch.undo()  # the failed answer was not cached: the same document is now whole
+    healed = api.query(document)
     assert "errors" not in healed
     assert healed["data"]["invoices"]["nodes"]
+    assert healed["data"]["product"]["name"]
 
 
 def test_a_loader_exception_is_a_field_error_with_a_reference_not_its_text(

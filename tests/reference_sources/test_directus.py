@@ -1,4 +1,23 @@
-"""The Directus server against Directus' documented REST shapes."""
+"""The Directus server against Directus' documented REST shapes.
+
+Where each behaviour comes from (the product's Directus adapter relies on all of them):
+- items, create, update, delete: https://docs.directus.io/reference/items.html (answers
+  under `data`; POST takes one item or an array; DELETE answers 204);
+- `fields`, `filter` (JSON or bracket form), `search`, `sort`, `limit` (default 100, -1 for
+  all), `offset`, `page`, `meta`: https://docs.directus.io/reference/query.html, the
+  operators: https://docs.directus.io/reference/filter-rules.html;
+- error codes (FORBIDDEN, INVALID_CREDENTIALS, TOKEN_EXPIRED, INVALID_QUERY, INVALID_PAYLOAD,
+  FAILED_VALIDATION, RECORD_NOT_UNIQUE, ROUTE_NOT_FOUND):
+  https://docs.directus.io/reference/introduction.html#error-codes;
+- a static token as `Authorization: Bearer` or `access_token`:
+  https://docs.directus.io/reference/authentication.html; `/server/ping` and
+  `/server/health`: https://docs.directus.io/reference/system/server.html;
+- a key that matches no item is FORBIDDEN, never 404, so that a caller cannot tell a
+  missing item from one it may not see: api/src/services/items.ts (readOne throws
+  ForbiddenError when the read finds nothing).
+What the documentation leaves open was observed against Directus 10.13.4 and 11.3.5 and
+is said where it is tested.
+"""
 
 from __future__ import annotations
 
@@ -99,7 +118,8 @@ def test_sort_ascending_descending_and_nulls(directus, everyone):
     response = directus.get("/items/customers", params={"sort": "status,-id", "limit": -1})
     assert ids(response) == [c["id"] for c in sorted(everyone,
                                                       key=lambda c: (c["status"], -c["id"]))]
-    # As on PostgreSQL: nulls last ascending, first descending.
+    # Directus sorts in the database: on PostgreSQL nulls come last ascending, first
+    # descending (PostgreSQL's ORDER BY default).
     ascending = directus.get("/items/customers", params={"sort": "date_updated", "limit": -1})
     assert ascending.json()["data"][-1]["date_updated"] is None
     descending = directus.get("/items/customers", params={"sort": "-date_updated", "limit": -1})
@@ -272,6 +292,7 @@ def test_update_changes_fields_and_date_updated(directus):
 
 def test_delete_removes_the_item(directus):
     assert directus.delete("/items/customers/7").status_code == 204
+    # Gone is FORBIDDEN, as every key without an item is (items.ts, see above).
     assert directus.get("/items/customers/7").status_code == 403
     assert directus.delete("/items/customers/7").status_code == 403
     assert directus.patch("/items/customers/7", json={"name": "x"}).status_code == 403

@@ -41,6 +41,19 @@ def test_patch_delivers_a_webhook_with_the_secret(directus, receiver):
                      "keys": ["4"], "collection": "customers"}
 
 
+def test_an_updates_payload_is_the_request_body_as_sent(directus, receiver):
+    # Directus' api/src/controllers/items.ts answers PATCH /items/:collection/:pk with
+    # `service.updateOne(req.params['pk'], req.body)`; services/items.ts (updateMany) emits
+    # `items.update` with that body as `payload` (after filter hooks, none here), not
+    # narrowed to the collection's fields, which only the database write is.
+    directus.control("webhook", {"url": receiver.url, "secret": SECRET})
+    body = {"name": "Changed", "nickname": "not a field of customers"}
+    assert directus.patch("/items/customers/4", json=body).status_code == 200
+    assert "nickname" not in directus.get("/items/customers/4").json()["data"]
+    _, event = receiver.next()
+    assert event["payload"] == body
+
+
 def test_create_and_delete_deliver_in_order_with_a_custom_header(directus, receiver):
     directus.control("webhook", {"url": receiver.url, "secret": SECRET, "header": "X-Hook"})
     created = directus.post("/items/customers",

@@ -305,12 +305,15 @@ def test_an_unknown_failure_is_retried_a_bounded_number_of_times_then_dead_lette
     wait_for(lambda: committed_lag(kafka_bootstrap, group, topic) == 0, what="commit")
 
 
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
 def test_tombstones_and_non_uuid_event_ids_are_dead_lettered_and_a_bad_traceparent_ignored(
     tenants_committed, topics, producer, codec, group, start_consumer, kafka_bootstrap,
 ):
     alpha = tenants_committed[0].schema_name
     topic = topics.create(alpha, partitions=1)
-    good = [good_event(alpha, n) for n in range(3)]
+    good = [good_event(alpha, n) for n in range(4)]
     not_uuid = good_event(alpha, 99)
     not_uuid["event_id"] = "order-99"
     send(producer, topic, "c0", encode(codec, topic, good[0]))
@@ -321,15 +324,22 @@ def test_tombstones_and_non_uuid_event_ids_are_dead_lettered_and_a_bad_tracepare
          headers=[("traceparent", b"00-" + b"a" * 64 + b"-b7ad6b7169203331-01")])
     send(producer, topic, "c2", encode(codec, topic, good[2]),
          headers=[("traceparent", b"\xff\x00not-a-traceparent")])
+    # And a valid one beside them, whose trace id is kept: the bad ones are not ignored
+    # only because every header is.
+    send(producer, topic, "c3", encode(codec, topic, good[3]),
+         headers=[("traceparent", f"00-{TRACE_ID}-b7ad6b7169203331-01".encode())])
     producer.flush()
 
     consumer = start_consumer(group, _catalog_handlers(group, topics))
-    consumer.wait(lambda c: c.applied == 3 and c.dead_lettered == 2, "3 applied, 2 dead")
+    consumer.wait(lambda c: c.applied == 4 and c.dead_lettered == 2, "4 applied, 2 dead")
 
     assert sorted(logged_event_ids(alpha)) == sorted(r["event_id"] for r in good)
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT DISTINCT trace_id FROM "{alpha}".event_log')
-        assert [row[0] for row in cursor.fetchall()] == [""]  # ignored, not stored cut short
+        cursor.execute(f'SELECT event_id::text, trace_id FROM "{alpha}".event_log')
+        traces = dict(cursor.fetchall())
+    # The bad headers are ignored, not stored cut short; the good one is stored.
+    assert traces == {**{str(r["event_id"]): "" for r in good[:3]},
+                      str(good[3]["event_id"]): TRACE_ID}
     letters = read_all(kafka_bootstrap, f"{topic}.dlq")
     assert sorted(dict(m.headers)[REASON_HEADER] for m in letters) == [b"bad_event_id",
                                                                         b"no_value"]

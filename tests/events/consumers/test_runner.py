@@ -85,7 +85,7 @@ def test_the_last_batch_of_a_burst_is_committed_without_waiting_for_a_next_batch
 ):
     # The batch wait long: a runner that waited for the next batch's records before
     # committing the one applied would take all of it to commit the burst's last batch.
-    settings.KAFKA_CONSUMER_BATCH_MAX_WAIT_MS = 4000
+    settings.KAFKA_CONSUMER_BATCH_MAX_WAIT_MS = 10_000
     alpha, _ = effect_table
     topic = topics.create(alpha)
     publish(producer, codec, topic, alpha, 12)
@@ -93,7 +93,7 @@ def test_the_last_batch_of_a_burst_is_committed_without_waiting_for_a_next_batch
     consumer = start_consumer(group, _handlers(group, topics))
     consumer.wait(lambda c: c.applied == 12, "12 events applied")
 
-    assert max(consumer.batch_seconds) < 2.0, consumer.batch_seconds
+    assert max(consumer.batch_seconds) < 5.0, consumer.batch_seconds  # half the wait
     assert committed_lag(kafka_bootstrap, group, topic) == 0
 
 

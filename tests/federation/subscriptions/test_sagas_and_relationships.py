@@ -101,7 +101,8 @@ def test_a_sagas_state_changes_reach_its_subscriber(saga_tenant, tenants_committ
     # The saga as it is after the change, read through the sagas service like a query.
     assert [s["step"] for s in final["sagaUpdated"]["timeline"]][:1] == ["reserve_stock"]
     assert all(s["outcome"] == "SUCCEEDED" for s in final["sagaUpdated"]["timeline"])
-    assert all(update["id"] == saga.id for update in seen)
+    assert seen[-1] == final["sagaUpdated"]  # every update up to the final one ...
+    assert {update["id"] for update in seen} == {saga.id}  # ... is this saga's
     assert refused["type"] == "error"
     assert refused["id"] == "a-saga"
     assert refused["payload"][0]["extensions"]["code"] == "SAGA_NOT_FOUND"
