@@ -25,8 +25,6 @@ T = TypeVar("T")
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _YEAR_MS = 365 * 24 * 3600 * 1000
 
-CUSTOMER_STATUSES = ("active", "archived")
-
 _FIRST_NAMES = (
     "Ada", "Alan", "Amara", "Bruno", "Chen", "Dara", "Elif", "Farah", "Grace", "Hugo", "Ines",
     "Jonas", "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq",
