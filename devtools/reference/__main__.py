@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import threading
-from types import FrameType
 
 from devtools.reference.dataset import Sizes
 from devtools.reference.launcher import LOCAL_PORTS, SOURCE_NAMES, start_reference_sources
+from dictamesh.stop_signals import stop_on_signals
 
 READY_LINE = "Reference sources ready; Ctrl-C stops them."
 
@@ -34,31 +33,26 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
 
     # Handlers go in before anything starts: a signal that arrives while the servers start or
-    # the banner prints must stop us cleanly, not raise KeyboardInterrupt mid-print.
+    # the banner prints must stop us cleanly, not raise KeyboardInterrupt mid-print. A person
+    # stops us with Ctrl-C, a supervisor (the dev stack) with SIGTERM.
     stopping = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    # A supervisor (the dev stack) stops us with SIGTERM; a person with Ctrl-C.
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    try:
-        sources = start_reference_sources(
-            seed=args.seed, sizes=sizes, host=args.host,
-            ports={name: getattr(args, f"{name}_port") for name in SOURCE_NAMES})
-    except OSError as exc:  # typically a port already in use
-        parser.exit(1, f"Cannot start the reference sources: {exc}\n")
-    try:
-        print(f"Reference sources (seed {args.seed}, {sizes.customers} customers, "
-              f"{sizes.products} products, {sizes.invoices} invoices):", flush=True)
-        print(sources.describe(), flush=True)
-        # The last line of the banner; scripts and tests wait for it before signalling us.
-        print(READY_LINE, flush=True)
-        stopping.wait()
-    finally:
-        sources.stop()
-        print("Reference sources stopped.", flush=True)
+    with stop_on_signals(stopping):
+        try:
+            sources = start_reference_sources(
+                seed=args.seed, sizes=sizes, host=args.host,
+                ports={name: getattr(args, f"{name}_port") for name in SOURCE_NAMES})
+        except OSError as exc:  # typically a port already in use
+            parser.exit(1, f"Cannot start the reference sources: {exc}\n")
+        try:
+            print(f"Reference sources (seed {args.seed}, {sizes.customers} customers, "
+                  f"{sizes.products} products, {sizes.invoices} invoices):", flush=True)
+            print(sources.describe(), flush=True)
+            # The last line of the banner; scripts and tests wait for it before signalling us.
+            print(READY_LINE, flush=True)
+            stopping.wait()
+        finally:
+            sources.stop()
+            print("Reference sources stopped.", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from dictamesh.stop_signals import stop_on_signals
 from tests.sagas.worker_process import _database_url
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -82,11 +83,11 @@ def main(group: str, pattern: str) -> None:
     from apps.events.routes import handler_registry
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     handlers = handler_registry({group: {pattern: [CATALOG_HANDLER]}})
     runner = build_runner(group, handlers=handlers, stop_event=stop)
-    print("ready", flush=True)
-    runner.run()
+    with stop_on_signals(stop, signals=[signal.SIGTERM]):
+        print("ready", flush=True)
+        runner.run()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.events.consumers import build_runner
 from dictamesh.events.consumer import BatchReport
+from dictamesh.stop_signals import stop_on_signals
 
 _PRINT_EVERY_SECONDS = 1.0
 
@@ -64,18 +65,12 @@ class Command(BaseCommand):
         except (ImproperlyConfigured, ValueError) as exc:
             raise CommandError(str(exc)) from exc
 
-        def request_stop(signum: int, _frame: Any) -> None:
-            self.stdout.write(f"{signal.Signals(signum).name}: finishing the current batch...")
-            stop.set()
+        def announce(received: signal.Signals) -> None:
+            self.stdout.write(f"{received.name}: finishing the current batch...")
 
-        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT,
-                                                                      signal.SIGTERM)}
         self.stdout.write(f"Consuming as group {group!r}; Ctrl-C to stop.")
-        try:
+        with stop_on_signals(stop, announce=announce):
             runner.run()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         progress.lag = runner.lag  # measured after the last commit, not before the batch
         progress.print()
         self.stdout.write(self.style.SUCCESS("Stopped; every applied event is committed."))
