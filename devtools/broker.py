@@ -82,7 +82,8 @@ def wait_until_ready(
     bootstrap: str, timeout: float = 30.0, process: subprocess.Popen | None = None
 ) -> None:
     """Wait until the broker answers a metadata request."""
-    from kafka import KafkaAdminClient
+    from dictamesh.events.admin_client import open_admin_client
+    from dictamesh.events.kafka_config import KafkaConnection
 
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -94,9 +95,14 @@ def wait_until_ready(
             )
         if is_reachable(bootstrap, timeout=0.5):
             try:
-                admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-                admin.list_topics()
-                admin.close()
+                # Our admin client: kafka-python's leaves its IO thread running when it
+                # cannot bootstrap, one per "not yet" of this loop.
+                admin = open_admin_client(KafkaConnection((bootstrap,)), "dictamesh-broker-ready",
+                                          request_timeout_ms=3000)
+                try:
+                    admin.list_topics()
+                finally:
+                    admin.close()
                 return
             except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
                 last_error = exc

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaTimeoutError
 
-from dictamesh.events.kafka_config import KafkaConnection, client_options
+from dictamesh.events.admin_client import open_admin_client
+from dictamesh.events.kafka_config import KafkaConnection
 from dictamesh.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -116,9 +117,9 @@ class TopicDirectory:
             asked_at = time.monotonic()
             try:
                 if admin is None:
-                    admin = KafkaAdminClient(**client_options(
+                    admin = open_admin_client(
                         KafkaConnection.from_settings(self._servers),
-                        "dictamesh-topic-directory", request_timeout_ms=_REQUEST_TIMEOUT_MS))
+                        "dictamesh-topic-directory", request_timeout_ms=_REQUEST_TIMEOUT_MS)
                 names = frozenset(admin.list_topics())
             # Whatever failed, the thread lives on: every runner of the process waits on it.
             except Exception as exc:  # noqa: BLE001 - logged, retried

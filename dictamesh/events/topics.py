@@ -28,7 +28,8 @@ from kafka.errors import (
     for_code,
 )
 
-from dictamesh.events.kafka_config import KafkaConnection, client_options
+from dictamesh.events.admin_client import open_admin_client
+from dictamesh.events.kafka_config import KafkaConnection
 
 Scope = Literal["tenant", "global"]
 Progress = Callable[[str], None]
@@ -347,9 +348,9 @@ def open_admin(bootstrap_servers: Iterable[str], timeout_ms: int = 10_000) -> Ka
     """An admin client, or TopicProvisioningError saying the cluster is unreachable."""
     servers = list(bootstrap_servers)
     try:
-        return KafkaAdminClient(**client_options(
+        return open_admin_client(
             KafkaConnection.from_settings(servers), "dictamesh-admin",
-            request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms))
+            request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
     except KafkaError as exc:
         raise TopicProvisioningError(
             f"Kafka at {','.join(servers)} is unreachable ({exc}). Start it (development: "

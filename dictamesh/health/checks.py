@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-from dictamesh.events.kafka_config import KafkaConnection, client_options
+from dictamesh.events.admin_client import open_admin_client
+from dictamesh.events.kafka_config import KafkaConnection
 from dictamesh.health.redact import redact_userinfo
 from dictamesh.redis_clients import RedisClientOptions, new_redis_client
 
@@ -61,12 +62,10 @@ def check_redis(timeout: float) -> None:
 
 def check_kafka(timeout: float) -> None:
     """Bootstrap against the brokers and fetch cluster metadata."""
-    from kafka import KafkaAdminClient
-
     timeout_ms = int(timeout * 1000)
-    admin = KafkaAdminClient(**client_options(
+    admin = open_admin_client(
         KafkaConnection.from_settings(), "dictamesh-readyz",
-        request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms))
+        request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
     try:
         admin.describe_cluster()
     finally:
