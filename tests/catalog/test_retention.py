@@ -150,29 +150,35 @@ def test_a_tenants_dead_letter_topics_keep_what_its_policy_says(tenants_committe
         call_command("apply_retention", "--tenant", schema, stdout=io.StringIO())
         assert list(_retention_ms(topics[schema]).values()) == spec[schema]
 
-    set_tenant_retention(alpha, {"dead_letter_days": 5})
-    out = io.StringIO()
-    call_command("apply_retention", "--dry-run", stdout=out)
-    with open(django_settings.KAFKA_TOPIC_SPEC, "rb") as spec_file:  # one .dlq per topic
-        spec_topics = len(tomllib.load(spec_file)["topics"])
-    # Other tests connect declared sources, whose topics the tenant keeps: count the broker's.
-    dead_letter_topics = len(_dead_letter_topics_on_the_broker(alpha))
-    assert dead_letter_topics >= spec_topics
-    assert (f"{alpha:<24} dead_letter_topics keep     5 days  would change "
-            f"{dead_letter_topics} topics") in out.getvalue()
-    assert f"{beta:<24} dead_letter_topics keep    30 days  would change 0 topics" \
-        in out.getvalue()
-    assert list(_retention_ms(topics[alpha]).values()) == spec[alpha]  # dry run
+    try:
+        set_tenant_retention(alpha, {"dead_letter_days": 5})
+        out = io.StringIO()
+        call_command("apply_retention", "--dry-run", stdout=out)
+        with open(django_settings.KAFKA_TOPIC_SPEC, "rb") as spec_file:  # one .dlq per topic
+            spec_topics = len(tomllib.load(spec_file)["topics"])
+        # Other tests connect declared sources, whose topics the tenant keeps: count the broker's.
+        dead_letter_topics = len(_dead_letter_topics_on_the_broker(alpha))
+        assert dead_letter_topics >= spec_topics
+        assert (f"{alpha:<24} dead_letter_topics keep     5 days  would change "
+                f"{dead_letter_topics} topics") in out.getvalue()
+        assert f"{beta:<24} dead_letter_topics keep    30 days  would change 0 topics" \
+            in out.getvalue()
+        assert list(_retention_ms(topics[alpha]).values()) == spec[alpha]  # dry run
 
-    out = io.StringIO()
-    call_command("apply_retention", stdout=out)
-    assert f"changed {dead_letter_topics} topics" in out.getvalue()
-    assert list(_retention_ms(topics[alpha]).values()) == [5 * day_ms, 5 * day_ms, 90 * day_ms]
-    assert list(_retention_ms(topics[beta]).values()) == spec[beta]  # not the other tenant's
+        out = io.StringIO()
+        call_command("apply_retention", stdout=out)
+        assert f"changed {dead_letter_topics} topics" in out.getvalue()
+        assert list(_retention_ms(topics[alpha]).values()) == [5 * day_ms, 5 * day_ms, 90 * day_ms]
+        assert list(_retention_ms(topics[beta]).values()) == spec[beta]  # not the other tenant's
 
-    out = io.StringIO()  # the tenant's own retention is its policy, not drift
-    call_command("provision_topics", "--tenant", alpha, stdout=out)
-    assert "DRIFT" not in out.getvalue()
+        out = io.StringIO()  # the tenant's own retention is its policy, not drift
+        call_command("provision_topics", "--tenant", alpha, stdout=out)
+        assert "DRIFT" not in out.getvalue()
+    finally:
+        # The broker outlives this run (a developer's kept test broker): leave alpha's topics
+        # as provisioned, or the next run's tests of the same tenant find them drifted.
+        set_tenant_retention(alpha, {})
+        call_command("apply_retention", "--tenant", alpha, stdout=io.StringIO())
 
 
 def test_an_unreachable_kafka_stops_only_the_dead_letter_part(tenants_committed, settings):
