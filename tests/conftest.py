@@ -18,6 +18,7 @@ from django.db import connection, transaction
 
 from apps.adapters import connection_cache
 from devtools import broker
+from dictamesh.events.topic_directory import close_shared_directories
 from dictamesh.tenancy import activate_public_schema
 
 TEST_TENANTS = ("test_alpha", "test_beta")
@@ -36,6 +37,17 @@ def _forget_cached_connections() -> Iterator[None]:
     per-process connection cache so: the next test starts without them."""
     yield
     connection_cache.forget_all()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_shared_topic_directories() -> Iterator[None]:
+    """The topic directories a module's consumers shared close with the module: their
+    clients' IO threads would otherwise refresh metadata for the rest of the run, using the
+    global ``random`` that Hypothesis, drawing examples in a later module, checks is left
+    alone (a "Do not use the random module inside strategies" warning with no strategy to
+    blame)."""
+    yield
+    close_shared_directories()
 
 
 @pytest.fixture(scope="session")

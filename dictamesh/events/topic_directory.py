@@ -88,12 +88,15 @@ class TopicDirectory:
                 self._changed.wait(remaining)
             return self._latest
 
-    def close(self) -> None:
-        """Stop listing once the request under way, if any, is over (the shared directories
-        live as long as their process)."""
+    def close(self, wait_seconds: float = 0) -> None:
+        """Stop listing once the request under way, if any, is over, waiting up to
+        ``wait_seconds`` for the thread to close its client."""
         with self._changed:
             self._closed = True
+            thread = self._thread
         self._wanted.set()
+        if thread is not None and wait_seconds > 0:
+            thread.join(wait_seconds)
 
     def _start(self) -> None:
         with self._changed:
@@ -148,3 +151,14 @@ def shared_directory(bootstrap_servers: Sequence[str], *, max_age_ms: int) -> To
         if key not in _shared:
             _shared[key] = TopicDirectory(bootstrap_servers, max_age_ms=max_age_ms)
         return _shared[key]
+
+
+def close_shared_directories(wait_seconds: float = 5) -> None:
+    """Close and forget the process' directories; the next ``shared_directory`` call starts
+    a new one. For a process that winds down, or a test suite that wants no Kafka client to
+    outlive the tests that used it (their IO threads keep refreshing metadata)."""
+    with _shared_lock:
+        directories = list(_shared.values())
+        _shared.clear()
+    for directory in directories:
+        directory.close(wait_seconds)

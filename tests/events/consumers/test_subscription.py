@@ -4,6 +4,7 @@ on the thread that sends the heartbeats; at 1,000 tenants the group never settle
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -13,7 +14,11 @@ from kafka.errors import KafkaTimeoutError
 
 from apps.events.consumers import build_runner
 from dictamesh.events.handlers import HandlerRegistry
-from dictamesh.events.topic_directory import TopicDirectory
+from dictamesh.events.topic_directory import (
+    TopicDirectory,
+    close_shared_directories,
+    shared_directory,
+)
 from tests.events.conftest import free_port
 from tests.events.consumers.conftest import (
     RunningConsumer,
@@ -100,3 +105,30 @@ def test_a_directory_that_cannot_reach_the_cluster_says_so_within_the_timeout():
         assert unreachable.latest() is None
     finally:
         unreachable.close()
+
+
+def _directory_io_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate()
+            if thread.name == "kafka-io-dictamesh-topic-directory" and thread.is_alive()}
+
+
+def test_the_shared_directories_close_their_clients_and_start_anew_on_the_next_ask(
+        kafka_bootstrap):
+    # Other tests' closed directories may still be finishing a request on a thread of the
+    # same name: ours are the ones that appear with our listing.
+    others = _directory_io_threads()
+    first = shared_directory([kafka_bootstrap], max_age_ms=123_457)  # a max age no one shares
+    assert shared_directory([kafka_bootstrap], max_age_ms=123_457) is first
+    first.listing(newer_than=time.monotonic(), timeout_seconds=120)
+    ours = _directory_io_threads() - others
+    assert ours
+
+    close_shared_directories()
+    assert not any(thread.is_alive() for thread in ours)  # its client closed with it
+    with pytest.raises(RuntimeError, match="closed"):
+        first.refresh()
+
+    again = shared_directory([kafka_bootstrap], max_age_ms=123_457)
+    assert again is not first
+    assert again.listing(newer_than=time.monotonic(), timeout_seconds=120).names
+    close_shared_directories()
