@@ -82,7 +82,7 @@ def wait_until_ready(
     bootstrap: str, timeout: float = 30.0, process: subprocess.Popen | None = None
 ) -> None:
     """Wait until the broker answers a metadata request."""
-    from dictamesh.events.admin_client import open_admin_client
+    from dictamesh.events.kafka_clients import open_admin_client
     from dictamesh.events.kafka_config import KafkaConnection
 
     deadline = time.monotonic() + timeout

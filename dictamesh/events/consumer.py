@@ -72,6 +72,7 @@ from dictamesh.events.handlers import (
     Route,
     subscription_regex,
 )
+from dictamesh.events.kafka_clients import open_consumer
 from dictamesh.events.kafka_config import KafkaConnection, client_options
 from dictamesh.events.stalls import PartitionStalls
 from dictamesh.events.topic_directory import (
@@ -417,7 +418,7 @@ class ConsumerRunner:
 
     def _consume(self) -> None:
         with ExitStack() as cleanup:
-            consumer = KafkaConsumer(**self.settings.consumer_config())
+            consumer = open_consumer(self.settings.consumer_config())
             membership = _Membership()
             cleanup.callback(self._leave_group, consumer, membership)
             publisher = DeadLetterPublisher(self.settings.producer_config(),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaTimeoutError
 
-from dictamesh.events.admin_client import open_admin_client
+from dictamesh.events.kafka_clients import open_admin_client
 from dictamesh.events.kafka_config import KafkaConnection
 from dictamesh.observability.logging import get_logger
 

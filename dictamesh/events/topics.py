@@ -28,7 +28,7 @@ from kafka.errors import (
     for_code,
 )
 
-from dictamesh.events.admin_client import open_admin_client
+from dictamesh.events.kafka_clients import open_admin_client
 from dictamesh.events.kafka_config import KafkaConnection
 
 Scope = Literal["tenant", "global"]

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-from dictamesh.events.admin_client import open_admin_client
+from dictamesh.events.kafka_clients import open_admin_client
 from dictamesh.events.kafka_config import KafkaConnection
 from dictamesh.health.redact import redact_userinfo
 from dictamesh.redis_clients import RedisClientOptions, new_redis_client
