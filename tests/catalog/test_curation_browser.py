@@ -104,6 +104,14 @@ class Watch:
         page.on("requestfailed", failed)
 
 
+def _loaded(page: Page) -> None:
+    """Wait for the page an action led to to finish loading (Playwright's pattern: click,
+    then wait for the load state). Leaving a page while it still loads its scripts makes
+    the browser abort them (net::ERR_ABORTED), which the watch reports as failed requests:
+    a busy machine's timing, not the admin's fault."""
+    page.wait_for_load_state("load")
+
+
 def _explorer_ready(page: Page) -> None:
     page.wait_for_function(
         "() => document.getElementById('explorer-canvas')?.dataset.state === 'ready'",
@@ -173,6 +181,7 @@ def _curators_round(page: Page, slug: str, base: str) -> None:
     page.fill("#id_username", CURATOR)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
+    _loaded(page)
     page.wait_for_selector("#site-name")
     assert "DictaMesh" in page.inner_text("#site-name")
     assert slug in page.inner_text("#site-name")  # the tenant's name
@@ -180,13 +189,16 @@ def _curators_round(page: Page, slug: str, base: str) -> None:
 
     # Find the customer by email from the entity list.
     page.click("a[href$='/admin/catalog/entitycatalog/']")
+    _loaded(page)
     page.fill("#searchbar", "grace@example.com")
     page.press("#searchbar", "Enter")
+    _loaded(page)
     row = page.locator("#result_list tbody tr")
     assert row.count() == 1
     assert "Grace Hopper <grace@example.com>" in row.inner_text()
     _shoot(page, "2-search")
     row.locator("a", has_text="Grace Hopper").click()
+    _loaded(page)
     _explorer_ready(page)
     # Depth 2 by default: the products are two hops away, line items collapsed.
     assert {str(p) for p in PRODUCTS} <= _nodes(page)
@@ -196,6 +208,7 @@ def _curators_round(page: Page, slug: str, base: str) -> None:
     # Down to one hop, then expand one invoice to reach its products.
     page.select_option("#explorer-controls select[name=depth]", "1")
     page.click("#explorer-controls button[type=submit]")
+    _loaded(page)
     page.wait_for_function("() => window.dictameshExplorer.nodes().length === 3")
     _explorer_ready(page)
     assert _nodes(page) == {str(CUSTOMER), *map(str, INVOICES)}
@@ -218,6 +231,7 @@ def _curators_round(page: Page, slug: str, base: str) -> None:
 
     # Add an edge to a supplier, found by name, with a reason.
     page.click("text=Add a relationship by hand")
+    _loaded(page)
     assert page.input_value("#id_subject") == str(PRODUCTS[1])
     page.fill("#id_relationship_type", "supplied_by")
     page.locator("#id_object").press_sequentially("Acme", delay=40)
@@ -227,12 +241,15 @@ def _curators_round(page: Page, slug: str, base: str) -> None:
     page.fill("#id_reason", "the supplier's catalogue lists this widget")
     _shoot(page, "5-add-form")
     page.click("input[name=_continue]")
+    _loaded(page)
     page.wait_for_selector("#retire-relationship")
 
     # Retire it from its page, with a reason.
     page.click("#retire-relationship")
+    _loaded(page)
     page.fill("#id_reason", "listed by mistake: another supplier makes it")
     page.click("#retire-submit")
+    _loaded(page)
     page.wait_for_selector("ul.messagelist")
     assert "Retired 1 relationship" in page.inner_text("ul.messagelist")
     trail = page.inner_text("#audit-trail")
@@ -242,6 +259,7 @@ def _curators_round(page: Page, slug: str, base: str) -> None:
 
     # The product's page: lineage and curator changes show both.
     page.click(f"a:text-is('{PRODUCTS[1]}')")
+    _loaded(page)
     _explorer_ready(page)
     lineage = page.inner_text("#lineage")
     assert f"curator:{CURATOR}" in lineage
