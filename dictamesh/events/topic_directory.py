@@ -33,6 +33,9 @@ log = get_logger(__name__)
 
 _RETRY_SECONDS = 2.0  # after a failed listing: the broker may be restarting
 _REQUEST_TIMEOUT_MS = 120_000  # a full listing of a large cluster takes seconds to parse
+# A bootstrap cannot be interrupted: this bounds how long a directory closed during an
+# outage keeps its thread (kafka-python's default is 30 s). Retried after _RETRY_SECONDS.
+_BOOTSTRAP_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ class TopicDirectory:
                 if admin is None:
                     admin = open_admin_client(
                         KafkaConnection.from_settings(self._servers),
-                        "dictamesh-topic-directory", request_timeout_ms=_REQUEST_TIMEOUT_MS)
+                        "dictamesh-topic-directory", request_timeout_ms=_REQUEST_TIMEOUT_MS,
+                        bootstrap_timeout_ms=_BOOTSTRAP_TIMEOUT_MS)
                 names = frozenset(admin.list_topics())
             # Whatever failed, the thread lives on: every runner of the process waits on it.
             except Exception as exc:  # noqa: BLE001 - logged, retried

@@ -36,7 +36,7 @@ LISTING_SECONDS = 2  # how often the test's directory lists the topics
 def directory(kafka_bootstrap) -> Iterator[TopicDirectory]:
     listing = TopicDirectory([kafka_bootstrap], max_age_ms=LISTING_SECONDS * 1000)
     yield listing
-    listing.close()
+    listing.close(wait_seconds=30)
 
 
 def test_a_runner_started_before_its_topics_follows_them_by_name_as_they_are_created(
@@ -95,7 +95,14 @@ def test_the_directory_answers_with_a_listing_asked_for_after_the_call(
              timeout=LISTING_SECONDS * 30, what="a listing of its own after max age")
 
 
+def _directory_threads() -> set[threading.Thread]:
+    """Directories' own threads and their admin clients' IO threads."""
+    return {thread for thread in threading.enumerate() if thread.is_alive() and thread.name in (
+        "kafka-topic-directory", "kafka-io-dictamesh-topic-directory")}
+
+
 def test_a_directory_that_cannot_reach_the_cluster_says_so_within_the_timeout():
+    others = _directory_threads()
     unreachable = TopicDirectory([f"127.0.0.1:{free_port()}"], max_age_ms=1000)
     try:
         started = time.monotonic()
@@ -103,24 +110,23 @@ def test_a_directory_that_cannot_reach_the_cluster_says_so_within_the_timeout():
             unreachable.listing(newer_than=started, timeout_seconds=5)
         assert time.monotonic() - started >= 5
         assert unreachable.latest() is None
+        assert _directory_threads() - others  # still trying, on a thread and a client
     finally:
-        unreachable.close()
-
-
-def _directory_io_threads() -> set[threading.Thread]:
-    return {thread for thread in threading.enumerate()
-            if thread.name == "kafka-io-dictamesh-topic-directory" and thread.is_alive()}
+        # Closed mid-bootstrap: its threads end once that attempt gives up (10 s at most),
+        # not 30 s later reconnecting in whatever test runs next.
+        unreachable.close(wait_seconds=30)
+    assert not _directory_threads() - others
 
 
 def test_the_shared_directories_close_their_clients_and_start_anew_on_the_next_ask(
         kafka_bootstrap):
     # Other tests' closed directories may still be finishing a request on a thread of the
     # same name: ours are the ones that appear with our listing.
-    others = _directory_io_threads()
+    others = _directory_threads()
     first = shared_directory([kafka_bootstrap], max_age_ms=123_457)  # a max age no one shares
     assert shared_directory([kafka_bootstrap], max_age_ms=123_457) is first
     first.listing(newer_than=time.monotonic(), timeout_seconds=120)
-    ours = _directory_io_threads() - others
+    ours = _directory_threads() - others
     assert ours
 
     close_shared_directories()
